@@ -1,0 +1,299 @@
+package graphsim
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+const maxBatchSteps = 20
+
+type stepIn struct {
+	ID        string            `json:"id"`
+	Method    string            `json:"method"`
+	URL       string            `json:"url"`
+	Headers   map[string]string `json:"headers"`
+	Body      json.RawMessage   `json:"body"`
+	DependsOn []string          `json:"dependsOn"`
+}
+
+type stepOut struct {
+	ID      string            `json:"id"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    json.RawMessage   `json:"body,omitempty"`
+}
+
+// readBody reads a request body of at most limit bytes, inflating it when
+// the client compressed it (the SDK's CompressionHandler does).
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
+	}
+	var rd io.Reader = r.Body
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get("Content-Encoding")), "gzip") {
+		gz, err := gzip.NewReader(r.Body)
+		if err != nil {
+			return nil, fmt.Errorf("gzip body: %w", err)
+		}
+		defer gz.Close()
+		rd = gz
+	}
+	b, err := io.ReadAll(io.LimitReader(rd, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("body larger than %d bytes", limit)
+	}
+	return b, nil
+}
+
+func (s *Server) serveBatch(r *http.Request, client, version string, id ids) result {
+	s.mu.Lock()
+	s.stats.Envelopes++
+	s.nEnvelopes++
+	n := s.nEnvelopes
+	s.mu.Unlock()
+	res := s.serveBatchEnvelope(r, client, version, id, n)
+	s.mu.Lock()
+	s.stats.EnvelopeStatuses[res.status]++
+	s.mu.Unlock()
+	return res
+}
+
+func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id ids, n int) result {
+	if r.Method != http.MethodPost {
+		return errorResult(http.StatusMethodNotAllowed, "Request_BadRequest",
+			"Specified HTTP method is not allowed for the request target.", s.clock.Now(), id)
+	}
+	bad := func(msg string) result {
+		return errorResult(http.StatusBadRequest, "BadRequest", msg, s.clock.Now(), id)
+	}
+	raw, err := readBody(r, 4<<20)
+	if err != nil {
+		return bad("Invalid batch payload: " + err.Error() + ".")
+	}
+	users := s.batchUsers(raw, version)
+	if res, refused := s.clientEarly(client, id, users); refused {
+		return res
+	}
+	if res, faulted := s.envelopeFault(client, n, id, users); faulted {
+		return res
+	}
+	steps, problem := parseBatch(raw, s.cfg.LenientBatchBodies)
+	if problem != "" {
+		return bad(problem)
+	}
+
+	s.mu.Lock()
+	s.stats.Steps += len(steps)
+	order := s.rng.Perm(len(steps))
+	s.mu.Unlock()
+
+	// Independent steps run in an arbitrary order, as on Graph; a step runs
+	// once everything it depends on has answered. parseBatch ruled out
+	// cycles, so every pass makes progress.
+	statusByID := map[string]int{}
+	out := make([]stepOut, 0, len(steps))
+	for len(out) < len(steps) {
+		for _, i := range order {
+			st := steps[i]
+			key := strings.ToLower(st.ID)
+			if _, done := statusByID[key]; done {
+				continue
+			}
+			ready, failed := true, false
+			for _, d := range st.DependsOn {
+				ds, ok := statusByID[strings.ToLower(d)]
+				if !ok {
+					ready = false
+				} else if ds < 200 || ds > 299 {
+					failed = true
+				}
+			}
+			if !ready {
+				continue
+			}
+			var res result
+			if failed {
+				res = errorResult(http.StatusFailedDependency, "FailedDependency",
+					"The request was not run because a request it depends on failed.", s.clock.Now(), id)
+				res.header["x-ms-resource-unit"] = "0"
+				s.mu.Lock()
+				s.stats.Statuses[res.status]++
+				s.mu.Unlock()
+			} else {
+				res = s.run(stepOperation(st, version), id)
+			}
+			statusByID[key] = res.status
+			out = append(out, stepOut{ID: st.ID, Status: res.status, Headers: res.header, Body: res.body})
+		}
+	}
+
+	s.mu.Lock()
+	s.rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	s.mu.Unlock()
+	units := 0
+	for _, o := range out {
+		u, _ := strconv.Atoi(o.Headers["x-ms-resource-unit"])
+		units += u
+	}
+	body, _ := json.Marshal(struct {
+		Responses []stepOut `json:"responses"`
+	}{out})
+	return result{status: http.StatusOK, header: map[string]string{"x-ms-resource-unit": strconv.Itoa(units)}, body: body}
+}
+
+// batchUsers lists the throttling keys of the users an envelope addresses, so that an
+// envelope-level 429 can tell a retry of that envelope from others sent alongside it.
+func (s *Server) batchUsers(raw []byte, version string) []string {
+	steps, _ := parseBatch(raw, true)
+	keys := make([]string, 0, len(steps))
+	for _, st := range steps {
+		keys = append(keys, s.userKeyOf(stepOperation(st, version).path))
+	}
+	return keys
+}
+
+// envelopeFault answers the whole envelope with an injected 429 or 503.
+func (s *Server) envelopeFault(client string, n int, id ids, users []string) (result, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	f := s.faults
+	status := 0
+	if sf, ok := f.scheduled(EnvelopeFault, n, now.Sub(s.start), nil, ""); ok {
+		status = sf.Status
+	} else if f.EnvelopeRate > 0 && s.rng.Float64() < f.EnvelopeRate {
+		status = pick(s.rng, f.EnvelopeStatuses, []int{429, 503})
+	}
+	if status == 0 {
+		return result{}, false
+	}
+	s.stats.EnvelopeFaults++
+	res := errorResult(status, faultCode(status), faultMessage(status), now, id)
+	if status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable {
+		ra := f.retryAfter()
+		res.header["Retry-After"] = s.formatRetryAfter(ra)
+		if status == http.StatusTooManyRequests {
+			s.stats.Throttled++
+			s.stats.EnvelopeThrottled++
+			s.notBefore["c:"+client] = now.Add(ra)
+			for _, k := range users {
+				s.notBefore[k] = now.Add(ra)
+			}
+		}
+	}
+	return res, true
+}
+
+// parseBatch validates an envelope the way Graph does before running any
+// step; problem is the 400 message when the envelope is refused.
+func parseBatch(raw []byte, lenient bool) (steps []stepIn, problem string) {
+	var env struct {
+		Requests []stepIn `json:"requests"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) || len(raw) == 0 {
+			return nil, "Invalid batch payload format."
+		}
+		return nil, "Invalid batch payload: " + err.Error() + "."
+	}
+	if len(env.Requests) == 0 {
+		return nil, "Invalid batch payload format: requests is missing or empty."
+	}
+	if len(env.Requests) > maxBatchSteps {
+		return nil, fmt.Sprintf("The number of requests in a batch exceeds the limit of %d.", maxBatchSteps)
+	}
+	seen := map[string]bool{}
+	for _, st := range env.Requests {
+		switch {
+		case st.ID == "":
+			return nil, "Invalid batch payload: a request has no id."
+		case seen[strings.ToLower(st.ID)]:
+			return nil, "Batch request contains duplicate Id '" + st.ID + "'."
+		case st.Method == "":
+			return nil, "Invalid batch payload: request id " + st.ID + " has no method."
+		case st.URL == "":
+			return nil, "Invalid batch payload: request id " + st.ID + " has no url."
+		case isAbsolute(st.URL):
+			return nil, "Invalid request URL '" + st.URL + "' in request id " + st.ID + ": batch request URLs must be relative."
+		}
+		seen[strings.ToLower(st.ID)] = true
+		hasBody := len(st.Body) > 0 && string(st.Body) != "null"
+		hasType := headerValue(st.Headers, "Content-Type") != ""
+		write := strings.EqualFold(st.Method, "POST") || strings.EqualFold(st.Method, "PATCH") || strings.EqualFold(st.Method, "PUT")
+		if (hasBody && !hasType) || (write && !lenient && (!hasBody || !hasType)) {
+			return nil, "Write request id : " + st.ID + " does not contain Content-Type header or body."
+		}
+	}
+	for _, st := range env.Requests {
+		for _, d := range st.DependsOn {
+			if !seen[strings.ToLower(d)] {
+				return nil, "Request id " + st.ID + " depends on unknown request id '" + d + "'."
+			}
+		}
+	}
+	if hasCycle(env.Requests) {
+		return nil, "Invalid batch payload: dependsOn forms a cycle."
+	}
+	return env.Requests, ""
+}
+
+func isAbsolute(u string) bool {
+	l := strings.ToLower(u)
+	return strings.Contains(l, "://") || strings.HasPrefix(l, "//") ||
+		strings.HasPrefix(l, "http:") || strings.HasPrefix(l, "https:")
+}
+
+func headerValue(h map[string]string, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// hasCycle runs Kahn's algorithm over dependsOn.
+func hasCycle(steps []stepIn) bool {
+	done := map[string]bool{}
+	for progressed := true; progressed; {
+		progressed = false
+		for _, st := range steps {
+			k := strings.ToLower(st.ID)
+			if done[k] {
+				continue
+			}
+			ready := true
+			for _, d := range st.DependsOn {
+				if !done[strings.ToLower(d)] {
+					ready = false
+				}
+			}
+			if ready {
+				done[k], progressed = true, true
+			}
+		}
+	}
+	return len(done) < len(steps)
+}
+
+// stepOperation turns a step into an operation relative to the envelope's
+// version. Graph accepts step URLs with or without the leading slash, and a
+// raw '#' ends the URL there, as in any URI.
+func stepOperation(st stepIn, version string) operation {
+	u, _, _ := strings.Cut(st.URL, "#")
+	if !strings.HasPrefix(u, "/") {
+		u = "/" + u
+	}
+	path, query, _ := strings.Cut(u, "?")
+	return operation{method: st.Method, path: path, query: query, version: version, body: st.Body}
+}

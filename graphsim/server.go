@@ -1,0 +1,373 @@
+// Package graphsim emulates the part of Microsoft Graph that bulkrevoke
+// touches (users, revokeSignInSessions, $batch, throttling and faults) as an
+// http.Handler. It exists because the tool cannot be tested or benchmarked
+// against a real tenant, so the emulator copies Graph's rough edges too.
+package graphsim
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config shapes the emulated tenant and service. The zero value is a
+// token-bucket-throttled Graph on the wall clock that accepts any bearer
+// token and injects no faults.
+type Config struct {
+	Token string // accepted bearer token; "" accepts any non-empty one
+	Clock Clock  // nil = RealClock; every wait, quota and Retry-After uses it
+	Seed  int64  // for fault draws, shuffling, latency and request ids
+	Quota QuotaModel
+	// TenantSize picks the resource-unit budget; 0 = number of users.
+	TenantSize int
+	// FractionalRetryAfter sends Retry-After like "0.249" (rounded up to the
+	// millisecond) instead of whole seconds (rounded up), as Graph does both.
+	FractionalRetryAfter bool
+	// RevokeNoContent answers a revoke with 204 and no body, as documented,
+	// instead of the 200 + Edm.Boolean Graph really sends.
+	RevokeNoContent bool
+	Latency         Latency
+	Faults          Faults
+	Competing       Competing
+	// LenientBatchBodies accepts POST steps without a body or Content-Type.
+	// Graph's documentation asks for both; by default graphsim refuses the
+	// envelope as Graph does for write steps missing them.
+	LenientBatchBodies bool
+	TenantID, AppID    string // reported in x-ms-throttle-scope; "" = derived from Seed
+}
+
+// Server is the emulated Graph endpoint; safe for concurrent use.
+type Server struct {
+	cfg   Config
+	clock Clock
+	start time.Time
+
+	mu        sync.Mutex
+	rng       *rand.Rand
+	tenant    *tenant
+	thr       *throttle
+	token     string
+	faults    Faults
+	dryRun    bool
+	notBefore map[string]time.Time // "u:<user>" and "c:<client>" keys
+	// told is, per client refused at the envelope level, the count of requests that had
+	// arrived when that 429 was delivered. Later requests are early retries; earlier ones were
+	// already on their way and are refused and charged, but the client could not have known.
+	told        map[string]int
+	revocations map[*User][]time.Time
+	stats       Stats
+	nRequests   int
+	nEnvelopes  int
+	nOps        int
+}
+
+// New builds a server over a copy of users.
+func New(cfg Config, users []User) *Server {
+	if cfg.Clock == nil {
+		cfg.Clock = RealClock
+	}
+	rng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x6a09e667f3bcc909))
+	if cfg.TenantID == "" {
+		cfg.TenantID = randomGUID(rng)
+	}
+	if cfg.AppID == "" {
+		cfg.AppID = randomGUID(rng)
+	}
+	size := cfg.TenantSize
+	if size == 0 {
+		size = len(users)
+	}
+	now := cfg.Clock.Now()
+	return &Server{
+		cfg:         cfg,
+		clock:       cfg.Clock,
+		start:       now,
+		rng:         rng,
+		tenant:      newTenant(users),
+		thr:         newThrottle(cfg.Quota, size, cfg.AppID, cfg.TenantID, cfg.Competing, now),
+		token:       cfg.Token,
+		faults:      cfg.Faults,
+		notBefore:   map[string]time.Time{},
+		revocations: map[*User][]time.Time{},
+		stats:       Stats{Statuses: map[int]int{}, EnvelopeStatuses: map[int]int{}},
+	}
+}
+
+// SetFaults replaces the fault configuration; schedules keep counting from
+// the server's start.
+func (s *Server) SetFaults(f Faults) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = f
+}
+
+// SetToken changes the accepted bearer token ("" accepts any), e.g. to make
+// a run's token expire mid-way.
+func (s *Server) SetToken(tok string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.token = tok
+}
+
+// SetDryRun marks the following period as a dry run: every revoke received
+// meanwhile is counted in Stats.DryRunWrites (and still served).
+func (s *Server) SetDryRun(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dryRun = on
+}
+
+// result is one operation's or envelope's answer before it is written to
+// the wire or embedded in a $batch response.
+type result struct {
+	status int
+	header map[string]string
+	body   json.RawMessage
+}
+
+// ids carries the correlation ids of the HTTP request being served.
+type ids struct {
+	request, client string
+}
+
+const jsonType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	s.mu.Lock()
+	s.stats.Requests++
+	s.nRequests++
+	n := s.nRequests
+	id := ids{request: randomGUID(s.rng)}
+	var latency time.Duration
+	if s.cfg.Latency != nil {
+		latency = max(0, s.cfg.Latency.Draw(s.rng))
+	}
+	f := s.faults
+	since := s.clock.Now().Sub(s.start)
+	_, dropSched := f.scheduled(DropFault, n, since, nil, "")
+	drop := dropSched || (f.DropRate > 0 && s.rng.Float64() < f.DropRate)
+	_, slowSched := f.scheduled(SlowFault, n, since, nil, "")
+	slow := slowSched || (f.SlowRate > 0 && s.rng.Float64() < f.SlowRate)
+	s.mu.Unlock()
+
+	id.client = r.Header.Get("client-request-id")
+	if id.client == "" {
+		id.client = id.request
+	}
+	if latency > 0 && s.clock.Sleep(ctx, latency) != nil {
+		return
+	}
+	if !f.AfterWork && s.stall(w, r, drop, slow, f.slowDelay()) {
+		return
+	}
+	res := s.handle(r, id)
+	if f.AfterWork && s.stall(w, r, drop, slow, f.slowDelay()) {
+		return
+	}
+	h := w.Header()
+	for k, v := range res.header {
+		h.Set(k, v)
+	}
+	if h.Get("x-ms-resource-unit") == "" {
+		h.Set("x-ms-resource-unit", "0") // refused before anything was charged
+	}
+	h.Set("request-id", id.request)
+	h.Set("client-request-id", id.client)
+	if res.body != nil {
+		h.Set("Content-Type", jsonType)
+	}
+	w.WriteHeader(res.status)
+	if res.body != nil {
+		_, _ = w.Write(res.body)
+	}
+}
+
+// stall applies a drop or slow fault; it reports whether the response must
+// not be written.
+func (s *Server) stall(w http.ResponseWriter, r *http.Request, drop, slow bool, delay time.Duration) bool {
+	if drop {
+		s.mu.Lock()
+		s.stats.Drops++
+		s.mu.Unlock()
+		dropConnection(w)
+		return true
+	}
+	if slow {
+		s.mu.Lock()
+		s.stats.SlowResponses++
+		s.mu.Unlock()
+		return s.clock.Sleep(r.Context(), delay) != nil
+	}
+	return false
+}
+
+// dropConnection closes the connection without a response. Without a
+// hijackable connection (HTTP/2, in-memory transports) it aborts the handler
+// with http.ErrAbortHandler, which net/http turns into a reset stream and
+// Server.Transport into an error.
+func dropConnection(w http.ResponseWriter) {
+	conn, _, err := http.NewResponseController(w).Hijack()
+	if err == nil {
+		_ = conn.Close()
+		return
+	}
+	panic(http.ErrAbortHandler)
+}
+
+// handle authenticates and routes one HTTP request.
+func (s *Server) handle(r *http.Request, id ids) result {
+	path, query := requestTarget(r)
+	client, ok := s.authenticate(r)
+	if !ok {
+		res := errorResult(http.StatusUnauthorized, "InvalidAuthenticationToken", authMessage(r), s.clock.Now(), id)
+		res.header["WWW-Authenticate"] = `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`
+		s.mu.Lock()
+		s.stats.Unauthorized++
+		s.mu.Unlock()
+		return res
+	}
+	segs := strings.Split(strings.TrimPrefix(path, "/"), "/")
+	version := strings.ToLower(segs[0])
+	if version != "v1.0" && version != "beta" {
+		return errorResult(http.StatusBadRequest, "BadRequest", "Invalid version: "+segs[0], s.clock.Now(), id)
+	}
+	rest := "/" + strings.Join(segs[1:], "/")
+	if seg, err := url.PathUnescape(segs[len(segs)-1]); err == nil && len(segs) == 2 && strings.EqualFold(seg, "$batch") {
+		return s.serveBatch(r, client, version, id)
+	}
+	s.mu.Lock()
+	s.stats.Steps++
+	s.mu.Unlock()
+	if res, refused := s.clientEarly(client, id, []string{s.userKeyOf(rest)}); refused {
+		s.mu.Lock()
+		s.stats.Statuses[res.status]++
+		s.mu.Unlock()
+		return res
+	}
+	body, _ := readBody(r, 1<<20)
+	op := operation{
+		method:  r.Method,
+		path:    rest,
+		query:   query,
+		version: version,
+		body:    body,
+	}
+	return s.run(op, id)
+}
+
+// requestTarget returns the request's path and query exactly as the client
+// sent them, percent-escapes intact: keys must be decoded once, by us.
+func requestTarget(r *http.Request) (path, query string) {
+	raw := r.RequestURI
+	if !strings.HasPrefix(raw, "/") {
+		// Absolute-form requests and in-memory transports leave RequestURI
+		// empty or absolute; URL keeps the escaped form in RawPath.
+		raw = r.URL.RequestURI()
+	}
+	path, query, _ = strings.Cut(raw, "?")
+	return path, query
+}
+
+func (s *Server) authenticate(r *http.Request) (client string, ok bool) {
+	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	tok = strings.TrimSpace(tok)
+	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
+		return "", false
+	}
+	s.mu.Lock()
+	want := s.token
+	s.mu.Unlock()
+	if want != "" && tok != want {
+		return "", false
+	}
+	return tok, true
+}
+
+func authMessage(r *http.Request) string {
+	if r.Header.Get("Authorization") == "" {
+		return "Access token is empty."
+	}
+	return "Access token validation failure. Invalid audience."
+}
+
+// clientEarly refuses a request from a client that was told to wait at the
+// envelope level and came back too soon. Clients are told apart by their
+// bearer token, the closest thing graphsim has to an app identity.
+func (s *Server) clientEarly(client string, id ids, users []string) (result, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	nb, ok := s.notBefore["c:"+client]
+	if !ok || !now.Before(nb) {
+		return result{}, false
+	}
+	// The whole app is refused until then, but only a request carrying a user of the refused
+	// envelope is a retry come too soon; others were merely sent alongside it.
+	for _, k := range users {
+		if now.Before(s.notBefore[k]) {
+			s.stats.EarlyRetries++
+			break
+		}
+	}
+	s.stats.Throttled++
+	s.stats.EnvelopeThrottled++
+	res := errorResult(http.StatusTooManyRequests, "TooManyRequests",
+		"Too many requests: retry after the time given in Retry-After.", now, id)
+	res.header["Retry-After"] = s.formatRetryAfter(nb.Sub(now))
+	return res, true
+}
+
+func (s *Server) formatRetryAfter(d time.Duration) string {
+	if s.cfg.FractionalRetryAfter {
+		ms := max(1, int64(math.Ceil(float64(d)/float64(time.Millisecond))))
+		return strconv.FormatFloat(float64(ms)/1000, 'f', -1, 64)
+	}
+	sec := max(1, int64(math.Ceil(d.Seconds())))
+	return strconv.FormatInt(sec, 10)
+}
+
+// errorResult builds Graph's error body.
+func errorResult(status int, code, message string, now time.Time, id ids) result {
+	type inner struct {
+		Date            string `json:"date"`
+		RequestID       string `json:"request-id"`
+		ClientRequestID string `json:"client-request-id"`
+	}
+	type errBody struct {
+		Code       string `json:"code"`
+		Message    string `json:"message"`
+		InnerError inner  `json:"innerError"`
+	}
+	b, _ := json.Marshal(struct {
+		Error errBody `json:"error"`
+	}{errBody{code, message, inner{now.UTC().Format("2006-01-02T15:04:05"), id.request, id.client}}})
+	return result{status: status, header: map[string]string{}, body: b}
+}
+
+// object marshals key/value pairs in order, as Graph orders its properties
+// (@odata.context first).
+func object(kv ...any) json.RawMessage {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		k, _ := json.Marshal(kv[i])
+		v, _ := json.Marshal(kv[i+1])
+		b.Write(k)
+		b.WriteByte(':')
+		b.Write(v)
+	}
+	b.WriteByte('}')
+	return b.Bytes()
+}
