@@ -1,0 +1,142 @@
+package batch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Op is what a step does to one user.
+type Op int
+
+const (
+	OpRevoke Op = iota // POST /users/{key}/revokeSignInSessions
+	OpLookup           // GET /users/{key}?$select=id,userPrincipalName,displayName,accountEnabled,userType
+	OpVerify           // GET /users/{key}?$select=id,userPrincipalName,signInSessionsValidFromDateTime
+)
+
+func (o Op) String() string {
+	switch o {
+	case OpLookup:
+		return "lookup"
+	case OpVerify:
+		return "verify"
+	}
+	return "revoke"
+}
+
+// Write reports whether the operation consumes Graph's write quota.
+func (o Op) Write() bool { return o == OpRevoke }
+
+// Step is one request inside a $batch envelope.
+type Step struct {
+	ID  string
+	Op  Op
+	Key string
+}
+
+// StepResponse is Graph's answer to one step. Header names are lower case; Body holds plain
+// JSON values (string, bool, float64, map[string]any, []any).
+type StepResponse struct {
+	ID      string
+	Status  int
+	Headers map[string]string
+	Body    map[string]any
+}
+
+// Envelope is a $batch response that Graph accepted (HTTP 200).
+type Envelope struct {
+	Steps     []StepResponse
+	RequestID string // the envelope's request-id header
+}
+
+// Client sends one $batch envelope. Implementations return an *EnvelopeError when Graph answered
+// the envelope itself with an error status, an *AuthError when no token could be had, and any
+// other error for transport failures (refused or dropped connections, timeouts).
+type Client interface {
+	Send(ctx context.Context, clientRequestID string, steps []Step) (*Envelope, error)
+}
+
+// EnvelopeError is a non-2xx answer to the whole $batch request.
+type EnvelopeError struct {
+	Status     int
+	RetryAfter time.Duration // negative when Graph sent none
+	Code       string
+	Message    string
+	RequestID  string
+}
+
+func (e *EnvelopeError) Error() string {
+	msg := fmt.Sprintf("graph answered the batch with HTTP %d", e.Status)
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	if e.Message != "" {
+		msg += ": " + e.Message
+	}
+	return msg
+}
+
+// AuthError means no access token could be obtained; Err is the credential's error.
+type AuthError struct{ Err error }
+
+func (e *AuthError) Error() string { return "cannot get an access token: " + e.Err.Error() }
+func (e *AuthError) Unwrap() error { return e.Err }
+
+// ErrUnauthorized is returned by Run when Graph keeps refusing the token (HTTP 401) or no token
+// can be had: carrying on would only fail every remaining user the same way.
+var ErrUnauthorized = errors.New("graph refuses the access token")
+
+// retryable reports whether an HTTP status is worth another attempt: throttling and the
+// transient server errors Graph documents. Every other 4xx is final for that user.
+func retryable(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusRequestTimeout:
+		return true
+	}
+	return false
+}
+
+// ParseRetryAfter reads a Retry-After value: seconds, possibly fractional (Graph has been seen
+// sending "0.249"), or an HTTP date. ok is false when the value is absent or unreadable.
+func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs != secs || secs < 0 { // NaN or negative: unusable
+			return 0, false
+		}
+		const maxSecs = 24 * 3600 // a nonsense value must not overflow a Duration
+		if secs > maxSecs {
+			secs = maxSecs
+		}
+		return time.Duration(secs * float64(time.Second)), true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		d := t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+		return d, true
+	}
+	return 0, false
+}
+
+// graphError pulls Graph's error code and message out of an error body
+// {"error":{"code":"...","message":"..."}}.
+func graphError(body map[string]any) (code, message string) {
+	e, _ := body["error"].(map[string]any)
+	if e == nil {
+		return "", ""
+	}
+	code, _ = e["code"].(string)
+	message, _ = e["message"].(string)
+	return code, message
+}

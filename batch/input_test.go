@@ -1,0 +1,710 @@
+package batch
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"unicode/utf16"
+)
+
+// readAll drains a Reader; it stops at the first error, which it returns with the rows so far.
+func readRows(t testing.TB, data []byte, opts ReaderOptions) (rows []Row, column string, err error) {
+	t.Helper()
+	r, err := NewReader(bytes.NewReader(data), opts)
+	if err != nil {
+		return nil, "", err
+	}
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			return rows, r.Column(), nil
+		}
+		if err != nil {
+			if _, again := r.Next(); again != err {
+				t.Errorf("Next after a fatal error returned %v, want the same error again", again)
+			}
+			return rows, r.Column(), err
+		}
+		rows = append(rows, row)
+	}
+}
+
+func inputSample(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "input", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func rowUPN(line int, key string) Row {
+	return Row{Line: line, Input: key, Key: key, Kind: KindUPN}
+}
+
+func rowOID(line int, input, key string) Row {
+	return Row{Line: line, Input: input, Key: key, Kind: KindObjectID}
+}
+
+func rowBad(line int, input, reason string) Row {
+	return Row{Line: line, Input: input, Kind: KindInvalid, Reason: reason}
+}
+
+func withDup(r Row, of int) Row {
+	r.DupOf = of
+	return r
+}
+
+func utf16Bytes(s string, bigEndian, bom bool) []byte {
+	var b []byte
+	units := utf16.Encode([]rune(s))
+	if bom {
+		units = append([]uint16{0xFEFF}, units...)
+	}
+	for _, u := range units {
+		if bigEndian {
+			b = append(b, byte(u>>8), byte(u))
+		} else {
+			b = append(b, byte(u), byte(u>>8))
+		}
+	}
+	return b
+}
+
+// excelUnicodeText is what Excel's "Unicode text" save of an M365 export looks like once decoded.
+const excelUnicodeText = "Display name\tUser principal name\tObject Id\r\n" +
+	"Adele Vance\tAdeleV@contoso.com\t87d349ed-44d7-43e1-9a83-5f2406dee5bd\r\n" +
+	"\"Seán O'Brien, Ops\"\tsean.o'brien@contoso.com\t4782e723-f4f4-4af3-a76e-25e3bab0d896\r\n" +
+	"\t\t\r\n" +
+	"Zoë Test\tzoë@contoso.com\t\r\n"
+
+var excelUnicodeRows = []Row{
+	rowUPN(2, "AdeleV@contoso.com"),
+	rowUPN(3, "sean.o'brien@contoso.com"),
+	rowBad(5, "zoë@contoso.com", `contains "ë", which is not allowed in a userPrincipalName`),
+}
+
+func TestReaderSamples(t *testing.T) {
+	tests := []struct {
+		name   string
+		data   []byte
+		opts   ReaderOptions
+		column string
+		want   []Row
+	}{
+		{
+			name:   "entra_export.csv",
+			data:   inputSample(t, "entra_export.csv"),
+			column: "userPrincipalName",
+			want: []Row{
+				rowUPN(2, "AdeleV@contoso.onmicrosoft.com"),
+				rowUPN(3, "john.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com"),
+				rowUPN(4, "Sean.O'Brien@contoso.com"),
+				rowUPN(5, "$svc-backup@contoso.com"),
+				rowUPN(6, "MeganB@contoso.onmicrosoft.com"),
+			},
+		},
+		{
+			name:   "entra_export.csv",
+			data:   inputSample(t, "entra_export.csv"),
+			opts:   ReaderOptions{Column: "ID"},
+			column: "id",
+			want: []Row{
+				rowOID(2, "87d349ed-44d7-43e1-9a83-5f2406dee5bd", "87d349ed-44d7-43e1-9a83-5f2406dee5bd"),
+				rowOID(3, "5bde3e51-d13b-4db1-9948-fe4b109d11a7", "5bde3e51-d13b-4db1-9948-fe4b109d11a7"),
+				rowOID(4, "4782e723-f4f4-4af3-a76e-25e3bab0d896", "4782e723-f4f4-4af3-a76e-25e3bab0d896"),
+				rowOID(5, "0a4f1e2b-77c1-4c0e-9d0b-3b1e8c2f9a11", "0a4f1e2b-77c1-4c0e-9d0b-3b1e8c2f9a11"),
+				rowOID(6, "48d31887-5fad-4d73-a9f5-3c356e68a038", "48d31887-5fad-4d73-a9f5-3c356e68a038"),
+			},
+		},
+		{
+			name:   "m365_export.csv",
+			data:   inputSample(t, "m365_export.csv"),
+			column: "User principal name",
+			want: []Row{
+				rowUPN(2, "AdeleV@contoso.onmicrosoft.com"),
+				rowUPN(3, "AlexW@contoso.com"),
+				rowUPN(4, "helpdesk@contoso.com"),
+				withDup(rowUPN(5, "adelev@CONTOSO.onmicrosoft.com"), 2),
+			},
+		},
+		{
+			name:   "m365_export.csv",
+			data:   inputSample(t, "m365_export.csv"),
+			opts:   ReaderOptions{Column: "object id"},
+			column: "Object Id",
+			want: []Row{
+				rowOID(2, "87D349ED-44D7-43E1-9A83-5F2406DEE5BD", "87d349ed-44d7-43e1-9a83-5f2406dee5bd"),
+				rowOID(3, "b2c6f7d1-3a4e-4f5b-8c9d-0e1f2a3b4c5d", "b2c6f7d1-3a4e-4f5b-8c9d-0e1f2a3b4c5d"),
+				rowOID(4, "c0ffee00-1234-4abc-8def-0123456789ab", "c0ffee00-1234-4abc-8def-0123456789ab"),
+				withDup(rowOID(5, "87d349ed-44d7-43e1-9a83-5f2406dee5bd", "87d349ed-44d7-43e1-9a83-5f2406dee5bd"), 2),
+			},
+		},
+		{
+			name:   "entra_bulk_template.csv",
+			data:   inputSample(t, "entra_bulk_template.csv"),
+			column: "User name [userPrincipalName] Required",
+			want: []Row{
+				rowUPN(3, "chris@contoso.com"),
+				rowUPN(4, "lee.gu@contoso.com"),
+				rowBad(6, "pradeep gupta@contoso.com", "contains a space"),
+			},
+		},
+		{
+			name:   "entra_bulk_template.csv",
+			data:   inputSample(t, "entra_bulk_template.csv"),
+			opts:   ReaderOptions{Column: "userPrincipalName"},
+			column: "User name [userPrincipalName] Required",
+			want: []Row{
+				rowUPN(3, "chris@contoso.com"),
+				rowUPN(4, "lee.gu@contoso.com"),
+				rowBad(6, "pradeep gupta@contoso.com", "contains a space"),
+			},
+		},
+		{
+			name: "headerless.txt",
+			data: inputSample(t, "headerless.txt"),
+			want: []Row{
+				rowUPN(1, "alice@contoso.com"),
+				rowUPN(3, "bob@contoso.com"),
+				rowUPN(4, "carol@contoso.com"),
+				rowOID(5, "{4782E723-F4F4-4AF3-A76E-25E3BAB0D896}", "4782e723-f4f4-4af3-a76e-25e3bab0d896"),
+				withDup(rowOID(6, "4782e723-f4f4-4af3-a76e-25e3bab0d896", "4782e723-f4f4-4af3-a76e-25e3bab0d896"), 5),
+				rowBad(8, "dave+test@contoso.com", `contains "+", which is not allowed in a userPrincipalName`),
+				withDup(rowUPN(9, "ALICE@CONTOSO.COM"), 1),
+				rowBad(10, "erin@contoso", "the domain after the @ has no dot"),
+			},
+		},
+		{
+			name:   "bom_crlf.csv",
+			data:   inputSample(t, "bom_crlf.csv"),
+			column: "UPN",
+			want: []Row{
+				rowUPN(2, "alice@contoso.com"),
+				rowUPN(4, "bob@contoso.com"),
+				rowUPN(5, "carol@contoso.com"),
+				rowUPN(7, "dave@contoso.com"),
+			},
+		},
+		{
+			name:   "utf-16le with BOM, tabs (Excel Unicode text)",
+			data:   utf16Bytes(excelUnicodeText, false, true),
+			column: "User principal name",
+			want:   excelUnicodeRows,
+		},
+		{
+			name:   "utf-16be with BOM",
+			data:   utf16Bytes(excelUnicodeText, true, true),
+			column: "User principal name",
+			want:   excelUnicodeRows,
+		},
+		{
+			name:   "utf-16le without BOM",
+			data:   utf16Bytes(excelUnicodeText, false, false),
+			column: "User principal name",
+			want:   excelUnicodeRows,
+		},
+		{
+			name:   "utf-16be without BOM",
+			data:   utf16Bytes(excelUnicodeText, true, false),
+			column: "User principal name",
+			want:   excelUnicodeRows,
+		},
+		{
+			name: "utf-16le headerless single line",
+			data: utf16Bytes("a@b.co", false, false),
+			want: []Row{rowUPN(1, "a@b.co")},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, column, err := readRows(t, tt.data, tt.opts)
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if column != tt.column {
+				t.Errorf("Column() = %q, want %q", column, tt.column)
+			}
+			checkRows(t, rows, tt.want)
+		})
+	}
+}
+
+func checkRows(t *testing.T, got, want []Row) {
+	t.Helper()
+	if slices.Equal(got, want) {
+		return
+	}
+	for i := range max(len(got), len(want)) {
+		var g, w Row
+		if i < len(got) {
+			g = got[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if g != w {
+			t.Errorf("row %d:\n got  %+v\n want %+v", i, g, w)
+		}
+	}
+}
+
+func TestReaderInline(t *testing.T) {
+	big := strings.Repeat("x", 1<<20)
+	capped := strings.Repeat("x", maxInput) + "…"
+	tests := []struct {
+		name   string
+		in     string
+		opts   ReaderOptions
+		column string
+		want   []Row
+	}{
+		{"empty", "", ReaderOptions{}, "", nil},
+		{"only blank lines", "\n\r\n  \n\t\n", ReaderOptions{}, "", nil},
+		{"only a BOM", "\ufeff", ReaderOptions{}, "", nil},
+		{"header only", "userPrincipalName,displayName\r\n", ReaderOptions{}, "userPrincipalName", nil},
+		{"header only with --column", "userPrincipalName,mail\n", ReaderOptions{Column: "mail"}, "mail", nil},
+		{"template header only", "version:v1.0\nUser name [userPrincipalName] Required\n", ReaderOptions{}, "User name [userPrincipalName] Required", nil},
+		{"directive only", "version:v1.0\n", ReaderOptions{}, "", nil},
+		{
+			"blank lines before and between rows",
+			"\n\nupn\n\nalice@x.com\n\n\nbob@x.com",
+			ReaderOptions{}, "upn",
+			[]Row{rowUPN(5, "alice@x.com"), rowUPN(8, "bob@x.com")},
+		},
+		{
+			"quoted fields with delimiters, quotes and line breaks",
+			"name,userPrincipalName,notes\n" +
+				"\"Doe, John\",\"john@x.com\",\"said \"\"stop\"\"\"\n" +
+				"\"multi\nline\",mary@x.com,\"a\nb\nc\"\n" +
+				"x, \"  quoted.space@x.com \",y\n" +
+				"last,lee@x.com,\n",
+			ReaderOptions{}, "userPrincipalName",
+			[]Row{rowUPN(2, "john@x.com"), rowUPN(3, "mary@x.com"), rowUPN(7, "quoted.space@x.com"), rowUPN(8, "lee@x.com")},
+		},
+		{
+			"unclosed quote on a data line ends up inside one cell",
+			"upn\n\"alice@x.com\nbob@x.com\"\ncarol@x.com\n",
+			ReaderOptions{}, "upn",
+			[]Row{rowBad(2, "alice@x.com\nbob@x.com", "contains a line break (a quote left open?)"), rowUPN(4, "carol@x.com")},
+		},
+		{
+			"duplicates across forms",
+			"id\n{87D349ED-44D7-43E1-9A83-5F2406DEE5BD}\nalice@x.com\n87d349ed-44d7-43e1-9a83-5f2406dee5bd\nAlice@X.com\nbad value\nbad value\nalice@x.com\n",
+			ReaderOptions{}, "id",
+			[]Row{
+				rowOID(2, "{87D349ED-44D7-43E1-9A83-5F2406DEE5BD}", "87d349ed-44d7-43e1-9a83-5f2406dee5bd"),
+				rowUPN(3, "alice@x.com"),
+				withDup(rowOID(4, "87d349ed-44d7-43e1-9a83-5f2406dee5bd", "87d349ed-44d7-43e1-9a83-5f2406dee5bd"), 2),
+				withDup(rowUPN(5, "Alice@X.com"), 3),
+				rowBad(6, "bad value", "contains a space"),
+				rowBad(7, "bad value", "contains a space"),
+				withDup(rowUPN(8, "alice@x.com"), 3),
+			},
+		},
+		{
+			"$ and non-$ keys are different users",
+			"$a@x.com\na@x.com\n$A@X.COM\n",
+			ReaderOptions{}, "",
+			[]Row{rowUPN(1, "$a@x.com"), rowUPN(2, "a@x.com"), withDup(rowUPN(3, "$A@X.COM"), 1)},
+		},
+		{
+			"record shorter than the user column",
+			"displayName,department,userPrincipalName\nAlice,Sales,alice@x.com\nBob\nCarol,,\n,,\n",
+			ReaderOptions{}, "userPrincipalName",
+			[]Row{rowUPN(2, "alice@x.com"), rowBad(3, "Bob", "missing the user column"), rowBad(4, "", "empty")},
+		},
+		{
+			"headerless with more than one value on a line",
+			"alice@x.com\nbob@x.com, carol@x.com\ndave@x.com,\n,erin@x.com\n",
+			ReaderOptions{}, "",
+			[]Row{
+				rowUPN(1, "alice@x.com"),
+				rowBad(2, "bob@x.com,carol@x.com", "more than one value on the line; a list without a header takes one user per line"),
+				rowUPN(3, "dave@x.com"),
+				rowUPN(4, "erin@x.com"),
+			},
+		},
+		{
+			"single unknown header cell is taken as data",
+			"Email\nalice@x.com\n",
+			ReaderOptions{}, "",
+			[]Row{rowBad(1, "Email", "no @"), rowUPN(2, "alice@x.com")},
+		},
+		{
+			"header preference: userPrincipalName over id over upn",
+			"upn,id,mail,User_Principal_Name\na@x.com,87d349ed-44d7-43e1-9a83-5f2406dee5bd,m@x.com,b@x.com\n",
+			ReaderOptions{}, "User_Principal_Name",
+			[]Row{rowUPN(2, "b@x.com")},
+		},
+		{
+			"header preference: object id over user",
+			"User,Mail,Object ID\na@x.com,m@x.com,87d349ed-44d7-43e1-9a83-5f2406dee5bd\n",
+			ReaderOptions{}, "Object ID",
+			[]Row{rowOID(2, "87d349ed-44d7-43e1-9a83-5f2406dee5bd", "87d349ed-44d7-43e1-9a83-5f2406dee5bd")},
+		},
+		{
+			"header with a zero-width space and quotes",
+			"\"\u200bUserPrincipalName\",x\na@x.com,1\n",
+			ReaderOptions{}, "UserPrincipalName",
+			[]Row{rowUPN(2, "a@x.com")},
+		},
+		{
+			"--column exact match wins over loose match",
+			"user name,username\na@x.com,b@x.com\n",
+			ReaderOptions{Column: "USERNAME"}, "username",
+			[]Row{rowUPN(2, "b@x.com")},
+		},
+		{
+			"--column makes the first line a header even with one cell",
+			"Accounts\na@x.com\n",
+			ReaderOptions{Column: "accounts"}, "Accounts",
+			[]Row{rowUPN(2, "a@x.com")},
+		},
+		{
+			"--column may pick mail when the admin asks",
+			"userPrincipalName,mail\na@x.com,m@x.com\n",
+			ReaderOptions{Column: "mail"}, "mail",
+			[]Row{rowUPN(2, "m@x.com")},
+		},
+		{
+			"tab delimited UTF-8",
+			"displayName\tuserPrincipalName\nDoe, John\tjohn@x.com\n",
+			ReaderOptions{}, "userPrincipalName",
+			[]Row{rowUPN(2, "john@x.com")},
+		},
+		{
+			"tab delimited keeps empty fields",
+			"a\t\tb\tid\n1\t\t\t87d349ed-44d7-43e1-9a83-5f2406dee5bd\n",
+			ReaderOptions{}, "id",
+			[]Row{rowOID(2, "87d349ed-44d7-43e1-9a83-5f2406dee5bd", "87d349ed-44d7-43e1-9a83-5f2406dee5bd")},
+		},
+		{
+			"semicolon delimited",
+			"Anzeigename;Benutzerprinzipalname;UPN\nMüller, Jörg;x;joerg@x.de\n",
+			ReaderOptions{}, "UPN",
+			[]Row{rowUPN(2, "joerg@x.de")},
+		},
+		{
+			"sep= directive",
+			"sep=;\r\nname;upn\r\nA, B;a@x.com\r\n",
+			ReaderOptions{}, "upn",
+			[]Row{rowUPN(3, "a@x.com")},
+		},
+		{
+			"sep= tab directive",
+			"sep=\t\nname\tupn\nA, B\ta@x.com\n",
+			ReaderOptions{}, "upn",
+			[]Row{rowUPN(3, "a@x.com")},
+		},
+		{
+			"template directive without padding and with blank lines",
+			"\nversion:v1.0\n\nUser name [userPrincipalName] Required\nchris@x.com\n",
+			ReaderOptions{}, "User name [userPrincipalName] Required",
+			[]Row{rowUPN(5, "chris@x.com")},
+		},
+		{
+			"version text later in the file is data",
+			"upn\nversion:v1.0\n",
+			ReaderOptions{}, "upn",
+			[]Row{rowBad(2, "version:v1.0", `contains ":", which is not allowed in a userPrincipalName`)},
+		},
+		{
+			"1 MB line in the middle of a headerless list",
+			"a@x.com\n" + big + "\nb@x.com\n",
+			ReaderOptions{}, "",
+			[]Row{rowUPN(1, "a@x.com"), rowBad(2, capped, "longer than 1024 characters"), rowUPN(3, "b@x.com")},
+		},
+		{
+			"1 MB first line",
+			big + "@x.com\nb@x.com\n",
+			ReaderOptions{}, "",
+			[]Row{rowBad(1, capped, "longer than 1024 characters"), rowUPN(2, "b@x.com")},
+		},
+		{
+			"1 MB cell in another column",
+			"notes,upn\n\"" + big + "\",a@x.com\n",
+			ReaderOptions{}, "upn",
+			[]Row{rowUPN(2, "a@x.com")},
+		},
+		{
+			"1 MB header cell",
+			big + ",upn\nz,a@x.com\n",
+			ReaderOptions{}, "upn",
+			[]Row{rowUPN(2, "a@x.com")},
+		},
+		{
+			"long input is cut on a character boundary",
+			"upn\n" + "a" + strings.Repeat("é", 300) + "\n",
+			ReaderOptions{}, "upn",
+			[]Row{rowBad(2, "a"+strings.Repeat("é", 127)+"…", `contains "é", which is not allowed in a userPrincipalName`)},
+		},
+		{
+			"Windows-1252 export is read, not refused",
+			"Display name,User principal name\nJ\xf6rg M\xfcller,joerg@x.de\nJ\xf6rg,j\xf6rg@x.de\n",
+			ReaderOptions{}, "User principal name",
+			[]Row{rowUPN(2, "joerg@x.de"), rowBad(3, "j\uFFFDrg@x.de", "not valid UTF-8")},
+		},
+		{
+			"DOS end-of-file mark",
+			"a@x.com\r\nb@x.com\r\n\x1a",
+			ReaderOptions{}, "",
+			[]Row{rowUPN(1, "a@x.com"), rowUPN(2, "b@x.com"), rowBad(3, "\x1a", "contains a control character (U+001A)")},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, column, err := readRows(t, []byte(tt.in), tt.opts)
+			if err != nil {
+				t.Fatalf("unexpected error: %v", err)
+			}
+			if column != tt.column {
+				t.Errorf("Column() = %q, want %q", column, tt.column)
+			}
+			checkRows(t, rows, tt.want)
+		})
+	}
+}
+
+func TestReaderErrors(t *testing.T) {
+	garbage := make([]byte, 4096)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range garbage {
+		garbage[i] = byte(rng.UintN(256))
+	}
+	noNUL := bytes.ReplaceAll(garbage, []byte{0}, []byte{1})
+	binary := "looks like a binary file, not a CSV or text list of users"
+	tests := []struct {
+		name    string
+		in      []byte
+		opts    ReaderOptions
+		rows    []Row // read before the error
+		wantErr string
+	}{
+		{
+			name:    "no user column",
+			in:      []byte("a,b,c\n1,2,3\n"),
+			wantErr: "input:1: no user column in the header (found: a, b, c); name one with --column",
+		},
+		{
+			name:    "no user column, first line is data",
+			in:      []byte("\nalice@x.com,Alice Smith\n"),
+			opts:    ReaderOptions{Name: "-"},
+			wantErr: "stdin:2: no user column in the header (found: alice@x.com, Alice Smith); name one with --column; this line looks like data: add a header line naming the columns first",
+		},
+		{
+			name:    "mail is not a user column",
+			in:      []byte("mail,displayName\nm@x.com,M\n"),
+			opts:    ReaderOptions{Name: "users.csv"},
+			wantErr: "users.csv:1: no user column in the header (found: mail, displayName); name one with --column",
+		},
+		{
+			name:    "--column absent",
+			in:      inputSample(t, "m365_export.csv"),
+			opts:    ReaderOptions{Name: "export.csv", Column: "email"},
+			wantErr: `export.csv:1: no column "email" in the header (found: Block credential, City, Country/Region, Department, DirSyncEnabled, Display name, Fax, First name, Last dirsync time, Last name, Last password change time stamp, License reconciliation needed, Licenses, Liveid, MFA state, Mobile Phone, Object Id, Office, Password never expires, Phone number, Postal code, Preferred data location, Preferred language, Proxy addresses, Release track, Soft deletion time stamp, State, Street address, Strong password required, Title, … and 3 more)`,
+		},
+		{
+			name:    "--column absent, long header listing is bounded",
+			in:      []byte(strings.Repeat("c,", 40) + strings.Repeat("y", 50) + "\n"),
+			opts:    ReaderOptions{Column: "upn"},
+			wantErr: `input:1: no column "upn" in the header (found: c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, c, … and 11 more)`,
+		},
+		{
+			name:    "--column absent, long cell is cut",
+			in:      []byte(strings.Repeat("y", 50) + ",z\n"),
+			opts:    ReaderOptions{Column: "upn"},
+			wantErr: `input:1: no column "upn" in the header (found: ` + strings.Repeat("y", 40) + `…, z)`,
+		},
+		{
+			name:    "unbalanced quote swallowing the rest of the file",
+			in:      []byte("upn,note\nalice@x.com,ok\n\"bob@x.com,oops\ncarol@x.com,x\ndave@x.com,y\n"),
+			opts:    ReaderOptions{Name: "list.csv"},
+			rows:    []Row{rowUPN(2, "alice@x.com")},
+			wantErr: `list.csv:3: a quoted field that starts on this line is not closed where expected (the parser got to line 5); add the missing " or write a quote inside a field twice ("")`,
+		},
+		{
+			name:    "stray quote after a closed quoted field",
+			in:      []byte("upn,note\n\"alice@x.com\"x,ok\nbob@x.com,y\n"),
+			wantErr: `input:2: a stray " in a quoted field (byte 13 of the line); a quoted field must end with " right before the delimiter, and a quote inside it is written twice ("")`,
+		},
+		{
+			name:    "bare quote in an unquoted field",
+			in:      []byte("upn\nalice@x.com\nbo\"b@x.com\n"),
+			rows:    []Row{rowUPN(2, "alice@x.com")},
+			wantErr: `input:3: a " in a field that does not start with a quote (byte 3 of the line); quote the whole field and write the inner quote twice ("")`,
+		},
+		{
+			name:    "bad quote in the header",
+			in:      []byte("\"upn\nalice@x.com\n"),
+			wantErr: `input:1: a quoted field that starts on this line is not closed where expected (the parser got to line 2); add the missing " or write a quote inside a field twice ("")`,
+		},
+		{
+			name:    "random binary",
+			in:      garbage,
+			opts:    ReaderOptions{Name: "x.bin"},
+			wantErr: "x.bin: " + binary,
+		},
+		{
+			name:    "random binary without NUL bytes",
+			in:      noNUL,
+			wantErr: "input: " + binary,
+		},
+		{
+			name:    "xlsx",
+			in:      append([]byte("PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00"), garbage[:200]...),
+			opts:    ReaderOptions{Name: "users.xlsx"},
+			wantErr: "users.xlsx: " + binary + " (it is a ZIP archive, such as an .xlsx workbook: save it as CSV)",
+		},
+		{
+			name:    "xls",
+			in:      append([]byte("\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1"), make([]byte, 100)...),
+			wantErr: "input: " + binary + " (it is an old .xls workbook: save it as CSV)",
+		},
+		{
+			name:    "text with a NUL",
+			in:      []byte("upn\nalice@x.com\x00\n"),
+			wantErr: "input: " + binary,
+		},
+		{
+			name:    "UTF-16 BOM then binary",
+			in:      append([]byte("\xFF\xFE"), garbage[:64]...),
+			wantErr: "input: " + binary,
+		},
+		{
+			name:    "short control garbage",
+			in:      []byte("\x01\x02\x03"),
+			wantErr: "input: " + binary,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, _, err := readRows(t, tt.in, tt.opts)
+			if err == nil || err.Error() != tt.wantErr {
+				t.Fatalf("error = %v\nwant    %s", err, tt.wantErr)
+			}
+			checkRows(t, rows, tt.rows)
+		})
+	}
+}
+
+func TestReaderIOError(t *testing.T) {
+	boom := errors.New("boom")
+	// Failing during the sniff: NewReader reports it.
+	_, err := NewReader(io.MultiReader(strings.NewReader("upn\n"), iotest.ErrReader(boom)), ReaderOptions{Name: "f"})
+	if !errors.Is(err, boom) || err.Error() != "f: boom" {
+		t.Fatalf("NewReader error = %v, want f: boom", err)
+	}
+	// Failing later: Next reports it after the rows it could read.
+	data := "upn\n" + strings.Repeat("a@x.com\n", 2*bufLen/8)
+	r, err := NewReader(io.MultiReader(strings.NewReader(data), iotest.ErrReader(boom)), ReaderOptions{Name: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for {
+		_, err = r.Next()
+		if err != nil {
+			break
+		}
+		n++
+	}
+	if !errors.Is(err, boom) || err.Error() != "f: boom" {
+		t.Fatalf("Next error = %v, want f: boom", err)
+	}
+	if want := 2 * bufLen / 8; n != want {
+		t.Errorf("read %d rows before the error, want %d", n, want)
+	}
+}
+
+// TestReaderParseErrorUnwraps lets callers tell syntax errors apart without parsing messages.
+func TestReaderParseErrorUnwraps(t *testing.T) {
+	_, _, err := readRows(t, []byte("upn\n\"a\n"), ReaderOptions{})
+	var ie *inputError
+	if !errors.As(err, &ie) || errors.Unwrap(err) == nil {
+		t.Fatalf("error %v does not unwrap to the parse error", err)
+	}
+}
+
+// userStream produces an endless Entra-style export and counts what was read from it.
+type userStream struct {
+	n, read int
+	buf     []byte
+}
+
+func (s *userStream) Read(p []byte) (int, error) {
+	for len(s.buf) < len(p) {
+		if s.n == 0 {
+			s.buf = append(s.buf, "userPrincipalName,displayName,id\n"...)
+		}
+		s.n++
+		s.buf = fmt.Appendf(s.buf, "user%d@contoso.com,User %d,%08x-0000-4000-8000-000000000000\n", s.n, s.n, s.n)
+	}
+	n := copy(p, s.buf)
+	s.buf = s.buf[n:]
+	s.read += n
+	return n, nil
+}
+
+// TestReaderStreams proves the reader does not slurp its input: after many rows it has read
+// only a buffer's worth beyond them.
+func TestReaderStreams(t *testing.T) {
+	src := &userStream{}
+	r, err := NewReader(src, ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rows = 50000
+	var last Row
+	for range rows {
+		if last, err = r.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if want := rowUPN(rows+1, fmt.Sprintf("user%d@contoso.com", rows)); last != want {
+		t.Errorf("last row = %+v, want %+v", last, want)
+	}
+	const lineLen = len("user50000@contoso.com,User 50000,0000c350-0000-4000-8000-000000000000\n")
+	if limit := rows*lineLen + 2*bufLen; src.read > limit {
+		t.Errorf("read %d bytes for %d rows, want at most %d", src.read, rows, limit)
+	}
+}
+
+func BenchmarkReader(b *testing.B) {
+	var buf bytes.Buffer
+	buf.WriteString("userPrincipalName,displayName,surname,mail,givenName,id,userType,jobTitle,department,accountEnabled\n")
+	for i := range 100000 {
+		fmt.Fprintf(&buf, "user%d@contoso.onmicrosoft.com,\"User %d, Test\",Test,user%d@contoso.com,User,%08x-44d7-43e1-9a83-5f2406dee5bd,Member,Engineer,R&D,True\n", i, i, i, i)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, err := NewReader(bytes.NewReader(data), ReaderOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for {
+			row, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil || row.Kind != KindUPN {
+				b.Fatal(err, row)
+			}
+			n++
+		}
+		if n != 100000 {
+			b.Fatalf("read %d rows", n)
+		}
+	}
+}
