@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+)
+
+// target is where and as whom the run talks to Graph.
+type target struct {
+	cloudName string
+	graphURL  string // versioned base, e.g. https://graph.microsoft.com/v1.0
+	scope     string
+	authority cloud.Configuration
+	tenant    string // as given by --tenant-id, for the confirmation prompt
+}
+
+// clouds maps --cloud to Graph's root and the sign-in authority; a token of one cloud is
+// worthless in another, so they are chosen together.
+var clouds = map[string]target{
+	"global":    {"global", "https://graph.microsoft.com/v1.0", "https://graph.microsoft.com/.default", cloud.AzurePublic, ""},
+	"usgov":     {"usgov", "https://graph.microsoft.us/v1.0", "https://graph.microsoft.us/.default", cloud.AzureGovernment, ""},
+	"usgov-dod": {"usgov-dod", "https://dod-graph.microsoft.us/v1.0", "https://dod-graph.microsoft.us/.default", cloud.AzureGovernment, ""},
+	"china":     {"china", "https://microsoftgraph.chinacloudapi.cn/v1.0", "https://microsoftgraph.chinacloudapi.cn/.default", cloud.AzureChina, ""},
+}
+
+func resolveTarget(cloudName, graphURL string) (target, error) {
+	t, ok := clouds[strings.ToLower(cloudName)]
+	if !ok {
+		return target{}, withHint(fmt.Errorf("unknown cloud %q", cloudName), "use one of global, usgov, usgov-dod, china")
+	}
+	if graphURL == "" {
+		return t, nil
+	}
+	u, err := checkGraphURL(graphURL)
+	if err != nil {
+		return target{}, err
+	}
+	t.graphURL = strings.TrimRight(u.String(), "/")
+	if !isLoopback(u.Hostname()) {
+		t.scope = u.Scheme + "://" + u.Host + "/.default"
+	}
+	return t, nil
+}
+
+// checkGraphURL refuses anything but https, except plain http to a loopback emulator: the
+// request carries a bearer token that must never cross a network in clear text.
+func checkGraphURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, withHint(fmt.Errorf("--graph-url %q is not a plain absolute URL", s),
+			"give the versioned root, e.g. https://graph.microsoft.com/v1.0")
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	default:
+		return nil, withHint(fmt.Errorf("--graph-url %q: only https is allowed (plain http only to a loopback address)", s),
+			"access tokens must not travel unencrypted")
+	}
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// authModes lists --auth values for messages.
+const authModes = "default, secret, certificate, managed-identity, workload-identity, azure-cli, device-code, browser, token"
+
+// credential builds the azidentity credential for --auth. Secrets come only from the
+// environment: a flag value would sit in shell history and in every process listing.
+func credential(mode, tenantID, clientID, certFile string, t target, s *sys) (azcore.TokenCredential, error) {
+	client := azcore.ClientOptions{Cloud: t.authority}
+	need := func(what, val, flag string) error {
+		if val == "" {
+			return withHint(fmt.Errorf("--auth %s needs %s", mode, what), "set "+flag)
+		}
+		return nil
+	}
+	switch mode {
+	case "default", "":
+		return azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: client, TenantID: tenantID})
+	case "secret":
+		secret := s.getenv("AZURE_CLIENT_SECRET")
+		if err := errors.Join(need("a tenant id", tenantID, "--tenant-id or AZURE_TENANT_ID"),
+			need("a client id", clientID, "--client-id or AZURE_CLIENT_ID"),
+			need("a client secret", secret, "AZURE_CLIENT_SECRET in the environment (never on the command line)")); err != nil {
+			return nil, err
+		}
+		return azidentity.NewClientSecretCredential(tenantID, clientID, secret, &azidentity.ClientSecretCredentialOptions{ClientOptions: client})
+	case "certificate":
+		if err := errors.Join(need("a tenant id", tenantID, "--tenant-id or AZURE_TENANT_ID"),
+			need("a client id", clientID, "--client-id or AZURE_CLIENT_ID"),
+			need("a certificate file", certFile, "--certificate or AZURE_CLIENT_CERTIFICATE_PATH")); err != nil {
+			return nil, err
+		}
+		data, err := os.ReadFile(certFile)
+		if err != nil {
+			return nil, fmt.Errorf("reading the certificate: %w", err)
+		}
+		var password []byte
+		if p := s.getenv("AZURE_CLIENT_CERTIFICATE_PASSWORD"); p != "" {
+			password = []byte(p)
+		}
+		certs, key, err := azidentity.ParseCertificates(data, password)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", certFile, err)
+		}
+		return azidentity.NewClientCertificateCredential(tenantID, clientID, certs, key, &azidentity.ClientCertificateCredentialOptions{ClientOptions: client})
+	case "managed-identity":
+		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: client}
+		if clientID != "" {
+			o.ID = azidentity.ClientID(clientID)
+		}
+		return azidentity.NewManagedIdentityCredential(o)
+	case "workload-identity":
+		return azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{ClientOptions: client, TenantID: tenantID, ClientID: clientID})
+	case "azure-cli":
+		return azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: tenantID})
+	case "device-code":
+		return azidentity.NewDeviceCodeCredential(&azidentity.DeviceCodeCredentialOptions{
+			ClientOptions: client, TenantID: tenantID, ClientID: clientID,
+			UserPrompt: func(_ context.Context, m azidentity.DeviceCodeMessage) error {
+				_, err := fmt.Fprintln(s.stderr, m.Message)
+				return err
+			},
+		})
+	case "browser":
+		return azidentity.NewInteractiveBrowserCredential(&azidentity.InteractiveBrowserCredentialOptions{ClientOptions: client, TenantID: tenantID, ClientID: clientID})
+	case "token":
+		tok := strings.TrimSpace(s.getenv("BULKREVOKE_ACCESS_TOKEN"))
+		if tok == "" {
+			return nil, withHint(errors.New("--auth token needs BULKREVOKE_ACCESS_TOKEN in the environment"),
+				"export BULKREVOKE_ACCESS_TOKEN=\"$(az account get-access-token --resource-type ms-graph --query accessToken -o tsv)\"")
+		}
+		return staticToken(tok), nil
+	}
+	return nil, withHint(fmt.Errorf("unknown --auth %q", mode), "use one of "+authModes)
+}
+
+// staticToken is a bearer token obtained elsewhere. It cannot be refreshed; Graph's 401 once it
+// expires stops the run, and --resume picks up from there.
+type staticToken string
+
+func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+// checkToken asks for a token once before any row is processed, so a wrong credential fails in
+// seconds with azidentity's explanation instead of after the first batch.
+func checkToken(ctx context.Context, cred azcore.TokenCredential, scope string) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}}); err != nil {
+		return withHint(fmt.Errorf("cannot sign in: %w", err),
+			"check --auth, --tenant-id, --client-id and that the app has the User.RevokeSessions.All permission")
+	}
+	return nil
+}

@@ -1,0 +1,219 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+)
+
+// reportText is a well-formed report of goldenResults[:3] (lines 2, 3, 4).
+func reportText(t *testing.T) string {
+	t.Helper()
+	var buf bytes.Buffer
+	j := NewJournal(&buf)
+	if err := j.Write(goldenResults[:3]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func TestReadReport(t *testing.T) {
+	full := reportText(t)
+	lines := strings.SplitAfter(full, "\n") // header, 3 rows, ""
+	header := lines[0]
+	tests := []struct {
+		name      string
+		text      string
+		wantLines []int  // input lines read back, when no error
+		wantErr   string // substring of the error
+	}{
+		{name: "complete", text: full, wantLines: []int{2, 3, 4}},
+		{name: "empty file", text: "", wantLines: nil},
+		{name: "header only", text: header, wantLines: nil},
+		{name: "torn header", text: header[:20], wantLines: nil},
+		{name: "torn last line mid-field", text: full[:len(full)-10], wantLines: []int{2, 3}},
+		{name: "torn last line, newline missing only", text: full[:len(full)-1], wantLines: []int{2, 3}},
+		{name: "torn last line inside a quoted field", text: header + lines[1] + `4,"megan@con`, wantLines: []int{2}},
+		{name: "last line with too few fields", text: header + lines[1] + "4,megan@contoso.com\n", wantLines: []int{2}},
+		{name: "BOM and CRLF from a spreadsheet", text: "\uFEFF" + strings.ReplaceAll(full, "\n", "\r\n"), wantLines: []int{2, 3, 4}},
+		{name: "torn middle line", text: header + lines[1][:30] + "\n" + lines[2] + lines[3],
+			wantErr: "line 2: malformed report line: wrong number of fields"},
+		{name: "bad status", text: header + strings.Replace(lines[1], ",revoked,", ",gone,", 1) + lines[2],
+			wantErr: `line 2: column status: unknown status "gone"`},
+		{name: "bad status on last line", text: header + lines[1] + strings.Replace(lines[2], ",revoked,", ",gone,", 1),
+			wantErr: `line 3: column status: unknown status "gone"`},
+		{name: "bad time", text: header + strings.Replace(lines[1], "15:04:05.123Z", "15:04:05Z", 1) + lines[2],
+			wantErr: `line 2: column completed_at: "2026-11-28T15:04:05Z" is not a time`},
+		{name: "bad number", text: header + strings.Replace(lines[1], ",200,", ",2x0,", 1) + lines[2],
+			wantErr: `line 2: column http_status: "2x0" is not a number`},
+		{name: "bad bool", text: header + strings.Replace(lines[1], ",true,", ",yes,", 1) + lines[2],
+			wantErr: `line 2: column account_enabled: "yes" is not true or false`},
+		{name: "line zero", text: header + "0" + strings.TrimPrefix(lines[1], "2") + lines[2],
+			wantErr: `line 2: column line: "0" is not a positive line number`},
+		{name: "duplicate input line", text: header + lines[1] + lines[1] + lines[2],
+			wantErr: "line 3: input line 2 is already in the report at line 2"},
+		{name: "not UTF-8", text: header + strings.Replace(lines[1], "Adele", "Ad\xe8le", 1) + lines[2],
+			wantErr: `line 2: column display_name: "Ad\xe8le Vance" is not valid UTF-8`},
+		{name: "line break in a cell", text: header + strings.Replace(lines[1], "Adele Vance", "\"Adele\nVance\"", 1) + lines[2],
+			wantErr: `line 2: column display_name: "Adele\nVance" holds a line break`},
+		{name: "not a report", text: "userPrincipalName,displayName\nadele@contoso.com,Adele\n",
+			wantErr: "line 1: not a bulkrevoke report"},
+		{name: "open quote swallowing the rest", text: header + lines[1] + `3,"guest` + "\n" + lines[2] + lines[3],
+			wantErr: "line 3: malformed report line"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := ReadReport(strings.NewReader(tt.text))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			for line := range rows {
+				got = append(got, line)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tt.wantLines) {
+				t.Fatalf("lines = %v, want %v", got, tt.wantLines)
+			}
+			for _, line := range got {
+				want := canonical(goldenResults[line-2])
+				if !reflect.DeepEqual(rows[line], want) {
+					t.Errorf("line %d:\ngot  %+v\nwant %+v", line, rows[line], want)
+				}
+			}
+		})
+	}
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "previous.csv")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestOpenPreviousErrorsNameFile(t *testing.T) {
+	lines := strings.SplitAfter(reportText(t), "\n")
+	path := writeFile(t, lines[0]+lines[1][:30]+"\n"+lines[2])
+	_, err := OpenPrevious(path)
+	if want := path + ":2: malformed report line"; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("err = %v, want prefix %q", err, want)
+	}
+	_, err = OpenPrevious(filepath.Join(t.TempDir(), "missing.csv"))
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "missing.csv") {
+		t.Errorf("missing file: err = %v", err)
+	}
+}
+
+func TestPrevious(t *testing.T) {
+	path := writeFile(t, reportText(t))
+	prev, err := OpenPrevious(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prev.Path() != path || prev.Len() != 3 {
+		t.Errorf("Path, Len = %q, %d; want %q, 3", prev.Path(), prev.Len(), path)
+	}
+
+	revoked := []struct {
+		line int
+		want bool
+	}{{2, true}, {3, true}, {4, false}, {99, false}} // line 4 was would_revoke: a dry run revoked nobody
+	for _, tt := range revoked {
+		r, ok := prev.Revoked(tt.line)
+		if ok != tt.want || (ok && r.Line != tt.line) {
+			t.Errorf("Revoked(%d) = line %d, %v; want %v", tt.line, r.Line, ok, tt.want)
+		}
+	}
+
+	checks := []struct {
+		row     batch.Row
+		wantErr string
+	}{
+		{batch.Row{Line: 2, Input: "adele@contoso.com"}, ""},
+		{batch.Row{Line: 99, Input: "anyone@contoso.com"}, ""}, // not in the report: nothing to compare
+		{batch.Row{Line: 4, Input: "b@x.com"}, path + `: line 4 was "megan@contoso.com" in that report but is "b@x.com" in the input: the report is from a different input file`},
+	}
+	for _, tt := range checks {
+		err := prev.Check(tt.row)
+		if tt.wantErr == "" {
+			if err != nil {
+				t.Errorf("Check(%+v) = %v, want nil", tt.row, err)
+			}
+			continue
+		}
+		var me *MismatchError
+		if err == nil || err.Error() != tt.wantErr || !errors.As(err, &me) || me.Hint() == "" {
+			t.Errorf("Check(%+v) = %v\nwant %s", tt.row, err, tt.wantErr)
+		}
+	}
+}
+
+// TestCheckFlattenedInput: an input cell with a line break is stored flattened; the same input
+// must still match on resume.
+func TestCheckFlattenedInput(t *testing.T) {
+	var buf bytes.Buffer
+	j := NewJournal(&buf)
+	in := "=a\nb"
+	if err := j.Write(batch.Result{Line: 2, Input: in, Status: batch.StatusInvalid}); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	prev, err := OpenPrevious(writeFile(t, buf.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := prev.Check(batch.Row{Line: 2, Input: in}); err != nil {
+		t.Errorf("Check of the same input: %v", err)
+	}
+	if err := prev.Check(batch.Row{Line: 2, Input: "=a b c"}); err == nil {
+		t.Error("Check accepted a different input")
+	}
+}
+
+// FuzzReadReport: whatever a previous report holds, reading it returns rows or an error, never
+// a panic, and every row it returns is one Journal can write again identically.
+func FuzzReadReport(f *testing.F) {
+	var buf bytes.Buffer
+	j := NewJournal(&buf)
+	j.Write(goldenResults...)
+	j.Flush()
+	full := buf.String()
+	f.Add(full)
+	f.Add(full[:len(full)-7])
+	f.Add(strings.Join(Header, ",") + "\n1,\"a\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		rows, err := ReadReport(strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		for line, r := range rows {
+			if line != r.Line || line <= 0 {
+				t.Fatalf("row keyed %d has line %d", line, r.Line)
+			}
+			if got := roundTrip(t, r); !reflect.DeepEqual(got, r) {
+				t.Fatalf("row read from a report does not survive a rewrite:\ngot  %+v\nwant %+v", got, r)
+			}
+		}
+	})
+}

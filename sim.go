@@ -1,0 +1,186 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+	"github.com/bulkrevoke/bulkrevoke/graphsim"
+)
+
+// demoTenant is the simulated tenant behind --simulate; testdata/README.md describes its users.
+//
+//go:embed testdata/demo-tenant.csv
+var demoTenant []byte
+
+// simScale is how much faster than the wall clock the --simulate tenant runs: Graph's quota
+// windows, Retry-After waits and the engine's limiter all run on that clock, so a demo shows
+// throttling and retries without making a person wait for them.
+const simScale = 20
+
+// connection is a ready Graph client and the clock it runs on.
+type connection struct {
+	client batch.Client
+	clock  batch.Clock
+	target target
+	close  func()
+}
+
+// connect signs in and builds the Graph client, or starts the simulated tenant.
+func connect(c *cli.Context, s *sys, t target) (*connection, error) {
+	if c.Bool("simulate") {
+		if c.IsSet("graph-url") || c.IsSet("auth") {
+			return nil, errors.New("--simulate runs against a built-in tenant: drop --graph-url and --auth")
+		}
+		return simulate()
+	}
+	t.tenant = c.String("tenant-id")
+	cred, err := credential(c.String("auth"), t.tenant, c.String("client-id"), c.String("certificate"), t, s)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkToken(c.Context, cred, t.scope); err != nil {
+		return nil, err
+	}
+	client, err := batch.NewGraphClient(batch.GraphOptions{BaseURL: t.graphURL, Credential: cred, Scopes: []string{t.scope}})
+	if err != nil {
+		return nil, err
+	}
+	return &connection{client: client, clock: batch.RealClock, target: t, close: func() {}}, nil
+}
+
+// simulate starts the demo tenant on a loopback port, with Graph's real quotas on a scaled clock
+// and a sprinkling of the throttling and server errors a real run meets.
+func simulate() (*connection, error) {
+	users, err := graphsim.ReadUsersCSV(bytes.NewReader(demoTenant))
+	if err != nil {
+		return nil, fmt.Errorf("demo tenant: %w", err)
+	}
+	clock := graphsim.NewScaledClock(simScale)
+	const token = "simulated-token"
+	srv := graphsim.New(graphsim.Config{
+		Token:                token,
+		Clock:                clock,
+		Seed:                 1,
+		FractionalRetryAfter: true,
+		Latency:              graphsim.Uniform{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond},
+		Faults:               graphsim.Faults{StepRate: 0.08, StepStatuses: []int{429, 503}, RetryAfter: 2 * time.Second},
+	}, users)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	base := "http://" + ln.Addr().String() + "/v1.0"
+	t := target{cloudName: "simulated", graphURL: base, scope: "http://" + ln.Addr().String() + "/.default", tenant: "simulated demo tenant (testdata/demo-tenant.csv)"}
+	client, err := batch.NewGraphClient(batch.GraphOptions{BaseURL: base, Credential: staticToken(token), Scopes: []string{t.scope}})
+	if err != nil {
+		hs.Close()
+		return nil, err
+	}
+	return &connection{client: client, clock: clock, target: t, close: func() { hs.Close() }}, nil
+}
+
+func simFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "loopback address to listen on"},
+		&cli.IntFlag{Name: "users", Value: 1000, Usage: "generate this many users"},
+		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed for generated users, faults and latency"},
+		&cli.StringFlag{Name: "tenant", Usage: "load users from this CSV instead (id,userPrincipalName,displayName,userType,accountEnabled,protected,ignoreRevoke)"},
+		&cli.StringFlag{Name: "token", Usage: "bearer token to accept (default: a random one, printed)"},
+		&cli.StringFlag{Name: "quota", Value: "token-bucket", Usage: "token-bucket|sliding-window|off"},
+		&cli.Float64Flag{Name: "scale", Value: 1, Usage: "run the emulated clock this many times faster than the wall clock"},
+		&cli.BoolFlag{Name: "fractional-retry-after", Usage: "send Retry-After with decimals, as Graph sometimes does"},
+		&cli.DurationFlag{Name: "latency-min", Usage: "least added latency per request"},
+		&cli.DurationFlag{Name: "latency-max", Usage: "most added latency per request"},
+		&cli.Float64Flag{Name: "step-fault-rate", Usage: "share of steps answered 500/502/503/504"},
+		&cli.Float64Flag{Name: "envelope-fault-rate", Usage: "share of $batch requests answered 429/503"},
+	}
+}
+
+func parseQuota(s string) (graphsim.QuotaModel, error) {
+	switch s {
+	case "token-bucket":
+		return graphsim.QuotaTokenBucket, nil
+	case "sliding-window":
+		return graphsim.QuotaSlidingWindow, nil
+	case "off":
+		return graphsim.QuotaOff, nil
+	}
+	return 0, withHint(fmt.Errorf("unknown --quota %q", s), "use token-bucket, sliding-window or off")
+}
+
+// simCommand serves graphsim until interrupted.
+func simCommand(c *cli.Context, s *sys) error {
+	host, _, err := net.SplitHostPort(c.String("addr"))
+	if err != nil || !isLoopback(host) {
+		return withHint(fmt.Errorf("--addr %q is not a loopback address", c.String("addr")),
+			"the emulator serves this machine only, e.g. 127.0.0.1:8080")
+	}
+	quota, err := parseQuota(c.String("quota"))
+	if err != nil {
+		return err
+	}
+	users := graphsim.GenerateUsers(c.Int("users"), c.Int64("seed"))
+	if path := c.String("tenant"); path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		users, err = graphsim.ReadUsersCSV(f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	token := c.String("token")
+	if token == "" {
+		token = "sim-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
+	}
+	var clock graphsim.Clock = graphsim.RealClock
+	if scale := c.Float64("scale"); scale > 1 {
+		clock = graphsim.NewScaledClock(scale)
+	}
+	cfg := graphsim.Config{
+		Token:                token,
+		Clock:                clock,
+		Seed:                 c.Int64("seed"),
+		Quota:                quota,
+		FractionalRetryAfter: c.Bool("fractional-retry-after"),
+		Faults:               graphsim.Faults{StepRate: c.Float64("step-fault-rate"), EnvelopeRate: c.Float64("envelope-fault-rate")},
+	}
+	if max := c.Duration("latency-max"); max > 0 {
+		cfg.Latency = graphsim.Uniform{Min: c.Duration("latency-min"), Max: max}
+	}
+	ln, err := net.Listen("tcp", c.String("addr"))
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: graphsim.New(cfg, users), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(s.stdout, "graphsim: %d users, serving Graph at http://%s/v1.0\n", len(users), ln.Addr())
+	fmt.Fprintf(s.stdout, "use it with:\n  export BULKREVOKE_ACCESS_TOKEN=%s\n  bulkrevoke revoke --auth token --graph-url http://%s/v1.0 --input users.csv\n", token, ln.Addr())
+	fmt.Fprintln(s.stdout, "stop with Ctrl-C")
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-c.Context.Done():
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(ctx)
+		fmt.Fprintln(s.stdout, "graphsim: stopped")
+		return nil
+	}
+}

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+)
+
+// holdRevoked keeps revoked users' results back from the report until they are verified, so
+// that each input row still gets exactly one report row, with its verification in it. Every
+// other result passes straight through.
+type holdRevoked struct {
+	next   batch.Sink
+	mu     sync.Mutex
+	byLine map[int]batch.Result
+}
+
+func (h *holdRevoked) Write(rs ...batch.Result) error {
+	var pass []batch.Result
+	h.mu.Lock()
+	for _, r := range rs {
+		if r.Status == batch.StatusRevoked && r.Attempts > 0 {
+			h.byLine[r.Line] = r
+			continue
+		}
+		pass = append(pass, r)
+	}
+	h.mu.Unlock()
+	return h.next.Write(pass...)
+}
+
+func (h *holdRevoked) Flush() error { return h.next.Flush() }
+
+// verify reads back signInSessionsValidFromDateTime for every held user and writes their rows.
+// Rows it cannot verify (the run was interrupted, a read failed) are still written, unverified.
+func verify(c *cli.Context, h *holdRevoked, client batch.Client, cfg batch.Config, out batch.Sink) error {
+	h.mu.Lock()
+	held := h.byLine
+	h.byLine = nil
+	h.mu.Unlock()
+
+	lines := make([]int, 0, len(held))
+	for l := range held {
+		lines = append(lines, l)
+	}
+	slices.Sort(lines)
+	rows := make([]batch.Row, 0, len(lines))
+	for _, l := range lines {
+		r := held[l]
+		row := batch.Row{Line: l, Input: r.Input, Key: r.UPN, Kind: batch.KindUPN}
+		if r.UserID != "" {
+			row.Key, row.Kind = r.UserID, batch.KindObjectID
+		}
+		rows = append(rows, row)
+	}
+
+	skew := c.Duration("verify-skew")
+	merge := &mergeVerified{held: held, skew: skew, out: out}
+	var err error
+	if c.Context.Err() == nil && len(rows) > 0 {
+		vcfg := cfg
+		vcfg.Op, vcfg.Rate, vcfg.Burst, vcfg.Skip = batch.OpVerify, 0, 0, nil
+		_, err = batch.Run(c.Context, vcfg, &sliceSource{rows: rows}, client, merge)
+	}
+	// Whatever the verification pass did not reach is written as it was.
+	var rest []batch.Result
+	for _, l := range lines {
+		if r, ok := held[l]; ok {
+			rest = append(rest, r)
+		}
+	}
+	return firstErr(err, out.Write(rest...), out.Flush())
+}
+
+// mergeVerified folds a verification result into the held revoke result of the same line.
+type mergeVerified struct {
+	mu   sync.Mutex
+	held map[int]batch.Result
+	skew time.Duration
+	out  batch.Sink
+}
+
+func (m *mergeVerified) Write(rs ...batch.Result) error {
+	m.mu.Lock()
+	merged := make([]batch.Result, 0, len(rs))
+	for _, v := range rs {
+		r, ok := m.held[v.Line]
+		if !ok {
+			continue
+		}
+		delete(m.held, v.Line)
+		ok = v.Status == batch.StatusWouldRevoke && !v.SessionsValidFrom.IsZero() &&
+			!v.SessionsValidFrom.Before(r.At.Add(-m.skew))
+		r.Verified = &ok
+		r.SessionsValidFrom = v.SessionsValidFrom
+		switch {
+		case v.Status != batch.StatusWouldRevoke:
+			r.Note = join(r.Note, "could not read the user back to verify: "+string(v.Status)+" "+v.Code)
+		case !ok:
+			r.Note = join(r.Note, "signInSessionsValidFromDateTime did not move: sessions may still be valid")
+		}
+		merged = append(merged, r)
+	}
+	m.mu.Unlock()
+	return m.out.Write(merged...)
+}
+
+func (m *mergeVerified) Flush() error { return m.out.Flush() }
+
+func join(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+type sliceSource struct{ rows []batch.Row }
+
+func (s *sliceSource) Next() (batch.Row, error) {
+	if len(s.rows) == 0 {
+		return batch.Row{}, io.EOF
+	}
+	r := s.rows[0]
+	s.rows = s.rows[1:]
+	return r, nil
+}
