@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -57,7 +58,8 @@ type Config struct {
 
 // Defaults, from Graph's identity throttling limits for one app in one tenant: 3,000 writes per
 // 150 s (20/s sustained), with the whole 3,000 usable as a burst after an idle period, and at
-// least 3,500 resource units per 10 s, of which a GET with $select costs one.
+// least 3,500 resource units per 10 s, of which a GET with $select costs one. How the engine
+// holds that pace is explained with the pacer, below.
 const (
 	DefaultWriteRate  rate.Limit = 20
 	DefaultWriteBurst            = 3000
@@ -141,12 +143,18 @@ type engine struct {
 	cfg    Config
 	client Client
 	sink   Sink
-	lim    *rate.Limiter
+	pace   *pacer
 	stats  Stats
+	// inFlight counts steps sent and not yet answered: Graph has charged or will charge them,
+	// whatever it last told us about its quota.
+	inFlight atomic.Int64
 
 	mu        sync.Mutex
 	notBefore time.Time // no envelope leaves before this: set by 429s, shared by every worker
 	authFails int       // consecutive envelopes refused for auth
+	// authEpoch counts the auth failures that authFails counted. Envelopes in flight together
+	// share one token and one fate: only the first of them to fail counts.
+	authEpoch uint64
 
 	resolved map[string]int // lookups: object id -> first line that resolved to it
 
@@ -172,15 +180,11 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 		cfg:    c,
 		client: client,
 		sink:   sink,
-		lim:    rate.NewLimiter(c.Rate, c.Burst),
+		pace:   newPacer(c.Rate, c.Burst, c.Clock.Now()),
 
 		resolved: map[string]int{},
 		serial:   make(chan struct{}, 1),
 	}
-	// The limiter starts full: Graph's quota is a window, so an idle app may spend its whole
-	// burst at once. Reading the time from our clock keeps a scaled clock consistent.
-	e.lim.SetBurstAt(c.Clock.Now(), c.Burst)
-
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
 	e.stop = stop
@@ -197,7 +201,7 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 		}
 	}()
 
-	fresh := make(chan Row, 4*MaxBatchSize*c.Concurrency)
+	fresh := make(chan []Row, 4*c.Concurrency)
 	work := make(chan []*item)
 	msgs := make(chan message)
 
@@ -242,10 +246,17 @@ func (e *engine) write(rs ...Result) {
 }
 
 // produce reads every input row. Rows that need no Graph call are answered here; the rest go to
-// the scheduler. It never stops early: after a cancellation the scheduler still needs every row
-// to report it as not_attempted.
-func (e *engine) produce(src Source, fresh chan<- Row) {
+// the scheduler in chunks of a whole envelope, so that a reader that happens to lag a moment
+// never makes the scheduler send half-empty envelopes. It never stops early: after a
+// cancellation the scheduler still needs every row to report it as not_attempted.
+func (e *engine) produce(src Source, fresh chan<- []Row) {
 	defer close(fresh)
+	var chunk []Row
+	defer func() {
+		if len(chunk) > 0 {
+			fresh <- chunk
+		}
+	}()
 	for {
 		row, err := src.Next()
 		if err == io.EOF {
@@ -259,7 +270,11 @@ func (e *engine) produce(src Source, fresh chan<- Row) {
 			e.write(r)
 			continue
 		}
-		fresh <- row
+		chunk = append(chunk, row)
+		if len(chunk) == e.cfg.BatchSize {
+			fresh <- chunk
+			chunk = nil
+		}
 	}
 }
 
@@ -283,12 +298,14 @@ func (e *engine) direct(row Row) (Result, bool) {
 // schedule packs rows into envelopes, retries first, and hands them to the workers. It is the
 // only goroutine that owns the queues, so they need no lock; it ends when every row has been
 // handed to the sink.
-func (e *engine) schedule(ctx context.Context, fresh <-chan Row, work chan<- []*item, msgs <-chan message) {
+func (e *engine) schedule(ctx context.Context, fresh <-chan []Row, work chan<- []*item, msgs <-chan message) {
 	defer close(work)
 	var ready []*item // retries whose wait is over, oldest first
+	var queue []*item // input rows not yet packed
 	var pending []*item
 	outstanding := 0 // envelopes with workers plus retry timers running
 	stopping := false
+	size := e.cfg.BatchSize
 
 	take := func(m message) {
 		if m.finished {
@@ -303,33 +320,16 @@ func (e *engine) schedule(ctx context.Context, fresh <-chan Row, work chan<- []*
 			stopping = true
 		}
 		if stopping {
-			e.write(e.abandon(append(pending, ready...))...)
-			pending, ready = nil, nil
+			e.write(e.abandon(slices.Concat(pending, ready, queue))...)
+			pending, ready, queue = nil, nil, nil
 		}
-		for !stopping && len(pending) < e.cfg.BatchSize && len(ready) > 0 {
-			pending = append(pending, ready[0])
-			ready = ready[1:]
+		for len(pending) < size && len(ready) > 0 {
+			pending, ready = append(pending, ready[0]), ready[1:]
 		}
-		// Fill from the input without waiting: the reader is far faster than Graph, and a
-		// partial envelope beats an idle worker.
-	fill:
-		for fresh != nil && len(pending) < e.cfg.BatchSize {
-			select {
-			case row, ok := <-fresh:
-				if !ok {
-					fresh = nil
-					break fill
-				}
-				pending = append(pending, &item{row: row})
-				if stopping {
-					e.write(e.abandon(pending)...)
-					pending = nil
-				}
-			default:
-				break fill
-			}
+		for len(pending) < size && len(queue) > 0 {
+			pending, queue = append(pending, queue[0]), queue[1:]
 		}
-		if fresh == nil && len(pending) == 0 && len(ready) == 0 && outstanding == 0 {
+		if fresh == nil && len(pending) == 0 && outstanding == 0 {
 			return
 		}
 
@@ -337,8 +337,8 @@ func (e *engine) schedule(ctx context.Context, fresh <-chan Row, work chan<- []*
 		if len(pending) > 0 && !stopping {
 			out = work
 		}
-		var in <-chan Row
-		if len(pending) < e.cfg.BatchSize {
+		var in <-chan []Row
+		if len(queue) < size {
 			in = fresh
 		}
 		var done <-chan struct{}
@@ -349,12 +349,14 @@ func (e *engine) schedule(ctx context.Context, fresh <-chan Row, work chan<- []*
 		case out <- pending:
 			outstanding++
 			pending = nil
-		case row, ok := <-in:
+		case rows, ok := <-in:
 			if !ok {
 				fresh = nil
 				continue
 			}
-			pending = append(pending, &item{row: row})
+			for _, row := range rows {
+				queue = append(queue, &item{row: row})
+			}
 		case m := <-msgs:
 			take(m)
 		case <-done:
@@ -454,40 +456,44 @@ func (e *engine) gate() time.Time {
 
 // throttled makes every worker hold off until now+d: Graph's quota is shared by the whole app,
 // so one refused request means the next ones would be refused too, and Graph charges them anyway.
+// The pacer is drained to match: when the gate opens, Graph has room for about one step.
 func (e *engine) throttled(d time.Duration) {
-	until := e.cfg.Clock.Now().Add(d)
+	now := e.cfg.Clock.Now()
+	until := now.Add(d)
 	e.mu.Lock()
 	if until.After(e.notBefore) {
 		e.notBefore = until
 	}
 	e.mu.Unlock()
+	e.pace.drain(now, d)
 }
 
-// wait holds a worker until the shared throttling gate opens and the limiter grants n steps.
-// The gate is checked again after the limiter's wait: a 429 that arrived meanwhile must hold
-// back this envelope too, or it would be charged and refused like the one before it.
-func (e *engine) wait(ctx context.Context, n int) error {
-	reserved := false
+// paceSlice bounds one wait for the pacer, so that a worker notices a gate set or tokens raised
+// while it waited instead of sleeping through either.
+const paceSlice = 100 * time.Millisecond
+
+// wait holds a worker until the shared throttling gate is open and the pacer grants n steps,
+// and returns the pacer's episode at that moment. Tokens are taken only when the envelope can
+// leave, never reserved ahead: a 429 that arrives meanwhile must hold this envelope back too,
+// or it would be charged and refused like the one before it.
+func (e *engine) wait(ctx context.Context, n int) (uint64, error) {
+	if n > e.pace.burst {
+		return 0, fmt.Errorf("an envelope of %d steps exceeds the pacer's burst of %v", n, e.pace.burst)
+	}
 	for {
 		if d := e.gate().Sub(e.cfg.Clock.Now()); d > 0 {
 			if err := e.cfg.Clock.Sleep(ctx, d); err != nil {
-				return err
+				return 0, err
 			}
 			continue
 		}
-		if reserved {
-			return nil
+		d, episode := e.pace.take(e.cfg.Clock.Now(), n)
+		if d == 0 {
+			return episode, nil
 		}
-		now := e.cfg.Clock.Now()
-		r := e.lim.ReserveN(now, n)
-		if !r.OK() {
-			return fmt.Errorf("an envelope of %d steps exceeds the limiter's burst", n)
+		if err := e.cfg.Clock.Sleep(ctx, min(d, paceSlice)); err != nil {
+			return 0, err
 		}
-		if err := e.cfg.Clock.Sleep(ctx, r.DelayFrom(now)); err != nil {
-			r.CancelAt(e.cfg.Clock.Now())
-			return err
-		}
-		reserved = true
 	}
 }
 
@@ -501,7 +507,8 @@ func (e *engine) send(ctx, sendCtx context.Context, items []*item) ([]Result, []
 			return e.abandon(items), nil
 		}
 	}
-	if err := e.wait(ctx, len(items)); err != nil {
+	episode, err := e.wait(ctx, len(items))
+	if err != nil {
 		if ctx.Err() == nil {
 			e.fail(err)
 		}
@@ -522,11 +529,19 @@ func (e *engine) send(ctx, sendCtx context.Context, items []*item) ([]Result, []
 	atomic.AddInt64(&e.stats.Envelopes, 1)
 	atomic.AddInt64(&e.stats.Steps, int64(len(steps)))
 
+	e.mu.Lock()
+	authEpoch := e.authEpoch
+	e.mu.Unlock()
+	e.inFlight.Add(int64(len(steps)))
 	reqCtx, cancel := context.WithTimeout(sendCtx, e.cfg.Timeout)
 	env, err := e.client.Send(reqCtx, crid, steps)
 	cancel()
+	e.inFlight.Add(-int64(len(steps)))
 	if err != nil {
-		return e.envelopeFailed(items, crid, err)
+		if ee := (*EnvelopeError)(nil); errors.As(err, &ee) && ee.Status == 429 {
+			e.pace.refused(e.cfg.Clock.Now(), episode)
+		}
+		return e.envelopeFailed(items, crid, err, authEpoch)
 	}
 	e.mu.Lock()
 	e.authFails = 0
@@ -535,7 +550,7 @@ func (e *engine) send(ctx, sendCtx context.Context, items []*item) ([]Result, []
 	// Graph answers in any order; taking the answers in input order makes "which of two rows
 	// naming one user is the duplicate" the same on every run of the same list.
 	slices.SortFunc(env.Steps, func(a, b StepResponse) int { return cmpID(a.ID, b.ID) })
-	e.watchQuota(env.Steps)
+	e.watchQuota(env.Steps, episode)
 	var final []Result
 	var retry []pendingRetry
 	for _, sr := range env.Steps {
@@ -577,7 +592,7 @@ func (e *engine) givenUp(it *item, r Result) Result {
 }
 
 // envelopeFailed handles an envelope Graph did not accept as a whole: every item shares the fate.
-func (e *engine) envelopeFailed(items []*item, crid string, err error) ([]Result, []pendingRetry) {
+func (e *engine) envelopeFailed(items []*item, crid string, err error, authEpoch uint64) ([]Result, []pendingRetry) {
 	var r Result
 	wait := time.Duration(-1)
 	again := true
@@ -599,13 +614,13 @@ func (e *engine) envelopeFailed(items []*item, crid string, err error) ([]Result
 			}
 			e.throttled(wait)
 		case ee.Status == 401:
-			e.authFailed(err)
+			e.authFailed(err, authEpoch)
 		case !retryable(ee.Status):
 			again = false
 		}
 	case errors.As(err, &ae):
 		r.Code, r.Message = "token", ae.Error()
-		e.authFailed(err)
+		e.authFailed(err, authEpoch)
 	default:
 		r.Code, r.Message = "network", err.Error()
 	}
@@ -637,20 +652,24 @@ func (e *engine) envelopeFailed(items []*item, crid string, err error) ([]Result
 // Graph adds x-ms-throttle-limit-percentage to answers once an app has used 80% of a limit
 // (1.0 = throttling starts). Above nearOn the engine sends one envelope at a time; below
 // nearOff it goes back to full concurrency. At Graph's sustained write rate one envelope a
-// second is all the quota allows anyway, so serialising there costs nothing.
+// second is all the quota allows anyway, so serialising there costs nothing, and at the edge
+// only one envelope's steps can be refused (and charged) before the engine hears of it.
 const (
 	nearOn  = 0.9
 	nearOff = 0.8
 )
 
-func (e *engine) watchQuota(steps []StepResponse) {
+func (e *engine) watchQuota(steps []StepResponse, episode uint64) {
 	usage := 0.0
+	refused, told := false, false
 	for _, sr := range steps {
 		if sr.Status == 429 {
 			usage = max(usage, 1)
+			refused = true
 		}
 		if v, err := strconv.ParseFloat(sr.Headers["x-ms-throttle-limit-percentage"], 64); err == nil {
 			usage = max(usage, v)
+			told = true
 		}
 	}
 	switch {
@@ -659,16 +678,39 @@ func (e *engine) watchQuota(steps []StepResponse) {
 	case usage < nearOff:
 		e.near.Store(false)
 	}
+	if refused {
+		// Before the retries' gate is set by classify, so the drain uses the adjusted rate.
+		e.pace.refused(e.cfg.Clock.Now(), episode)
+		return
+	}
+	now := e.cfg.Clock.Now()
+	if !told && len(steps) > 0 && !e.gate().After(now) {
+		// No quota above 80%: at least a fifth of every limit is free, less what is in flight.
+		e.pace.roomy(now, episode, int(e.inFlight.Load()))
+	}
 }
 
 // maxAuthFails is how many envelopes in a row may be refused for the token before the run is
 // stopped: one can be a token expiring in flight, several mean the credential is wrong.
 const maxAuthFails = 3
 
-func (e *engine) authFailed(err error) {
+// authFailed counts an auth failure of an envelope sent in authEpoch sent. Envelopes sent
+// alongside one already counted add nothing: at full concurrency a token source down for a
+// moment would otherwise fail several at once and stop the run. After a counted failure every
+// worker holds off for a backoff, so that "in a row" spans time and fresh envelopes do not
+// burn the remaining chances within milliseconds.
+func (e *engine) authFailed(err error, sent uint64) {
 	e.mu.Lock()
+	if sent != e.authEpoch {
+		e.mu.Unlock()
+		return
+	}
+	e.authEpoch++
 	e.authFails++
 	n := e.authFails
+	if until := e.cfg.Clock.Now().Add(e.backoff(n)); until.After(e.notBefore) {
+		e.notBefore = until
+	}
 	e.mu.Unlock()
 	if n >= maxAuthFails {
 		e.fail(fmt.Errorf("%w: %d requests in a row were refused: %v", ErrUnauthorized, n, err))
@@ -792,4 +834,143 @@ func (e *engine) backoff(attempts int) time.Duration {
 		d = e.cfg.MaxBackoff
 	}
 	return d/2 + rand.N(d/2+1)
+}
+
+// Rate control: a design note.
+//
+// Graph's write quota for one app in one tenant is 3,000 per 150 s. Whether Graph refills it
+// continuously (a token bucket) or counts a trailing window is not documented, so the engine
+// assumes neither and steers by what Graph tells it:
+//
+//   - The pacer is a token bucket of Config.Burst steps (default 3,000) refilled at Config.Rate
+//     (default 20/s) and starts full: an idle app may spend the whole quota at once under both
+//     models, and for a breach the first 3,000 users out in seconds matter most. Afterwards it
+//     holds the sustained rate. Steps are taken when the envelope leaves, never reserved ahead.
+//   - Above 90% of a limit (x-ms-throttle-limit-percentage) envelopes go one at a time, so the
+//     step that finds the quota empty is one of at most 20, not of 80 in flight.
+//   - A 429 closes a gate for every worker until its Retry-After, and drains the pacer so that
+//     it holds nothing when the gate opens. Graph computes Retry-After for one step and charges
+//     refused steps: under a token bucket it has room for about one step at that moment, so the
+//     20 tokens an undrained limiter would have saved meanwhile would be refused again, and the
+//     storm would feed itself. Drained, the engine resumes at the sustained rate.
+//   - The first 429 only aligns the pacer with Graph's count (it follows the initial burst, or
+//     a latency draw that landed a step early). A later one to an envelope sent after the
+//     previous 429 means the rate itself is too high, because something else in the tenant
+//     takes part of the quota: the rate is cut by paceCut, then regrows by paceGrowth per second
+//     up to Config.Rate. Cutting by a fifth and regrowing by a tenth of a step per second each
+//     second keeps refused steps near one percent while using about 90% of what is left.
+//   - An answer without x-ms-throttle-limit-percentage says every quota is below 80%: at least a
+//     fifth of the limit is free, less the steps in flight. The pacer is raised to that and the
+//     rate restored. This is how the engine reuses a trailing window as it empties, which a
+//     fixed rate would waste, and how it notices that a competitor has gone.
+//
+// The defaults need no tuning for Graph's documented limits; --rate and a smaller burst exist
+// for tenants where other tools must keep most of the quota.
+const (
+	paceCut    = 0.8 // rate factor after a 429 that pacing alone caused
+	paceGrowth = 0.1 // steps per second gained per second without such a 429
+	roomyShare = 0.2 // the share of a limit free when Graph sends no throttle percentage
+)
+
+// pacer is the engine's token bucket: an x/time/rate Limiter driven by our clock, plus the
+// two moves Graph's answers call for that the Limiter has no single call for: draining it to a
+// level (by reserving the difference, which the Limiter keeps as debt) and raising it (by
+// starting a full Limiter and taking back what is not to be granted).
+type pacer struct {
+	mu      sync.Mutex
+	lim     *rate.Limiter
+	ceiling float64 // Config.Rate
+	rate    float64 // current rate, at most ceiling
+	floor   float64 // the least rate a run of cuts may reach
+	burst   int
+	last    time.Time // when rate last regrew
+	// episode counts 429s that taught something: one to an envelope sent in an older episode
+	// was already accounted for by the 429 that started the current one.
+	episode uint64
+}
+
+func newPacer(r rate.Limit, burst int, now time.Time) *pacer {
+	lim := rate.NewLimiter(r, burst)
+	// Starts full: an idle app may spend its whole quota window at once.
+	lim.SetBurstAt(now, burst)
+	return &pacer{lim: lim, ceiling: float64(r), rate: float64(r), floor: float64(r) / 20, burst: burst, last: now}
+}
+
+// regrow lets a cut rate climb back towards the ceiling.
+func (p *pacer) regrow(now time.Time) {
+	dt := now.Sub(p.last).Seconds()
+	if dt <= 0 {
+		return
+	}
+	p.last = now
+	if p.rate < p.ceiling {
+		p.rate = min(p.ceiling, p.rate+paceGrowth*dt)
+		p.lim.SetLimitAt(now, rate.Limit(p.rate))
+	}
+}
+
+// take grants n steps now and returns 0, or returns how long until they could be granted.
+// Nothing is reserved ahead: a worker that must wait asks again, so a 429 in between holds
+// it back.
+func (p *pacer) take(now time.Time, n int) (time.Duration, uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.regrow(now)
+	if p.lim.AllowN(now, n) {
+		return 0, p.episode
+	}
+	need := float64(n) - p.lim.TokensAt(now)
+	return max(time.Millisecond, time.Duration(need/p.rate*float64(time.Second))), p.episode
+}
+
+// refused notes a 429 to an envelope sent in episode sent.
+func (p *pacer) refused(now time.Time, sent uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sent != p.episode {
+		return
+	}
+	if p.episode > 0 {
+		p.regrow(now)
+		p.rate = max(p.floor, p.rate*paceCut)
+		p.lim.SetLimitAt(now, rate.Limit(p.rate))
+	}
+	p.episode++
+}
+
+// drain empties the pacer so that it holds nothing until now+d.
+func (p *pacer) drain(now time.Time, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.regrow(now)
+	excess := int(math.Ceil(p.lim.TokensAt(now) + p.rate*d.Seconds()))
+	// A reservation may not exceed the burst, but the Limiter carries the debt of several.
+	for excess > 0 {
+		k := min(excess, p.burst)
+		p.lim.ReserveN(now, k)
+		excess -= k
+	}
+}
+
+// roomy raises the pacer after an answer, to an envelope sent in episode sent, that reported no
+// quota above 80%.
+func (p *pacer) roomy(now time.Time, sent uint64, inFlight int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if sent != p.episode {
+		return // a 429 since this envelope left says more than its silence
+	}
+	p.regrow(now)
+	p.rate = p.ceiling
+	want := min(float64(p.burst), roomyShare*float64(p.burst)-float64(inFlight))
+	if have := p.lim.TokensAt(now); have >= want {
+		p.lim.SetLimitAt(now, rate.Limit(p.rate))
+		return
+	}
+	lim := rate.NewLimiter(rate.Limit(p.rate), p.burst)
+	lim.SetBurstAt(now, p.burst)
+	if keep := p.burst - int(want); keep > 0 {
+		lim.ReserveN(now, keep)
+	}
+	p.lim = lim
 }

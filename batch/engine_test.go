@@ -3,11 +3,9 @@ package batch_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -275,29 +273,42 @@ func TestTransientFaults(t *testing.T) {
 	})
 }
 
-// TestEnvelopeFaults: whole $batch requests refused with 429 (fractional and missing
-// Retry-After) and 503 are sent again as a whole.
+// TestEnvelopeFaults: whole $batch requests refused with 429 (fractional Retry-After) or 503
+// are sent again as a whole, after the wait Graph named.
 func TestEnvelopeFaults(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		users, rows := generated(200)
-		sim, sink, st, err := runSim(t, graphsim.Config{Seed: 9, FractionalRetryAfter: true, Faults: graphsim.Faults{
-			RetryAfter: 1500 * time.Millisecond,
-			Schedule: []graphsim.Scheduled{
-				{Kind: graphsim.EnvelopeFault, Status: 429, Nth: 1},
-				{Kind: graphsim.EnvelopeFault, Status: 503, Nth: 3},
-				{Kind: graphsim.EnvelopeFault, Status: 429, Nth: 5},
-			}}}, users, rows, batch.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		requireAllRevoked(t, sim, sink, users, rows)
-		if gs := sim.Stats(); gs.EnvelopeFaults != 3 {
-			t.Errorf("graphsim injected %d envelope faults, want 3", gs.EnvelopeFaults)
-		}
-		if st.Throttled < 2 {
-			t.Errorf("engine saw %d 429s, want the 2 envelope ones", st.Throttled)
-		}
-	})
+	tests := []struct {
+		name     string
+		schedule []graphsim.Scheduled
+		// While an envelope-level 429 runs, graphsim refuses the app's other envelopes before
+		// its schedule counts them, so a 429 schedule cannot promise how many of its faults fire.
+		minFaults, wantThrottled int
+	}{
+		{"429", []graphsim.Scheduled{{Kind: graphsim.EnvelopeFault, Status: 429, Nth: 1}, {Kind: graphsim.EnvelopeFault, Status: 429, Nth: 5}}, 1, 1},
+		{"503", []graphsim.Scheduled{{Kind: graphsim.EnvelopeFault, Status: 503, Nth: 2}, {Kind: graphsim.EnvelopeFault, Status: 503, Nth: 4}}, 2, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				users, rows := generated(200)
+				sim, sink, st, err := runSim(t, graphsim.Config{Seed: 9, FractionalRetryAfter: true, Faults: graphsim.Faults{
+					RetryAfter: 1500 * time.Millisecond, Schedule: tc.schedule}}, users, rows, batch.Config{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				requireAllRevoked(t, sim, sink, users, rows)
+				gs := sim.Stats()
+				if gs.EnvelopeFaults < tc.minFaults {
+					t.Errorf("graphsim injected %d envelope faults, want at least %d", gs.EnvelopeFaults, tc.minFaults)
+				}
+				if int(st.Throttled) < tc.wantThrottled {
+					t.Errorf("engine saw %d 429s, want at least %d", st.Throttled, tc.wantThrottled)
+				}
+				if st.Retries == 0 {
+					t.Error("no envelope was sent again")
+				}
+			})
+		})
+	}
 }
 
 // TestEndlessThrottling: attempts are bounded; users that never get through are failed with
@@ -455,6 +466,3 @@ func FuzzParseRetryAfter(f *testing.F) {
 		}
 	})
 }
-
-var _ = fmt.Sprint
-var _ = slices.Sort[[]int]
