@@ -1,0 +1,360 @@
+// Package bench measures how close bulkrevoke's engine comes to the least time Graph's write
+// quota allows, and how it compares with the one-request-at-a-time loop admins run, both against
+// graphsim on a shared scaled clock.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"runtime/metrics"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+	"github.com/bulkrevoke/bulkrevoke/graphsim"
+)
+
+// Graph's write quota for one app in one tenant, as graphsim emulates it.
+const (
+	QuotaLimit  = 3000
+	QuotaWindow = 150 * time.Second
+)
+
+// Scenario is one emulated tenant and the load on it.
+type Scenario struct {
+	Name  string
+	Users int
+	Quota graphsim.QuotaModel
+	// Latency is added by graphsim to every request, drawn evenly from [LatencyMin, LatencyMax].
+	LatencyMin, LatencyMax time.Duration
+	// Competing is another client's write load, in writes per emulated second.
+	Competing graphsim.Competing
+	// BaselineUsers is how many users the sequential loop is timed on; its time is scaled up to
+	// Users. 0 means all of them.
+	BaselineUsers int
+	Seed          int64
+	// Clock is shared by graphsim and the client. nil means a new graphsim.ScaledClock of Scale
+	// for every run; tests pass graphsim.RealClock inside a testing/synctest bubble.
+	Clock graphsim.Clock
+	Scale float64
+	// BaselineScale is the sequential loop's clock factor; 0 means Scale. The loop spends real
+	// CPU time per request that a fast clock turns into emulated latency, which flatters the
+	// engine: a slower clock keeps the comparison honest.
+	BaselineScale float64
+	// MemEvery samples the process's heap that often (real time) during the run; 0 disables.
+	MemEvery time.Duration
+}
+
+// Result is what one runner did in one scenario.
+type Result struct {
+	Scenario string
+	Runner   string // "bulkrevoke" or "sequential"
+	Users    int    // users the run was asked to revoke
+	Measured int    // users actually sent: fewer than Users for an extrapolated baseline
+	Emulated time.Duration
+	Real     time.Duration
+	Floor    time.Duration
+	// Steps are the revocations graphsim received, retries included; Throttled the 429s it
+	// answered; EarlyRetries the requests that came back before their Retry-After.
+	Steps, Throttled, EarlyRetries int
+	Lost                           int    // users not revoked, by the client's results or by graphsim's journal
+	PeakHeap                       uint64 // highest heap seen in this process, client and graphsim together; 0 when not sampled
+}
+
+// For restates a result for another scenario of the same tenant, quota and latency: the
+// sequential loop is bound by latency, so one measurement serves every size.
+func (r Result) For(s Scenario) Result {
+	r.Scenario, r.Users, r.Floor = s.Name, s.Users, Floor(s.Users, s.Quota, s.Competing)
+	if r.Measured > r.Users {
+		r.Measured = r.Users
+	}
+	return r
+}
+
+// Extrapolated reports whether the time was measured on fewer users than Users.
+func (r Result) Extrapolated() bool { return r.Measured < r.Users }
+
+// Time is the run's emulated time, scaled to Users when the run measured fewer.
+func (r Result) Time() time.Duration {
+	if r.Measured <= 0 || !r.Extrapolated() {
+		return r.Emulated
+	}
+	return time.Duration(float64(r.Emulated) * float64(r.Users) / float64(r.Measured))
+}
+
+// Ratio is Time over Floor; +Inf when the floor is zero and the run took time.
+func (r Result) Ratio() float64 {
+	if r.Floor <= 0 {
+		if r.Time() <= 0 {
+			return 1
+		}
+		return math.Inf(1)
+	}
+	return float64(r.Time()) / float64(r.Floor)
+}
+
+// Floor is the least emulated time in which Graph's app+tenant write quota admits n writes, less
+// what a competitor takes:
+//
+//   - token bucket: the full bucket at once, then the refill rate left:
+//     max(0, n-3000) / (20 - c) seconds, c being the competitor's writes per second on the same
+//     app (a competitor of another app draws on the tenant's 18,000 per 5 min only, which leaves
+//     this app its whole quota while c <= 40/s; that case is not given a floor here).
+//   - sliding window: a whole window at once, then another every 150 s:
+//     ceil(max(0, n-3000)/3000) * 150 s; with a same-app competitor each later window holds
+//     3000 - 150c for us.
+//
+// The last batch's round trip is not counted, so a perfect client has a ratio a little above 1.
+func Floor(n int, model graphsim.QuotaModel, comp graphsim.Competing) time.Duration {
+	c := 0.0
+	if comp.Scope == graphsim.CompetingSameApp {
+		c = comp.WritesPerSecond
+	}
+	rest := float64(max(0, n-QuotaLimit))
+	switch model {
+	case graphsim.QuotaTokenBucket:
+		left := float64(QuotaLimit)/QuotaWindow.Seconds() - c
+		if left <= 0 {
+			return time.Duration(math.MaxInt64)
+		}
+		return time.Duration(rest / left * float64(time.Second))
+	case graphsim.QuotaSlidingWindow:
+		per := QuotaLimit - c*QuotaWindow.Seconds()
+		if per <= 0 {
+			return time.Duration(math.MaxInt64)
+		}
+		return time.Duration(math.Ceil(rest/per)) * QuotaWindow
+	}
+	return 0
+}
+
+// Run runs the engine and then the sequential loop, each against its own fresh graphsim.
+func Run(ctx context.Context, s Scenario) ([]Result, error) {
+	eng, err := RunEngine(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	seq, err := RunSequential(ctx, s)
+	if err != nil {
+		return []Result{eng}, err
+	}
+	return []Result{eng, seq}, nil
+}
+
+func (s Scenario) server(users []graphsim.User, clock graphsim.Clock) *graphsim.Server {
+	cfg := graphsim.Config{
+		Token:                token,
+		Clock:                clock,
+		Seed:                 s.Seed,
+		Quota:                s.Quota,
+		FractionalRetryAfter: true,
+		Competing:            s.Competing,
+	}
+	if s.LatencyMax > 0 {
+		cfg.Latency = graphsim.Uniform{Min: s.LatencyMin, Max: s.LatencyMax}
+	}
+	return graphsim.New(cfg, users)
+}
+
+func (s Scenario) clock() graphsim.Clock {
+	if s.Clock != nil {
+		return s.Clock
+	}
+	return graphsim.NewScaledClock(s.Scale)
+}
+
+const token = "bench-token"
+
+type staticToken string
+
+func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(t), ExpiresOn: time.Now().Add(24 * time.Hour)}, nil
+}
+
+// RunEngine revokes every user of the scenario with batch.Run at its default settings, through
+// the Graph SDK client and graphsim's in-memory transport.
+func RunEngine(ctx context.Context, s Scenario) (Result, error) {
+	users := graphsim.GenerateUsers(s.Users, s.Seed)
+	clock := s.clock()
+	srv := s.server(users, clock)
+	client, err := batch.NewGraphClient(batch.GraphOptions{
+		BaseURL:    "http://localhost/v1.0",
+		Credential: staticToken(token),
+		Transport:  srv.Transport(),
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	sink := &tally{ok: make([]bool, len(users))}
+	stopMem := sampleHeap(s.MemEvery)
+	begin, realBegin := clock.Now(), time.Now()
+	_, err = batch.Run(ctx, batch.Config{Clock: clock}, &userSource{users: users}, client, sink)
+	emulated, real := clock.Now().Sub(begin), time.Since(realBegin)
+	peak := stopMem()
+	if err != nil {
+		return Result{}, fmt.Errorf("engine run: %w", err)
+	}
+	st := srv.Stats()
+	lost := 0
+	for i, u := range users {
+		if !sink.ok[i] || len(srv.Revocations(u.ID)) == 0 {
+			lost++
+		}
+	}
+	return Result{
+		Scenario: s.Name, Runner: "bulkrevoke", Users: len(users), Measured: len(users),
+		Emulated: emulated, Real: real, Floor: Floor(len(users), s.Quota, s.Competing),
+		Steps: st.Writes, Throttled: st.Throttled, EarlyRetries: st.EarlyRetries, Lost: lost, PeakHeap: peak,
+	}, nil
+}
+
+// userSource hands the engine one row per generated user, as the reader would for a list of
+// UPNs; its line numbers index the tally.
+type userSource struct {
+	users []graphsim.User
+	next  int
+}
+
+func (u *userSource) Next() (batch.Row, error) {
+	if u.next >= len(u.users) {
+		return batch.Row{}, io.EOF
+	}
+	in := u.users[u.next].UPN
+	u.next++
+	kind, key, reason := batch.Classify(in)
+	return batch.Row{Line: u.next, Input: in, Key: key, Kind: kind, Reason: reason}, nil
+}
+
+// tally is a Sink that remembers which users were reported revoked.
+type tally struct {
+	mu sync.Mutex
+	ok []bool
+}
+
+func (t *tally) Write(rs ...batch.Result) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, r := range rs {
+		if r.Line < 1 || r.Line > len(t.ok) {
+			return fmt.Errorf("result for line %d, which was never read", r.Line)
+		}
+		t.ok[r.Line-1] = r.Status == batch.StatusRevoked
+	}
+	return nil
+}
+
+func (t *tally) Flush() error { return nil }
+
+// RunSequential is the loop admins run with Revoke-MgUserSignInSession over a CSV: one POST
+// /users/{key}/revokeSignInSessions at a time, waiting out Retry-After on a 429 and retrying a
+// 5xx after a second. It runs on BaselineUsers users and its time is scaled up to Users.
+func RunSequential(ctx context.Context, s Scenario) (Result, error) {
+	n := s.Users
+	if s.BaselineUsers > 0 && s.BaselineUsers < n {
+		n = s.BaselineUsers
+	}
+	users := graphsim.GenerateUsers(n, s.Seed)
+	if s.BaselineScale > 0 {
+		s.Scale = s.BaselineScale
+	}
+	clock := s.clock()
+	srv := s.server(users, clock)
+	hc := &http.Client{Transport: srv.Transport()}
+	stopMem := sampleHeap(s.MemEvery)
+	begin, realBegin := clock.Now(), time.Now()
+	lost := 0
+	for _, u := range users {
+		ok, err := revokeOne(ctx, hc, clock, u.UPN)
+		if err != nil {
+			stopMem()
+			return Result{}, err
+		}
+		if !ok {
+			lost++
+		}
+	}
+	emulated, real := clock.Now().Sub(begin), time.Since(realBegin)
+	peak := stopMem()
+	st := srv.Stats()
+	return Result{
+		Scenario: s.Name, Runner: "sequential", Users: s.Users, Measured: n,
+		Emulated: emulated, Real: real, Floor: Floor(s.Users, s.Quota, s.Competing),
+		Steps: st.Writes, Throttled: st.Throttled, EarlyRetries: st.EarlyRetries, Lost: lost, PeakHeap: peak,
+	}, nil
+}
+
+// sequentialAttempts bounds the loop's retries of one user, as a script's retry loop would.
+const sequentialAttempts = 10
+
+func revokeOne(ctx context.Context, hc *http.Client, clock graphsim.Clock, upn string) (bool, error) {
+	_, key, _ := batch.Classify(upn)
+	url := "http://localhost/v1.0" + batch.UserPath(key) + "/revokeSignInSessions"
+	for range sequentialAttempts {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, http.NoBody)
+		if err != nil {
+			return false, err
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := hc.Do(req)
+		if err != nil {
+			return false, fmt.Errorf("sequential revoke of %s: %w", upn, err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		switch {
+		case res.StatusCode >= 200 && res.StatusCode < 300:
+			return true, nil
+		case res.StatusCode == http.StatusTooManyRequests || res.StatusCode >= 500:
+			wait, ok := batch.ParseRetryAfter(res.Header.Get("Retry-After"), clock.Now())
+			if !ok {
+				wait = time.Second
+			}
+			if err := clock.Sleep(ctx, wait); err != nil {
+				return false, err
+			}
+		default:
+			return false, nil
+		}
+	}
+	return false, nil
+}
+
+// sampleHeap records the highest live heap every interval until the returned function is
+// called, which returns it (0 when interval is 0).
+func sampleHeap(every time.Duration) func() uint64 {
+	if every <= 0 {
+		return func() uint64 { return 0 }
+	}
+	sample := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	read := func() uint64 {
+		metrics.Read(sample)
+		return sample[0].Value.Uint64()
+	}
+	var peak uint64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			peak = max(peak, read())
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		<-finished
+		return max(peak, read())
+	}
+}
