@@ -102,8 +102,13 @@ func retryable(status int) bool {
 	return false
 }
 
+// MaxRetryAfter caps any wait Graph asks for. Its longest documented window is the tenant's
+// 5 minutes; a longer value is a fault, and honouring a date a year away would freeze the run.
+const MaxRetryAfter = 10 * time.Minute
+
 // ParseRetryAfter reads a Retry-After value: seconds, possibly fractional (Graph has been seen
-// sending "0.249"), or an HTTP date. ok is false when the value is absent or unreadable.
+// sending "0.249"), or an HTTP date. ok is false when the value is absent or unreadable. The
+// result is at most MaxRetryAfter.
 func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -113,18 +118,14 @@ func ParseRetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
 		if secs != secs || secs < 0 { // NaN or negative: unusable
 			return 0, false
 		}
-		const maxSecs = 24 * 3600 // a nonsense value must not overflow a Duration
-		if secs > maxSecs {
-			secs = maxSecs
+		// Compared as seconds first: a huge value would overflow a Duration.
+		if secs > MaxRetryAfter.Seconds() {
+			return MaxRetryAfter, true
 		}
 		return time.Duration(secs * float64(time.Second)), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		d := t.Sub(now)
-		if d < 0 {
-			d = 0
-		}
-		return d, true
+		return min(max(t.Sub(now), 0), MaxRetryAfter), true
 	}
 	return 0, false
 }

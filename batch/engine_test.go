@@ -444,7 +444,8 @@ func TestParseRetryAfter(t *testing.T) {
 		{"soon", 0, false},
 		{"Sat, 28 Nov 2026 12:00:30 GMT", 30 * time.Second, true},
 		{"Sat, 28 Nov 2026 11:00:00 GMT", 0, true},
-		{"1e12", 24 * time.Hour, true},
+		{"1e12", batch.MaxRetryAfter, true},
+		{"Mon, 01 Nov 2027 00:00:00 GMT", batch.MaxRetryAfter, true},
 	}
 	for _, tc := range tests {
 		got, ok := batch.ParseRetryAfter(tc.in, now)
@@ -461,7 +462,7 @@ func FuzzParseRetryAfter(f *testing.F) {
 	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
 	f.Fuzz(func(t *testing.T, s string) {
 		d, ok := batch.ParseRetryAfter(s, now)
-		if d < 0 || d > 24*time.Hour || (!ok && d != 0) {
+		if d < 0 || d > batch.MaxRetryAfter || (!ok && d != 0) {
 			t.Errorf("ParseRetryAfter(%q) = %v, %v", s, d, ok)
 		}
 	})
