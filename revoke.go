@@ -37,6 +37,9 @@ func revokeCommand(c *cli.Context, s *sys, validate bool) error {
 	if c.String("input") == "" {
 		return withHint(errors.New("no user list"), "bulkrevoke revoke --input users.csv")
 	}
+	if err := checkTuning(c); err != nil {
+		return err
+	}
 	logger := newLogger(c.String("log-format"), c.Bool("verbose"), s.stderr)
 
 	in, err := openInput(c.String("input"), s.stdin)
@@ -471,4 +474,21 @@ func (p *progress) Finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
 	}
+}
+
+// checkTuning refuses tuning values the engine would otherwise quietly replace by defaults.
+func checkTuning(c *cli.Context) error {
+	switch {
+	case c.Int("batch-size") < 1 || c.Int("batch-size") > batch.MaxBatchSize:
+		return withHint(fmt.Errorf("--batch-size %d: Graph takes 1 to %d requests per batch", c.Int("batch-size"), batch.MaxBatchSize), "leave it at 20")
+	case c.Int("concurrency") < 1:
+		return fmt.Errorf("--concurrency %d: at least 1 request must be in flight", c.Int("concurrency"))
+	case c.Int("max-attempts") < 1:
+		return fmt.Errorf("--max-attempts %d: every user needs at least one attempt", c.Int("max-attempts"))
+	case c.Float64("rate") < 0:
+		return fmt.Errorf("--rate %v: must be positive (0 means the default)", c.Float64("rate"))
+	case c.Duration("timeout") <= 0:
+		return fmt.Errorf("--timeout %v: must be positive", c.Duration("timeout"))
+	}
+	return nil
 }
