@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"slices"
 	"sync"
 	"time"
@@ -65,7 +64,7 @@ func verify(c *cli.Context, h *holdRevoked, client batch.Client, cfg batch.Confi
 	if c.Context.Err() == nil && len(rows) > 0 {
 		vcfg := cfg
 		vcfg.Op, vcfg.Rate, vcfg.Burst, vcfg.Skip = batch.OpVerify, 0, 0, nil
-		_, err = batch.Run(c.Context, vcfg, &sliceSource{rows: rows}, client, merge)
+		_, err = batch.Run(c.Context, vcfg, batch.Rows(rows), client, merge)
 	}
 	// Whatever the verification pass did not reach is written as it was.
 	var rest []batch.Result
@@ -126,15 +125,4 @@ func firstErr(errs ...error) error {
 		}
 	}
 	return nil
-}
-
-type sliceSource struct{ rows []batch.Row }
-
-func (s *sliceSource) Next() (batch.Row, error) {
-	if len(s.rows) == 0 {
-		return batch.Row{}, io.EOF
-	}
-	r := s.rows[0]
-	s.rows = s.rows[1:]
-	return r, nil
 }

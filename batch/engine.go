@@ -27,6 +27,20 @@ type Source interface {
 	Next() (Row, error)
 }
 
+// Rows is a Source over rows already in memory.
+func Rows(rows []Row) Source { return &rowSlice{rows} }
+
+type rowSlice struct{ rows []Row }
+
+func (s *rowSlice) Next() (Row, error) {
+	if len(s.rows) == 0 {
+		return Row{}, io.EOF
+	}
+	r := s.rows[0]
+	s.rows = s.rows[1:]
+	return r, nil
+}
+
 // Sink receives every final Result. Write may be called from several goroutines; Flush is
 // called after each envelope so that what Graph did is on disk before the next envelope leaves.
 type Sink interface {

@@ -3,7 +3,6 @@ package batch_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -75,17 +74,6 @@ func rowsOf(inputs ...string) []batch.Row {
 	return rows
 }
 
-type rowSource struct{ rows []batch.Row }
-
-func (s *rowSource) Next() (batch.Row, error) {
-	if len(s.rows) == 0 {
-		return batch.Row{}, io.EOF
-	}
-	r := s.rows[0]
-	s.rows = s.rows[1:]
-	return r, nil
-}
-
 func client(t *testing.T, base string, rt http.RoundTripper) *batch.GraphClient {
 	t.Helper()
 	c, err := batch.NewGraphClient(batch.GraphOptions{BaseURL: base + "/v1.0", Credential: &fake.TokenCredential{}, Transport: rt})
@@ -126,7 +114,7 @@ func TestRunMixed(t *testing.T) {
 		"=HYPERLINK(\"http://evil\",\"x\")",    // 11
 	)
 	sink := newCollector(t)
-	st, err := batch.Run(context.Background(), batch.Config{Concurrency: 2}, &rowSource{rows}, client(t, srv.URL, nil), sink)
+	st, err := batch.Run(context.Background(), batch.Config{Concurrency: 2}, batch.Rows(rows), client(t, srv.URL, nil), sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +189,7 @@ func runSim(t *testing.T, cfg graphsim.Config, users []graphsim.User, rows []bat
 	cfg.Token = token
 	sim := graphsim.New(cfg, users)
 	sink := newCollector(t)
-	st, err := batch.Run(t.Context(), ecfg, &rowSource{rows}, client(t, "http://localhost", sim.Transport()), sink)
+	st, err := batch.Run(t.Context(), ecfg, batch.Rows(rows), client(t, "http://localhost", sim.Transport()), sink)
 	return sim, sink, st, err
 }
 
@@ -344,7 +332,7 @@ func TestUnauthorized(t *testing.T) {
 		users, rows := generated(200)
 		sim := graphsim.New(graphsim.Config{Token: "another-token", Seed: 1}, users)
 		sink := newCollector(t)
-		_, err := batch.Run(t.Context(), batch.Config{}, &rowSource{rows}, client(t, "http://localhost", sim.Transport()), sink)
+		_, err := batch.Run(t.Context(), batch.Config{}, batch.Rows(rows), client(t, "http://localhost", sim.Transport()), sink)
 		if !errors.Is(err, batch.ErrUnauthorized) {
 			t.Fatalf("err = %v, want ErrUnauthorized", err)
 		}
@@ -369,7 +357,7 @@ func TestCancel(t *testing.T) {
 			time.Sleep(20 * time.Second) // emulated time, inside the bubble
 			cancel()
 		}()
-		_, err := batch.Run(ctx, batch.Config{}, &rowSource{rows}, client(t, "http://localhost", sim.Transport()), sink)
+		_, err := batch.Run(ctx, batch.Config{}, batch.Rows(rows), client(t, "http://localhost", sim.Transport()), sink)
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}

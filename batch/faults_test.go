@@ -229,7 +229,7 @@ func TestFaultMatrix(t *testing.T) {
 			users, rows := generated(120)
 			sim, base := relServe(t, tc.sim, users, tc.wrap)
 			sink := newCollector(t)
-			st, err := batch.Run(t.Context(), relFast(tc.engine), &rowSource{rows}, client(t, base, nil), sink)
+			st, err := batch.Run(t.Context(), relFast(tc.engine), batch.Rows(rows), client(t, base, nil), sink)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -263,7 +263,7 @@ func TestFaultThrottleStorm(t *testing.T) {
 	sink := newCollector(t)
 	const attempts = 4
 	// A storm cuts the engine's pace towards a twentieth of Rate; a high Rate keeps the test short.
-	st, err := batch.Run(t.Context(), relFast(batch.Config{MaxAttempts: attempts, Rate: 400}), &rowSource{rows}, client(t, base, nil), sink)
+	st, err := batch.Run(t.Context(), relFast(batch.Config{MaxAttempts: attempts, Rate: 400}), batch.Rows(rows), client(t, base, nil), sink)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestFaultTokenSource(t *testing.T) {
 			}
 			sink := newCollector(t)
 			// One envelope at a time: "in a row" then means the order of GetToken calls.
-			_, err = batch.Run(t.Context(), relFast(batch.Config{Concurrency: 1}), &rowSource{rows}, c, sink)
+			_, err = batch.Run(t.Context(), relFast(batch.Config{Concurrency: 1}), batch.Rows(rows), c, sink)
 			if err != nil {
 				t.Fatalf("run stopped: %v", err)
 			}
@@ -384,7 +384,7 @@ func TestFaultTokenSourceDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := newCollector(t)
-	_, err = batch.Run(t.Context(), relFast(batch.Config{Concurrency: 1, BatchSize: 10}), &rowSource{rows}, c, sink)
+	_, err = batch.Run(t.Context(), relFast(batch.Config{Concurrency: 1, BatchSize: 10}), batch.Rows(rows), c, sink)
 	if !errors.Is(err, batch.ErrUnauthorized) {
 		t.Fatalf("err = %v, want ErrUnauthorized", err)
 	}
@@ -456,7 +456,7 @@ func TestFault401(t *testing.T) {
 				})
 			})
 			sink := newCollector(t)
-			_, err := batch.Run(t.Context(), relFast(batch.Config{Concurrency: 1, BatchSize: 10}), &rowSource{rows}, client(t, base, nil), sink)
+			_, err := batch.Run(t.Context(), relFast(batch.Config{Concurrency: 1, BatchSize: 10}), batch.Rows(rows), client(t, base, nil), sink)
 			gs := sim.Stats()
 			if gs.Unauthorized != tc.refused {
 				t.Errorf("graphsim sent %d 401s, want %d", gs.Unauthorized, tc.refused)
@@ -500,7 +500,7 @@ func TestFaultAuthBurst(t *testing.T) {
 			t.Fatal(err)
 		}
 		sink := newCollector(t)
-		if _, err := batch.Run(t.Context(), relFast(batch.Config{Concurrency: 4, BatchSize: 10}), &rowSource{rows}, c, sink); err != nil {
+		if _, err := batch.Run(t.Context(), relFast(batch.Config{Concurrency: 4, BatchSize: 10}), batch.Rows(rows), c, sink); err != nil {
 			t.Fatalf("run stopped: %v", err)
 		}
 		if revoked, _ := relCheck(t, sim, sink, users, rows); revoked != len(rows) || cred.failures() != 4 {
@@ -537,7 +537,7 @@ func TestFaultAuthBurst(t *testing.T) {
 			})
 		})
 		sink := newCollector(t)
-		if _, err := batch.Run(t.Context(), relFast(batch.Config{Concurrency: 4, BatchSize: 10}), &rowSource{rows}, client(t, base, nil), sink); err != nil {
+		if _, err := batch.Run(t.Context(), relFast(batch.Config{Concurrency: 4, BatchSize: 10}), batch.Rows(rows), client(t, base, nil), sink); err != nil {
 			t.Fatalf("run stopped: %v", err)
 		}
 		if revoked, _ := relCheck(t, sim, sink, users, rows); revoked != len(rows) {
