@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -439,20 +440,33 @@ func (e *engine) worker(ctx, sendCtx context.Context, work <-chan []*item, msgs 
 	}
 }
 
-// retryGroups buckets items by how long they must wait, so one timer serves a whole envelope.
+// retryGroups buckets items by how long they must wait, so that one timer serves them and they
+// come back as one envelope: waits up to twice the shortest in a group (and at least 250 ms
+// more) share the group's longest wait. Backoffs are jittered over a factor of two; without
+// this the users of one envelope would each come back alone, as envelopes of one user.
 func (e *engine) retryGroups(retry []pendingRetry) map[time.Duration][]*item {
 	if len(retry) == 0 {
 		return nil
 	}
-	groups := make(map[time.Duration][]*item)
 	now := e.cfg.Clock.Now()
-	for _, r := range retry {
-		d := r.wait
-		if gate := e.gate().Sub(now); gate > d {
-			d = gate
+	gate := e.gate().Sub(now)
+	for i := range retry {
+		retry[i].wait = max(retry[i].wait, gate)
+	}
+	slices.SortFunc(retry, func(a, b pendingRetry) int { return cmp.Compare(a.wait, b.wait) })
+	groups := make(map[time.Duration][]*item)
+	for i := 0; i < len(retry); {
+		limit := retry[i].wait + max(250*time.Millisecond, retry[i].wait)
+		j := i
+		for j < len(retry) && retry[j].wait <= limit {
+			j++
 		}
-		d = d.Round(time.Millisecond)
-		groups[d] = append(groups[d], r.it)
+		// Never sooner than any member was told: the group waits for its longest.
+		d := retry[j-1].wait
+		for _, r := range retry[i:j] {
+			groups[d] = append(groups[d], r.it)
+		}
+		i = j
 	}
 	return groups
 }

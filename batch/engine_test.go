@@ -455,3 +455,25 @@ func FuzzParseRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// TestRetriesTravelTogether: users whose steps failed without a Retry-After come back as one
+// envelope, not as one envelope each (their backoffs are jittered apart).
+func TestRetriesTravelTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		users, rows := generated(20)
+		sim, sink, st, err := runSim(t, graphsim.Config{Seed: 4, Faults: graphsim.Faults{
+			// Every step of the first envelope fails; the clock stands still until it is answered.
+			Schedule: []graphsim.Scheduled{{Kind: graphsim.StepFault, Status: 500, Until: time.Millisecond}},
+		}}, users, rows, batch.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		requireAllRevoked(t, sim, sink, users, rows)
+		if gs := sim.Stats(); gs.StepFaults != 20 {
+			t.Fatalf("%d step faults, want the first envelope's 20", gs.StepFaults)
+		}
+		if st.Envelopes != 2 {
+			t.Errorf("%d envelopes for 20 users failed once, want 2", st.Envelopes)
+		}
+	})
+}
