@@ -97,6 +97,13 @@ func (m *mergeVerified) Write(rs ...batch.Result) error {
 			!v.SessionsValidFrom.Before(r.At.Add(-m.skew))
 		r.Verified = &ok
 		r.SessionsValidFrom = v.SessionsValidFrom
+		// The read-back names the user in full, whichever form the input used.
+		if r.UserID == "" {
+			r.UserID = v.UserID
+		}
+		if r.UPN == "" {
+			r.UPN = v.UPN
+		}
 		switch {
 		case v.Status != batch.StatusWouldRevoke:
 			r.Note = join(r.Note, "could not read the user back to verify: "+string(v.Status)+" "+v.Code)
