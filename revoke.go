@@ -241,9 +241,16 @@ func survey(in *input, opts batch.ReaderOptions, excluded map[string]bool, prev 
 	if err != nil {
 		return p, err
 	}
+	matched := 0 // rows of the previous report that this input has too
 	for {
 		row, err := r.Next()
 		if err == io.EOF {
+			if prev != nil && matched < prev.Len() {
+				// Check saw no contradiction on the lines both have, but the report has rows
+				// this input lacks: it belongs to another (longer) file.
+				return p, withHint(fmt.Errorf("%s: %d of its rows are for lines that %s does not have: the report is from a different input file",
+					prev.Path(), prev.Len()-matched, in.name), "use the report produced from this input file")
+			}
 			return p, nil
 		}
 		if err != nil {
@@ -253,6 +260,9 @@ func survey(in *input, opts batch.ReaderOptions, excluded map[string]bool, prev 
 		if prev != nil {
 			if err := prev.Check(row); err != nil {
 				return p, err
+			}
+			if _, ok := prev.Result(row.Line); ok {
+				matched++
 			}
 		}
 		switch {
