@@ -85,6 +85,12 @@ func TestScripts(t *testing.T) {
 		Dir:           "testdata/script",
 		UpdateScripts: *update,
 		Cmds:          map[string]func(ts *testscript.TestScript, neg bool, args []string){"reportcols": reportCols},
+		Setup: func(env *testscript.Env) error {
+			// Scripts reach the repository's sample files (the demo list) through $REPO.
+			wd, err := os.Getwd()
+			env.Setenv("REPO", wd)
+			return err
+		},
 	})
 }
 
