@@ -44,6 +44,16 @@ ADELE@contoso.com,Repeat of line 2
 66666666-6666-4666-8666-666666666666,Former (by object id)
 `
 
+// rvList is an input file naming users by UPN, one per line under a header.
+func rvList(users []graphsim.User) string {
+	var b strings.Builder
+	b.WriteString("upn\n")
+	for _, u := range users {
+		b.WriteString(u.UPN + "\n")
+	}
+	return b.String()
+}
+
 func rvEnv() map[string]string { return map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken} }
 
 func rvArgs(cmd, url, input, reportPath string, extra ...string) []string {
@@ -136,11 +146,6 @@ func TestRevokeMixedList(t *testing.T) {
 // envelope-level 429 all end revoked, once each, with no early retry.
 func TestRevokeUnderFaults(t *testing.T) {
 	users := graphsim.GenerateUsers(120, 7)
-	var b strings.Builder
-	b.WriteString("upn\n")
-	for _, u := range users {
-		b.WriteString(u.UPN + "\n")
-	}
 	sim, url := startSim(t, graphsim.Config{Seed: 3, FractionalRetryAfter: true, Faults: graphsim.Faults{
 		StepRate: 0.3, StepStatuses: []int{503}, RetryAfter: 300 * time.Millisecond, // 503s name their wait
 		// A few throttled steps, not a storm: repeated 429s rightly make the engine slow down
@@ -151,7 +156,7 @@ func TestRevokeUnderFaults(t *testing.T) {
 			{Kind: graphsim.StepFault, Status: 429, Nth: 45},
 		},
 	}}, users)
-	input := writeFile(t, "users.csv", b.String())
+	input := writeFile(t, "users.csv", rvList(users))
 	out := input + ".report.csv"
 	res := runCLI(t, rvEnv(), "", rvArgs("revoke", url, input, out, "--max-attempts", "20")...)
 	if res.code != exitOK {
@@ -251,13 +256,8 @@ func TestVerify(t *testing.T) {
 
 func TestResume(t *testing.T) {
 	users := graphsim.GenerateUsers(60, 9)
-	var b strings.Builder
-	b.WriteString("upn\n")
-	for _, u := range users {
-		b.WriteString(u.UPN + "\n")
-	}
 	sim, url := startSim(t, graphsim.Config{Seed: 2}, users)
-	input := writeFile(t, "users.csv", b.String())
+	input := writeFile(t, "users.csv", rvList(users))
 	first := input + ".first.csv"
 	if res := runCLI(t, rvEnv(), "", rvArgs("revoke", url, input, first)...); res.code != exitOK {
 		t.Fatalf("first run: exit %d\n%s", res.code, res.stderr)
