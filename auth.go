@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +16,8 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
 )
 
 // target is where and as whom the run talks to Graph.
@@ -162,13 +166,40 @@ func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azco
 }
 
 // checkToken asks for a token once before any row is processed, so a wrong credential fails in
-// seconds with azidentity's explanation instead of after the first batch.
-func checkToken(ctx context.Context, cred azcore.TokenCredential, scope string) error {
+// seconds with azidentity's explanation instead of after the first batch. It returns the tenant
+// the token was issued for, when the token says, so the confirmation prompt can name it.
+func checkToken(ctx context.Context, cred azcore.TokenCredential, scope string) (tenant string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	if _, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}}); err != nil {
-		return withHint(fmt.Errorf("cannot sign in: %w", err),
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	if err != nil {
+		return "", withHint(fmt.Errorf("cannot sign in: %w", err),
 			"check --auth, --tenant-id, --client-id and that the app has the User.RevokeSessions.All permission")
 	}
-	return nil
+	return tokenTenant(tok.Token), nil
+}
+
+// tokenTenant reads the tid claim of a JWT access token without verifying it: it only labels
+// the prompt (Graph checks the token). Anything unreadable gives "".
+func tokenTenant(token string) string {
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		return ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return ""
+	}
+	var claims struct {
+		TID string `json:"tid"`
+	}
+	if json.Unmarshal(payload, &claims) != nil || !isGUID(claims.TID) {
+		return ""
+	}
+	return claims.TID
+}
+
+func isGUID(s string) bool {
+	kind, _, _ := batch.Classify(s)
+	return kind == batch.KindObjectID
 }

@@ -4,6 +4,9 @@ package main
 // test checks the report row by row, graphsim's journal and the exit code.
 
 import (
+	"encoding/base64"
+	"io"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -388,5 +391,43 @@ func TestConfirmation(t *testing.T) {
 	}
 	if sim.Stats().Revocations != 2 {
 		t.Errorf("%d revocations after confirming, want 2", sim.Stats().Revocations)
+	}
+}
+
+func rvJWT(claims string) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(claims)) + ".sig"
+}
+
+func TestTokenTenant(t *testing.T) {
+	const tid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	tests := []struct{ token, want string }{
+		{rvJWT(`{"tid":"` + tid + `","aud":"https://graph.microsoft.com"}`), tid},
+		{rvJWT(`{"aud":"x"}`), ""},
+		{rvJWT(`{"tid":"=HYPERLINK(1)"}`), ""}, // never echo a claim that is not a tenant id
+		{"opaque-token", ""},
+		{"a.%%%.c", ""},
+	}
+	for _, tc := range tests {
+		if got := tokenTenant(tc.token); got != tc.want {
+			t.Errorf("tokenTenant(%q) = %q, want %q", tc.token, got, tc.want)
+		}
+	}
+
+	// The confirmation prompt names the tenant the token is for.
+	token := rvJWT(`{"tid":"` + tid + `"}`)
+	srv := httptest.NewServer(graphsim.New(graphsim.Config{Token: token}, rvTenant()))
+	defer srv.Close()
+	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\n")
+	var stderr strings.Builder
+	s := &sys{stdin: strings.NewReader("no\n"), stdout: io.Discard, stderr: &stderr, stdinTTY: true, now: time.Now,
+		getenv: func(k string) string { return map[string]string{"BULKREVOKE_ACCESS_TOKEN": token}[k] }}
+	err := run(t.Context(), []string{"bulkrevoke", "revoke", "--auth", "token", "--graph-url", srv.URL + "/v1.0",
+		"--input", input, "--report", input + ".r.csv"}, s)
+	if exitCode(err, &stderr) != exitFailure || !strings.Contains(stderr.String(), "tenant: "+tid) {
+		t.Errorf("prompt does not name the token's tenant:\n%s", stderr.String())
+	}
+	if strings.Contains(stderr.String(), token) {
+		t.Error("the prompt printed the token")
 	}
 }

@@ -49,8 +49,14 @@ func connect(c *cli.Context, s *sys, t target) (*connection, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkToken(c.Context, cred, t.scope); err != nil {
+	tid, err := checkToken(c.Context, cred, t.scope)
+	if err != nil {
 		return nil, err
+	}
+	if tid != "" && t.tenant == "" {
+		t.tenant = tid + " (from the access token)"
+	} else if tid != "" && !strings.EqualFold(tid, t.tenant) {
+		t.tenant += " (the access token is for " + tid + ")"
 	}
 	client, err := batch.NewGraphClient(batch.GraphOptions{BaseURL: t.graphURL, Credential: cred, Scopes: []string{t.scope}})
 	if err != nil {
