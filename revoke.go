@@ -154,7 +154,9 @@ func revokeCommand(c *cli.Context, s *sys, validate bool) error {
 	started = true
 	st, runErr := batch.Run(c.Context, cfg, reader, client, sink)
 	if held != nil {
-		runErr = errors.Join(runErr, verify(c, held, client, cfg, rec))
+		// After a fatal error (Graph refusing the token) the read-back would fail the same way:
+		// the held rows are then written unverified.
+		runErr = errors.Join(runErr, verify(c, held, client, cfg, rec, runErr == nil))
 	}
 	progress.Finish()
 	summary.AddThrottled(int(st.Throttled))

@@ -37,7 +37,7 @@ func (h *holdRevoked) Flush() error { return h.next.Flush() }
 
 // verify reads back signInSessionsValidFromDateTime for every held user and writes their rows.
 // Rows it cannot verify (the run was interrupted, a read failed) are still written, unverified.
-func verify(c *cli.Context, h *holdRevoked, client batch.Client, cfg batch.Config, out batch.Sink) error {
+func verify(c *cli.Context, h *holdRevoked, client batch.Client, cfg batch.Config, out batch.Sink, readBack bool) error {
 	h.mu.Lock()
 	held := h.byLine
 	h.byLine = nil
@@ -61,7 +61,7 @@ func verify(c *cli.Context, h *holdRevoked, client batch.Client, cfg batch.Confi
 	skew := c.Duration("verify-skew")
 	merge := &mergeVerified{held: held, skew: skew, out: out}
 	var err error
-	if c.Context.Err() == nil && len(rows) > 0 {
+	if readBack && c.Context.Err() == nil && len(rows) > 0 {
 		vcfg := cfg
 		vcfg.Op, vcfg.Rate, vcfg.Burst, vcfg.Skip = batch.OpVerify, 0, 0, nil
 		_, err = batch.Run(c.Context, vcfg, batch.Rows(rows), client, merge)
