@@ -171,6 +171,14 @@ func revokeCommand(c *cli.Context, s *sys, validate bool) error {
 	if err := summary.Print(s.stderr, info); err != nil {
 		return err
 	}
+	if errors.Is(runErr, batch.ErrUnauthorized) {
+		hint := "get a token Graph accepts: for this cloud's Graph, not expired, with User.RevokeSessions.All"
+		if !dryRun {
+			// The rows not attempted can be finished without sending the revoked ones again.
+			hint += "; then finish with: " + resumeCommand(c, reportPath)
+		}
+		return withHint(runErr, hint)
+	}
 	if runErr != nil {
 		return runErr
 	}
@@ -225,6 +233,11 @@ func openInput(name string, stdin io.Reader) (*input, error) {
 	if _, err := io.Copy(f, stdin); err != nil {
 		in.Close()
 		return nil, fmt.Errorf("reading standard input: %w", err)
+	}
+	// The copy left the offset at the end: the first pass must read from the start.
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		in.Close()
+		return nil, err
 	}
 	return in, nil
 }
