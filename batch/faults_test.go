@@ -509,6 +509,7 @@ func TestFaultAuthBurst(t *testing.T) {
 		// Envelopes 5 to 8 arrive together and are refused together; the token is good again
 		// for the 9th.
 		release := make(chan struct{})
+		restored := make(chan struct{}) // closed once the good token is back
 		var waiting atomic.Int64
 		sim, base := relServe(t, graphsim.Config{Seed: 25}, users, func(sim *graphsim.Server, next http.Handler) http.Handler {
 			var n atomic.Int64
@@ -526,8 +527,14 @@ func TestFaultAuthBurst(t *testing.T) {
 						next.ServeHTTP(w, r)
 						if waiting.Add(-1) == 0 {
 							sim.SetToken(token)
+							close(restored)
 						}
 						return
+					case k > 8:
+						// A worker whose refused envelope came back first may send the next
+						// one before the last refusal is served: hold it until the token is
+						// good again, so that exactly the four envelopes are refused.
+						<-restored
 					}
 				}
 				next.ServeHTTP(w, r)
