@@ -112,6 +112,7 @@ func simFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "latency-max", Usage: "most added latency per request"},
 		&cli.Float64Flag{Name: "step-fault-rate", Usage: "share of steps answered 500/502/503/504"},
 		&cli.Float64Flag{Name: "envelope-fault-rate", Usage: "share of $batch requests answered 429/503"},
+		&cli.StringFlag{Name: "throttle-headers", Value: "none", Usage: "where Graph's optional x-ms-throttle-* headers go: none (Retry-After only, as Graph is seen to answer), steps or envelope"},
 	}
 }
 
@@ -137,6 +138,10 @@ func simCommand(c *cli.Context, s *sys) error {
 	quota, err := parseQuota(c.String("quota"))
 	if err != nil {
 		return err
+	}
+	headers, ok := graphsim.ParseThrottleHeaders(c.String("throttle-headers"))
+	if !ok {
+		return withHint(fmt.Errorf("unknown --throttle-headers %q", c.String("throttle-headers")), "use none, steps or envelope")
 	}
 	users := graphsim.GenerateUsers(c.Int("users"), c.Int64("seed"))
 	if path := c.String("tenant"); path != "" {
@@ -164,6 +169,7 @@ func simCommand(c *cli.Context, s *sys) error {
 		Seed:                 c.Int64("seed"),
 		Quota:                quota,
 		FractionalRetryAfter: c.Bool("fractional-retry-after"),
+		ThrottleHeaders:      headers,
 		Faults:               graphsim.Faults{StepRate: c.Float64("step-fault-rate"), EnvelopeRate: c.Float64("envelope-fault-rate")},
 	}
 	if max := c.Duration("latency-max"); max > 0 {

@@ -144,10 +144,12 @@ func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id 
 		u, _ := strconv.Atoi(o.Headers["x-ms-resource-unit"])
 		units += u
 	}
+	header := s.envelopeThrottleHeaders(out)
+	header["x-ms-resource-unit"] = strconv.Itoa(units)
 	body, _ := json.Marshal(struct {
 		Responses []stepOut `json:"responses"`
 	}{out})
-	return result{status: http.StatusOK, header: map[string]string{"x-ms-resource-unit": strconv.Itoa(units)}, body: body}
+	return result{status: http.StatusOK, header: header, body: body}
 }
 
 // batchUsers lists the throttling keys of the users an envelope addresses, so that an

@@ -146,7 +146,7 @@ func sdkHeader(h map[string]string, name string) string { return headerValue(h, 
 
 func TestSDKRoundTrip(t *testing.T) {
 	clock := NewManualClock(t0)
-	s := New(Config{Token: testToken, Clock: clock, FractionalRetryAfter: true, Seed: 21}, append(trapUsers(), GenerateUsers(40, 5)...))
+	s := New(Config{Token: testToken, Clock: clock, FractionalRetryAfter: true, Seed: 21, ThrottleHeaders: HeadersSteps}, append(trapUsers(), GenerateUsers(40, 5)...))
 	var gzipped atomic.Int32
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Content-Encoding") == "gzip" {

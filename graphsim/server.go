@@ -41,6 +41,41 @@ type Config struct {
 	// envelope as Graph does for write steps missing them.
 	LenientBatchBodies bool
 	TenantID, AppID    string // reported in x-ms-throttle-scope; "" = derived from Seed
+	// ThrottleHeaders says which answers carry Graph's optional throttle headers
+	// (x-ms-throttle-limit-percentage, -scope, -information). The zero value
+	// sends none, as users report of Graph; Retry-After is always sent.
+	ThrottleHeaders ThrottleHeaderMode
+}
+
+// ThrottleHeaderMode selects where graphsim puts the throttle headers that
+// Graph documents but is not seen to send reliably.
+type ThrottleHeaderMode int
+
+const (
+	// HeadersNone sends only Retry-After on a 429: no usage percentage, no
+	// scope. A client must pace on step statuses and Retry-After alone.
+	HeadersNone ThrottleHeaderMode = iota
+	// HeadersSteps sends x-ms-throttle-limit-percentage on every answer above
+	// 80% of a limit and the scope and information headers on every 429, on
+	// each $batch step, as Graph documents them.
+	HeadersSteps
+	// HeadersEnvelope sends the same headers on the $batch envelope only
+	// (the highest percentage of its steps, the scope of a refused one); the
+	// steps carry Retry-After alone.
+	HeadersEnvelope
+)
+
+// ParseThrottleHeaders reads a mode by name: none, steps or envelope.
+func ParseThrottleHeaders(s string) (ThrottleHeaderMode, bool) {
+	switch s {
+	case "none", "":
+		return HeadersNone, true
+	case "steps":
+		return HeadersSteps, true
+	case "envelope":
+		return HeadersEnvelope, true
+	}
+	return 0, false
 }
 
 // Server is the emulated Graph endpoint; safe for concurrent use.
@@ -261,7 +296,45 @@ func (s *Server) handle(r *http.Request, id ids) result {
 		version: version,
 		body:    body,
 	}
-	return s.run(op, id)
+	res := s.run(op, id)
+	if s.cfg.ThrottleHeaders == HeadersNone {
+		stripThrottleHeaders(res.header)
+	}
+	return res
+}
+
+// throttleHeaders are the optional headers ThrottleHeaders places.
+var throttleHeaders = []string{"x-ms-throttle-limit-percentage", "x-ms-throttle-scope", "x-ms-throttle-information"}
+
+func stripThrottleHeaders(h map[string]string) {
+	for _, k := range throttleHeaders {
+		delete(h, k)
+	}
+}
+
+// envelopeThrottleHeaders moves the steps' throttle headers where the mode
+// wants them and returns those the envelope carries.
+func (s *Server) envelopeThrottleHeaders(out []stepOut) map[string]string {
+	env := map[string]string{}
+	if s.cfg.ThrottleHeaders == HeadersSteps {
+		return env
+	}
+	peak := 0.0
+	for _, o := range out {
+		if v, err := strconv.ParseFloat(o.Headers["x-ms-throttle-limit-percentage"], 64); err == nil && v > peak {
+			peak = v
+			env["x-ms-throttle-limit-percentage"] = o.Headers["x-ms-throttle-limit-percentage"]
+		}
+		if sc := o.Headers["x-ms-throttle-scope"]; sc != "" && env["x-ms-throttle-scope"] == "" {
+			env["x-ms-throttle-scope"] = sc
+			env["x-ms-throttle-information"] = o.Headers["x-ms-throttle-information"]
+		}
+		stripThrottleHeaders(o.Headers)
+	}
+	if s.cfg.ThrottleHeaders == HeadersNone {
+		return map[string]string{}
+	}
+	return env
 }
 
 // requestTarget returns the request's path and query exactly as the client

@@ -3,6 +3,7 @@ package graphsim
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -101,7 +102,7 @@ func TestAppWriteQuota(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := NewManualClock(t0)
 			users := GenerateUsers(100, 1)
-			s, base := start(t, Config{Clock: clock, Quota: tc.model, FractionalRetryAfter: tc.fractional}, users)
+			s, base := start(t, Config{Clock: clock, Quota: tc.model, FractionalRetryAfter: tc.fractional, ThrottleHeaders: HeadersSteps}, users)
 			replies := burst(t, base, users, 3000)
 			for i, r := range replies {
 				if r.Status != 200 {
@@ -204,7 +205,7 @@ func TestResourceUnitQuotaByTenantSize(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.tenantSize), func(t *testing.T) {
 			users := GenerateUsers(20, 2)
-			s, base := start(t, Config{Clock: NewManualClock(t0), TenantSize: tc.tenantSize, Quota: QuotaSlidingWindow}, users)
+			s, base := start(t, Config{Clock: NewManualClock(t0), TenantSize: tc.tenantSize, Quota: QuotaSlidingWindow, ThrottleHeaders: HeadersSteps}, users)
 			// Reads without $select cost 2 RU each.
 			for sent := 0; sent < tc.limit/2; sent += 20 {
 				var steps []testStep
@@ -246,7 +247,7 @@ func TestCompetingLoad(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := NewManualClock(t0)
-			_, base := start(t, Config{Clock: clock, Quota: tc.model, Competing: tc.comp}, trapUsers())
+			_, base := start(t, Config{Clock: clock, Quota: tc.model, Competing: tc.comp, ThrottleHeaders: HeadersSteps}, trapUsers())
 			// Before the other load has run, the quota is ours.
 			if _, got := batch(t, base, []testStep{revokeStep("1", "adele@x.com")}); got["1"].Status != 200 {
 				t.Fatalf("first write: status %d, want 200", got["1"].Status)
@@ -272,5 +273,65 @@ func TestQuotaOff(t *testing.T) {
 	}
 	if st := s.Stats(); st.Throttled != 0 || st.Revocations != 3100 {
 		t.Errorf("throttled=%d revocations=%d, want 0/3100", st.Throttled, st.Revocations)
+	}
+}
+
+// TestThrottleHeaderModes: by default only Retry-After tells a client it is throttled; the
+// documented headers appear on the steps or on the envelope only when asked for.
+func TestThrottleHeaderModes(t *testing.T) {
+	tests := []struct {
+		mode               ThrottleHeaderMode
+		onSteps, onEnvelop bool
+	}{
+		{HeadersNone, false, false},
+		{HeadersSteps, true, false},
+		{HeadersEnvelope, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(fmt.Sprint(tc.mode), func(t *testing.T) {
+			clock := NewManualClock(t0)
+			users := GenerateUsers(100, 1)
+			_, base := start(t, Config{Clock: clock, ThrottleHeaders: tc.mode}, users)
+			// 2,990 writes leave the bucket at 99.7%; the next envelope of 20 is half refused.
+			burst(t, base, users, 2990)
+			var steps []testStep
+			for i := range 20 {
+				steps = append(steps, revokeStep(fmt.Sprint("s", i), users[i].ID))
+			}
+			env, got := batch(t, base, steps)
+			refused, stepPct, stepScope := 0, false, false
+			for _, r := range got {
+				if r.Status == 429 {
+					refused++
+					if r.Headers["Retry-After"] == "" {
+						t.Errorf("a refused step has no Retry-After")
+					}
+					stepScope = stepScope || r.Headers["x-ms-throttle-scope"] != ""
+				}
+				stepPct = stepPct || r.Headers["x-ms-throttle-limit-percentage"] != ""
+			}
+			if refused == 0 {
+				t.Fatalf("no step refused; the test needs some")
+			}
+			if stepPct != tc.onSteps || stepScope != tc.onSteps {
+				t.Errorf("steps carry percentage %v, scope %v; want %v", stepPct, stepScope, tc.onSteps)
+			}
+			envPct := env.header.Get("x-ms-throttle-limit-percentage") != ""
+			envScope := strings.HasPrefix(env.header.Get("x-ms-throttle-scope"), "Tenant_Application/Write/")
+			if envPct != tc.onEnvelop || envScope != tc.onEnvelop {
+				t.Errorf("envelope carries percentage %v, scope %v; want %v", envPct, envScope, tc.onEnvelop)
+			}
+		})
+	}
+}
+
+func TestParseThrottleHeaders(t *testing.T) {
+	for in, want := range map[string]ThrottleHeaderMode{"": HeadersNone, "none": HeadersNone, "steps": HeadersSteps, "envelope": HeadersEnvelope} {
+		if got, ok := ParseThrottleHeaders(in); !ok || got != want {
+			t.Errorf("ParseThrottleHeaders(%q) = %v, %v; want %v", in, got, ok, want)
+		}
+	}
+	if _, ok := ParseThrottleHeaders("always"); ok {
+		t.Errorf("ParseThrottleHeaders(always) accepted")
 	}
 }
