@@ -32,6 +32,9 @@ type Row struct {
 	Kind   Kind
 	Reason string // why the row is invalid, for KindInvalid
 	DupOf  int    // line of the first occurrence when this row repeats an earlier one, else 0
+	// Tenant is the row's tenant column (a tenant id in lower case, or a verified domain), ""
+	// when the list has no such column: the run's --tenant-id applies then.
+	Tenant string
 }
 
 // Status is the final outcome of one input row. The string values are part of the report
