@@ -54,20 +54,20 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-func (s *Server) serveBatch(r *http.Request, client, version string, id ids) result {
+func (s *Server) serveBatch(r *http.Request, client, version string, id ids, dir *directory, base string) result {
 	s.mu.Lock()
 	s.stats.Envelopes++
 	s.nEnvelopes++
 	n := s.nEnvelopes
 	s.mu.Unlock()
-	res := s.serveBatchEnvelope(r, client, version, id, n)
+	res := s.serveBatchEnvelope(r, client, version, id, n, dir, base)
 	s.mu.Lock()
 	s.stats.EnvelopeStatuses[res.status]++
 	s.mu.Unlock()
 	return res
 }
 
-func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id ids, n int) result {
+func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id ids, n int, dir *directory, base string) result {
 	if r.Method != http.MethodPost {
 		return errorResult(http.StatusMethodNotAllowed, "Request_BadRequest",
 			"Specified HTTP method is not allowed for the request target.", s.clock.Now(), id)
@@ -79,15 +79,20 @@ func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id 
 	if err != nil {
 		return bad("Invalid batch payload: " + err.Error() + ".")
 	}
-	users := s.batchUsers(raw, version)
-	if res, refused := s.clientEarly(client, id, users); refused {
+	keys := batchKeys(raw, version, dir)
+	if res, refused := s.clientEarly(client, id, keys); refused {
 		return res
 	}
-	if res, faulted := s.envelopeFault(client, n, id, users); faulted {
+	if res, faulted := s.envelopeFault(client, n, id, keys); faulted {
 		return res
 	}
-	steps, problem := parseBatch(raw, s.cfg.LenientBatchBodies)
+	steps, problem, badShape := parseBatch(raw, s.cfg.LenientBatchBodies, s.cfg.AnyDependsOn)
 	if problem != "" {
+		if badShape {
+			s.mu.Lock()
+			s.stats.BadDependsOn++
+			s.mu.Unlock()
+		}
 		return bad(problem)
 	}
 
@@ -129,7 +134,9 @@ func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id 
 				s.stats.Statuses[res.status]++
 				s.mu.Unlock()
 			} else {
-				res = s.run(stepOperation(st, version), id)
+				op := stepOperation(st, version)
+				op.base, op.dir = base, dir
+				res = s.run(op, id)
 			}
 			statusByID[key] = res.status
 			out = append(out, stepOut{ID: st.ID, Status: res.status, Headers: res.header, Body: res.body})
@@ -152,13 +159,13 @@ func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id 
 	return result{status: http.StatusOK, header: header, body: body}
 }
 
-// batchUsers lists the throttling keys of the users an envelope addresses, so that an
+// batchKeys lists the throttling keys of the objects an envelope addresses, so that an
 // envelope-level 429 can tell a retry of that envelope from others sent alongside it.
-func (s *Server) batchUsers(raw []byte, version string) []string {
-	steps, _ := parseBatch(raw, true)
+func batchKeys(raw []byte, version string, dir *directory) []string {
+	steps, _, _ := parseBatch(raw, true, true)
 	keys := make([]string, 0, len(steps))
 	for _, st := range steps {
-		keys = append(keys, s.userKeyOf(stepOperation(st, version).path))
+		keys = append(keys, keyOf(dir, stepOperation(st, version)))
 	}
 	return keys
 }
@@ -196,57 +203,98 @@ func (s *Server) envelopeFault(client string, n int, id ids, users []string) (re
 }
 
 // parseBatch validates an envelope the way Graph does before running any
-// step; problem is the 400 message when the envelope is refused.
-func parseBatch(raw []byte, lenient bool) (steps []stepIn, problem string) {
+// step; problem is the 400 message when the envelope is refused, and
+// badShape says the refusal was for the dependsOn shape alone.
+func parseBatch(raw []byte, lenient, anyDependsOn bool) (steps []stepIn, problem string, badShape bool) {
 	var env struct {
 		Requests []stepIn `json:"requests"`
 	}
 	if err := json.Unmarshal(raw, &env); err != nil {
 		var syn *json.SyntaxError
 		if errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) || len(raw) == 0 {
-			return nil, "Invalid batch payload format."
+			return nil, "Invalid batch payload format.", false
 		}
-		return nil, "Invalid batch payload: " + err.Error() + "."
+		return nil, "Invalid batch payload: " + err.Error() + ".", false
 	}
 	if len(env.Requests) == 0 {
-		return nil, "Invalid batch payload format: requests is missing or empty."
+		return nil, "Invalid batch payload format: requests is missing or empty.", false
 	}
 	if len(env.Requests) > maxBatchSteps {
-		return nil, fmt.Sprintf("The number of requests in a batch exceeds the limit of %d.", maxBatchSteps)
+		return nil, fmt.Sprintf("The number of requests in a batch exceeds the limit of %d.", maxBatchSteps), false
 	}
 	seen := map[string]bool{}
 	for _, st := range env.Requests {
 		switch {
 		case st.ID == "":
-			return nil, "Invalid batch payload: a request has no id."
+			return nil, "Invalid batch payload: a request has no id.", false
 		case seen[strings.ToLower(st.ID)]:
-			return nil, "Batch request contains duplicate Id '" + st.ID + "'."
+			return nil, "Batch request contains duplicate Id '" + st.ID + "'.", false
 		case st.Method == "":
-			return nil, "Invalid batch payload: request id " + st.ID + " has no method."
+			return nil, "Invalid batch payload: request id " + st.ID + " has no method.", false
 		case st.URL == "":
-			return nil, "Invalid batch payload: request id " + st.ID + " has no url."
+			return nil, "Invalid batch payload: request id " + st.ID + " has no url.", false
 		case isAbsolute(st.URL):
-			return nil, "Invalid request URL '" + st.URL + "' in request id " + st.ID + ": batch request URLs must be relative."
+			return nil, "Invalid request URL '" + st.URL + "' in request id " + st.ID + ": batch request URLs must be relative.", false
 		}
 		seen[strings.ToLower(st.ID)] = true
 		hasBody := len(st.Body) > 0 && string(st.Body) != "null"
 		hasType := headerValue(st.Headers, "Content-Type") != ""
 		write := strings.EqualFold(st.Method, "POST") || strings.EqualFold(st.Method, "PATCH") || strings.EqualFold(st.Method, "PUT")
 		if (hasBody && !hasType) || (write && !lenient && (!hasBody || !hasType)) {
-			return nil, "Write request id : " + st.ID + " does not contain Content-Type header or body."
+			return nil, "Write request id : " + st.ID + " does not contain Content-Type header or body.", false
 		}
 	}
 	for _, st := range env.Requests {
 		for _, d := range st.DependsOn {
 			if !seen[strings.ToLower(d)] {
-				return nil, "Request id " + st.ID + " depends on unknown request id '" + d + "'."
+				return nil, "Request id " + st.ID + " depends on unknown request id '" + d + "'.", false
 			}
 		}
 	}
 	if hasCycle(env.Requests) {
-		return nil, "Invalid batch payload: dependsOn forms a cycle."
+		return nil, "Invalid batch payload: dependsOn forms a cycle.", false
 	}
-	return env.Requests, ""
+	if !anyDependsOn && !dependsOnShapeOK(env.Requests) {
+		return nil, "Invalid batch payload: dependsOn must make the requests fully parallel, fully sequential, or all depend on one same request.", true
+	}
+	return env.Requests, "", false
+}
+
+// dependsOnShapeOK accepts the three shapes Microsoft's batch clients
+// allow: parallel (no dependsOn), serial (each step depends on exactly the
+// step listed before it) and "same" (every step with dependsOn names the
+// same single step, which depends on nothing).
+func dependsOnShapeOK(steps []stepIn) bool {
+	parallel, serial := true, true
+	same := ""
+	sameOK := true
+	for i, st := range steps {
+		if len(st.DependsOn) > 0 {
+			parallel = false
+		}
+		if i == 0 {
+			serial = serial && len(st.DependsOn) == 0
+		} else {
+			serial = serial && len(st.DependsOn) == 1 && strings.EqualFold(st.DependsOn[0], steps[i-1].ID)
+		}
+		switch {
+		case len(st.DependsOn) == 0:
+		case len(st.DependsOn) > 1:
+			sameOK = false
+		case same == "":
+			same = strings.ToLower(st.DependsOn[0])
+		case same != strings.ToLower(st.DependsOn[0]):
+			sameOK = false
+		}
+	}
+	if sameOK && same != "" {
+		for _, st := range steps {
+			if strings.ToLower(st.ID) == same && len(st.DependsOn) > 0 {
+				sameOK = false
+			}
+		}
+	}
+	return parallel || serial || sameOK
 }
 
 func isAbsolute(u string) bool {
@@ -290,12 +338,15 @@ func hasCycle(steps []stepIn) bool {
 
 // stepOperation turns a step into an operation relative to the envelope's
 // version. Graph accepts step URLs with or without the leading slash, and a
-// raw '#' ends the URL there, as in any URI.
+// raw '#' ends the URL there, as in any URI. A step sees its own headers
+// only: ConsistencyLevel for an advanced query goes in the step.
 func stepOperation(st stepIn, version string) operation {
 	u, _, _ := strings.Cut(st.URL, "#")
 	if !strings.HasPrefix(u, "/") {
 		u = "/" + u
 	}
 	path, query, _ := strings.Cut(u, "?")
-	return operation{method: st.Method, path: path, query: query, version: version, body: st.Body}
+	h := st.Headers
+	return operation{method: st.Method, path: path, query: query, version: version, body: st.Body,
+		header: func(name string) string { return headerValue(h, name) }}
 }

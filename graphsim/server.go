@@ -45,6 +45,19 @@ type Config struct {
 	// (x-ms-throttle-limit-percentage, -scope, -information). The zero value
 	// sends none, as users report of Graph; Retry-After is always sent.
 	ThrottleHeaders ThrottleHeaderMode
+
+	// Devices, Groups and ServicePrincipals populate the tenant next to the
+	// users given to New. Device owners, registered users and group
+	// members are object ids; ids that match nothing are ignored.
+	Devices           []Device
+	Groups            []Group
+	ServicePrincipals []ServicePrincipal
+	// AnyDependsOn accepts any acyclic dependsOn in a $batch. By default
+	// graphsim refuses, as Microsoft's own batch clients do, every shape but
+	// parallel (no dependsOn), serial (each step on the one before) and
+	// "same" (every dependent step on one single step); Graph itself may
+	// accept more.
+	AnyDependsOn bool
 }
 
 // ThrottleHeaderMode selects where graphsim puts the throttle headers that
@@ -86,8 +99,10 @@ type Server struct {
 
 	mu        sync.Mutex
 	rng       *rand.Rand
-	tenant    *tenant
+	def       *directory // the tenant of New's users
 	thr       *throttle
+	nonce     [6]byte // makes skip tokens this server's own
+	journal   []Event
 	token     string
 	faults    Faults
 	dryRun    bool
@@ -95,12 +110,11 @@ type Server struct {
 	// told is, per client refused at the envelope level, the count of requests that had
 	// arrived when that 429 was delivered. Later requests are early retries; earlier ones were
 	// already on their way and are refused and charged, but the client could not have known.
-	told        map[string]int
-	revocations map[*User][]time.Time
-	stats       Stats
-	nRequests   int
-	nEnvelopes  int
-	nOps        int
+	told       map[string]int
+	stats      Stats
+	nRequests  int
+	nEnvelopes int
+	nOps       int
 }
 
 // New builds a server over a copy of users.
@@ -120,19 +134,22 @@ func New(cfg Config, users []User) *Server {
 		size = len(users)
 	}
 	now := cfg.Clock.Now()
-	return &Server{
-		cfg:         cfg,
-		clock:       cfg.Clock,
-		start:       now,
-		rng:         rng,
-		tenant:      newTenant(users),
-		thr:         newThrottle(cfg.Quota, size, cfg.AppID, cfg.TenantID, cfg.Competing, now),
-		token:       cfg.Token,
-		faults:      cfg.Faults,
-		notBefore:   map[string]time.Time{},
-		revocations: map[*User][]time.Time{},
-		stats:       Stats{Statuses: map[int]int{}, EnvelopeStatuses: map[int]int{}},
+	s := &Server{
+		cfg:       cfg,
+		clock:     cfg.Clock,
+		start:     now,
+		rng:       rng,
+		def:       newDirectory(cfg.TenantID, cfg.TenantSize, users, cfg.Devices, cfg.Groups, cfg.ServicePrincipals),
+		thr:       newThrottle(cfg.Quota, size, cfg.AppID, cfg.TenantID, cfg.Competing, now),
+		token:     cfg.Token,
+		faults:    cfg.Faults,
+		notBefore: map[string]time.Time{},
+		stats:     Stats{Statuses: map[int]int{}, EnvelopeStatuses: map[int]int{}},
 	}
+	for i := range s.nonce {
+		s.nonce[i] = byte(rng.UintN(256))
+	}
+	return s
 }
 
 // SetFaults replaces the fault configuration; schedules keep counting from
@@ -276,18 +293,13 @@ func (s *Server) handle(r *http.Request, id ids) result {
 		return errorResult(http.StatusBadRequest, "BadRequest", "Invalid version: "+segs[0], s.clock.Now(), id)
 	}
 	rest := "/" + strings.Join(segs[1:], "/")
+	dir, base := s.def, requestBase(r)
 	if seg, err := url.PathUnescape(segs[len(segs)-1]); err == nil && len(segs) == 2 && strings.EqualFold(seg, "$batch") {
-		return s.serveBatch(r, client, version, id)
+		return s.serveBatch(r, client, version, id, dir, base)
 	}
 	s.mu.Lock()
 	s.stats.Steps++
 	s.mu.Unlock()
-	if res, refused := s.clientEarly(client, id, []string{s.userKeyOf(rest)}); refused {
-		s.mu.Lock()
-		s.stats.Statuses[res.status]++
-		s.mu.Unlock()
-		return res
-	}
 	body, _ := readBody(r, 1<<20)
 	op := operation{
 		method:  r.Method,
@@ -295,6 +307,15 @@ func (s *Server) handle(r *http.Request, id ids) result {
 		query:   query,
 		version: version,
 		body:    body,
+		header:  r.Header.Get,
+		base:    base,
+		dir:     dir,
+	}
+	if res, refused := s.clientEarly(client, id, []string{keyOf(dir, op)}); refused {
+		s.mu.Lock()
+		s.stats.Statuses[res.status]++
+		s.mu.Unlock()
+		return res
 	}
 	res := s.run(op, id)
 	if s.cfg.ThrottleHeaders == HeadersNone {
@@ -348,6 +369,23 @@ func requestTarget(r *http.Request) (path, query string) {
 	}
 	path, query, _ = strings.Cut(raw, "?")
 	return path, query
+}
+
+// requestBase is the scheme and host the client reached: the Host header,
+// or for in-memory transports what the request URL says.
+func requestBase(r *http.Request) string {
+	host := r.Host
+	if host == "" {
+		host = r.URL.Host
+	}
+	scheme := r.URL.Scheme
+	if scheme == "" {
+		scheme = "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+	}
+	return scheme + "://" + host
 }
 
 func (s *Server) authenticate(r *http.Request) (client string, ok bool) {

@@ -178,7 +178,7 @@ func TestGetUser(t *testing.T) {
 			status: 200, ru: "2",
 			want: map[string]any{"id": adeleID, "userPrincipalName": "adele@x.com", "displayName": "adele@x.com"},
 		},
-		{name: "unknown property", path: "/v1.0/users/adele@x.com?$select=id,mail", status: 400, code: "Request_BadRequest"},
+		{name: "unknown property", path: "/v1.0/users/adele@x.com?$select=id,city", status: 400, code: "Request_BadRequest"},
 		{name: "unknown user", path: "/v1.0/users/ghost@x.com?$select=id", status: 404, code: "Request_ResourceNotFound", ru: "1"},
 		{name: "dollar key", path: "/beta/users('$adele@x.com')?$select=userPrincipalName", status: 200, ru: "1",
 			want: map[string]any{"userPrincipalName": "$adele@x.com"}},

@@ -23,32 +23,13 @@ type User struct {
 	// so a client's verification step has something to catch.
 	IgnoreRevoke            bool
 	SignInSessionsValidFrom time.Time
-}
-
-// tenant indexes users by lower-cased id and UPN; Graph matches both
-// case-insensitively and UPNs are ASCII, so plain lower-casing suffices.
-type tenant struct {
-	users []*User
-	byKey map[string]*User
-}
-
-func newTenant(users []User) *tenant {
-	t := &tenant{byKey: make(map[string]*User, 2*len(users))}
-	for i := range users {
-		u := users[i]
-		if u.UserType == "" {
-			u.UserType = userTypeFor(u.UPN)
-		}
-		p := &u
-		t.users = append(t.users, p)
-		t.byKey[strings.ToLower(u.ID)] = p
-		t.byKey[strings.ToLower(u.UPN)] = p
-	}
-	return t
-}
-
-func (t *tenant) lookup(key string) *User {
-	return t.byKey[strings.ToLower(key)]
+	// OnPremisesSyncEnabled users are mastered in on-premises AD: Graph
+	// refuses to change their accountEnabled (block them in AD instead), but
+	// revoking their sessions works.
+	OnPremisesSyncEnabled bool
+	// Department, Mail and JobTitle exist so that $filter has something to
+	// select a population by.
+	Department, Mail, JobTitle string
 }
 
 func userTypeFor(upn string) string {
@@ -59,13 +40,17 @@ func userTypeFor(upn string) string {
 }
 
 var (
-	firstNames = []string{"adele", "alex", "diego", "grady", "henrietta", "isaiah", "johanna", "joni", "lee", "lidia", "lynne", "megan", "miriam", "nestor", "patti", "pradeep", "sean", "zoe"}
-	lastNames  = []string{"vance", "wilber", "siciliani", "archie", "mueller", "langer", "lorenz", "sherman", "gu", "holloway", "robbins", "bowen", "graham", "wilke", "fernandez", "gupta", "o'brien", "d'arcy"}
+	firstNames  = []string{"adele", "alex", "diego", "grady", "henrietta", "isaiah", "johanna", "joni", "lee", "lidia", "lynne", "megan", "miriam", "nestor", "patti", "pradeep", "sean", "zoe"}
+	departments = []string{"Sales", "Finance", "Engineering", "Legal", "Operations", "Marketing"}
+	jobTitles   = []string{"Analyst", "Manager", "Engineer", "Director"}
+	lastNames   = []string{"vance", "wilber", "siciliani", "archie", "mueller", "langer", "lorenz", "sherman", "gu", "holloway", "robbins", "bowen", "graham", "wilke", "fernandez", "gupta", "o'brien", "d'arcy"}
 )
 
 // GenerateUsers builds a deterministic tenant of n users from seed: mostly
-// members, every 20th user a guest with an #EXT# UPN, every 30th disabled.
-// Some surnames carry an apostrophe so the key-literal quoting gets exercised.
+// members, every 20th user a guest with an #EXT# UPN, every 30th disabled,
+// every 25th synced from on-premises AD. Departments and job titles rotate
+// so that $filter can pick a population. Some surnames carry an apostrophe
+// so the key-literal quoting gets exercised.
 func GenerateUsers(n int, seed int64) []User {
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -81,10 +66,18 @@ func GenerateUsers(n int, seed int64) []User {
 			UserType:                "Member",
 			AccountEnabled:          i%30 != 11,
 			SignInSessionsValidFrom: base.Add(time.Duration(rng.IntN(365*24)) * time.Hour),
+			// Derived from i, not drawn, so that ids stay what they were
+			// before these fields existed.
+			OnPremisesSyncEnabled: i%25 == 3,
+			Department:            departments[i%len(departments)],
+			JobTitle:              jobTitles[(i/len(departments))%len(jobTitles)],
+			Mail:                  local + "@contoso.com",
 		}
 		if i%20 == 7 {
 			u.UPN = local + "_fabrikam.com#EXT#@contoso.onmicrosoft.com"
 			u.UserType = "Guest"
+			u.Mail = local + "@fabrikam.com"
+			u.Department, u.JobTitle = "", ""
 		}
 		users = append(users, u)
 	}
@@ -123,8 +116,9 @@ func guidFromName(name string) string {
 
 // ReadUsersCSV reads a tenant from CSV. The header names columns
 // (case-insensitively): id, userPrincipalName (required), displayName,
-// userType, accountEnabled, protected, ignoreRevoke and
-// signInSessionsValidFromDateTime (RFC 3339). Unknown columns are ignored,
+// userType, accountEnabled, protected, ignoreRevoke,
+// signInSessionsValidFromDateTime (RFC 3339), onPremisesSyncEnabled,
+// department, mail and jobTitle. Unknown columns are ignored,
 // missing ones take defaults, and an empty id is derived from the UPN.
 func ReadUsersCSV(r io.Reader) ([]User, error) {
 	cr := csv.NewReader(r)
@@ -184,6 +178,9 @@ func userFromRecord(rec []string, col map[string]int) (User, error) {
 		ID:          get("id"),
 		UPN:         get("userprincipalname"),
 		DisplayName: get("displayname"),
+		Department:  get("department"),
+		Mail:        get("mail"),
+		JobTitle:    get("jobtitle"),
 	}
 	if u.UPN == "" {
 		return u, errors.New("empty userPrincipalName")
@@ -210,6 +207,9 @@ func userFromRecord(rec []string, col map[string]int) (User, error) {
 	}
 	if u.IgnoreRevoke, err = parseBool(get("ignorerevoke"), false); err != nil {
 		return u, fmt.Errorf("ignoreRevoke: %w", err)
+	}
+	if u.OnPremisesSyncEnabled, err = parseBool(get("onpremisessyncenabled"), false); err != nil {
+		return u, fmt.Errorf("onPremisesSyncEnabled: %w", err)
 	}
 	if v := get("signinsessionsvalidfromdatetime"); v != "" {
 		if u.SignInSessionsValidFrom, err = time.Parse(time.RFC3339, v); err != nil {

@@ -65,7 +65,7 @@ func TestReadUsersCSV(t *testing.T) {
 		},
 		{
 			name: "only UPNs: defaults, generated ids, guests recognised, extra columns ignored",
-			in:   "userPrincipalName,department\nadele@x.com,Sales\n\"john_contoso.com#EXT#@t.onmicrosoft.com\",\n",
+			in:   "userPrincipalName,licenses\nadele@x.com,E5\n\"john_contoso.com#EXT#@t.onmicrosoft.com\",\n",
 			want: []User{
 				{ID: guidFromName("adele@x.com"), UPN: "adele@x.com", UserType: "Member", AccountEnabled: true},
 				{ID: guidFromName("john_contoso.com#EXT#@t.onmicrosoft.com"), UPN: "john_contoso.com#EXT#@t.onmicrosoft.com", UserType: "Guest", AccountEnabled: true},
@@ -79,6 +79,13 @@ func TestReadUsersCSV(t *testing.T) {
 				{ID: guidFromName("o'brien@x.com"), UPN: "o'brien@x.com", UserType: "Member", AccountEnabled: true},
 			},
 		},
+		{
+			name: "containment and filter columns",
+			in:   "userPrincipalName,onPremisesSyncEnabled,Department,mail,jobTitle\nsynced@x.com,true,Sales,synced@x.com,Clerk\n",
+			want: []User{{ID: guidFromName("synced@x.com"), UPN: "synced@x.com", UserType: "Member", AccountEnabled: true,
+				OnPremisesSyncEnabled: true, Department: "Sales", Mail: "synced@x.com", JobTitle: "Clerk"}},
+		},
+		{name: "bad sync flag", in: "userPrincipalName,onPremisesSyncEnabled\na@x.com,perhaps\n", wantErr: "users csv:2: onPremisesSyncEnabled"},
 		{name: "no header", in: "", wantErr: "empty input"},
 		{name: "no UPN column", in: "id,displayName\n1,a\n", wantErr: "users csv:1: header has no userPrincipalName"},
 		{name: "empty UPN", in: "userPrincipalName,id\nadele@x.com,\n,abc\n", wantErr: "users csv:3: empty userPrincipalName"},
