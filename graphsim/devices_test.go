@@ -327,8 +327,15 @@ func TestGenerateDevices(t *testing.T) {
 	if none == 0 || none == len(users) || shared == 0 || synced == 0 {
 		t.Errorf("%d devices: %d users without any, %d shared, %d synced; want some of each", len(a), none, shared, synced)
 	}
-	s := New(Config{Devices: a}, users)
-	if len(s.Devices()) != len(a) {
-		t.Errorf("server holds %d devices, want %d", len(s.Devices()), len(a))
+	s, base := start(t, Config{Devices: a}, users)
+	items, pages := followAll(t, base+"/v1.0/devices?$top=999&$filter=accountEnabled%20eq%20true", nil)
+	enabled := 0
+	for _, d := range a {
+		if d.AccountEnabled {
+			enabled++
+		}
+	}
+	if len(items) != enabled || pages != (enabled+998)/999 || len(s.Devices()) != len(a) {
+		t.Errorf("listed %d enabled devices in %d pages of %d held, want %d", len(items), pages, len(s.Devices()), enabled)
 	}
 }

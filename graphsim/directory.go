@@ -261,3 +261,37 @@ func GenerateDevices(users []User, seed int64) []Device {
 	}
 	return out
 }
+
+// NestedGroup builds a group named displayName whose transitive user
+// members are exactly users, over three levels of nesting with the traps
+// real groups have: a user reachable along two paths, a nested group
+// reachable along two paths, and a cycle back to a group above. Ids derive
+// from displayName. The top group comes first; seed the tenant with all of
+// them (Config.Groups).
+func NestedGroup(displayName string, users []User) []Group {
+	id := func(level string) string { return guidFromName("group:" + displayName + ":" + level) }
+	top := Group{ID: id("top"), DisplayName: displayName}
+	a := Group{ID: id("a"), DisplayName: displayName + " A"}
+	b := Group{ID: id("b"), DisplayName: displayName + " B"}
+	leaf := Group{ID: id("leaf"), DisplayName: displayName + " leaf"}
+	third := len(users) / 3
+	for i, u := range users {
+		switch {
+		case i < third:
+			top.Members = append(top.Members, u.ID)
+		case i < 2*third:
+			a.Members = append(a.Members, u.ID)
+		default:
+			leaf.Members = append(leaf.Members, u.ID)
+		}
+	}
+	if len(users) > 0 {
+		// The first user is also reachable through the leaf.
+		leaf.Members = append(leaf.Members, users[0].ID)
+	}
+	top.Members = append(top.Members, a.ID, b.ID)
+	a.Members = append(a.Members, leaf.ID)
+	b.Members = append(b.Members, leaf.ID)
+	leaf.Members = append(leaf.Members, a.ID) // a cycle: leaf -> a -> leaf
+	return []Group{top, a, b, leaf}
+}
