@@ -21,6 +21,9 @@ import (
 type ReaderOptions struct {
 	Name   string // file name for error messages ("-" or "stdin" for stdin)
 	Column string // --column NAME: use this column; error if absent
+	// TenantColumn names the column holding each row's tenant; error if absent. Without it a
+	// column named like a tenant (tenantNames) is used when the header has one.
+	TenantColumn string
 }
 
 // Reader streams the rows of a user list as admins export it: Entra and Microsoft 365 admin
@@ -32,6 +35,10 @@ type Reader struct {
 	comma   rune
 	col     int    // index of the user column, -1 for a headerless list
 	column  string // header cell of the user column, "" for a headerless list
+	tcol    int    // index of the tenant column, -1 when there is none
+	tcolumn string // header cell of the tenant column
+	lineOff int    // lines consumed before the CSV parser started (comments, directives)
+	rule    bool   // the next record may be the dashes under a PowerShell table's header
 	pending []string
 	pendLn  int
 	seen    map[digest]int32 // digest of the lower-cased key -> line of its first occurrence
@@ -72,7 +79,15 @@ func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	comma, directive := sniffLayout(src)
+	pre, err := skipPreamble(src, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	head, _ := peekHead(src)
+	comma := pre.comma
+	if comma == 0 {
+		comma = sniffComma(head)
+	}
 	cr := csv.NewReader(src)
 	cr.Comma = comma
 	cr.FieldsPerRecord = -1
@@ -80,9 +95,9 @@ func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
 	// A space after the comma before a quoted field is common in hand-made lists; with tab
 	// as the delimiter this would also eat empty fields and shift columns, so comma-like only.
 	cr.TrimLeadingSpace = comma != '\t'
-	rd := &Reader{name: name, cr: cr, comma: comma, col: -1, seen: make(map[digest]int32),
-		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
-	if err := rd.readHeader(opts.Column, directive); err != nil {
+	rd := &Reader{name: name, cr: cr, comma: comma, col: -1, tcol: -1, lineOff: pre.lines,
+		seen: make(map[digest]int32), seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	if err := rd.readHeader(opts, lookAhead(head, comma)); err != nil {
 		return nil, err
 	}
 	return rd, nil
@@ -90,6 +105,9 @@ func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
 
 // Column is the header cell of the column the users are read from, "" for a headerless list.
 func (r *Reader) Column() string { return r.column }
+
+// TenantColumn is the header cell of the column the rows' tenants are read from, "" if none.
+func (r *Reader) TenantColumn() string { return r.tcolumn }
 
 // Next returns the next data row, io.EOF at the end, or a fatal error (which it then keeps
 // returning). Every non-blank record yields a Row, invalid ones included.
@@ -111,12 +129,37 @@ func (r *Reader) Next() (Row, error) {
 		if isBlank(rec) {
 			continue
 		}
-		line, _ := r.cr.FieldPos(0)
-		return r.row(rec, line), nil
+		if r.rule {
+			// PowerShell's Format-Table of one property (Select-Object UserPrincipalName |
+			// Out-File) underlines its header with dashes: not a user, and no row of its own.
+			r.rule = false
+			if len(rec) == 1 && isTableRule(rec[0]) {
+				continue
+			}
+		}
+		return r.row(rec, r.line()), nil
 	}
 }
 
-func (r *Reader) readHeader(column string, directive bool) error {
+// line is the physical line of the record just read, counting the lines skipped before it.
+func (r *Reader) line() int {
+	line, _ := r.cr.FieldPos(0)
+	return line + r.lineOff
+}
+
+// readHeader reads the first record and decides what it is: the header, or the first user of
+// a list without one. The rule, in order (README, "Input"):
+//   - with --column or --tenant-column it is the header;
+//   - a record naming a user column is the header;
+//   - a single value that is a user (UPN or object id) starts a list without a header, and a
+//     later line with several values is an invalid row, not a reason to stop;
+//   - otherwise it is a header without a recognised user column, which is fatal, except for
+//     a lone bare word (an unknown one-column header or a bad first value) with a list of
+//     single values under it: that stays a headerless list whose first row is invalid.
+//
+// Reading a CSV as a headerless list would turn every row into an invalid one with the whole
+// line as its value: a page of noise that hides what is wrong, so that must be an error.
+func (r *Reader) readHeader(opts ReaderOptions, look lookahead) error {
 	for {
 		rec, err := r.cr.Read()
 		if err != nil {
@@ -129,37 +172,85 @@ func (r *Reader) readHeader(column string, directive bool) error {
 		if isBlank(rec) {
 			continue
 		}
-		line, _ := r.cr.FieldPos(0)
-		if directive {
-			directive = false
-			continue
-		}
-		if column != "" {
-			i := findColumn(rec, column)
-			if i < 0 {
-				return fmt.Errorf("%s:%d: no column %q in the header (found: %s)", r.name, line, clip(column, 60), listCells(rec))
-			}
-			r.col, r.column = i, headerCell(rec[i])
-			return nil
-		}
-		if i := pickUserColumn(rec); i >= 0 {
-			r.col, r.column = i, headerCell(rec[i])
-			return nil
-		}
-		if nonBlankCells(rec) == 1 {
-			// One value per line and no header: this first line is already a user.
-			r.pending, r.pendLn = append([]string(nil), rec...), line
-			return nil
-		}
-		msg := fmt.Sprintf("%s:%d: no user column in the header (found: %s); name one with --column", r.name, line, listCells(rec))
-		for _, c := range rec {
-			if k, _, _ := Classify(c); k != KindInvalid {
-				msg += "; this line looks like data: add a header line naming the columns first"
-				break
+		line := r.line()
+		if opts.TenantColumn != "" {
+			if r.tcol = findColumn(rec, opts.TenantColumn); r.tcol < 0 {
+				return fmt.Errorf("%s:%d: no tenant column %q in the header (found: %s)", r.name, line, clip(opts.TenantColumn, 60), listCells(rec))
 			}
 		}
-		return errors.New(msg)
+		switch {
+		case opts.Column != "":
+			if r.col = findColumn(rec, opts.Column); r.col < 0 {
+				return fmt.Errorf("%s:%d: no column %q in the header (found: %s)", r.name, line, clip(opts.Column, 60), listCells(rec))
+			}
+			if r.col == r.tcol {
+				return fmt.Errorf("%s:%d: --column and --tenant-column both name the column %q; the users and their tenants must be in two columns",
+					r.name, line, headerCell(rec[r.col]))
+			}
+		default:
+			r.col = pickUserColumn(rec, r.tcol)
+		}
+		if r.col >= 0 {
+			r.column, r.rule = headerCell(rec[r.col]), true
+			if opts.TenantColumn == "" {
+				r.tcol = pickTenantColumn(rec, r.col)
+			}
+			if r.tcol >= 0 {
+				r.tcolumn = headerCell(rec[r.tcol])
+			}
+			return nil
+		}
+		if opts.TenantColumn == "" && nonBlankCells(rec) == 1 {
+			cell := firstValue(rec)
+			if k, _, _ := Classify(cell); k != KindInvalid {
+				// One value per line and no header: this first line is already a user.
+				r.pending, r.pendLn = append([]string(nil), rec...), line
+				return nil
+			}
+			if look.table {
+				return fmt.Errorf("%s:%d: this is PowerShell's table output (Format-Table, or Out-File of objects), not a list of users; "+
+					"save the users with Export-Csv, or one per line with Select-Object -ExpandProperty UserPrincipalName | Out-File", r.name, line)
+			}
+			if len(rec) == 1 && !look.quoted && look.multi*2 <= look.later {
+				// A bare word above single values: an unknown one-column header or a bad
+				// first value; either way the rows below are what the admin wants read.
+				r.pending, r.pendLn = append([]string(nil), rec...), line
+				return nil
+			}
+		}
+		return r.noUserColumn(rec, line, look)
 	}
+}
+
+// noUserColumn explains a header without a user column: what it holds, and what to do.
+func (r *Reader) noUserColumn(rec []string, line int, look lookahead) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s:%d: no user column in the header (found: %s); name one with --column NAME", r.name, line, listValues(rec))
+	for _, c := range rec {
+		if k, _, _ := Classify(c); k != KindInvalid {
+			b.WriteString("; this line looks like data: add a header line naming the columns first")
+			return errors.New(b.String())
+		}
+	}
+	if look.multiLine > 0 && nonBlankCells(rec) == 1 {
+		fmt.Fprintf(&b, "; yet line %d has several columns (%s): if that is the header, delete the lines above it",
+			look.multiLine+r.lineOff, look.multiCells)
+	}
+	var names []string
+	for _, c := range rec {
+		if len(c) <= 64 && nameColumns[normalizeHeader(c)] && len(names) < 3 {
+			names = append(names, headerCell(c))
+		}
+	}
+	if len(names) > 0 {
+		verb := "holds"
+		if len(names) > 1 {
+			verb = "hold"
+		}
+		fmt.Fprintf(&b, "; %s %s names, which cannot address a user: export the userPrincipalName or object id column too",
+			strings.Join(names, ", "), verb)
+	}
+	return errors.New(b.String())
 }
 
 func (r *Reader) row(rec []string, line int) Row {
@@ -188,6 +279,20 @@ func (r *Reader) row(rec []string, line int) Row {
 	in := trimValue(cell)
 	kind, key, reason := Classify(in)
 	row := Row{Line: line, Input: capInput(in), Kind: kind, Reason: reason}
+	if r.tcol >= 0 {
+		why := "missing the tenant column"
+		if r.tcol < len(rec) {
+			if row.Tenant, why = ParseTenant(rec[r.tcol]); why != "" {
+				why = "tenant " + why
+			}
+		}
+		if why != "" && kind != KindInvalid {
+			// Sent without its tenant, the row would go to the run's default tenant: maybe
+			// the wrong one, where the same UPN can name someone else.
+			row.Kind, row.Reason = KindInvalid, why
+			return row
+		}
+	}
 	if kind == KindInvalid {
 		return row
 	}
@@ -197,8 +302,13 @@ func (r *Reader) row(rec []string, line int) Row {
 	if key != row.Input {
 		row.Key = strings.Clone(key)
 	}
-	// Valid keys are ASCII, so ToLower is the case folding Graph applies.
-	d := r.digest(strings.ToLower(row.Key))
+	// Valid keys are ASCII, so ToLower is the case folding Graph applies. The same user in two
+	// tenants is two users; "/" can be in neither a key nor a tenant, so the pair is unambiguous.
+	fold := strings.ToLower(row.Key)
+	if row.Tenant != "" {
+		fold = row.Tenant + "/" + fold
+	}
+	d := r.digest(fold)
 	if first, ok := r.seen[d]; ok {
 		row.DupOf = int(first)
 	} else {
@@ -226,20 +336,21 @@ func (r *Reader) fatal(err error) error {
 		return fmt.Errorf("%s: %w", r.name, err)
 	}
 	var msg string
+	line, start := pe.Line+r.lineOff, pe.StartLine+r.lineOff
 	switch {
 	case errors.Is(pe.Err, csv.ErrBareQuote):
 		msg = fmt.Sprintf(`%s:%d: a " in a field that does not start with a quote (byte %d of the line); `+
-			`quote the whole field and write the inner quote twice ("")`, r.name, pe.Line, pe.Column)
-	case errors.Is(pe.Err, csv.ErrQuote) && pe.Line > pe.StartLine:
+			`quote the whole field and write the inner quote twice ("")`, r.name, line, pe.Column)
+	case errors.Is(pe.Err, csv.ErrQuote) && line > start:
 		msg = fmt.Sprintf(`%s:%d: a quoted field that starts on this line is not closed where expected `+
 			`(the parser got to line %d); add the missing " or write a quote inside a field twice ("")`,
-			r.name, pe.StartLine, pe.Line)
+			r.name, start, line)
 	case errors.Is(pe.Err, csv.ErrQuote):
 		msg = fmt.Sprintf(`%s:%d: a stray " in a quoted field (byte %d of the line); a quoted field must `+
 			`end with " right before the delimiter, and a quote inside it is written twice ("")`,
-			r.name, pe.Line, pe.Column)
+			r.name, line, pe.Column)
 	default:
-		msg = fmt.Sprintf("%s:%d: %v", r.name, pe.Line, pe.Err)
+		msg = fmt.Sprintf("%s:%d: %v", r.name, line, pe.Err)
 	}
 	return &inputError{msg: msg, err: err}
 }
@@ -358,11 +469,108 @@ func formatHint(head []byte) string {
 	return ""
 }
 
-// sniffLayout picks the delimiter from the first meaningful line and reports whether the first
-// non-blank line is a directive to skip: Excel's "sep=;" or the Entra bulk templates'
-// "version:v1.0". Only the sniffed bytes are looked at, so a 1 MB first line costs nothing.
-func sniffLayout(src *bufio.Reader) (comma rune, directive bool) {
-	head, _ := peekHead(src)
+// preamble is what skipPreamble consumed before the header or the first user.
+type preamble struct {
+	lines int  // lines consumed
+	comma rune // the delimiter named by Excel's "sep=" line, 0 when none
+}
+
+// skipPreamble consumes the lines before the header (or the first user of a list without
+// one) that are not part of the table: blank lines; Excel's "sep=;" and the Entra bulk
+// templates' "version:v1.0" directives; and comment lines starting with "#", such as the
+// "#TYPE Selected.Microsoft.Graph.PowerShell.Models.MicrosoftGraphUser" line of Windows
+// PowerShell's Export-Csv. They are consumed as raw lines, not CSV records, so that a comment
+// with an odd quote in it cannot be a syntax error. Only what peekHead shows is examined, so
+// a 1 MB first line costs nothing; a "#" line longer than that is skipped chunk by chunk.
+func skipPreamble(src *bufio.Reader, opts ReaderOptions) (preamble, error) {
+	var p preamble
+	for {
+		head, err := peekHead(src)
+		if err != nil || len(head) == 0 {
+			return p, err
+		}
+		line, whole := head, true
+		if i := bytes.IndexByte(head, '\n'); i >= 0 {
+			line = head[:i+1]
+		} else if len(head) == sniffLen {
+			whole = false // the line goes on beyond what was peeked
+		}
+		s := trimValue(string(line))
+		switch {
+		case s == "":
+		case directiveSep(string(line)) != 0:
+			if p.comma == 0 {
+				p.comma = directiveSep(string(line))
+			}
+		case strings.HasPrefix(strings.ToLower(strings.TrimLeft(s, `"`)), "version:v"):
+			// Excel leaves the template's directive padded with delimiters when re-saved.
+		case isComment(s, whole, opts):
+		default:
+			return p, nil
+		}
+		p.lines++
+		if whole {
+			src.Discard(len(line))
+			continue
+		}
+		for {
+			if _, err := src.ReadSlice('\n'); err != bufio.ErrBufferFull {
+				if err != nil && err != io.EOF {
+					return p, err
+				}
+				break
+			}
+		}
+	}
+}
+
+// directiveSep returns the delimiter an Excel "sep=" line names, or 0 when s is not one.
+func directiveSep(s string) rune {
+	// Not trimValue: "sep=\t" names a tab.
+	t := strings.ToLower(strings.Trim(s, "\r\n \""))
+	if len(t) >= 5 && strings.HasPrefix(t, "sep=") && strings.IndexByte(",;\t|", t[4]) >= 0 {
+		return rune(t[4])
+	}
+	return 0
+}
+
+// isComment reports whether the trimmed line s, seen before the header, is a comment. It
+// starts with "#" (or "\"#" where a spreadsheet quoted the cell). But "#" is legal in a
+// userPrincipalName, so a line that is a user ("#ops@contoso.com", perhaps with the trailing
+// delimiters a spreadsheet pads rows with) is the first row of a list without a header: a user
+// silently dropped from a breach list costs more than a commented-out one whose sessions are
+// revoked (it only signs in again). A line naming a user column is a header whose first column
+// is a row number titled "#".
+func isComment(s string, whole bool, opts ReaderOptions) bool {
+	if !strings.HasPrefix(strings.TrimPrefix(s, `"`), "#") {
+		return false
+	}
+	if !whole {
+		return true // longer than any user or header
+	}
+	v := strings.Trim(trimValue(strings.TrimRight(s, ",;\t| ")), `"`)
+	if k, _, _ := Classify(v); k != KindInvalid {
+		return false
+	}
+	for _, comma := range []rune{',', '\t', ';'} {
+		cr := csv.NewReader(strings.NewReader(s))
+		cr.Comma, cr.LazyQuotes, cr.FieldsPerRecord = comma, true, -1
+		rec, err := cr.Read()
+		if err != nil || len(rec) < 2 {
+			continue
+		}
+		if opts.Column != "" && findColumn(rec, opts.Column) >= 0 || pickUserColumn(rec, -1) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// sniffComma picks the delimiter of the sniffed text: the first of comma, tab and semicolon
+// in the first line. A first line with none of them is a lone header cell, a title or the
+// first user of a one-column list; unless it is a user, the next lines decide, so that a
+// semicolon CSV under an unknown one-word header is seen for what it is.
+func sniffComma(head []byte) rune {
 	first := true
 	for len(head) > 0 {
 		line := head
@@ -371,47 +579,146 @@ func sniffLayout(src *bufio.Reader) (comma rune, directive bool) {
 		} else {
 			head = nil
 		}
-		s := strings.TrimSpace(string(line))
+		s := trimValue(string(line))
 		if s == "" {
 			continue
 		}
-		if first {
-			first = false
-			// Not TrimSpace: "sep=\t" names a tab.
-			t := strings.ToLower(strings.Trim(string(line), "\r \""))
-			if len(t) >= 5 && strings.HasPrefix(t, "sep=") && strings.IndexByte(",;\t|", t[4]) >= 0 {
-				return rune(t[4]), true
-			}
-			// Excel leaves the template's directive padded with delimiters when re-saved.
-			if strings.HasPrefix(strings.ToLower(s), "version:v") {
-				directive = true
-				continue
-			}
-		}
 		switch {
 		case strings.Contains(s, ","):
-			return ',', directive
+			return ','
 		case strings.Contains(s, "\t"):
-			return '\t', directive
+			return '\t'
 		case strings.Contains(s, ";"):
-			return ';', directive
+			return ';'
 		}
-		return ',', directive
+		if first {
+			first = false
+			if k, _, _ := Classify(strings.Trim(s, `"`)); k != KindInvalid {
+				return ','
+			}
+		}
 	}
-	return ',', directive
+	return ','
 }
 
-// headerNames maps normalized header names to their preference, lowest first: the UPN column
-// over the object id over vaguer names. "mail" is deliberately absent: it often differs from
-// the UPN.
-var headerNames = map[string]int{
-	"userprincipalname": 0,
-	"id":                1,
-	"objectid":          1,
-	"userid":            1,
-	"upn":               2,
-	"user":              2,
-	"username":          2,
+// lookahead is what the sniffed text shows of the lines after the first: the evidence that a
+// file whose first line is a lone unknown word is a CSV rather than a one-column list.
+type lookahead struct {
+	quoted     bool   // the first line has a quote character: CSV, not a hand-made list
+	later      int    // non-blank records after the first, at most lookLines
+	multi      int    // of these, records with more than one value
+	multiLine  int    // line of the first such record, 0 when none
+	multiCells string // its values, for the error message
+	table      bool   // the first two lines are a PowerShell table's header and its dashes
+}
+
+const lookLines = 8
+
+// lookAhead parses the complete lines of head with the reader's settings. A syntax error ends
+// the look; the reader itself reports it if it is real and not just where head was cut.
+func lookAhead(head []byte, comma rune) lookahead {
+	var l lookahead
+	if len(head) == sniffLen {
+		i := bytes.LastIndexByte(head, '\n')
+		if i < 0 {
+			return l
+		}
+		head = head[:i+1]
+	}
+	cr := csv.NewReader(bytes.NewReader(head))
+	cr.Comma, cr.FieldsPerRecord, cr.TrimLeadingSpace = comma, -1, comma != '\t'
+	var first string
+	for n := 0; l.later < lookLines; {
+		rec, err := cr.Read()
+		if err != nil {
+			break
+		}
+		if isBlank(rec) {
+			continue
+		}
+		if n++; n == 1 {
+			// The record's first line holds its opening quote, if any.
+			line, _ := cr.FieldPos(0)
+			raw := head
+			for k := 1; k < line; k++ {
+				raw = raw[bytes.IndexByte(raw, '\n')+1:]
+			}
+			if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+				raw = raw[:i]
+			}
+			l.quoted = bytes.IndexByte(raw, '"') >= 0
+			first = strings.Join(rec, string(comma))
+			continue
+		}
+		l.later++
+		if n == 2 && len(rec) == 1 {
+			l.table = isTableRule(rec[0]) && len(strings.Fields(first)) >= 2
+		}
+		if nonBlankCells(rec) > 1 {
+			if l.multi++; l.multiLine == 0 {
+				l.multiLine, _ = cr.FieldPos(0)
+				l.multiCells = listValues(rec)
+			}
+		}
+	}
+	return l
+}
+
+// isTableRule recognises the dashes PowerShell's Format-Table draws under its column names.
+func isTableRule(s string) bool {
+	s = strings.TrimSpace(s)
+	return s != "" && strings.Trim(s, "- ") == "" && strings.Contains(s, "-")
+}
+
+// userColumns maps normalized header names to their preference, lowest first. Among several
+// candidates the lowest wins, the leftmost among equals:
+//
+//	0 a column named as a UPN: userPrincipalName (Entra, Microsoft 365, Graph, Sentinel),
+//	  AccountUpn (Defender XDR hunting: the account the event is about)
+//	1 an object id: id, objectId, userId (Entra sign-in logs' "User ID"), AadUserId,
+//	  AccountObjectId
+//	2 looser UPN names: upn, username (the sign-in logs' "Username")
+//	3 the Defender account that started a process: InitiatingProcessAccountUpn, then (4)
+//	  InitiatingProcessAccountObjectId; the Account* columns are the event's subject
+//	5 user: a UPN in hand-made lists, but a display name in sign-in logs (which also have
+//	  "User ID", so never chosen there)
+//
+// The UPN is preferred over the object id because the report is read by people. Display-name
+// columns (nameColumns) are never chosen: Graph cannot address a user by name, so every row
+// would be invalid; they only improve the error. "mail" is deliberately absent: it often
+// differs from the UPN, and revoking by it could hit someone else.
+var userColumns = map[string]int{
+	"userprincipalname":                0,
+	"accountupn":                       0,
+	"id":                               1,
+	"objectid":                         1,
+	"userid":                           1,
+	"aaduserid":                        1,
+	"accountobjectid":                  1,
+	"upn":                              2,
+	"username":                         2,
+	"initiatingprocessaccountupn":      3,
+	"initiatingprocessaccountobjectid": 4,
+	"user":                             5,
+}
+
+// nameColumns are display-name-like columns, named in the error when no user column is found.
+var nameColumns = map[string]bool{
+	"displayname":                  true,
+	"accountname":                  true,
+	"accountdisplayname":           true,
+	"userdisplayname":              true,
+	"initiatingprocessaccountname": true,
+	"name":                         true,
+}
+
+// tenantNames maps normalized names of a tenant column to their preference, lowest first.
+// AADTenantId comes first because in Log Analytics (Sentinel) exports "TenantId" is the
+// workspace id, not the Entra tenant; where AADTenantId is present it is the right one.
+var tenantNames = map[string]int{
+	"aadtenantid": 0,
+	"tenantid":    1,
+	"tenant":      1,
 }
 
 // normalizeHeader reduces a header cell to a comparable name: the bracketed attribute of the
@@ -432,13 +739,24 @@ func normalizeHeader(s string) string {
 	}, strings.ToLower(s))
 }
 
-func pickUserColumn(rec []string) int {
-	best, bestPrio := -1, len(headerNames)
+// pickUserColumn returns the preferred user column of a header (see userColumns), never the
+// column skip (the tenant's), or -1.
+func pickUserColumn(rec []string, skip int) int {
+	return pickColumn(rec, userColumns, skip)
+}
+
+// pickTenantColumn returns the preferred tenant column (see tenantNames), never skip, or -1.
+func pickTenantColumn(rec []string, skip int) int {
+	return pickColumn(rec, tenantNames, skip)
+}
+
+func pickColumn(rec []string, names map[string]int, skip int) int {
+	best, bestPrio := -1, math.MaxInt
 	for i, c := range rec {
-		if len(c) > 64 {
+		if i == skip || len(c) > 64 {
 			continue // no header name is that long; skip normalizing megabytes
 		}
-		if p, ok := headerNames[normalizeHeader(c)]; ok && p < bestPrio {
+		if p, ok := names[normalizeHeader(c)]; ok && p < bestPrio {
 			best, bestPrio = i, p
 		}
 	}
@@ -480,6 +798,18 @@ func listCells(rec []string) string {
 	return b.String()
 }
 
+// listValues is listCells of the non-blank cells only: a spreadsheet pads short rows with
+// empty cells, which would only clutter the message.
+func listValues(rec []string) string {
+	vals := make([]string, 0, min(len(rec), 31))
+	for _, c := range rec {
+		if trimValue(c) != "" {
+			vals = append(vals, c)
+		}
+	}
+	return listCells(vals)
+}
+
 // headerCell copies a header cell for Column(), readable in logs whatever the file holds.
 func headerCell(c string) string {
 	return strings.Clone(strings.ToValidUTF8(trimValue(c), "\uFFFD"))
@@ -492,6 +822,16 @@ func isBlank(rec []string) bool {
 		}
 	}
 	return true
+}
+
+// firstValue returns the first non-blank cell of rec.
+func firstValue(rec []string) string {
+	for _, c := range rec {
+		if trimValue(c) != "" {
+			return c
+		}
+	}
+	return ""
 }
 
 func nonBlankCells(rec []string) int {

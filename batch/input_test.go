@@ -3,6 +3,7 @@ package batch
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,6 +15,8 @@ import (
 	"testing/iotest"
 	"unicode/utf16"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files under ../testdata/golden/exports")
 
 // readAll drains a Reader; it stops at the first error, which it returns with the rows so far.
 func readRows(t testing.TB, data []byte, opts ReaderOptions) (rows []Row, column string, err error) {
@@ -60,6 +63,11 @@ func rowBad(line int, input, reason string) Row {
 
 func withDup(r Row, of int) Row {
 	r.DupOf = of
+	return r
+}
+
+func withTenant(r Row, tenant string) Row {
+	r.Tenant = tenant
 	return r
 }
 
@@ -254,6 +262,122 @@ func checkRows(t *testing.T, got, want []Row) {
 		if g != w {
 			t.Errorf("row %d:\n got  %+v\n want %+v", i, g, w)
 		}
+	}
+}
+
+// exportCases reads every sample under ../testdata/exports, some with options too; the rows
+// must match the golden listing ("go test ./batch -run TestReaderExports -update" rewrites it).
+var exportCases = []struct {
+	file, golden string
+	opts         ReaderOptions
+}{
+	{"entra-download-users.csv", "entra-download-users.txt", ReaderOptions{}},
+	{"m365-active-users.csv", "m365-active-users.txt", ReaderOptions{}},
+	{"ps51-export-csv.csv", "ps51-export-csv.txt", ReaderOptions{}},
+	{"ps51-export-csv.csv", "ps51-export-csv-by-id.txt", ReaderOptions{Column: "Id"}},
+	{"ps51-export-csv-utf8bom.csv", "ps51-export-csv-utf8bom.txt", ReaderOptions{}},
+	{"ps7-export-csv.csv", "ps7-export-csv.txt", ReaderOptions{}},
+	{"defender-advanced-hunting.csv", "defender-advanced-hunting.txt", ReaderOptions{}},
+	{"defender-advanced-hunting.csv", "defender-advanced-hunting-by-id.txt", ReaderOptions{Column: "AccountObjectId"}},
+	{"sentinel-signinlogs.csv", "sentinel-signinlogs.txt", ReaderOptions{}},
+	{"sentinel-device-process.csv", "sentinel-device-process.txt", ReaderOptions{}},
+	{"entra-signin-log.csv", "entra-signin-log.txt", ReaderOptions{}},
+	{"entra-signin-log.csv", "entra-signin-log-tenant.txt", ReaderOptions{TenantColumn: "Resource tenant ID"}},
+	{"outfile-utf16le.txt", "outfile-utf16le.txt", ReaderOptions{}},
+	{"outfile-format-table.txt", "outfile-format-table.txt", ReaderOptions{}},
+	{"outfile-format-table-wide.txt", "outfile-format-table-wide.txt", ReaderOptions{}},
+	{"multi-tenant-list.csv", "multi-tenant-list.txt", ReaderOptions{}},
+}
+
+func TestReaderExports(t *testing.T) {
+	dir := filepath.Join("..", "testdata", "exports")
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no sample exports in %s: %v", dir, err)
+	}
+	covered := map[string]bool{}
+	for _, tc := range exportCases {
+		covered[tc.file] = true
+	}
+	for _, f := range files {
+		if !covered[filepath.Base(f)] {
+			t.Errorf("%s has no case in exportCases", f)
+		}
+	}
+	for _, tc := range exportCases {
+		t.Run(tc.golden, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join(dir, tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := tc.opts
+			opts.Name = "testdata/exports/" + tc.file
+			got := renderRead(t, data, opts)
+			// The same bytes behind a reader that hands out one byte at a time must read the same.
+			r, err := NewReader(iotest.OneByteReader(bytes.NewReader(data)), opts)
+			if slow := renderReader(r, err); slow != got {
+				t.Errorf("read one byte at a time:\n%s\nin one piece:\n%s", slow, got)
+			}
+			golden(t, filepath.Join("..", "testdata", "golden", "exports", tc.golden), got)
+		})
+	}
+}
+
+// renderRead lists what the Reader makes of data, one row a line, for a golden file.
+func renderRead(t *testing.T, data []byte, opts ReaderOptions) string {
+	t.Helper()
+	r, err := NewReader(bytes.NewReader(data), opts)
+	return renderReader(r, err)
+}
+
+func renderReader(r *Reader, err error) string {
+	var b strings.Builder
+	if err != nil {
+		fmt.Fprintf(&b, "error: %s\n", err)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "column %q, tenant column %q\n", r.Column(), r.TenantColumn())
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			return b.String()
+		}
+		if err != nil {
+			fmt.Fprintf(&b, "error: %s\n", err)
+			return b.String()
+		}
+		fmt.Fprintf(&b, "%d %s", row.Line, row.Kind)
+		if row.Kind == KindInvalid {
+			fmt.Fprintf(&b, " input %q reason %q", row.Input, row.Reason)
+		} else {
+			fmt.Fprintf(&b, " key %q", row.Key)
+			if row.Input != row.Key {
+				fmt.Fprintf(&b, " input %q", row.Input)
+			}
+		}
+		if row.Tenant != "" {
+			fmt.Fprintf(&b, " tenant %q", row.Tenant)
+		}
+		if row.DupOf != 0 {
+			fmt.Fprintf(&b, " duplicate of %d", row.DupOf)
+		}
+		b.WriteString("\n")
+	}
+}
+
+func golden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./batch -run TestReaderExports -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs (run go test ./batch -run TestReaderExports -update if the change is intended)\ngot:\n%s\nwant:\n%s", path, got, want)
 	}
 }
 
@@ -492,19 +616,20 @@ func TestReaderErrors(t *testing.T) {
 		{
 			name:    "no user column",
 			in:      []byte("a,b,c\n1,2,3\n"),
-			wantErr: "input:1: no user column in the header (found: a, b, c); name one with --column",
+			wantErr: "input:1: no user column in the header (found: a, b, c); name one with --column NAME",
 		},
 		{
 			name:    "no user column, first line is data",
 			in:      []byte("\nalice@x.com,Alice Smith\n"),
 			opts:    ReaderOptions{Name: "-"},
-			wantErr: "stdin:2: no user column in the header (found: alice@x.com, Alice Smith); name one with --column; this line looks like data: add a header line naming the columns first",
+			wantErr: "stdin:2: no user column in the header (found: alice@x.com, Alice Smith); name one with --column NAME; this line looks like data: add a header line naming the columns first",
 		},
 		{
-			name:    "mail is not a user column",
-			in:      []byte("mail,displayName\nm@x.com,M\n"),
-			opts:    ReaderOptions{Name: "users.csv"},
-			wantErr: "users.csv:1: no user column in the header (found: mail, displayName); name one with --column",
+			name: "mail is not a user column",
+			in:   []byte("mail,displayName\nm@x.com,M\n"),
+			opts: ReaderOptions{Name: "users.csv"},
+			wantErr: "users.csv:1: no user column in the header (found: mail, displayName); name one with --column NAME; " +
+				"displayName holds names, which cannot address a user: export the userPrincipalName or object id column too",
 		},
 		{
 			name:    "--column absent",
@@ -707,4 +832,223 @@ func BenchmarkReader(b *testing.B) {
 			b.Fatalf("read %d rows", n)
 		}
 	}
+}
+
+// readerCase is one input and what the Reader must make of it: the rows and chosen columns,
+// and the fatal error from NewReader or Next that ends them, if any.
+type readerCase struct {
+	name         string
+	in           []byte
+	opts         ReaderOptions
+	column       string
+	tenantColumn string
+	want         []Row
+	wantErr      string
+}
+
+func runReaderCases(t *testing.T, tests []readerCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkErr := func(err error) {
+				t.Helper()
+				if got := fmt.Sprint(err); err != nil && got != tt.wantErr || err == nil && tt.wantErr != "" {
+					t.Fatalf("error = %v\nwant    %s", err, tt.wantErr)
+				}
+			}
+			r, err := NewReader(bytes.NewReader(tt.in), tt.opts)
+			if err != nil {
+				checkErr(err)
+				return
+			}
+			if r.Column() != tt.column || r.TenantColumn() != tt.tenantColumn {
+				t.Errorf("columns %q and %q, want %q and %q", r.Column(), r.TenantColumn(), tt.column, tt.tenantColumn)
+			}
+			var rows []Row
+			for {
+				row, err := r.Next()
+				if err == io.EOF {
+					err = nil
+				}
+				if err != nil || row == (Row{}) {
+					checkErr(err)
+					break
+				}
+				rows = append(rows, row)
+			}
+			checkRows(t, rows, tt.want)
+		})
+	}
+}
+
+const (
+	psType   = "#TYPE Selected.Microsoft.Graph.PowerShell.Models.MicrosoftGraphUser\r\n"
+	psHeader = "\"Id\",\"UserPrincipalName\",\"DisplayName\"\r\n"
+	psRow    = "\"87d349ed-44d7-43e1-9a83-5f2406dee5bd\",\"AdeleV@contoso.com\",\"Adele Vance\"\r\n"
+)
+
+// TestReaderPreamble: what may come before the header, in the encodings PowerShell and Excel
+// write. A "#" line before the header is a comment unless it is a user or names a user column.
+func TestReaderPreamble(t *testing.T) {
+	adele := rowUPN(3, "AdeleV@contoso.com")
+	runReaderCases(t, []readerCase{
+		{name: "Windows PowerShell 5.1 Export-Csv: #TYPE, quoted header", in: []byte(psType + psHeader + psRow),
+			column: "UserPrincipalName", want: []Row{adele}},
+		{name: "Export-Csv -Encoding UTF8: BOM, #TYPE", in: []byte("\ufeff" + psType + psHeader + psRow),
+			column: "UserPrincipalName", want: []Row{adele}},
+		{name: "Export-Csv -Encoding Unicode: UTF-16LE BOM, #TYPE", in: utf16Bytes(psType+psHeader+psRow, false, true),
+			column: "UserPrincipalName", want: []Row{adele}},
+		{name: "Export-Csv -Encoding BigEndianUnicode: UTF-16BE BOM, #TYPE", in: utf16Bytes(psType+psHeader+psRow, true, true),
+			column: "UserPrincipalName", want: []Row{adele}},
+		{name: "PowerShell 7 Export-Csv: quoted header, no #TYPE", in: []byte(psHeader + psRow),
+			column: "UserPrincipalName", want: []Row{rowUPN(2, "AdeleV@contoso.com")}},
+		{name: "PowerShell 7 -Encoding utf8BOM", in: []byte("\ufeff" + psHeader + psRow),
+			column: "UserPrincipalName", want: []Row{rowUPN(2, "AdeleV@contoso.com")}},
+		{name: "Excel CSV UTF-8 save of a PowerShell export: BOM, #TYPE padded", in: []byte("\ufeff#TYPE Selected.Microsoft.Graph.PowerShell.Models.MicrosoftGraphUser,,\r\nId,UserPrincipalName,DisplayName\r\n87d349ed-44d7-43e1-9a83-5f2406dee5bd,AdeleV@contoso.com,Adele Vance\r\n"),
+			column: "UserPrincipalName", want: []Row{adele}},
+		{name: "two BOMs, as when a BOM-ed file is appended to another", in: []byte("\ufeff\ufeff" + psType + psHeader + psRow),
+			column: "UserPrincipalName", want: []Row{adele}},
+		{name: "BOM, blank lines and comments with quotes and delimiters",
+			in:     []byte("\ufeff\r\n# exported by \"jdoe\", INC-42; do not edit\r\n#\r\n  # \"unbalanced\r\n\r\nupn\r\na@x.com\r\n"),
+			column: "upn", want: []Row{rowUPN(7, "a@x.com")}},
+		{name: "comment quoted by a spreadsheet", in: []byte("\"# note, from Excel\",,\nupn,x\na@x.com,1\n"),
+			column: "upn", want: []Row{rowUPN(3, "a@x.com")}},
+		{name: "comment longer than the sniffed head", in: []byte("#" + strings.Repeat("x", 3*bufLen) + "\nupn\na@x.com\n"),
+			column: "upn", want: []Row{rowUPN(3, "a@x.com")}},
+		{name: "comment, then sep= directive", in: []byte("# from Excel\nsep=;\nname;upn\nA, B;a@x.com\n"),
+			column: "upn", want: []Row{rowUPN(4, "a@x.com")}},
+		{name: "comments above a list without a header", in: []byte("# compromised, per INC-42\nalice@x.com\nbob@x.com\n"),
+			want: []Row{rowUPN(2, "alice@x.com"), rowUPN(3, "bob@x.com")}},
+		{name: "a first user starting with # is a user, not a comment", in: []byte("#ops@x.com\nb@x.com\n#dev@x.com\n"),
+			want: []Row{rowUPN(1, "#ops@x.com"), rowUPN(2, "b@x.com"), rowUPN(3, "#dev@x.com")}},
+		{name: "a first user starting with #, padded by a spreadsheet", in: []byte("#ops@x.com,,\r\nb@x.com,,\r\n"),
+			want: []Row{rowUPN(1, "#ops@x.com"), rowUPN(2, "b@x.com")}},
+		{name: "a first user starting with #, quoted", in: []byte("\"#ops@x.com\"\n"),
+			want: []Row{rowUPN(1, "#ops@x.com")}},
+		{name: "a row-number column titled #", in: []byte("#,UserPrincipalName,Display name\n1,a@x.com,A\n"),
+			column: "UserPrincipalName", want: []Row{rowUPN(2, "a@x.com")}},
+		{name: "a row-number column titled #, with --column", in: []byte("#;Konto\n1;a@x.com\n"), opts: ReaderOptions{Column: "konto"},
+			column: "Konto", want: []Row{rowUPN(2, "a@x.com")}},
+		{name: "after the header a # line is data", in: []byte("upn\n# not a comment here\n#x@y.com\n"),
+			column: "upn", want: []Row{rowBad(2, "# not a comment here", "contains a space"), rowUPN(3, "#x@y.com")}},
+		{name: "after the first user a # line is data", in: []byte("a@x.com\n#note\n"),
+			want: []Row{rowUPN(1, "a@x.com"), rowBad(2, "#note", "no @")}},
+		{name: "only comments", in: []byte(psType + "# nothing else\n")},
+		{name: "syntax error after comments names the right line", in: []byte(psType + psHeader + psRow + "\"a@x.com\r\nb@x.com\r\n"),
+			column: "UserPrincipalName", want: []Row{adele},
+			wantErr: `input:4: a quoted field that starts on this line is not closed where expected (the parser got to line 5); add the missing " or write a quote inside a field twice ("")`},
+	})
+}
+
+// TestReaderNotAList: a CSV whose header was not recognised must not be read as a list
+// without a header, one invalid row per line; a hand-made list must still be read.
+func TestReaderNotAList(t *testing.T) {
+	runReaderCases(t, []readerCase{
+		{name: "title line above a CSV", in: []byte("Sign-ins 2026-11-28\nDate (UTC),Request ID,User\n2026-11-28T08:14:03Z,0d1a,Adele\n"),
+			opts:    ReaderOptions{Name: "signins.csv"},
+			wantErr: "signins.csv:1: no user column in the header (found: Sign-ins 2026-11-28); name one with --column NAME; yet line 2 has several columns (Date (UTC), Request ID, User): if that is the header, delete the lines above it"},
+		{name: "unknown one-word header over a semicolon CSV", in: []byte("Konto\na@x.com;Alice\nb@x.com;Bob\n"),
+			wantErr: "input:1: no user column in the header (found: Konto); name one with --column NAME; yet line 2 has several columns (a@x.com, Alice): if that is the header, delete the lines above it"},
+		{name: "unknown header padded by a spreadsheet", in: []byte("Email,,\na@x.com,,\n"),
+			wantErr: "input:1: no user column in the header (found: Email); name one with --column NAME"},
+		{name: "quoted unknown one-column header (Select-Object Mail | Export-Csv)", in: []byte("\"Mail\"\r\n\"a@x.com\"\r\n"),
+			wantErr: "input:1: no user column in the header (found: Mail); name one with --column NAME"},
+		{name: "quoted unknown header after #TYPE", in: []byte(psType + "\"Mail\",\"DisplayName\"\r\n\"a@x.com\",\"A\"\r\n"),
+			wantErr: "input:2: no user column in the header (found: Mail, DisplayName); name one with --column NAME; DisplayName holds names, which cannot address a user: export the userPrincipalName or object id column too"},
+		{name: "Defender export without a UPN or id column", in: []byte("Timestamp,AccountName,AccountDisplayName,DeviceName\n2026-11-28,adelev,Adele Vance,ws1\n"),
+			wantErr: "input:1: no user column in the header (found: Timestamp, AccountName, AccountDisplayName, DeviceName); name one with --column NAME; AccountName, AccountDisplayName hold names, which cannot address a user: export the userPrincipalName or object id column too"},
+		{name: "PowerShell Format-Table of two properties", in: []byte("\r\nId                                   UserPrincipalName\r\n--                                   -----------------\r\n87d349ed-44d7-43e1-9a83-5f2406dee5bd AdeleV@contoso.com\r\n"),
+			wantErr: "input:2: this is PowerShell's table output (Format-Table, or Out-File of objects), not a list of users; save the users with Export-Csv, or one per line with Select-Object -ExpandProperty UserPrincipalName | Out-File"},
+		{name: "PowerShell Format-Table of one property: the dashes are skipped", in: []byte("\r\nUserPrincipalName \r\n----------------- \r\nAdeleV@contoso.com\r\n-----\r\n"),
+			column: "UserPrincipalName", want: []Row{rowUPN(4, "AdeleV@contoso.com"), rowBad(5, "-----", "no @")}},
+		{name: "a bad first value and one stray comma stay a list", in: []byte("alice\nbob@x.com\ncarol@x.com, dave@x.com\nerin@x.com\n"),
+			want: []Row{
+				rowBad(1, "alice", "no @"),
+				rowUPN(2, "bob@x.com"),
+				rowBad(3, "carol@x.com,dave@x.com", "more than one value on the line; a list without a header takes one user per line"),
+				rowUPN(4, "erin@x.com"),
+			}},
+		{name: "a bad first value over mostly several values is refused", in: []byte("alice\nbob@x.com,carol@x.com\nerin@x.com,x\n"),
+			wantErr: "input:1: no user column in the header (found: alice); name one with --column NAME; yet line 2 has several columns (bob@x.com, carol@x.com): if that is the header, delete the lines above it"},
+		{name: "a first user and then CSV lines stay a list", in: []byte("alice@x.com\n\"bob@x.com\",\"Bob\"\n"),
+			want: []Row{rowUPN(1, "alice@x.com"), rowBad(2, "bob@x.com,Bob", "more than one value on the line; a list without a header takes one user per line")}},
+	})
+}
+
+// TestReaderColumnPreference: the user column chosen among the names of the exports
+// responders hold (see userColumns); an object id or UPN column always beats a name column.
+func TestReaderColumnPreference(t *testing.T) {
+	tests := []struct{ header, column, tenant string }{
+		{"Timestamp,AccountObjectId,AccountUpn,AccountName,DeviceName,ActionType", "AccountUpn", ""},
+		{"AccountName,AccountDisplayName,AccountObjectId", "AccountObjectId", ""},
+		{"accountupn,AccountUPN", "accountupn", ""},
+		{"Date (UTC),Request ID,User agent,Correlation ID,User,Username,User ID,User type", "User ID", ""},
+		{"User,Username", "Username", ""},
+		{"User,Display name", "User", ""},
+		{"InitiatingProcessAccountName,InitiatingProcessAccountObjectId,InitiatingProcessAccountUpn", "InitiatingProcessAccountUpn", ""},
+		{"InitiatingProcessAccountUpn,AccountObjectId", "AccountObjectId", ""},
+		{"InitiatingProcessAccountObjectId,User", "InitiatingProcessAccountObjectId", ""},
+		{"AADUserId,UserPrincipalName", "UserPrincipalName", ""},
+		{"aad_user_id,mail", "aad_user_id", ""},
+		{"Object ID,User ID", "Object ID", ""},
+		{"TimeGenerated [UTC],UserPrincipalName,UserDisplayName,UserId,AADTenantId,TenantId", "UserPrincipalName", "AADTenantId"},
+		{"TenantId,Id", "Id", "TenantId"},
+		{"Tenant ID,User", "User", "Tenant ID"},
+		{"tenant_id,upn", "upn", "tenant_id"},
+		{"Tenant,UPN", "UPN", "Tenant"},
+		{"TENANT-ID,upn,tenant", "upn", "TENANT-ID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.header, func(t *testing.T) {
+			r, err := NewReader(strings.NewReader(tt.header+"\n"), ReaderOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Column() != tt.column || r.TenantColumn() != tt.tenant {
+				t.Errorf("columns %q and %q, want %q and %q", r.Column(), r.TenantColumn(), tt.column, tt.tenant)
+			}
+		})
+	}
+}
+
+func TestReaderTenant(t *testing.T) {
+	const tid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	a := func(line int, tenant string) Row { return withTenant(rowUPN(line, "a@x.com"), tenant) }
+	runReaderCases(t, []readerCase{
+		{name: "tenant by id or domain, in any case",
+			in:     []byte("tenantId,upn\n" + strings.ToUpper(tid) + ",a@x.com\n{" + tid + "},a@x.com\nContoso.OnMicrosoft.com,a@x.com\n contoso.onmicrosoft.com ,A@X.COM\n"),
+			column: "upn", tenantColumn: "tenantId",
+			want: []Row{a(2, tid), withDup(a(3, tid), 2), a(4, "contoso.onmicrosoft.com"), withDup(withTenant(rowUPN(5, "A@X.COM"), "contoso.onmicrosoft.com"), 4)}},
+		{name: "one user in two tenants is two users", in: []byte("upn,AADTenantId\na@x.com,contoso.com\na@x.com,fabrikam.com\na@x.com,contoso.com\n"),
+			column: "upn", tenantColumn: "AADTenantId",
+			want: []Row{a(2, "contoso.com"), a(3, "fabrikam.com"), withDup(a(4, "contoso.com"), 2)}},
+		{name: "a bad or missing tenant makes the row invalid", in: []byte("upn,tenant\na@x.com,\nb@x.com,contoso\nc@x.com,con toso.com\nd@x.com\nbad value,x.com\nbad value,bad\n"),
+			column: "upn", tenantColumn: "tenant",
+			want: []Row{
+				rowBad(2, "a@x.com", "tenant is empty"),
+				rowBad(3, "b@x.com", "tenant has no dot: give the tenant id (a GUID) or a domain name such as contoso.onmicrosoft.com"),
+				rowBad(4, "c@x.com", "tenant contains a space"),
+				rowBad(5, "d@x.com", "missing the tenant column"),
+				withTenant(rowBad(6, "bad value", "contains a space"), "x.com"),
+				rowBad(7, "bad value", "contains a space"),
+			}},
+		{name: "AADTenantId wins over Log Analytics' TenantId, the workspace id", in: []byte("TenantId,UserPrincipalName,AADTenantId\n6d9c2f1e-0b3a-4c5d-9e8f-7a6b5c4d3e2f,a@x.com," + tid + "\n"),
+			column: "UserPrincipalName", tenantColumn: "AADTenantId", want: []Row{a(2, tid)}},
+		{name: "--tenant-column", in: []byte("upn,home\na@x.com,contoso.com\n"), opts: ReaderOptions{TenantColumn: "HOME"},
+			column: "upn", tenantColumn: "home", want: []Row{a(2, "contoso.com")}},
+		{name: "--tenant-column over a column named tenant", in: []byte("tenant,upn,home\nfabrikam.com,a@x.com,contoso.com\n"), opts: ReaderOptions{TenantColumn: "home"},
+			column: "upn", tenantColumn: "home", want: []Row{a(2, "contoso.com")}},
+		{name: "--tenant-column never becomes the user column", in: []byte("id,upn\n" + tid + ",a@x.com\n"), opts: ReaderOptions{TenantColumn: "id"},
+			column: "upn", tenantColumn: "id", want: []Row{a(2, tid)}},
+		{name: "--column naming a tenant-like column leaves no tenant column", in: []byte("TenantId,upn\n" + tid + ",a@x.com\n"), opts: ReaderOptions{Column: "TenantId"},
+			column: "TenantId", want: []Row{rowOID(2, tid, tid)}},
+		{name: "--tenant-column absent", in: []byte("upn,tenant\n"), opts: ReaderOptions{Name: "x.csv", TenantColumn: "customer"},
+			wantErr: `x.csv:1: no tenant column "customer" in the header (found: upn, tenant)`},
+		{name: "--tenant-column makes the first line a header", in: []byte("a@x.com\n"), opts: ReaderOptions{TenantColumn: "tenant"},
+			wantErr: `input:1: no tenant column "tenant" in the header (found: a@x.com)`},
+		{name: "--column and --tenant-column on one column", in: []byte("upn,tenant\n"), opts: ReaderOptions{Column: "tenant", TenantColumn: "Tenant"},
+			wantErr: `input:1: --column and --tenant-column both name the column "tenant"; the users and their tenants must be in two columns`},
+		{name: "a tenant column alone is no user column", in: []byte("tenant,name\ncontoso.com,Adele\n"),
+			wantErr: "input:1: no user column in the header (found: tenant, name); name one with --column NAME; name holds names, which cannot address a user: export the userPrincipalName or object id column too"},
+	})
 }

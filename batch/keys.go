@@ -45,6 +45,61 @@ func Classify(s string) (kind Kind, key string, reason string) {
 	return KindUPN, s, ""
 }
 
+// maxDomainLen is DNS's bound on a domain name.
+const maxDomainLen = 253
+
+// ParseTenant reads a tenant cell: a tenant id (a GUID, returned in lower case) or one of the
+// tenant's domain names (contoso.onmicrosoft.com, contoso.com; returned in lower case), the two
+// forms a token request accepts for a tenant. reason explains a refusal as a predicate ("is
+// empty", "contains ...") to follow the word "tenant", and never repeats the value.
+func ParseTenant(s string) (tenant string, reason string) {
+	s = trimValue(s)
+	switch {
+	case s == "":
+		return "", "is empty"
+	case !utf8.ValidString(s):
+		return "", "is not valid UTF-8"
+	}
+	if id, ok := parseGUID(s); ok {
+		return id, ""
+	}
+	if len(s) > maxDomainLen {
+		return "", fmt.Sprintf("is longer than %d characters", maxDomainLen)
+	}
+	s = strings.ToLower(s)
+	for _, c := range s {
+		if 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '.' {
+			continue
+		}
+		if c == ' ' {
+			return "", "contains a space"
+		}
+		if unicode.IsPrint(c) {
+			return "", fmt.Sprintf("contains %q: give the tenant id (a GUID) or a domain name", string(c))
+		}
+		return "", fmt.Sprintf("contains the character %U: give the tenant id (a GUID) or a domain name", c)
+	}
+	labels := strings.Split(s, ".")
+	if len(labels) < 2 {
+		return "", "has no dot: give the tenant id (a GUID) or a domain name such as contoso.onmicrosoft.com"
+	}
+	for _, l := range labels {
+		switch {
+		case l == "":
+			return "", "has an empty part between dots"
+		case len(l) > 63:
+			return "", "has a part longer than 63 characters between dots"
+		case l[0] == '-' || l[len(l)-1] == '-':
+			return "", "has a part that starts or ends with a hyphen"
+		}
+	}
+	// A numeric last label is an IP address or a mangled GUID, never a domain.
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return "", "is not a domain name: its last part is a number"
+	}
+	return s, ""
+}
+
 // parseGUID accepts 8-4-4-4-12 hex digits, optionally in braces as Windows tools print them,
 // and returns the canonical lower-case form.
 func parseGUID(s string) (string, bool) {

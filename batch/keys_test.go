@@ -219,3 +219,44 @@ func TestEscapeKeyMatchesSDK(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTenant(t *testing.T) {
+	tests := []struct{ in, tenant, reason string }{
+		{"72f988bf-86f1-41af-91ab-2d7cd011db47", "72f988bf-86f1-41af-91ab-2d7cd011db47", ""},
+		{" {72F988BF-86F1-41AF-91AB-2D7CD011DB47}\u00a0", "72f988bf-86f1-41af-91ab-2d7cd011db47", ""},
+		{"contoso.onmicrosoft.com", "contoso.onmicrosoft.com", ""},
+		{"Contoso.OnMicrosoft.COM", "contoso.onmicrosoft.com", ""},
+		{"sub-1.contoso-eu.co.uk", "sub-1.contoso-eu.co.uk", ""},
+		{"xn--mller-kva.de", "xn--mller-kva.de", ""},
+		{"contoso.onmicrosoft.us", "contoso.onmicrosoft.us", ""},
+		{"", "", "is empty"},
+		{" \t\u200b", "", "is empty"},
+		{"contoso", "", "has no dot: give the tenant id (a GUID) or a domain name such as contoso.onmicrosoft.com"},
+		{"72f988bf86f141af91ab2d7cd011db47", "", "has no dot: give the tenant id (a GUID) or a domain name such as contoso.onmicrosoft.com"},
+		{"con toso.com", "", "contains a space"},
+		{"contoso_eu.com", "", `contains "_": give the tenant id (a GUID) or a domain name`},
+		{"https://login.microsoftonline.com/contoso.com", "", `contains ":": give the tenant id (a GUID) or a domain name`},
+		{"müller.de", "", `contains "ü": give the tenant id (a GUID) or a domain name`},
+		{"a\x00b.com", "", "contains the character U+0000: give the tenant id (a GUID) or a domain name"},
+		{"contoso.com.", "", "has an empty part between dots"},
+		{".contoso.com", "", "has an empty part between dots"},
+		{"contoso..com", "", "has an empty part between dots"},
+		{"-contoso.com", "", "has a part that starts or ends with a hyphen"},
+		{"contoso-.com", "", "has a part that starts or ends with a hyphen"},
+		{"10.0.0.1", "", "is not a domain name: its last part is a number"},
+		{strings.Repeat("a", 64) + ".com", "", "has a part longer than 63 characters between dots"},
+		{strings.Repeat("a.", 127) + "com", "", "is longer than 253 characters"},
+		{"\xffcontoso.com", "", "is not valid UTF-8"},
+	}
+	for _, tt := range tests {
+		tenant, reason := ParseTenant(tt.in)
+		if tenant != tt.tenant || reason != tt.reason {
+			t.Errorf("ParseTenant(%q) = %q, %q; want %q, %q", tt.in, tenant, reason, tt.tenant, tt.reason)
+		}
+		if tenant != "" {
+			if again, why := ParseTenant(tenant); again != tenant || why != "" {
+				t.Errorf("ParseTenant(%q) = %q, %q: not idempotent", tenant, again, why)
+			}
+		}
+	}
+}
