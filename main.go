@@ -106,6 +106,8 @@ func newApp(s *sys) *cli.App {
 	return &cli.App{
 		Name:  "bulkrevoke",
 		Usage: "revoke the sign-in sessions of many Microsoft Entra ID users at once",
+		// --version: version.go; it leaves -v to the commands' --verbose.
+		Version: version(),
 		Description: "Reads a CSV of users, revokes their sessions through Microsoft Graph $batch\n" +
 			"(20 users per request, rate limited, retried on throttling) and writes a per-user\n" +
 			"CSV report. Try it without a Microsoft account:\n\n" +
