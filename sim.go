@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/urfave/cli/v2"
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
@@ -113,6 +115,9 @@ func simFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "step-fault-rate", Usage: "share of steps answered 500/502/503/504"},
 		&cli.Float64Flag{Name: "envelope-fault-rate", Usage: "share of $batch requests answered 429/503"},
 		&cli.StringFlag{Name: "throttle-headers", Value: "none", Usage: "where Graph's optional x-ms-throttle-* headers go: none (Retry-After only, as Graph is seen to answer), steps or envelope"},
+		&cli.IntFlag{Name: "tenants", Value: 1, Usage: "serve this many tenants, each with --users generated users (the first from --tenant if given)"},
+		&cli.IntFlag{Name: "apps", Usage: "register this many apps, consented in every tenant, and print a token per app and tenant"},
+		&cli.Float64Flag{Name: "quota-scale", Value: 1, Usage: "run every throttling limit at this fraction of Graph's documented one"},
 	}
 }
 
@@ -159,6 +164,10 @@ func simCommand(c *cli.Context, s *sys) error {
 	if token == "" {
 		token = "sim-" + strings.ReplaceAll(time.Now().Format("150405.000000"), ".", "")
 	}
+	nTenants, nApps := c.Int("tenants"), c.Int("apps")
+	if nTenants < 1 || nApps < 0 {
+		return withHint(fmt.Errorf("--tenants %d --apps %d", nTenants, nApps), "serve at least one tenant; --apps 0 serves the fixed token alone")
+	}
 	var clock graphsim.Clock = graphsim.RealClock
 	if scale := c.Float64("scale"); scale > 1 {
 		clock = graphsim.NewScaledClock(scale)
@@ -171,17 +180,23 @@ func simCommand(c *cli.Context, s *sys) error {
 		FractionalRetryAfter: c.Bool("fractional-retry-after"),
 		ThrottleHeaders:      headers,
 		Faults:               graphsim.Faults{StepRate: c.Float64("step-fault-rate"), EnvelopeRate: c.Float64("envelope-fault-rate")},
+		QuotaScale:           c.Float64("quota-scale"),
 	}
 	if max := c.Duration("latency-max"); max > 0 {
 		cfg.Latency = graphsim.Uniform{Min: c.Duration("latency-min"), Max: max}
 	}
+	apps := simTenants(&cfg, users, nTenants, nApps, c.Int("users"), c.Int64("seed"))
 	ln, err := net.Listen("tcp", c.String("addr"))
 	if err != nil {
 		return err
 	}
-	hs := &http.Server{Handler: graphsim.New(cfg, users), ReadHeaderTimeout: 10 * time.Second}
+	sim := graphsim.New(cfg, users)
+	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(s.stdout, "graphsim: %d users, serving Graph at http://%s/v1.0\n", len(users), ln.Addr())
 	fmt.Fprintf(s.stdout, "use it with:\n  export BULKREVOKE_ACCESS_TOKEN=%s\n  bulkrevoke revoke --auth token --graph-url http://%s/v1.0 --input users.csv\n", token, ln.Addr())
+	if nTenants > 1 || nApps > 0 {
+		printSimApps(s, sim, cfg, apps, ln.Addr().String())
+	}
 	fmt.Fprintln(s.stdout, "stop with Ctrl-C")
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
@@ -195,4 +210,64 @@ func simCommand(c *cli.Context, s *sys) error {
 		fmt.Fprintln(s.stdout, "graphsim: stopped")
 		return nil
 	}
+}
+
+// simTokenLifetime keeps the tokens printed at start valid for a whole
+// session, however fast the emulated clock runs.
+const simTokenLifetime = 365 * 24 * time.Hour
+
+// simTenants adds tenants 2..n (generated users, ids from the seed) and n
+// apps consented in all of them; the first tenant is the one of users.
+func simTenants(cfg *graphsim.Config, users []graphsim.User, nTenants, nApps, nUsers int, seed int64) []graphsim.App {
+	if nTenants == 1 && nApps == 0 {
+		return nil
+	}
+	id := func(kind string, i int) string {
+		return uuid.NewSHA1(uuid.NameSpaceURL, fmt.Appendf(nil, "graphsim:%d:%s:%d", seed, kind, i)).String()
+	}
+	cfg.TenantID = id("tenant", 0)
+	tenants := []string{cfg.TenantID}
+	for i := 1; i < nTenants; i++ {
+		t := graphsim.Tenant{ID: id("tenant", i), Users: graphsim.GenerateUsers(nUsers, seed+int64(i))}
+		cfg.Tenants = append(cfg.Tenants, t)
+		tenants = append(tenants, t.ID)
+	}
+	for i := range nApps {
+		cfg.Apps = append(cfg.Apps, graphsim.App{
+			ClientID:    id("app", i),
+			Secret:      rand.Text(),
+			DisplayName: fmt.Sprintf("graphsim app %d", i+1),
+			Tenants:     tenants,
+		})
+	}
+	cfg.TokenLifetime = simTokenLifetime
+	return cfg.Apps
+}
+
+// printSimApps lists tenants and apps, and a token per app and tenant as
+// export lines, so that no secret has to appear in a command line.
+func printSimApps(s *sys, sim *graphsim.Server, cfg graphsim.Config, apps []graphsim.App, addr string) {
+	tenants := append([]string{cfg.TenantID}, func() (ids []string) {
+		for _, t := range cfg.Tenants {
+			ids = append(ids, t.ID)
+		}
+		return ids
+	}()...)
+	for i, t := range tenants {
+		fmt.Fprintf(s.stdout, "tenant %d: %s (%d users)\n", i+1, t, len(sim.Tenant(t).Users()))
+	}
+	for i, a := range apps {
+		fmt.Fprintf(s.stdout, "app %d: client id %s\n  export GRAPHSIM_APP%d_SECRET=%s\n", i+1, a.ClientID, i+1, a.Secret)
+	}
+	if len(apps) == 0 {
+		return
+	}
+	fmt.Fprintf(s.stdout, "token endpoint (client_credentials, plain http: not for azidentity): http://%s/{tenant}/oauth2/v2.0/token\n", addr)
+	fmt.Fprintln(s.stdout, "tokens, one per app and tenant:")
+	for i, a := range apps {
+		for j, t := range tenants {
+			fmt.Fprintf(s.stdout, "  export GRAPHSIM_TOKEN_APP%d_TENANT%d=%s\n", i+1, j+1, sim.IssueToken(a.ClientID, t))
+		}
+	}
+	fmt.Fprintf(s.stdout, "use one with:\n  export BULKREVOKE_ACCESS_TOKEN=$GRAPHSIM_TOKEN_APP1_TENANT1\n  bulkrevoke revoke --auth token --graph-url http://%s/v1.0 --input users.csv\n", addr)
 }

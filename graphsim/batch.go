@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -54,20 +55,20 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	return b, nil
 }
 
-func (s *Server) serveBatch(r *http.Request, client, version string, id ids, dir *directory, base string) result {
+func (s *Server) serveBatch(r *http.Request, who principal, version string, id ids, base string) result {
 	s.mu.Lock()
 	s.stats.Envelopes++
 	s.nEnvelopes++
 	n := s.nEnvelopes
 	s.mu.Unlock()
-	res := s.serveBatchEnvelope(r, client, version, id, n, dir, base)
+	res := s.serveBatchEnvelope(r, who, version, id, n, base)
 	s.mu.Lock()
 	s.stats.EnvelopeStatuses[res.status]++
 	s.mu.Unlock()
 	return res
 }
 
-func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id ids, n int, dir *directory, base string) result {
+func (s *Server) serveBatchEnvelope(r *http.Request, who principal, version string, id ids, n int, base string) result {
 	if r.Method != http.MethodPost {
 		return errorResult(http.StatusMethodNotAllowed, "Request_BadRequest",
 			"Specified HTTP method is not allowed for the request target.", s.clock.Now(), id)
@@ -79,11 +80,11 @@ func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id 
 	if err != nil {
 		return bad("Invalid batch payload: " + err.Error() + ".")
 	}
-	keys := batchKeys(raw, version, dir)
-	if res, refused := s.clientEarly(client, id, keys); refused {
+	keys := batchKeys(raw, version, who)
+	if res, refused := s.clientEarly(who.client, id, keys); refused {
 		return res
 	}
-	if res, faulted := s.envelopeFault(client, n, id, keys); faulted {
+	if res, faulted := s.envelopeFault(who.client, n, id, keys); faulted {
 		return res
 	}
 	steps, problem, badShape := parseBatch(raw, s.cfg.LenientBatchBodies, s.cfg.AnyDependsOn)
@@ -135,7 +136,8 @@ func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id 
 				s.mu.Unlock()
 			} else {
 				op := stepOperation(st, version)
-				op.base, op.dir = base, dir
+				op.base = base
+				op.as(who)
 				res = s.run(op, id)
 			}
 			statusByID[key] = res.status
@@ -153,19 +155,23 @@ func (s *Server) serveBatchEnvelope(r *http.Request, client, version string, id 
 	}
 	header := s.envelopeThrottleHeaders(out)
 	header["x-ms-resource-unit"] = strconv.Itoa(units)
-	body, _ := json.Marshal(struct {
+	var buf bytes.Buffer
+	writeJSON(&buf, struct {
 		Responses []stepOut `json:"responses"`
 	}{out})
+	body := buf.Bytes()
 	return result{status: http.StatusOK, header: header, body: body}
 }
 
 // batchKeys lists the throttling keys of the objects an envelope addresses, so that an
 // envelope-level 429 can tell a retry of that envelope from others sent alongside it.
-func batchKeys(raw []byte, version string, dir *directory) []string {
+func batchKeys(raw []byte, version string, who principal) []string {
 	steps, _, _ := parseBatch(raw, true, true)
 	keys := make([]string, 0, len(steps))
 	for _, st := range steps {
-		keys = append(keys, keyOf(dir, stepOperation(st, version)))
+		op := stepOperation(st, version)
+		op.as(who)
+		keys = append(keys, keyOf(op))
 	}
 	return keys
 }

@@ -184,6 +184,9 @@ func TestNextLink(t *testing.T) {
 	if !strings.HasPrefix(p.next, base+"/v1.0/users/adele@x.com/ownedDevices?") || !strings.Contains(p.next, "$skiptoken=") {
 		t.Fatalf("nextLink %q, want an absolute link on %s under /v1.0 with a $skiptoken", p.next, base)
 	}
+	if strings.Contains(string(p.response.raw), `\u0026`) {
+		t.Errorf("the body escapes & as \\u0026: %s", p.response.raw)
+	}
 	tok := p.next[strings.Index(p.next, "$skiptoken=")+len("$skiptoken="):]
 	if tok == "2" || strings.Contains(tok, "=2") {
 		t.Errorf("skip token %q looks like an offset", tok)
@@ -195,7 +198,10 @@ func TestNextLink(t *testing.T) {
 	}
 	for link != "" {
 		rel := strings.TrimPrefix(link, base+"/v1.0")
-		_, got := batch(t, base, []testStep{{ID: "1", Method: "GET", URL: rel}})
+		env, got := batch(t, base, []testStep{{ID: "1", Method: "GET", URL: rel}})
+		if strings.Contains(string(env.raw), `\u0026`) {
+			t.Errorf("the envelope escapes & as \\u0026: %s", env.raw)
+		}
 		r := got["1"]
 		if r.Status != 200 {
 			t.Fatalf("nextLink as a step: %d %v", r.Status, r.Body)

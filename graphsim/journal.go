@@ -29,9 +29,22 @@ type Stats struct {
 	// BadDependsOn counts envelopes refused because their dependsOn was
 	// neither parallel, serial nor all on one step (see Config.AnyDependsOn).
 	BadDependsOn int
+	// Denied counts operations refused 403 because the app has no consent
+	// in the token's tenant.
+	Denied int
+	// TokenRequests counts POSTs to the token endpoint, TokensIssued the
+	// tokens minted (IssueToken included) and TokenErrors the AADSTS errors
+	// the sign-in endpoints answered.
+	TokenRequests, TokensIssued, TokenErrors int
 
 	Throttled         int // 429s sent, steps and envelopes together
 	EnvelopeThrottled int // the part of Throttled sent for whole envelopes
+	// ThrottledByLevel counts quota 429s by the limit that refused, named
+	// as x-ms-throttle-scope names it without ids: Tenant_Application/Write,
+	// Tenant_Application/ResourceUnit, Tenant_Application/DeviceWrite,
+	// Tenant/Write, Application/Write, Application/ResourceUnit. Injected
+	// faults are not counted here.
+	ThrottledByLevel map[string]int
 	// EarlyRetries counts requests for a user (or, for envelopes, from a
 	// client) that arrived before the Retry-After graphsim had given it.
 	EarlyRetries int
@@ -55,6 +68,7 @@ type Stats struct {
 func (st Stats) clone() Stats {
 	st.Statuses = maps.Clone(st.Statuses)
 	st.EnvelopeStatuses = maps.Clone(st.EnvelopeStatuses)
+	st.ThrottledByLevel = maps.Clone(st.ThrottledByLevel)
 	return st
 }
 
@@ -121,43 +135,64 @@ func (s *Server) Journal() []Event {
 	return slices.Clone(s.journal)
 }
 
+// TenantView reads the state of one tenant of the server.
+type TenantView struct {
+	s *Server
+	d *directory
+}
+
+// Tenant returns a view of the tenant with this id (any case), or nil.
+func (s *Server) Tenant(id string) *TenantView {
+	d := s.dirs[strings.ToLower(id)]
+	if d == nil {
+		return nil
+	}
+	return &TenantView{s, d}
+}
+
+// ID is the tenant's id.
+func (v *TenantView) ID() string { return v.d.id }
+
 // Revocations returns when each revoke that landed for the user happened,
 // oldest first; key is an id or UPN in any case.
-func (s *Server) Revocations(key string) []time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.def.lookup(key)
+func (v *TenantView) Revocations(key string) []time.Time {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	u := v.d.lookup(key)
 	if u == nil {
 		return nil
 	}
-	return slices.Clone(s.def.revocations[u])
+	return slices.Clone(v.d.revocations[u])
 }
 
 // Events returns what landed on a user, in landing order; key is an id or
 // UPN in any case.
-func (s *Server) Events(key string) []Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.def.lookup(key)
+func (v *TenantView) Events(key string) []Event {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	u := v.d.lookup(key)
 	if u == nil {
 		return nil
 	}
-	return slices.Clone(s.def.events[strings.ToLower(u.ID)])
+	return slices.Clone(v.d.events[strings.ToLower(u.ID)])
 }
 
 // DeviceEvents returns what landed on a device (by object id), in landing
 // order.
-func (s *Server) DeviceEvents(id string) []Event {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.def.events[strings.ToLower(id)])
+func (v *TenantView) DeviceEvents(id string) []Event {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	if v.d.device(id) == nil {
+		return nil
+	}
+	return slices.Clone(v.d.events[strings.ToLower(id)])
 }
 
 // User returns the current state of a user; key is an id or UPN in any case.
-func (s *Server) User(key string) (User, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.def.lookup(key)
+func (v *TenantView) User(key string) (User, bool) {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	u := v.d.lookup(key)
 	if u == nil {
 		return User{}, false
 	}
@@ -165,21 +200,21 @@ func (s *Server) User(key string) (User, bool) {
 }
 
 // Users returns the current state of every user, in seeding order.
-func (s *Server) Users() []User {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]User, len(s.def.users))
-	for i, u := range s.def.users {
+func (v *TenantView) Users() []User {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	out := make([]User, len(v.d.users))
+	for i, u := range v.d.users {
 		out[i] = *u
 	}
 	return out
 }
 
 // Device returns the current state of a device, by object id.
-func (s *Server) Device(id string) (Device, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	d := s.def.device(id)
+func (v *TenantView) Device(id string) (Device, bool) {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	d := v.d.device(id)
 	if d == nil {
 		return Device{}, false
 	}
@@ -187,12 +222,37 @@ func (s *Server) Device(id string) (Device, bool) {
 }
 
 // Devices returns the current state of every device, in seeding order.
-func (s *Server) Devices() []Device {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Device, len(s.def.devices))
-	for i, d := range s.def.devices {
+func (v *TenantView) Devices() []Device {
+	v.s.mu.Lock()
+	defer v.s.mu.Unlock()
+	out := make([]Device, len(v.d.devices))
+	for i, d := range v.d.devices {
 		out[i] = *d
 	}
 	return out
 }
+
+// The Server's own accessors read the default tenant (Config.TenantID).
+
+func (s *Server) defView() *TenantView { return &TenantView{s, s.def} }
+
+// Revocations is Tenant(Config.TenantID).Revocations.
+func (s *Server) Revocations(key string) []time.Time { return s.defView().Revocations(key) }
+
+// Events is Tenant(Config.TenantID).Events.
+func (s *Server) Events(key string) []Event { return s.defView().Events(key) }
+
+// DeviceEvents is Tenant(Config.TenantID).DeviceEvents.
+func (s *Server) DeviceEvents(id string) []Event { return s.defView().DeviceEvents(id) }
+
+// User is Tenant(Config.TenantID).User.
+func (s *Server) User(key string) (User, bool) { return s.defView().User(key) }
+
+// Users is Tenant(Config.TenantID).Users.
+func (s *Server) Users() []User { return s.defView().Users() }
+
+// Device is Tenant(Config.TenantID).Device.
+func (s *Server) Device(id string) (Device, bool) { return s.defView().Device(id) }
+
+// Devices is Tenant(Config.TenantID).Devices.
+func (s *Server) Devices() []Device { return s.defView().Devices() }

@@ -280,9 +280,13 @@ func (s *Server) listPage(op operation, r route, q queryOpts, u *User, g *Group)
 	return result{status: http.StatusOK, header: map[string]string{"Content-Type": jsonType}, body: b.Bytes()}
 }
 
+// writeJSON appends v without HTML escaping: Graph writes the & of a
+// nextLink as &, not \u0026.
 func writeJSON(b *bytes.Buffer, v any) {
-	j, _ := json.Marshal(v)
-	b.Write(j)
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	b.Truncate(b.Len() - 1) // Encode's newline
 }
 
 // nextLink is the absolute URL of the next page: the request's own scheme

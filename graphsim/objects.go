@@ -202,11 +202,9 @@ func writeObject(b *bytes.Buffer, o dirObject, props []string, withType bool) {
 			b.WriteByte(',')
 		}
 		n++
-		kb, _ := json.Marshal(k)
-		vb, _ := json.Marshal(v)
-		b.Write(kb)
+		writeJSON(b, k)
 		b.WriteByte(':')
-		b.Write(vb)
+		writeJSON(b, v)
 	}
 	if withType {
 		field("@odata.type", o.kind.odataType())
@@ -234,8 +232,7 @@ func entityBody(o dirObject, props []string, version string) json.RawMessage {
 	writeObject(&obj, o, props, false)
 	var b bytes.Buffer
 	b.WriteString(`{"@odata.context":`)
-	cb, _ := json.Marshal(ctx)
-	b.Write(cb)
+	writeJSON(&b, ctx)
 	if inner := obj.Bytes(); len(inner) > 2 {
 		b.WriteByte(',')
 		b.Write(inner[1:])

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -19,6 +20,13 @@ type operation struct {
 	header  func(name string) string // the request's or the step's headers
 	base    string                   // scheme://host the client reached, for nextLinks
 	dir     *directory               // the tenant the caller's token is for
+	app     string                   // the caller's app (client id)
+	denied  bool                     // the app has no consent in dir
+}
+
+// as runs the operation on behalf of who.
+func (op *operation) as(who principal) {
+	op.dir, op.app, op.denied = who.dir, who.app, who.denied
 }
 
 // cost is what Graph's identity cost table charges a request (throttling
@@ -59,6 +67,11 @@ func (s *Server) run(op operation, id ids) result {
 	if prob == nil && op.method == http.MethodGet {
 		q, prob = s.parseQuery(r, op)
 	}
+	if op.denied {
+		// A token without consent carries no roles: every operation is
+		// refused by authorization, before any quota is charged.
+		prob = &problem{http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation."}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -66,6 +79,9 @@ func (s *Server) run(op operation, id ids) result {
 	s.nOps++
 	var res result
 	if prob != nil {
+		if op.denied {
+			s.stats.Denied++
+		}
 		res = errorResult(prob.status, prob.code, prob.message, now, id)
 		res.header["x-ms-resource-unit"] = "0" // refused before anything was charged
 	} else {
@@ -112,14 +128,14 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 	case routeGroup, routeMembers:
 		g = d.group(r.key)
 	}
-	okey := objectKey(d, r, op, u)
+	okey := objectKey(r, op, u)
 	floor, told := s.notBefore[okey]
 	if now.Before(floor) {
 		s.stats.EarlyRetries++
 	} else if told {
 		delete(s.notBefore, okey)
 	}
-	v := s.thr.admit(now, ru, writes, floor)
+	v := s.thr.admit(now, step{app: op.app, tenant: d.id, size: d.size, ru: ru, writes: writes, device: r.kind == routeDevice}, floor)
 	s.stats.PeakUsage = max(s.stats.PeakUsage, v.usage)
 	header := map[string]string{"x-ms-resource-unit": strconv.Itoa(int(ru))}
 	if v.usage > 0.8 {
@@ -137,6 +153,7 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 	if v.wait > 0 {
 		s.notBefore[okey] = now.Add(v.wait)
 		s.stats.Throttled++
+		s.stats.ThrottledByLevel[v.by.level]++
 		res := fail(http.StatusTooManyRequests, "TooManyRequests",
 			fmt.Sprintf("Too many requests: %s. Retry after %s seconds.", v.by.info, s.formatRetryAfter(v.wait)))
 		res.header["Retry-After"] = s.formatRetryAfter(v.wait)
@@ -192,8 +209,7 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 		if s.cfg.RevokeNoContent {
 			return with(result{status: http.StatusNoContent, header: map[string]string{}})
 		}
-		return with(result{status: http.StatusOK, header: map[string]string{"Content-Type": jsonType},
-			body: object("@odata.context", "https://graph.microsoft.com/"+op.version+"/$metadata#Edm.Boolean", "value", true)})
+		return with(result{status: http.StatusOK, header: map[string]string{"Content-Type": jsonType}, body: revokeBody(op.version)})
 	case r.kind == routeUser && op.method == http.MethodPatch:
 		if u.Protected {
 			return fail(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
@@ -239,6 +255,19 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 		body: entityBody(o, q.props, op.version)})
 }
 
+// revokeBody is Graph's real answer to a revoke, built once per version:
+// every landed revoke sends it.
+func revokeBody(version string) []byte {
+	if b, ok := revokeBodies.Load(version); ok {
+		return b.([]byte)
+	}
+	b := object("@odata.context", "https://graph.microsoft.com/"+version+"/$metadata#Edm.Boolean", "value", true)
+	revokeBodies.Store(version, []byte(b))
+	return b
+}
+
+var revokeBodies sync.Map
+
 // stepFault decides whether an injected fault replaces this operation.
 func (s *Server) stepFault(n int, now time.Time, u *User, key string) (int, bool) {
 	f := s.faults
@@ -275,32 +304,34 @@ func faultMessage(status int) string {
 
 // objectKey is the notBefore key of what an operation addresses: a user by
 // object id whatever form the client used (or by the key when missing), a
-// device by id, a listing by its path and query. Keys carry the tenant, as
-// two tenants may hold the same ids.
-func objectKey(d *directory, r route, op operation, u *User) string {
+// device by id, a listing by its path and query. Keys carry the app and the
+// tenant: a Retry-After told to one app is not another's, and two tenants
+// may hold the same ids.
+func objectKey(r route, op operation, u *User) string {
+	who := strings.ToLower(op.app) + ":" + op.dir.id + ":"
 	switch r.kind {
 	case routeUser, routeRevoke:
 		if u != nil {
-			return "u:" + d.id + ":" + strings.ToLower(u.ID)
+			return "u:" + who + strings.ToLower(u.ID)
 		}
-		return "u:" + d.id + ":" + strings.ToLower(r.key)
+		return "u:" + who + strings.ToLower(r.key)
 	case routeDevice:
-		return "d:" + d.id + ":" + strings.ToLower(r.key)
+		return "d:" + who + strings.ToLower(r.key)
 	}
-	return "q:" + d.id + ":" + strings.ToLower(op.path) + "?" + op.query
+	return "q:" + who + strings.ToLower(op.path) + "?" + op.query
 }
 
 // keyOf is objectKey for a request path; "" when the path does not parse. It
 // needs no lock: the directory's indexes are built by New and only read
 // afterwards.
-func keyOf(d *directory, op operation) string {
+func keyOf(op operation) string {
 	r, prob := parseRoute(op.path)
 	if prob != nil {
 		return ""
 	}
 	var u *User
 	if r.kind == routeUser || r.kind == routeRevoke {
-		u = d.lookup(r.key)
+		u = op.dir.lookup(r.key)
 	}
-	return objectKey(d, r, op, u)
+	return objectKey(r, op, u)
 }

@@ -6,6 +6,7 @@ package graphsim
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
@@ -58,6 +59,27 @@ type Config struct {
 	// "same" (every dependent step on one single step); Graph itself may
 	// accept more.
 	AnyDependsOn bool
+
+	// Tenants adds directories next to the one New's users make (whose id
+	// is TenantID). Apps registers applications, each with a client secret
+	// for the token endpoint and consent in some tenants; the app AppID is
+	// always registered, consented in TenantID, without a secret.
+	Tenants []Tenant
+	Apps    []App
+	// UnconsentedUnauthorized answers an app without consent in its
+	// token's tenant 401 InvalidAuthenticationToken for the whole request;
+	// by default each Graph operation answers 403 Authorization_RequestDenied
+	// (inside a 200 $batch envelope), as a token without roles gets.
+	UnconsentedUnauthorized bool
+	// TokenLifetime is how long issued tokens last on Clock; 0 = 1 h.
+	TokenLifetime time.Duration
+	// QuotaScale multiplies every throttling limit (0 = 1): 0.5 runs a
+	// quota of 1,500 writes per 150 s that no client is told about.
+	QuotaScale float64
+	// SeparateDeviceWriteQuota charges device PATCHes to a 3,000 per 150 s
+	// app+tenant quota of their own (the throttling docs list one) instead
+	// of the one revokes and user PATCHes share.
+	SeparateDeviceWriteQuota bool
 }
 
 // ThrottleHeaderMode selects where graphsim puts the throttle headers that
@@ -99,7 +121,10 @@ type Server struct {
 
 	mu        sync.Mutex
 	rng       *rand.Rand
-	def       *directory // the tenant of New's users
+	def       *directory            // the tenant of New's users
+	dirs      map[string]*directory // every tenant, by lower-cased id
+	apps      map[string]*appState  // by lower-cased client id
+	tokens    map[string]*claims    // decoded tokens, nil for unreadable ones
 	thr       *throttle
 	nonce     [6]byte // makes skip tokens this server's own
 	journal   []Event
@@ -117,7 +142,8 @@ type Server struct {
 	nOps       int
 }
 
-// New builds a server over a copy of users.
+// New builds a server over a copy of users, in tenant cfg.TenantID, plus
+// the tenants of cfg.Tenants. It panics if two tenants share an id.
 func New(cfg Config, users []User) *Server {
 	if cfg.Clock == nil {
 		cfg.Clock = RealClock
@@ -129,22 +155,35 @@ func New(cfg Config, users []User) *Server {
 	if cfg.AppID == "" {
 		cfg.AppID = randomGUID(rng)
 	}
-	size := cfg.TenantSize
-	if size == 0 {
-		size = len(users)
-	}
 	now := cfg.Clock.Now()
+	def := newDirectory(cfg.TenantID, cfg.TenantSize, users, cfg.Devices, cfg.Groups, cfg.ServicePrincipals)
+	dirs := map[string]*directory{strings.ToLower(def.id): def}
+	for _, t := range cfg.Tenants {
+		if dirs[strings.ToLower(t.ID)] != nil {
+			panic("graphsim: tenant " + t.ID + " given twice")
+		}
+		dirs[strings.ToLower(t.ID)] = newDirectory(t.ID, t.Size, t.Users, t.Devices, t.Groups, t.ServicePrincipals)
+	}
+	comp := cfg.Competing
+	compApp, compTenant := cmp.Or(comp.AppID, cfg.AppID), cmp.Or(comp.TenantID, cfg.TenantID)
+	compSize := def.size
+	if d := dirs[strings.ToLower(compTenant)]; d != nil {
+		compTenant, compSize = d.id, d.size
+	}
 	s := &Server{
 		cfg:       cfg,
 		clock:     cfg.Clock,
 		start:     now,
 		rng:       rng,
-		def:       newDirectory(cfg.TenantID, cfg.TenantSize, users, cfg.Devices, cfg.Groups, cfg.ServicePrincipals),
-		thr:       newThrottle(cfg.Quota, size, cfg.AppID, cfg.TenantID, cfg.Competing, now),
+		def:       def,
+		dirs:      dirs,
+		apps:      newApps(cfg),
+		tokens:    map[string]*claims{},
+		thr:       newThrottle(cfg.Quota, cfg.QuotaScale, cfg.SeparateDeviceWriteQuota, comp, compApp, compTenant, compSize, now),
 		token:     cfg.Token,
 		faults:    cfg.Faults,
 		notBefore: map[string]time.Time{},
-		stats:     Stats{Statuses: map[int]int{}, EnvelopeStatuses: map[int]int{}},
+		stats:     Stats{Statuses: map[int]int{}, EnvelopeStatuses: map[int]int{}, ThrottledByLevel: map[string]int{}},
 	}
 	for i := range s.nonce {
 		s.nonce[i] = byte(rng.UintN(256))
@@ -193,6 +232,12 @@ const jsonType = "application/json;odata.metadata=minimal;odata.streaming=true;I
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if path, _ := requestTarget(r); !strings.HasPrefix(strings.ToLower(path), "/v1.0/") && !strings.HasPrefix(strings.ToLower(path), "/beta/") {
+		if tenant, what, ok := identityPath(path); ok {
+			s.serveIdentity(w, r, tenant, what)
+			return
+		}
+	}
 	ctx := r.Context()
 	s.mu.Lock()
 	s.stats.Requests++
@@ -278,9 +323,12 @@ func dropConnection(w http.ResponseWriter) {
 // handle authenticates and routes one HTTP request.
 func (s *Server) handle(r *http.Request, id ids) result {
 	path, query := requestTarget(r)
-	client, ok := s.authenticate(r)
+	who, why, ok := s.authenticate(r)
+	if ok && who.denied && s.cfg.UnconsentedUnauthorized {
+		ok, why = false, "Access token validation failure: the application has no consent in the tenant."
+	}
 	if !ok {
-		res := errorResult(http.StatusUnauthorized, "InvalidAuthenticationToken", authMessage(r), s.clock.Now(), id)
+		res := errorResult(http.StatusUnauthorized, "InvalidAuthenticationToken", why, s.clock.Now(), id)
 		res.header["WWW-Authenticate"] = `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`
 		s.mu.Lock()
 		s.stats.Unauthorized++
@@ -293,9 +341,9 @@ func (s *Server) handle(r *http.Request, id ids) result {
 		return errorResult(http.StatusBadRequest, "BadRequest", "Invalid version: "+segs[0], s.clock.Now(), id)
 	}
 	rest := "/" + strings.Join(segs[1:], "/")
-	dir, base := s.def, requestBase(r)
+	base := requestBase(r)
 	if seg, err := url.PathUnescape(segs[len(segs)-1]); err == nil && len(segs) == 2 && strings.EqualFold(seg, "$batch") {
-		return s.serveBatch(r, client, version, id, dir, base)
+		return s.serveBatch(r, who, version, id, base)
 	}
 	s.mu.Lock()
 	s.stats.Steps++
@@ -309,9 +357,9 @@ func (s *Server) handle(r *http.Request, id ids) result {
 		body:    body,
 		header:  r.Header.Get,
 		base:    base,
-		dir:     dir,
 	}
-	if res, refused := s.clientEarly(client, id, []string{keyOf(dir, op)}); refused {
+	op.as(who)
+	if res, refused := s.clientEarly(who.client, id, []string{keyOf(op)}); refused {
 		s.mu.Lock()
 		s.stats.Statuses[res.status]++
 		s.mu.Unlock()
@@ -388,28 +436,6 @@ func requestBase(r *http.Request) string {
 	return scheme + "://" + host
 }
 
-func (s *Server) authenticate(r *http.Request) (client string, ok bool) {
-	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-	tok = strings.TrimSpace(tok)
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return "", false
-	}
-	s.mu.Lock()
-	want := s.token
-	s.mu.Unlock()
-	if want != "" && tok != want {
-		return "", false
-	}
-	return tok, true
-}
-
-func authMessage(r *http.Request) string {
-	if r.Header.Get("Authorization") == "" {
-		return "Access token is empty."
-	}
-	return "Access token validation failure. Invalid audience."
-}
-
 // clientEarly refuses a request from a client that was told to wait at the
 // envelope level and came back too soon. Clients are told apart by their
 // bearer token, the closest thing graphsim has to an app identity.
@@ -473,11 +499,9 @@ func object(kv ...any) json.RawMessage {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		k, _ := json.Marshal(kv[i])
-		v, _ := json.Marshal(kv[i+1])
-		b.Write(k)
+		writeJSON(&b, kv[i])
 		b.WriteByte(':')
-		b.Write(v)
+		writeJSON(&b, kv[i+1])
 	}
 	b.WriteByte('}')
 	return b.Bytes()

@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"math"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +21,18 @@ const (
 	QuotaOff
 )
 
+func (m QuotaModel) String() string {
+	switch m {
+	case QuotaTokenBucket:
+		return "token-bucket"
+	case QuotaSlidingWindow:
+		return "sliding-window"
+	case QuotaOff:
+		return "off"
+	}
+	return "QuotaModel(" + strconv.Itoa(int(m)) + ")"
+}
+
 // CompetingScope says which quotas another client's load draws from.
 type CompetingScope int
 
@@ -28,23 +41,35 @@ const (
 	// tenant-wide write quota.
 	CompetingTenant CompetingScope = iota
 	// CompetingSameApp is another instance of the same app (same app id,
-	// same tenant): it eats the app+tenant quotas as well.
+	// same tenant): it eats the app+tenant quotas, the tenant's and the
+	// app's as well.
 	CompetingSameApp
+	// CompetingAppElsewhere is the same app working in other tenants: it
+	// eats only the app-wide quotas.
+	CompetingAppElsewhere
 )
 
 // Competing is background load from a client graphsim does not see.
 type Competing struct {
 	WritesPerSecond float64 // in emulated time
 	Scope           CompetingScope
+	// AppID and TenantID name the app and tenant the load is measured
+	// against; "" means Config.AppID and Config.TenantID.
+	AppID, TenantID string
 }
 
-// The limits of Graph's identity and access service (graph-notes.md).
+// The limits of Graph's identity and access service (graph-notes.md and
+// the throttling docs), before Config.QuotaScale.
 const (
-	appWriteLimit     = 3000
+	appWriteLimit     = 3000 // per app+tenant pair
 	appWriteWindow    = 150 * time.Second
-	tenantWriteLimit  = 18000
+	tenantWriteLimit  = 18000 // per tenant, all apps
 	tenantWriteWindow = 5 * time.Minute
-	ruWindow          = 10 * time.Second
+	globalWriteLimit  = 35000 // per app, all tenants
+	globalWriteWindow = 5 * time.Minute
+	ruWindow          = 10 * time.Second // per app+tenant pair, by tenant size
+	globalRULimit     = 150000           // per app, all tenants
+	globalRUWindow    = 20 * time.Second
 )
 
 // ruLimitFor picks the app+tenant resource-unit budget by tenant size.
@@ -187,39 +212,107 @@ func ceilDuration(seconds float64) time.Duration {
 // quota is one named limit, as reported in x-ms-throttle-scope.
 type quota struct {
 	scope string // e.g. Tenant_Application/Write/{app}/{tenant}
+	level string // the scope without ids, as Stats.ThrottledByLevel counts it
 	info  string // x-ms-throttle-information
 	m     meter
 }
 
-// throttle holds the limits that apply to the single app graphsim serves.
-// Callers hold the server lock.
-type throttle struct {
-	ru, appWrite, tenantWrite *quota
-	competing                 Competing
-	lastCompete               time.Time
-	competeCarry              float64
+// pairQuotas are the limits of one app in one tenant. deviceWrite is used
+// only under Config.SeparateDeviceWriteQuota.
+type pairQuotas struct {
+	ru, write, deviceWrite *quota
 }
 
-func newThrottle(model QuotaModel, tenantSize int, appID, tenantID string, comp Competing, now time.Time) *throttle {
+// appQuotas are the limits of one app across all tenants.
+type appQuotas struct {
+	ru, write *quota
+}
+
+// throttle holds every limit graphsim enforces, created on first use: a
+// quota nobody has touched is a full one. Callers hold the server lock.
+type throttle struct {
+	model          QuotaModel
+	scale          float64
+	separateDevice bool
+	pairs          map[[2]string]*pairQuotas
+	tenants        map[string]*quota
+	apps           map[string]*appQuotas
+
+	competing           Competing
+	lastCompete         time.Time
+	competeCarry        float64
+	compApp, compTenant string
+	compSize            int
+}
+
+// newThrottle builds the quotas; scale multiplies every documented limit
+// (0 = 1), so a test can run a quota smaller than the one a client assumes.
+func newThrottle(model QuotaModel, scale float64, separateDevice bool, comp Competing, compApp, compTenant string, compSize int, now time.Time) *throttle {
 	if model == QuotaOff {
 		return nil
 	}
-	mk := func(limit float64, window time.Duration) meter {
-		if model == QuotaSlidingWindow {
-			return newSlidingWindow(limit, window)
-		}
-		return newTokenBucket(limit, window, now)
+	if scale <= 0 {
+		scale = 1
 	}
 	return &throttle{
-		ru: &quota{scope: "Tenant_Application/ResourceUnit/" + appID + "/" + tenantID,
-			info: "ResourceUnitLimitExceeded", m: mk(ruLimitFor(tenantSize), ruWindow)},
-		appWrite: &quota{scope: "Tenant_Application/Write/" + appID + "/" + tenantID,
-			info: "WriteLimitExceeded", m: mk(appWriteLimit, appWriteWindow)},
-		tenantWrite: &quota{scope: "Tenant/Write/" + tenantID,
-			info: "WriteLimitExceeded", m: mk(tenantWriteLimit, tenantWriteWindow)},
-		competing:   comp,
-		lastCompete: now,
+		model: model, scale: scale, separateDevice: separateDevice,
+		pairs: map[[2]string]*pairQuotas{}, tenants: map[string]*quota{}, apps: map[string]*appQuotas{},
+		competing: comp, lastCompete: now, compApp: compApp, compTenant: compTenant, compSize: compSize,
 	}
+}
+
+func (t *throttle) meter(limit float64, window time.Duration, now time.Time) meter {
+	limit *= t.scale
+	if t.model == QuotaSlidingWindow {
+		return newSlidingWindow(limit, window)
+	}
+	return newTokenBucket(limit, window, now)
+}
+
+func (t *throttle) pair(app, tenant string, size int, now time.Time) *pairQuotas {
+	k := [2]string{app, tenant}
+	p := t.pairs[k]
+	if p == nil {
+		p = &pairQuotas{
+			ru: &quota{scope: "Tenant_Application/ResourceUnit/" + app + "/" + tenant, level: "Tenant_Application/ResourceUnit",
+				info: "ResourceUnitLimitExceeded", m: t.meter(ruLimitFor(size), ruWindow, now)},
+			write: &quota{scope: "Tenant_Application/Write/" + app + "/" + tenant, level: "Tenant_Application/Write",
+				info: "WriteLimitExceeded", m: t.meter(appWriteLimit, appWriteWindow, now)},
+		}
+		if t.separateDevice {
+			// The throttling docs list device writes under a limit of their
+			// own with the same figures; whether Graph keeps them apart from
+			// other writes is not documented.
+			p.deviceWrite = &quota{scope: "Tenant_Application/Write/" + app + "/" + tenant, level: "Tenant_Application/DeviceWrite",
+				info: "WriteLimitExceeded", m: t.meter(appWriteLimit, appWriteWindow, now)}
+		}
+		t.pairs[k] = p
+	}
+	return p
+}
+
+func (t *throttle) tenant(tenant string, now time.Time) *quota {
+	q := t.tenants[tenant]
+	if q == nil {
+		q = &quota{scope: "Tenant/Write/" + tenant, level: "Tenant/Write",
+			info: "WriteLimitExceeded", m: t.meter(tenantWriteLimit, tenantWriteWindow, now)}
+		t.tenants[tenant] = q
+	}
+	return q
+}
+
+func (t *throttle) app(app string, now time.Time) *appQuotas {
+	a := t.apps[app]
+	if a == nil {
+		a = &appQuotas{
+			ru: &quota{scope: "Application/ResourceUnit/" + app, level: "Application/ResourceUnit",
+				info: "ResourceUnitLimitExceeded", m: t.meter(globalRULimit, globalRUWindow, now)},
+			write: &quota{scope: "Application/Write/" + app, level: "Application/Write",
+				info: "WriteLimitExceeded", m: t.meter(globalWriteLimit, globalWriteWindow, now)},
+		}
+		t.apps[app] = a
+	}
+	return a
 }
 
 // verdict is the outcome of charging one step.
@@ -229,10 +322,19 @@ type verdict struct {
 	usage float64       // highest usage fraction after charging
 }
 
-// admit evaluates and charges a step costing ru resource units and writes
-// writes. floor is a time before which the step must be refused anyway (an
-// early retry); the returned wait covers both.
-func (t *throttle) admit(now time.Time, ru, writes float64, floor time.Time) verdict {
+// step is what one operation asks of the quotas.
+type step struct {
+	app, tenant string
+	size        int // the tenant's user count, which picks the RU budget
+	ru, writes  float64
+	device      bool // a device write
+}
+
+// admit evaluates and charges a step at every level it draws from. floor
+// is a time before which the step must be refused anyway (an early retry);
+// the returned wait covers both. A refused step is charged everywhere, as
+// Graph keeps charging requests made while throttled.
+func (t *throttle) admit(now time.Time, st step, floor time.Time) verdict {
 	if t == nil {
 		v := verdict{}
 		if now.Before(floor) {
@@ -245,9 +347,17 @@ func (t *throttle) admit(now time.Time, ru, writes float64, floor time.Time) ver
 		q *quota
 		c float64
 	}
-	needs := []need{{t.ru, ru}}
-	if writes > 0 {
-		needs = append(needs, need{t.appWrite, writes}, need{t.tenantWrite, writes})
+	p := t.pair(st.app, st.tenant, st.size, now)
+	a := t.app(st.app, now)
+	needs := []need{{p.ru, st.ru}, {a.ru, st.ru}}
+	own := p.ru
+	if st.writes > 0 {
+		w := p.write
+		if st.device && p.deviceWrite != nil {
+			w = p.deviceWrite
+		}
+		own = w
+		needs = append(needs, need{w, st.writes}, need{t.tenant(st.tenant, now), st.writes}, need{a.write, st.writes})
 	}
 	refused := now.Before(floor)
 	for _, n := range needs {
@@ -274,7 +384,7 @@ func (t *throttle) admit(now time.Time, ru, writes float64, floor time.Time) ver
 		if v.by == nil {
 			// Refused by the early-retry floor alone: name the app's own
 			// quota for this kind of step.
-			v.by = needs[min(1, len(needs)-1)].q
+			v.by = own
 		}
 		if f := floor.Sub(now); f > v.wait {
 			v.wait = f
@@ -297,9 +407,16 @@ func (t *throttle) runCompeting(now time.Time) {
 		t.lastCompete = maxTime(t.lastCompete, now)
 		return
 	}
-	qs := []*quota{t.tenantWrite}
-	if t.competing.Scope == CompetingSameApp {
-		qs = append(qs, t.appWrite, t.ru)
+	var qs []*quota
+	switch t.competing.Scope {
+	case CompetingTenant:
+		qs = []*quota{t.tenant(t.compTenant, now)}
+	case CompetingSameApp:
+		p, a := t.pair(t.compApp, t.compTenant, t.compSize, now), t.app(t.compApp, now)
+		qs = []*quota{t.tenant(t.compTenant, now), p.write, p.ru, a.write, a.ru}
+	case CompetingAppElsewhere:
+		a := t.app(t.compApp, now)
+		qs = []*quota{a.write, a.ru}
 	}
 	from := t.lastCompete
 	// Long idle gaps are walked in coarser steps to bound the work.
