@@ -81,11 +81,15 @@ func (c *ScaledClock) Sleep(ctx context.Context, d time.Duration) error {
 }
 
 // ManualClock only moves when told to; tests use it to cross quota windows
-// and Retry-After deadlines without sleeping.
+// and Retry-After deadlines without sleeping. A test that advances the clock
+// past someone else's Sleep must first make sure that Sleep has begun
+// (WaitSleepers), or the sleeper registers after the Advance and waits for
+// the next one.
 type ManualClock struct {
 	mu      sync.Mutex
 	now     time.Time
 	waiters []manualWaiter
+	changed chan struct{} // closed and replaced whenever waiters changes
 }
 
 type manualWaiter struct {
@@ -95,7 +99,44 @@ type manualWaiter struct {
 
 // NewManualClock returns a clock stopped at start.
 func NewManualClock(start time.Time) *ManualClock {
-	return &ManualClock{now: start}
+	return &ManualClock{now: start, changed: make(chan struct{})}
+}
+
+// notify wakes WaitSleepers; callers hold c.mu.
+func (c *ManualClock) notify() {
+	if c.changed == nil {
+		c.changed = make(chan struct{})
+	}
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// Sleepers reports how many Sleep calls are waiting on the clock.
+func (c *ManualClock) Sleepers() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.waiters)
+}
+
+// WaitSleepers blocks until at least n Sleep calls are waiting on the
+// clock, or ctx ends.
+func (c *ManualClock) WaitSleepers(ctx context.Context, n int) error {
+	for {
+		c.mu.Lock()
+		if c.changed == nil {
+			c.changed = make(chan struct{})
+		}
+		have, changed := len(c.waiters), c.changed
+		c.mu.Unlock()
+		if have >= n {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Now returns the clock's current time.
@@ -119,7 +160,10 @@ func (c *ManualClock) Advance(d time.Duration) {
 			kept = append(kept, w)
 		}
 	}
-	c.waiters = kept
+	if len(kept) != len(c.waiters) {
+		c.waiters = kept
+		c.notify()
+	}
 }
 
 // Sleep blocks until Advance has moved the clock by d or ctx ends.
@@ -131,6 +175,7 @@ func (c *ManualClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 	w := manualWaiter{at: c.now.Add(d), ch: make(chan struct{})}
 	c.waiters = append(c.waiters, w)
+	c.notify()
 	c.mu.Unlock()
 	select {
 	case <-w.ch:
@@ -140,6 +185,7 @@ func (c *ManualClock) Sleep(ctx context.Context, d time.Duration) error {
 		for i, o := range c.waiters {
 			if o.ch == w.ch {
 				c.waiters = append(c.waiters[:i], c.waiters[i+1:]...)
+				c.notify()
 				break
 			}
 		}

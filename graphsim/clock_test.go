@@ -80,3 +80,64 @@ func TestManualClock(t *testing.T) {
 		}
 	})
 }
+
+// TestManualClockWaitSleepers: a test can wait for a sleeper to register
+// before advancing, without polling; Sleepers counts them as they come and go.
+func TestManualClockWaitSleepers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := NewManualClock(t0)
+		ctx := context.Background()
+		done := make(chan error, 3)
+		for i := range 3 {
+			go func() { done <- c.Sleep(ctx, time.Duration(i+1)*time.Second) }()
+		}
+		if err := c.WaitSleepers(ctx, 3); err != nil {
+			t.Fatal(err)
+		}
+		if n := c.Sleepers(); n != 3 {
+			t.Fatalf("Sleepers = %d, want 3", n)
+		}
+		c.Advance(2 * time.Second)
+		for range 2 {
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := c.Sleepers(); n != 1 {
+			t.Errorf("after waking two, Sleepers = %d, want 1", n)
+		}
+		c.Advance(time.Second)
+		<-done
+
+		short, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		if err := c.WaitSleepers(short, 1); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("WaitSleepers with nobody sleeping = %v, want the context's deadline", err)
+		}
+	})
+}
+
+// TestManualClockAdvanceBeforeSleep shows the race WaitSleepers closes: an
+// Advance that comes before the Sleep registers does not wake it.
+func TestManualClockAdvanceBeforeSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := NewManualClock(t0)
+		c.Advance(time.Second)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- c.Sleep(ctx, time.Second) }()
+		synctest.Wait()
+		select {
+		case <-done:
+			t.Fatal("a Sleep begun after the Advance returned")
+		default:
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Errorf("Sleep = %v", err)
+		}
+		if n := c.Sleepers(); n != 0 {
+			t.Errorf("a cancelled sleeper is still counted: %d", n)
+		}
+	})
+}

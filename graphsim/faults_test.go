@@ -202,8 +202,9 @@ func TestDroppedConnection(t *testing.T) {
 	}
 }
 
-// enteredClock reports each Sleep so a test knows the handler is holding a
-// response back.
+// enteredClock reports each Sleep so a test knows the handler is about to
+// hold a response back. The report comes before the sleeper registers with
+// the ManualClock: advancing the clock needs WaitSleepers too.
 type enteredClock struct {
 	*ManualClock
 	entered chan time.Duration
@@ -258,6 +259,11 @@ func TestSlowResponse(t *testing.T) {
 			if tc.cancel {
 				cancel()
 			} else {
+				// An Advance before the handler's Sleep registers would be
+				// lost, and the client would wait until go test times out.
+				if err := clock.WaitSleepers(ctx, 1); err != nil {
+					t.Fatal(err)
+				}
 				clock.Advance(2 * time.Minute)
 			}
 			o := <-done
