@@ -80,14 +80,20 @@ func (s *Server) serveBatchEnvelope(r *http.Request, who principal, version stri
 	if err != nil {
 		return bad("Invalid batch payload: " + err.Error() + ".")
 	}
-	keys := batchKeys(raw, version, who)
+	// An envelope Graph would refuse is still answered 429 first when the
+	// client is held back, and keyed by what it addresses.
+	steps, problem, badShape := parseBatch(raw, s.cfg.LenientBatchBodies, s.cfg.AnyDependsOn)
+	keySteps := steps
+	if problem != "" {
+		keySteps, _, _ = parseBatch(raw, true, true)
+	}
+	keys := batchKeys(keySteps, version, who)
 	if res, refused := s.clientEarly(who.client, id, keys); refused {
 		return res
 	}
 	if res, faulted := s.envelopeFault(who.client, n, id, keys); faulted {
 		return res
 	}
-	steps, problem, badShape := parseBatch(raw, s.cfg.LenientBatchBodies, s.cfg.AnyDependsOn)
 	if problem != "" {
 		if badShape {
 			s.mu.Lock()
@@ -165,8 +171,7 @@ func (s *Server) serveBatchEnvelope(r *http.Request, who principal, version stri
 
 // batchKeys lists the throttling keys of the objects an envelope addresses, so that an
 // envelope-level 429 can tell a retry of that envelope from others sent alongside it.
-func batchKeys(raw []byte, version string, who principal) []string {
-	steps, _, _ := parseBatch(raw, true, true)
+func batchKeys(steps []stepIn, version string, who principal) []string {
 	keys := make([]string, 0, len(steps))
 	for _, st := range steps {
 		op := stepOperation(st, version)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"time"
 )
 
 // Device is a device object of the emulated directory. Graph addresses it by
@@ -113,28 +112,31 @@ type directory struct {
 
 	groups    []*Group
 	groupByID map[string]*Group
-	objects   map[string]dirObject // every object by lower-cased id
+	spByID    map[string]*ServicePrincipal
 	// transitive caches each group's flattened membership: membership never
 	// changes, and a nested group is walked by every page of a listing.
 	transitive map[*Group][]dirObject
 
-	revocations map[*User][]time.Time
-	events      map[string][]Event // by lower-cased object id
+	// The journal lives with the objects, in about the space the old
+	// revocation list took: a million revokes must not cost the bench's
+	// process hundreds of megabytes. Journal() merges it by sequence.
+	userLog   map[*User][]rec
+	deviceLog map[*Device][]rec
 }
 
 func newDirectory(id string, size int, users []User, devices []Device, groups []Group, sps []ServicePrincipal) *directory {
 	d := &directory{
-		id:          id,
-		size:        size,
-		byKey:       make(map[string]*User, 2*len(users)),
-		deviceByID:  make(map[string]*Device, len(devices)),
-		owned:       map[*User][]*Device{},
-		registered:  map[*User][]*Device{},
-		groupByID:   make(map[string]*Group, len(groups)),
-		objects:     make(map[string]dirObject, len(users)+len(devices)+len(groups)+len(sps)),
-		transitive:  map[*Group][]dirObject{},
-		revocations: map[*User][]time.Time{},
-		events:      map[string][]Event{},
+		id:         id,
+		size:       size,
+		byKey:      make(map[string]*User, 2*len(users)),
+		deviceByID: make(map[string]*Device, len(devices)),
+		owned:      map[*User][]*Device{},
+		registered: map[*User][]*Device{},
+		groupByID:  make(map[string]*Group, len(groups)),
+		spByID:     make(map[string]*ServicePrincipal, len(sps)),
+		transitive: map[*Group][]dirObject{},
+		userLog:    map[*User][]rec{},
+		deviceLog:  map[*Device][]rec{},
 	}
 	if d.size == 0 {
 		d.size = len(users)
@@ -148,14 +150,12 @@ func newDirectory(id string, size int, users []User, devices []Device, groups []
 		d.users = append(d.users, p)
 		d.byKey[strings.ToLower(u.ID)] = p
 		d.byKey[strings.ToLower(u.UPN)] = p
-		d.objects[strings.ToLower(u.ID)] = dirObject{kind: kindUser, user: p}
 	}
 	for i := range devices {
 		dv := devices[i]
 		p := &dv
 		d.devices = append(d.devices, p)
 		d.deviceByID[strings.ToLower(dv.ID)] = p
-		d.objects[strings.ToLower(dv.ID)] = dirObject{kind: kindDevice, device: p}
 		for _, o := range dv.Owners {
 			if u := d.byKey[strings.ToLower(o)]; u != nil {
 				d.owned[u] = append(d.owned[u], p)
@@ -172,11 +172,10 @@ func newDirectory(id string, size int, users []User, devices []Device, groups []
 		p := &g
 		d.groups = append(d.groups, p)
 		d.groupByID[strings.ToLower(g.ID)] = p
-		d.objects[strings.ToLower(g.ID)] = dirObject{kind: kindGroup, group: p}
 	}
 	for i := range sps {
 		sp := sps[i]
-		d.objects[strings.ToLower(sp.ID)] = dirObject{kind: kindServicePrincipal, sp: &sp}
+		d.spByID[strings.ToLower(sp.ID)] = &sp
 	}
 	return d
 }
@@ -193,11 +192,30 @@ func (d *directory) group(id string) *Group {
 	return d.groupByID[strings.ToLower(id)]
 }
 
+// object finds a directory object of any type by id, through the indexes
+// each type has anyway rather than one more map of every object.
+func (d *directory) object(id string) (dirObject, bool) {
+	k := strings.ToLower(id)
+	if u := d.byKey[k]; u != nil && strings.EqualFold(u.ID, id) {
+		return dirObject{kind: kindUser, user: u}, true
+	}
+	if dv := d.deviceByID[k]; dv != nil {
+		return dirObject{kind: kindDevice, device: dv}, true
+	}
+	if g := d.groupByID[k]; g != nil {
+		return dirObject{kind: kindGroup, group: g}, true
+	}
+	if sp := d.spByID[k]; sp != nil {
+		return dirObject{kind: kindServicePrincipal, sp: sp}, true
+	}
+	return dirObject{}, false
+}
+
 // members lists a group's direct members that exist, in the group's order.
 func (d *directory) members(g *Group) []dirObject {
 	out := make([]dirObject, 0, len(g.Members))
 	for _, id := range g.Members {
-		if o, ok := d.objects[strings.ToLower(id)]; ok {
+		if o, ok := d.object(id); ok {
 			out = append(out, o)
 		}
 	}

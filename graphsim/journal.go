@@ -121,18 +121,47 @@ type Event struct {
 	At     time.Time
 }
 
-func (s *Server) record(d *directory, object string, kind EventKind, at time.Time) {
-	e := Event{Seq: len(s.journal) + 1, Kind: kind, Tenant: d.id, Object: object, At: at}
-	s.journal = append(s.journal, e)
-	k := strings.ToLower(object)
-	d.events[k] = append(d.events[k], e)
+// rec is one journal entry as stored, next to its object.
+type rec struct {
+	at   time.Time
+	seq  uint32
+	kind uint8 // an EventKind
 }
 
-// Journal returns every event that landed, in landing order.
+func (s *Server) recordUser(d *directory, u *User, kind EventKind, at time.Time) {
+	s.seq++
+	d.userLog[u] = append(d.userLog[u], rec{at, s.seq, uint8(kind)})
+}
+
+func (s *Server) recordDevice(d *directory, dv *Device, kind EventKind, at time.Time) {
+	s.seq++
+	d.deviceLog[dv] = append(d.deviceLog[dv], rec{at, s.seq, uint8(kind)})
+}
+
+func events(d *directory, object string, recs []rec) []Event {
+	out := make([]Event, len(recs))
+	for i, r := range recs {
+		out[i] = Event{Seq: int(r.seq), Kind: EventKind(r.kind), Tenant: d.id, Object: object, At: r.at}
+	}
+	return out
+}
+
+// Journal returns every event that landed, in every tenant, in landing
+// order.
 func (s *Server) Journal() []Event {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.journal)
+	out := make([]Event, 0, s.seq)
+	for _, d := range s.dirs {
+		for u, recs := range d.userLog {
+			out = append(out, events(d, u.ID, recs)...)
+		}
+		for dv, recs := range d.deviceLog {
+			out = append(out, events(d, dv.ID, recs)...)
+		}
+	}
+	slices.SortFunc(out, func(a, b Event) int { return a.Seq - b.Seq })
+	return out
 }
 
 // TenantView reads the state of one tenant of the server.
@@ -162,7 +191,13 @@ func (v *TenantView) Revocations(key string) []time.Time {
 	if u == nil {
 		return nil
 	}
-	return slices.Clone(v.d.revocations[u])
+	var out []time.Time
+	for _, r := range v.d.userLog[u] {
+		if EventKind(r.kind) == EventRevoke {
+			out = append(out, r.at)
+		}
+	}
+	return out
 }
 
 // Events returns what landed on a user, in landing order; key is an id or
@@ -174,7 +209,7 @@ func (v *TenantView) Events(key string) []Event {
 	if u == nil {
 		return nil
 	}
-	return slices.Clone(v.d.events[strings.ToLower(u.ID)])
+	return events(v.d, u.ID, v.d.userLog[u])
 }
 
 // DeviceEvents returns what landed on a device (by object id), in landing
@@ -182,10 +217,11 @@ func (v *TenantView) Events(key string) []Event {
 func (v *TenantView) DeviceEvents(id string) []Event {
 	v.s.mu.Lock()
 	defer v.s.mu.Unlock()
-	if v.d.device(id) == nil {
+	dv := v.d.device(id)
+	if dv == nil {
 		return nil
 	}
-	return slices.Clone(v.d.events[strings.ToLower(id)])
+	return events(v.d, dv.ID, v.d.deviceLog[dv])
 }
 
 // User returns the current state of a user; key is an id or UPN in any case.

@@ -203,8 +203,7 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 		if !u.IgnoreRevoke {
 			u.SignInSessionsValidFrom = now
 		}
-		d.revocations[u] = append(d.revocations[u], now)
-		s.record(d, u.ID, EventRevoke, now)
+		s.recordUser(d, u, EventRevoke, now)
 		s.stats.Revocations++
 		if s.cfg.RevokeNoContent {
 			return with(result{status: http.StatusNoContent, header: map[string]string{}})
@@ -223,7 +222,7 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 			if *ch.accountEnabled {
 				kind = EventEnable
 			}
-			s.record(d, u.ID, kind, now)
+			s.recordUser(d, u, kind, now)
 		}
 		return with(result{status: http.StatusNoContent, header: map[string]string{}})
 	case r.kind == routeDevice && op.method == http.MethodPatch:
@@ -236,7 +235,7 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 			if *ch.accountEnabled {
 				kind = EventDeviceEnable
 			}
-			s.record(d, dv.ID, kind, now)
+			s.recordDevice(d, dv, kind, now)
 		}
 		return with(result{status: http.StatusNoContent, header: map[string]string{}})
 	case r.collection():

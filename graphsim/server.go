@@ -127,7 +127,7 @@ type Server struct {
 	tokens    map[string]*claims    // decoded tokens, nil for unreadable ones
 	thr       *throttle
 	nonce     [6]byte // makes skip tokens this server's own
-	journal   []Event
+	seq       uint32  // events journaled so far
 	token     string
 	faults    Faults
 	dryRun    bool
