@@ -1,7 +1,10 @@
-// Package graphsim emulates the part of Microsoft Graph that bulkrevoke
-// touches (users, revokeSignInSessions, $batch, throttling and faults) as an
-// http.Handler. It exists because the tool cannot be tested or benchmarked
-// against a real tenant, so the emulator copies Graph's rough edges too.
+// Package graphsim emulates, as an http.Handler, the part of Microsoft Graph
+// and Entra sign-in that bulkrevoke touches: users, devices and groups in
+// one or more tenants, revoking, blocking and listing them through $batch,
+// apps with tokens and consent, throttling at every documented level, and
+// faults. It exists because the tool cannot be tested or benchmarked against
+// real tenants, so the emulator copies Graph's rough edges too, with a
+// switch wherever Graph's behaviour is uncertain.
 package graphsim
 
 import (
@@ -185,8 +188,11 @@ func New(cfg Config, users []User) *Server {
 		notBefore: map[string]time.Time{},
 		stats:     Stats{Statuses: map[int]int{}, EnvelopeStatuses: map[int]int{}, ThrottledByLevel: map[string]int{}},
 	}
+	// The nonce has a stream of its own, so that request ids, faults and
+	// shuffles draw the same values for a seed as before skip tokens existed.
+	nrng := rand.New(rand.NewPCG(uint64(cfg.Seed), 0x3c6ef372fe94f82b))
 	for i := range s.nonce {
-		s.nonce[i] = byte(rng.UintN(256))
+		s.nonce[i] = byte(nrng.UintN(256))
 	}
 	return s
 }
