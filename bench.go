@@ -14,32 +14,24 @@ func benchFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntSliceFlag{Name: "users", Value: cli.NewIntSlice(10000, 50000), Usage: "scenario sizes"},
 		&cli.StringSliceFlag{Name: "quota", Value: cli.NewStringSlice("token-bucket", "sliding-window"), Usage: "quota models to run: token-bucket, sliding-window"},
+		&cli.StringSliceFlag{Name: "headers", Value: cli.NewStringSlice("none", "steps"), Usage: "where graphsim puts the optional throttle headers: none, steps, envelope"},
 		&cli.DurationFlag{Name: "latency-min", Value: 50 * time.Millisecond, Usage: "least latency graphsim adds per request (emulated time)"},
 		&cli.DurationFlag{Name: "latency-max", Value: 200 * time.Millisecond, Usage: "most latency graphsim adds per request (emulated time)"},
-		&cli.Float64Flag{Name: "compete", Value: 10, Usage: "competing writes per second for the competing-load scenarios (0: none)"},
-		&cli.StringFlag{Name: "compete-scope", Value: "same-app", Usage: "what the competitor draws on: same-app (the app+tenant quota) or tenant (the tenant's only)"},
-		&cli.IntSliceFlag{Name: "compete-users", Value: cli.NewIntSlice(10000), Usage: "scenario sizes with the competitor (token-bucket model)"},
+		&cli.Float64Flag{Name: "compete", Value: 10, Usage: "writes per second of a same-app competitor in the competitor cells (0: no such cells)"},
+		&cli.Float64Flag{Name: "small-quota", Value: 0.5, Usage: "scale of the quota the engine is not told about in the small-quota cells (0: no such cells)"},
 		&cli.Float64Flag{Name: "scale", Value: 100, Usage: "emulated seconds per real second"},
-		&cli.IntFlag{Name: "baseline-users", Value: 1000, Usage: "users the sequential loop is timed on, scaled up to each scenario's size (0: all)"},
+		&cli.IntFlag{Name: "baseline-users", Value: 1000, Usage: "users the sequential loop is timed on, scaled up to each size (0: all; -1: no sequential loop)"},
 		&cli.Float64Flag{Name: "baseline-scale", Value: 20, Usage: "clock factor for the sequential loop, whose per-request CPU a fast clock would count as latency"},
 		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed for users and latency draws"},
 	}
 }
 
-// benchCommand runs the engine and the sequential loop over every scenario and prints a table
-// for each.
+// benchCommand runs the engine over the matrix of quota models, header modes, competitor and
+// undisclosed small quota, prints a table per scenario (with the sequential loop for the plain
+// ones), then the whole matrix.
 func benchCommand(c *cli.Context, s *sys) error {
 	if c.Float64("scale") < 1 {
 		return fmt.Errorf("--scale %v: must be at least 1", c.Float64("scale"))
-	}
-	var scope graphsim.CompetingScope
-	switch c.String("compete-scope") {
-	case "same-app":
-		scope = graphsim.CompetingSameApp
-	case "tenant":
-		scope = graphsim.CompetingTenant
-	default:
-		return withHint(fmt.Errorf("unknown --compete-scope %q", c.String("compete-scope")), "use same-app or tenant")
 	}
 	base := bench.Scenario{
 		LatencyMin:    c.Duration("latency-min"),
@@ -50,52 +42,91 @@ func benchCommand(c *cli.Context, s *sys) error {
 		BaselineScale: c.Float64("baseline-scale"),
 		MemEvery:      20 * time.Millisecond,
 	}
-	var scenarios []bench.Scenario
+	var models []graphsim.QuotaModel
 	for _, q := range c.StringSlice("quota") {
-		model, err := parseQuota(q)
+		m, err := parseQuota(q)
 		if err != nil {
 			return err
 		}
-		for _, n := range c.IntSlice("users") {
-			sc := base
-			sc.Name, sc.Users, sc.Quota = fmt.Sprintf("%s, %d users", q, n), n, model
-			scenarios = append(scenarios, sc)
-		}
+		models = append(models, m)
 	}
-	if rate := c.Float64("compete"); rate > 0 {
-		for _, n := range c.IntSlice("compete-users") {
-			sc := base
-			sc.Name = fmt.Sprintf("token-bucket, %d users, competitor %s at %g writes/s", n, c.String("compete-scope"), rate)
-			sc.Users, sc.Quota = n, graphsim.QuotaTokenBucket
-			sc.Competing = graphsim.Competing{WritesPerSecond: rate, Scope: scope}
-			scenarios = append(scenarios, sc)
+	var modes []graphsim.ThrottleHeaderMode
+	for _, h := range c.StringSlice("headers") {
+		m, ok := graphsim.ParseThrottleHeaders(h)
+		if !ok {
+			return withHint(fmt.Errorf("unknown --headers %q", h), "use none, steps or envelope")
+		}
+		modes = append(modes, m)
+	}
+	type cell struct {
+		sc    bench.Scenario
+		plain bool // gets the sequential loop beside it
+	}
+	var cells []cell
+	for _, m := range models {
+		for _, n := range c.IntSlice("users") {
+			for _, h := range modes {
+				sc := base
+				sc.Users, sc.Quota, sc.Headers = n, m, h
+				sc.Name = fmt.Sprintf("%s, %d users, %s", quotaName(m), n, headerName(h))
+				cells = append(cells, cell{sc, h == graphsim.HeadersNone})
+				if rate := c.Float64("compete"); rate > 0 {
+					sc.Competing = graphsim.Competing{WritesPerSecond: rate, Scope: graphsim.CompetingSameApp, Steady: true}
+					sc.Name += fmt.Sprintf(", same-app competitor at %g writes/s", rate)
+					cells = append(cells, cell{sc, false})
+				}
+			}
+			if q := c.Float64("small-quota"); q > 0 {
+				sc := base
+				sc.Users, sc.Quota, sc.QuotaScale = n, m, q
+				sc.Name = fmt.Sprintf("%s, %d users, %s, quota %gx the documented (not told to the engine)", quotaName(m), n, headerName(graphsim.HeadersNone), q)
+				cells = append(cells, cell{sc, false})
+			}
 		}
 	}
 	fmt.Fprintf(s.stdout, "graphsim on a clock %gx the wall clock, latency %v-%v per request; times are emulated\n\n",
 		base.Scale, base.LatencyMin, base.LatencyMax)
-	// One timing of the sequential loop per tenant setup serves every size: it is latency-bound.
-	type setup struct {
-		quota graphsim.QuotaModel
-		comp  graphsim.Competing
-	}
-	baselines := map[setup]bench.Result{}
-	for _, sc := range scenarios {
-		eng, err := bench.RunEngine(c.Context, sc)
+	// One timing of the sequential loop per quota model serves every size: it is latency-bound.
+	baselines := map[graphsim.QuotaModel]bench.Result{}
+	var all []bench.Result
+	for _, cl := range cells {
+		eng, err := bench.RunEngine(c.Context, cl.sc)
 		if err != nil {
-			return fmt.Errorf("%s: %w", sc.Name, err)
+			return fmt.Errorf("%s: %w", cl.sc.Name, err)
 		}
-		key := setup{sc.Quota, sc.Competing}
-		seq, ok := baselines[key]
-		if !ok {
-			if seq, err = bench.RunSequential(c.Context, sc); err != nil {
-				return fmt.Errorf("%s: %w", sc.Name, err)
+		all = append(all, eng)
+		rs := []bench.Result{eng}
+		if cl.plain && base.BaselineUsers >= 0 {
+			seq, ok := baselines[cl.sc.Quota]
+			if !ok {
+				if seq, err = bench.RunSequential(c.Context, cl.sc); err != nil {
+					return fmt.Errorf("%s: %w", cl.sc.Name, err)
+				}
+				baselines[cl.sc.Quota] = seq
 			}
-			baselines[key] = seq
+			rs = append(rs, seq.For(cl.sc))
 		}
-		if err := bench.WriteTable(s.stdout, sc.Name, []bench.Result{eng, seq.For(sc)}); err != nil {
+		if err := bench.WriteTable(s.stdout, cl.sc.Name, rs); err != nil {
 			return err
 		}
 		fmt.Fprintln(s.stdout)
 	}
-	return nil
+	return bench.WriteMatrix(s.stdout, all)
+}
+
+func quotaName(m graphsim.QuotaModel) string {
+	if m == graphsim.QuotaSlidingWindow {
+		return "sliding-window"
+	}
+	return "token-bucket"
+}
+
+func headerName(h graphsim.ThrottleHeaderMode) string {
+	switch h {
+	case graphsim.HeadersSteps:
+		return "throttle header on steps"
+	case graphsim.HeadersEnvelope:
+		return "throttle header on the envelope"
+	}
+	return "no throttle header"
 }

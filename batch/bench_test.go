@@ -102,17 +102,20 @@ func BenchmarkSend(b *testing.B) {
 	}
 }
 
-// BenchmarkClassify turns one envelope's decoded answers into results, with the quota watch the
-// engine runs on every envelope: half succeed, a quarter are throttled, a quarter not found.
-func BenchmarkClassify(b *testing.B) {
+// BenchmarkAnswer turns one envelope's decoded answers into final results or retries: half
+// succeed, a quarter are throttled, a quarter not found.
+func BenchmarkAnswer(b *testing.B) {
 	cfg := Config{Clock: fixedClock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
-	c := cfg.withDefaults()
-	e := &engine{cfg: c, pace: newPacer(c.Rate, c.Burst, c.Clock.Now()), resolved: map[string]int{}, serial: make(chan struct{}, 1)}
-	items := make([]*item, MaxBatchSize)
+	e := &engine{cfg: cfg.withDefaults(), sink: discard{}, ctrl: newController(cfg.Clock), tenants: map[string]*tenant{},
+		byLine: map[int]*item{}, devices: map[string]int{}, resolved: map[string]int{}, reorder: map[uint64]*item{},
+		skipped: map[uint64]bool{}, waitEnd: map[*quota]time.Time{}}
+	if err := e.setup([]Lane{{Client: nil}}); err == nil {
+		b.Fatal("setup accepted a lane without a client")
+	}
+	t := &tenant{slots: make(chan struct{}, 1)}
 	resps := make([]StepResponse, MaxBatchSize)
-	for i := range items {
-		items[i] = &item{row: Row{Line: i + 2, Input: "u" + strconv.Itoa(i), Key: "u" + strconv.Itoa(i) + "@contoso.com", Kind: KindUPN}, attempts: 1}
-		sr := StepResponse{ID: strconv.Itoa(i + 1), Status: 200, Headers: map[string]string{"request-id": "r", "x-ms-throttle-limit-percentage": "0.93"},
+	for i := range resps {
+		sr := StepResponse{ID: strconv.Itoa(i + 1), Status: 200, Headers: map[string]string{"request-id": "r"},
 			Body: map[string]any{"value": true}}
 		switch i % 4 {
 		case 1:
@@ -126,14 +129,24 @@ func BenchmarkClassify(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		e.watchQuota(resps, 0)
 		for i, sr := range resps {
-			if _, _, again := e.classify(items[i], sr, "crid", "rid"); again != (sr.Status == 429) {
+			it := &item{row: Row{Line: i + 2, Input: "u" + strconv.Itoa(i), Key: "u" + strconv.Itoa(i) + "@contoso.com", Kind: KindUPN},
+				t: t, stage: stRevoke}
+			it.res.Attempts = 1
+			e.live.Add(1)
+			if _, again := e.answer(it, sr, "crid", "rid", 0); again != (sr.Status == 429) {
 				b.Fatalf("step %s: again = %v", sr.ID, again)
+			} else if again {
+				e.live.Done()
 			}
 		}
 	}
 }
+
+type discard struct{}
+
+func (discard) Write(...Result) error { return nil }
+func (discard) Flush() error          { return nil }
 
 type fixedClock struct{ t time.Time }
 

@@ -2,7 +2,6 @@ package batch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,33 +9,49 @@ import (
 	"time"
 )
 
-// Op is what a step does to one user.
+// Op is what a step does.
 type Op int
 
 const (
-	OpRevoke Op = iota // POST /users/{key}/revokeSignInSessions
-	OpLookup           // GET /users/{key}?$select=id,userPrincipalName,displayName,accountEnabled,userType
-	OpVerify           // GET /users/{key}?$select=id,userPrincipalName,signInSessionsValidFromDateTime
+	OpRevoke            Op = iota // POST /users/{key}/revokeSignInSessions
+	OpLookup                      // GET /users/{key}?$select=... (who the user is, whether enabled)
+	OpVerify                      // GET /users/{key}?$select=id,userPrincipalName,signInSessionsValidFromDateTime
+	OpBlock                       // PATCH /users/{key} {"accountEnabled":false}
+	OpEnable                      // PATCH /users/{key} {"accountEnabled":true}
+	OpOwnedDevices                // GET /users/{key}/ownedDevices/microsoft.graph.device (or Step.URL, a next page)
+	OpRegisteredDevices           // GET /users/{key}/registeredDevices/microsoft.graph.device (or Step.URL)
+	OpDisableDevice               // PATCH /devices/{object id} {"accountEnabled":false}
+	OpEnableDevice                // PATCH /devices/{object id} {"accountEnabled":true}
+	OpGet                         // GET Step.URL, relative to the versioned root: a page of a listing
 )
 
+var opNames = [...]string{"revoke", "lookup", "verify", "block", "enable", "owned_devices", "registered_devices",
+	"disable_device", "enable_device", "get"}
+
 func (o Op) String() string {
-	switch o {
-	case OpLookup:
-		return "lookup"
-	case OpVerify:
-		return "verify"
+	if int(o) < len(opNames) {
+		return opNames[o]
 	}
-	return "revoke"
+	return "op" + strconv.Itoa(int(o))
 }
 
 // Write reports whether the operation consumes Graph's write quota.
-func (o Op) Write() bool { return o == OpRevoke }
+func (o Op) Write() bool {
+	switch o {
+	case OpRevoke, OpBlock, OpEnable, OpDisableDevice, OpEnableDevice:
+		return true
+	}
+	return false
+}
 
-// Step is one request inside a $batch envelope.
+// Step is one request inside a $batch envelope. Key is a user key (UPN or object id) or, for
+// device operations, a device's object id; URL, when set, is a page to fetch (relative to the
+// versioned root) and replaces the path the operation would build.
 type Step struct {
 	ID  string
 	Op  Op
 	Key string
+	URL string
 }
 
 // StepResponse is Graph's answer to one step. Header names are lower case; Body holds plain
@@ -52,6 +67,9 @@ type StepResponse struct {
 type Envelope struct {
 	Steps     []StepResponse
 	RequestID string // the envelope's request-id header
+	// Headers holds the envelope's x-ms-throttle-* headers (lower-case names), when Graph put
+	// them there rather than on the steps.
+	Headers map[string]string
 }
 
 // Client sends one $batch envelope. Implementations return an *EnvelopeError when Graph answered
@@ -68,6 +86,7 @@ type EnvelopeError struct {
 	Code       string
 	Message    string
 	RequestID  string
+	Headers    map[string]string // x-ms-throttle-* headers, lower-case names
 }
 
 func (e *EnvelopeError) Error() string {
@@ -86,10 +105,6 @@ type AuthError struct{ Err error }
 
 func (e *AuthError) Error() string { return "cannot get an access token: " + e.Err.Error() }
 func (e *AuthError) Unwrap() error { return e.Err }
-
-// ErrUnauthorized is returned by Run when Graph keeps refusing the token (HTTP 401) or no token
-// can be had: carrying on would only fail every remaining user the same way.
-var ErrUnauthorized = errors.New("graph refuses the access token")
 
 // retryable reports whether an HTTP status is worth another attempt: throttling and the
 // transient server errors Graph documents. Every other 4xx is final for that user.

@@ -299,28 +299,47 @@ func TestEnvelopeFaults(t *testing.T) {
 	}
 }
 
-// TestEndlessThrottling: attempts are bounded; users that never get through are failed with
-// the last cause, not retried forever.
+// TestEndlessThrottling: throttling never uses up a user's attempts. A Graph that answers 429
+// for ever holds the run (the admin's Ctrl-C is the way out), and the users stopped that way are
+// not_attempted with the last answer, never failed.
 func TestEndlessThrottling(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		users, rows := generated(30)
-		sim, sink, _, err := runSim(t, graphsim.Config{Seed: 2, Faults: graphsim.Faults{
+		sim := graphsim.New(graphsim.Config{Token: token, Seed: 2, Faults: graphsim.Faults{RetryAfter: 2 * time.Second,
 			Schedule: []graphsim.Scheduled{{Kind: graphsim.StepFault, Status: 429}},
-		}}, users, rows, batch.Config{MaxAttempts: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, r := range sink.byLine {
-			if r.Status != batch.StatusFailed || r.Attempts != 4 || r.HTTP != 429 ||
-				!strings.HasPrefix(r.Message, "giving up after 4 attempt(s)") {
-				t.Fatalf("line %d = %s attempts=%d http=%d %q; want failed after 4 attempts of 429", r.Line, r.Status, r.Attempts, r.HTTP, r.Message)
-			}
+		}}, users)
+		sink := newCollector(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		var waits []time.Time
+		var mu sync.Mutex
+		cfg := batch.Config{MaxAttempts: 2, OnWait: func(until time.Time) {
+			mu.Lock()
+			waits = append(waits, until)
+			mu.Unlock()
+		}}
+		go func() {
+			time.Sleep(10 * time.Minute) // emulated time, inside the bubble
+			cancel()
+		}()
+		st, err := batch.Run(ctx, cfg, batch.Rows(rows), client(t, "http://localhost", sim.Transport()), sink)
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
 		}
 		if len(sink.byLine) != len(rows) {
 			t.Fatalf("%d results for %d rows", len(sink.byLine), len(rows))
 		}
+		for _, r := range sink.byLine {
+			if r.Status != batch.StatusNotAttempted || r.HTTP != 429 || r.Attempts <= 2 || !strings.Contains(r.Message, "TooManyRequests") {
+				t.Fatalf("line %d = %s attempts=%d http=%d %q; want not_attempted after more than 2 attempts, last 429", r.Line, r.Status, r.Attempts, r.HTTP, r.Message)
+			}
+		}
 		if gs := sim.Stats(); gs.EarlyRetries != 0 || gs.Revocations != 0 {
 			t.Errorf("graphsim: %d early retries, %d revocations; want 0, 0", gs.EarlyRetries, gs.Revocations)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if st.Waits == 0 || st.Waited < time.Duration(st.Waits)*2*time.Second || len(waits) == 0 {
+			t.Errorf("stats: %d waits of %v in all, %d reported; want the throttled stretch counted", st.Waits, st.Waited, len(waits))
 		}
 	})
 }

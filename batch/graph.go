@@ -129,7 +129,7 @@ func (c *GraphClient) Send(ctx context.Context, clientRequestID string, steps []
 	if err != nil {
 		return nil, classifySendError(err, meta)
 	}
-	env := &Envelope{RequestID: meta.requestID}
+	env := &Envelope{RequestID: meta.requestID, Headers: meta.throttle}
 	for _, item := range resp.GetResponses() {
 		sr := StepResponse{Headers: map[string]string{}}
 		if id := item.GetId(); id != nil {
@@ -150,6 +150,11 @@ func (c *GraphClient) Send(ctx context.Context, clientRequestID string, steps []
 }
 
 func (c *GraphClient) requestInfo(ctx context.Context, s Step) (*abstractions.RequestInformation, error) {
+	switch s.Op {
+	case OpRevoke, OpLookup, OpVerify:
+	default:
+		return c.byURL(s)
+	}
 	var info *abstractions.RequestInformation
 	var err error
 	item := c.users.ByUserId(s.Key)
@@ -181,17 +186,101 @@ func (c *GraphClient) requestInfo(ctx context.Context, s Step) (*abstractions.Re
 	return info, nil
 }
 
-func selectFields(op Op) []string {
-	if op == OpVerify {
-		return []string{"id", "userPrincipalName", "signInSessionsValidFromDateTime"}
+// byURL builds the steps the SDK's user request builders do not cover (PATCHes, device and
+// listing pages) from a path in the same encoding (UserPath is tested against the SDK's).
+func (c *GraphClient) byURL(s Step) (*abstractions.RequestInformation, error) {
+	info := abstractions.NewRequestInformation()
+	info.Method = abstractions.GET
+	var path string
+	switch s.Op {
+	case OpBlock, OpEnable:
+		info.Method = abstractions.PATCH
+		path = UserPath(s.Key)
+	case OpDisableDevice, OpEnableDevice:
+		info.Method = abstractions.PATCH
+		path = "/devices/" + EscapeKey(s.Key)
+	case OpOwnedDevices, OpRegisteredDevices:
+		path = s.URL
+		if path == "" {
+			path = UserPath(s.Key) + opSuffix(s.Op)
+		}
+	case OpGet:
+		path = s.URL
+	default:
+		return nil, fmt.Errorf("unknown operation %v", s.Op)
 	}
-	return []string{"id", "userPrincipalName", "displayName", "accountEnabled", "userType"}
+	if !strings.HasPrefix(path, "/") {
+		return nil, fmt.Errorf("step url %q is not relative to the graph root", path)
+	}
+	u, err := url.Parse(c.base + path)
+	if err != nil {
+		return nil, err
+	}
+	info.SetUri(*u)
+	switch s.Op {
+	case OpBlock, OpDisableDevice:
+		info.SetStreamContentAndContentType([]byte(`{"accountEnabled":false}`), "application/json")
+	case OpEnable, OpEnableDevice:
+		info.SetStreamContentAndContentType([]byte(`{"accountEnabled":true}`), "application/json")
+	}
+	return info, nil
+}
+
+// Base is the versioned root the client sends to.
+func (c *GraphClient) Base() string { return c.base }
+
+// Relative turns a URL Graph handed out (an @odata.nextLink) into a step URL, refusing one that
+// points anywhere but this client's root: following it would send the token elsewhere.
+func (c *GraphClient) Relative(link string) (string, error) {
+	return RelativeTo(c.base, link)
+}
+
+// RelativeTo is Relative for a given versioned root.
+func RelativeTo(base, link string) (string, error) {
+	b, err := url.Parse(base)
+	if err != nil {
+		return "", err
+	}
+	u, err := url.Parse(link)
+	if err != nil {
+		return "", fmt.Errorf("graph gave an unreadable next link: %w", err)
+	}
+	if !u.IsAbs() {
+		if strings.HasPrefix(link, "/") {
+			return link, nil
+		}
+		return "", fmt.Errorf("graph gave a next link %q that is not under %s", link, base)
+	}
+	if !strings.EqualFold(u.Scheme, b.Scheme) || !strings.EqualFold(u.Host, b.Host) ||
+		!strings.HasPrefix(strings.ToLower(u.EscapedPath()), strings.ToLower(strings.TrimRight(b.EscapedPath(), "/"))+"/") {
+		return "", fmt.Errorf("graph gave a next link to %s://%s%s, outside %s: not followed", u.Scheme, u.Host, u.EscapedPath(), base)
+	}
+	rel := u.EscapedPath()[len(strings.TrimRight(b.EscapedPath(), "/")):]
+	if u.RawQuery != "" {
+		rel += "?" + u.RawQuery
+	}
+	return rel, nil
+}
+
+func selectFields(op Op) []string {
+	switch op {
+	case OpVerify:
+		return []string{"id", "userPrincipalName", "signInSessionsValidFromDateTime"}
+	case OpOwnedDevices, OpRegisteredDevices:
+		return []string{"id", "deviceId", "displayName", "accountEnabled", "onPremisesSyncEnabled"}
+	}
+	return []string{"id", "userPrincipalName", "displayName", "accountEnabled", "userType", "onPremisesSyncEnabled"}
 }
 
 // opSuffix is what follows the user path for an operation, in the SDK's own encoding.
 func opSuffix(op Op) string {
-	if op == OpRevoke {
+	switch op {
+	case OpRevoke:
 		return "/revokeSignInSessions"
+	case OpOwnedDevices:
+		return "/ownedDevices/microsoft.graph.device?%24select=" + strings.Join(selectFields(op), ",") + "&%24top=999"
+	case OpRegisteredDevices:
+		return "/registeredDevices/microsoft.graph.device?%24select=" + strings.Join(selectFields(op), ",") + "&%24top=999"
 	}
 	return "?%24select=" + strings.Join(selectFields(op), ",")
 }
@@ -201,6 +290,7 @@ func opSuffix(op Op) string {
 func classifySendError(err error, meta *responseMeta) error {
 	if meta.status >= 400 {
 		return &EnvelopeError{
+			Headers:    meta.throttle,
 			Status:     meta.status,
 			RetryAfter: meta.retryAfter,
 			Code:       meta.code,
@@ -261,6 +351,7 @@ type responseMeta struct {
 	requestID       string
 	retryAfter      time.Duration
 	code, message   string
+	throttle        map[string]string // the envelope's x-ms-throttle-* headers, lower-cased names
 }
 
 // envelopeMeta is a middleware that stamps our client-request-id on the envelope (replacing the
@@ -282,6 +373,14 @@ func (envelopeMeta) Intercept(p khttp.Pipeline, i int, req *http.Request) (*http
 	}
 	meta.status = resp.StatusCode
 	meta.requestID = resp.Header.Get("request-id")
+	for k, v := range resp.Header {
+		if k = strings.ToLower(k); strings.HasPrefix(k, "x-ms-throttle-") && len(v) > 0 {
+			if meta.throttle == nil {
+				meta.throttle = map[string]string{}
+			}
+			meta.throttle[k] = v[0]
+		}
+	}
 	meta.retryAfter = -1
 	if d, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
 		meta.retryAfter = d

@@ -35,6 +35,14 @@ type Row struct {
 	// Tenant is the row's tenant column (a tenant id in lower case, or a verified domain), ""
 	// when the list has no such column: the run's --tenant-id applies then.
 	Tenant string
+	// Restore, in a rollback, is what the run being undone changed for this row.
+	Restore *Restore
+}
+
+// Restore is what a rollback re-enables for one row.
+type Restore struct {
+	User    bool           // re-enable the user's sign-in
+	Devices []DeviceResult // re-enable these devices
 }
 
 // Status is the final outcome of one input row. The string values are part of the report
@@ -51,10 +59,19 @@ const (
 	StatusFailed       Status = "failed"
 	StatusNotAttempted Status = "not_attempted"
 	StatusExcluded     Status = "excluded"
+	StatusWouldBlock   Status = "would_block" // dry run of --block-sign-in: the user would be blocked and revoked
+	StatusEnabled      Status = "enabled"     // rollback: sign-in re-enabled
+	StatusUnchanged    Status = "unchanged"   // rollback: nothing of this row's to restore
 )
 
 // OK reports whether the status counts as success for the exit code.
-func (s Status) OK() bool { return s == StatusRevoked || s == StatusWouldRevoke }
+func (s Status) OK() bool {
+	switch s {
+	case StatusRevoked, StatusWouldRevoke, StatusWouldBlock, StatusEnabled, StatusUnchanged:
+		return true
+	}
+	return false
+}
 
 // Result is the final outcome for one input row: one Result per Row, always.
 type Result struct {
@@ -78,4 +95,67 @@ type Result struct {
 
 	SessionsValidFrom time.Time // read back by --verify; zero when not read
 	Verified          *bool     // nil when not verified
+
+	// DupStatus is, for a duplicate row, the status of the row it repeats: a duplicate of a
+	// revoked user is no failure.
+	DupStatus Status
+	TenantID  string // the tenant the row was processed in (its id when known), "" for the run's only tenant
+
+	// Containment (--block-sign-in, --disable-devices) and rollback.
+	PriorAccountEnabled *bool  // accountEnabled as read before any change; nil when not read
+	Blocked             *bool  // nil when blocking was not asked for; false with BlockError when it failed or was not needed
+	BlockError          string // why the block was not made
+	Devices             *int   // devices found (owned and registered, each once); nil when not listed
+	DevicesDisabled     *int   // of those, disabled by this run (or, for a rollback, re-enabled)
+}
+
+// Outcome is the status that decides the exit code: a duplicate counts as the row it repeats.
+func (r Result) Outcome() Status {
+	if r.Status == StatusDuplicate && r.DupStatus != "" {
+		return r.DupStatus
+	}
+	return r.Status
+}
+
+// DeviceResult is what a run did to one device, reported once per device.
+type DeviceResult struct {
+	Line         int    // the input line of the user the device was found for
+	TenantID     string // as in Result
+	User         string // the user as the input named them
+	ID           string // the device's object id (what PATCH /devices/{id} takes)
+	DeviceID     string // the device's deviceId, as Intune and the Entra portal show it
+	DisplayName  string
+	PriorEnabled *bool
+	Outcome      DeviceOutcome
+	HTTP         int
+	Code         string
+	Message      string
+	RequestID    string
+	At           time.Time
+}
+
+// DeviceOutcome is the fate of one device. The values are part of the devices report.
+type DeviceOutcome string
+
+const (
+	DeviceDisabled        DeviceOutcome = "disabled"
+	DeviceAlreadyDisabled DeviceOutcome = "already_disabled"
+	DeviceWouldDisable    DeviceOutcome = "would_disable"
+	DeviceSynced          DeviceOutcome = "synced"
+	DeviceFailed          DeviceOutcome = "failed"
+	DeviceNotAttempted    DeviceOutcome = "not_attempted"
+	DeviceEnabled         DeviceOutcome = "enabled"
+)
+
+// Change is a directory change about to be sent. The engine hands every change of an envelope
+// to Config.BeforeChange before the envelope leaves, so that a rollback can find a change even
+// when the process dies before Graph's answer is recorded.
+type Change struct {
+	Line         int
+	TenantID     string
+	Device       bool   // a device rather than the user
+	ID           string // the user key or the device's object id
+	Name         string // a device's display name
+	Enable       bool   // re-enable rather than disable
+	PriorEnabled *bool
 }

@@ -35,6 +35,12 @@ type Scenario struct {
 	LatencyMin, LatencyMax time.Duration
 	// Competing is another client's write load, in writes per emulated second.
 	Competing graphsim.Competing
+	// Headers is where graphsim puts the optional throttle headers; the zero value sends none.
+	Headers graphsim.ThrottleHeaderMode
+	// QuotaScale shrinks (or grows) Graph's quotas without telling the engine; 0 means 1.
+	QuotaScale float64
+	// Faults are injected by graphsim on top of throttling.
+	Faults graphsim.Faults
 	// BaselineUsers is how many users the sequential loop is timed on; its time is scaled up to
 	// Users. 0 means all of them.
 	BaselineUsers int
@@ -64,13 +70,15 @@ type Result struct {
 	// answered; EarlyRetries the requests that came back before their Retry-After.
 	Steps, Throttled, EarlyRetries int
 	Lost                           int    // users not revoked, by the client's results or by graphsim's journal
+	Failed                         int    // users the client reported failed
+	Waits                          int64  // throttled stretches the client counted
 	PeakHeap                       uint64 // highest heap seen in this process, client and graphsim together; 0 when not sampled
 }
 
 // For restates a result for another scenario of the same tenant, quota and latency: the
 // sequential loop is bound by latency, so one measurement serves every size.
 func (r Result) For(s Scenario) Result {
-	r.Scenario, r.Users, r.Floor = s.Name, s.Users, Floor(s.Users, s.Quota, s.Competing)
+	r.Scenario, r.Users, r.Floor = s.Name, s.Users, s.Floor()
 	if r.Measured > r.Users {
 		r.Measured = r.Users
 	}
@@ -99,6 +107,11 @@ func (r Result) Ratio() float64 {
 	return float64(r.Time()) / float64(r.Floor)
 }
 
+// Floor is the scenario's least time: Floor for its users, quota model, competitor and scale.
+func (s Scenario) Floor() time.Duration {
+	return FloorScaled(s.Users, s.Quota, s.Competing, s.QuotaScale)
+}
+
 // Floor is the least emulated time in which Graph's app+tenant write quota admits n writes, less
 // what a competitor takes:
 //
@@ -112,20 +125,29 @@ func (r Result) Ratio() float64 {
 //
 // The last batch's round trip is not counted, so a perfect client has a ratio a little above 1.
 func Floor(n int, model graphsim.QuotaModel, comp graphsim.Competing) time.Duration {
+	return FloorScaled(n, model, comp, 1)
+}
+
+// FloorScaled is Floor for a quota scale times the documented one (0 means 1).
+func FloorScaled(n int, model graphsim.QuotaModel, comp graphsim.Competing, scale float64) time.Duration {
+	if scale <= 0 {
+		scale = 1
+	}
 	c := 0.0
 	if comp.Scope == graphsim.CompetingSameApp {
 		c = comp.WritesPerSecond
 	}
-	rest := float64(max(0, n-QuotaLimit))
+	limit := QuotaLimit * scale
+	rest := math.Max(0, float64(n)-limit)
 	switch model {
 	case graphsim.QuotaTokenBucket:
-		left := float64(QuotaLimit)/QuotaWindow.Seconds() - c
+		left := limit/QuotaWindow.Seconds() - c
 		if left <= 0 {
 			return time.Duration(math.MaxInt64)
 		}
 		return time.Duration(rest / left * float64(time.Second))
 	case graphsim.QuotaSlidingWindow:
-		per := QuotaLimit - c*QuotaWindow.Seconds()
+		per := limit - c*QuotaWindow.Seconds()
 		if per <= 0 {
 			return time.Duration(math.MaxInt64)
 		}
@@ -155,6 +177,9 @@ func (s Scenario) server(users []graphsim.User, clock graphsim.Clock) *graphsim.
 		Quota:                s.Quota,
 		FractionalRetryAfter: true,
 		Competing:            s.Competing,
+		ThrottleHeaders:      s.Headers,
+		QuotaScale:           s.QuotaScale,
+		Faults:               s.Faults,
 	}
 	if s.LatencyMax > 0 {
 		cfg.Latency = graphsim.Uniform{Min: s.LatencyMin, Max: s.LatencyMax}
@@ -194,7 +219,7 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 	sink := &tally{ok: make([]bool, len(users))}
 	stopMem := sampleHeap(s.MemEvery)
 	begin, realBegin := clock.Now(), time.Now()
-	_, err = batch.Run(ctx, batch.Config{Clock: clock}, &userSource{users: users}, client, sink)
+	est, err := batch.Run(ctx, batch.Config{Clock: clock}, &userSource{users: users}, client, sink)
 	emulated, real := clock.Now().Sub(begin), time.Since(realBegin)
 	peak := stopMem()
 	if err != nil {
@@ -209,8 +234,9 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 	}
 	return Result{
 		Scenario: s.Name, Runner: "bulkrevoke", Users: len(users), Measured: len(users),
-		Emulated: emulated, Real: real, Floor: Floor(len(users), s.Quota, s.Competing),
+		Emulated: emulated, Real: real, Floor: s.Floor(),
 		Steps: st.Writes, Throttled: st.Throttled, EarlyRetries: st.EarlyRetries, Lost: lost, PeakHeap: peak,
+		Failed: sink.failed, Waits: est.Waits,
 	}, nil
 }
 
@@ -233,8 +259,9 @@ func (u *userSource) Next() (batch.Row, error) {
 
 // tally is a Sink that remembers which users were reported revoked.
 type tally struct {
-	mu sync.Mutex
-	ok []bool
+	mu     sync.Mutex
+	ok     []bool
+	failed int
 }
 
 func (t *tally) Write(rs ...batch.Result) error {
@@ -245,6 +272,9 @@ func (t *tally) Write(rs ...batch.Result) error {
 			return fmt.Errorf("result for line %d, which was never read", r.Line)
 		}
 		t.ok[r.Line-1] = r.Status == batch.StatusRevoked
+		if r.Status == batch.StatusFailed {
+			t.failed++
+		}
 	}
 	return nil
 }
@@ -284,7 +314,7 @@ func RunSequential(ctx context.Context, s Scenario) (Result, error) {
 	st := srv.Stats()
 	return Result{
 		Scenario: s.Name, Runner: "sequential", Users: s.Users, Measured: n,
-		Emulated: emulated, Real: real, Floor: Floor(s.Users, s.Quota, s.Competing),
+		Emulated: emulated, Real: real, Floor: s.Floor(),
 		Steps: st.Writes, Throttled: st.Throttled, EarlyRetries: st.EarlyRetries, Lost: lost, PeakHeap: peak,
 	}, nil
 }

@@ -79,3 +79,17 @@ func fmtBytes(b uint64) string {
 	}
 	return fmt.Sprintf("%.1f MB", float64(b)/(1<<20))
 }
+
+// WriteMatrix prints one line per scenario: the figures issue 9's targets are stated in.
+func WriteMatrix(w io.Writer, rs []Result) error {
+	if _, err := fmt.Fprintln(w, "matrix"); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "scenario\tratio\tthrottled %\tearly retries\tlost\tfailed\twaits\t")
+	for _, r := range rs {
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%d\t%d\t%d\t%d\t\n", r.Scenario, fmtRatio(r.Ratio()),
+			percent(r.Throttled, r.Steps), r.EarlyRetries, r.Lost, r.Failed, r.Waits)
+	}
+	return tw.Flush()
+}

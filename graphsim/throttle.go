@@ -56,6 +56,12 @@ type Competing struct {
 	// AppID and TenantID name the app and tenant the load is measured
 	// against; "" means Config.AppID and Config.TenantID.
 	AppID, TenantID string
+	// Steady makes the other client send its full rate whatever Graph
+	// answers, as a script that ignores 429s does; Graph charges refused
+	// requests too, so it always takes its share of every quota it draws on.
+	// Otherwise it takes only what is free, and a client that fills a
+	// sliding window first starves it.
+	Steady bool
 }
 
 // The limits of Graph's identity and access service (graph-notes.md and
@@ -429,9 +435,11 @@ func (t *throttle) runCompeting(now time.Time) {
 		due := t.competeCarry + rate*to.Sub(from).Seconds()
 		n := math.Floor(due)
 		t.competeCarry = due - n
-		// The other client is throttled too: it takes only what is free.
-		for _, q := range qs {
-			n = math.Min(n, math.Floor(q.m.room(to)))
+		if !t.competing.Steady {
+			// The other client is throttled too: it takes only what is free.
+			for _, q := range qs {
+				n = math.Min(n, math.Floor(q.m.room(to)))
+			}
 		}
 		if n > 0 {
 			for _, q := range qs {

@@ -1,0 +1,665 @@
+package batch
+
+import (
+	"context"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Rate control: a design note.
+//
+// Graph documents its identity quotas (3,000 writes per 150 s for one app in one tenant,
+// 18,000 per 5 min for a tenant, 35,000 per 5 min for an app across tenants, and resource
+// units per 10 s) but not how it counts them, whether as a refilling bucket or a trailing
+// window, and it may run a tenant on a smaller quota than documented. What it always sends is
+// each step's status and, on a 429, the Retry-After after which that step would be admitted.
+// Everything else (x-ms-throttle-limit-percentage, x-ms-throttle-scope) may be missing, so the
+// engine steers by statuses, Retry-After and its own record of what it sent, and uses the
+// headers only to be more careful.
+//
+// Each limit is a quota: a model of what Graph will admit, started from the documented figures
+// and corrected by Graph's refusals. A step is sent only when every quota on its path (its
+// app+tenant pair, its tenant, its app, and the pair's resource units) admits it, and tokens are
+// taken as the envelope leaves, never reserved ahead.
+//
+//   - A quota starts as a full bucket of its documented size that refills at size/window. An idle
+//     app may spend a whole bucket at once under either counting, and after a breach the first
+//     3,000 users out in seconds matter most.
+//   - A 429 closes the quota's gate for every lane that uses it until the Retry-After (counted
+//     from the answer, so never early), and drains the bucket so that it holds a little less
+//     than nothing when the gate opens: Graph's refused steps were charged, and it computed the
+//     Retry-After for one step, so it has room for about one step then. Resuming at the refill
+//     rate from below zero keeps the latency jitter of later envelopes from being refused.
+//   - The first refusal of a quota during its first burst says the bucket is smaller than
+//     documented: the bucket becomes what Graph admitted, and the rate scales with it.
+//   - A Retry-After longer than a quarter of the window cannot come from a bucket refilling at
+//     the documented pace with the few steps we overdrew: Graph counts a trailing window. The
+//     quota then admits a step when our own charges of the last window, refused ones included
+//     (Graph charges them), leave room within what Graph accepted of them. This replays the
+//     window: charges expire in the order they were made, so the engine sends again as fast as
+//     its old charges leave, which is the least time a window allows.
+//   - A later refusal of a bucket means something else draws on the quota (another instance of
+//     the app, other apps in the tenant) or the latency jitter landed a step early. The rate
+//     actually admitted since the previous refusal tells them apart: well below our pace, the
+//     pace drops to it; at our pace, only the gate and the drain apply. The pace then regrows
+//     slowly towards the documented rate, so that a competitor that leaves is noticed; under a
+//     bucket, time spent below the refill is not lost (the bucket keeps it), so slow regrowth
+//     costs little and keeps refusals rare.
+//   - A refusal without a scope header is charged to the quota on the step's path that is closest
+//     to empty by our own count: after 20 tenants' bursts that is the app's quota, after three
+//     apps' bursts the pairs'. With the header, its scope decides.
+//   - Near the edge of a quota (its model holds less than two envelopes, or Graph reported 90%
+//     usage) the lane sends only as many envelopes at once as the pace needs, usually one, so
+//     that a wrong guess costs one envelope's steps, not every envelope in flight.
+const (
+	windowEvidence = 0.25 // a Retry-After longer than this share of the window means a trailing window
+	paceCut        = 0.9  // rate factor after refusals too close together to measure the rate
+	smallerBurst   = 0.95 // a first burst refused before this share of the bucket means a smaller bucket
+	plausibleShare = 0.25 // ... if Graph admitted at least this share of the documented one
+	measureMin     = 5 * time.Second
+	maxAnchors     = 16
+	measuredShare  = 0.99 // the pace after a refusal, as a share of the rate Graph admitted since the last
+	quietPeriod    = 30 * time.Second
+	paceGrowth     = 0.002  // share of the pace gained per second, after a quiet period
+	windowGrowth   = 0.0002 // share of a window's documented size regained per second, after a window without refusals
+	cushion        = 200 * time.Millisecond
+	hintOn         = 0.9
+	hintTTL        = 5 * time.Second
+	nearEnvelopes  = 2
+)
+
+// prior is a documented Graph limit: Limit charges per Window.
+type prior struct {
+	Limit  float64
+	Window time.Duration
+}
+
+// Graph's documented identity limits. The resource-unit prior is the smallest tenant's budget
+// (tenants under 50 users); larger tenants get 5,000 or 8,000.
+var (
+	PriorPairWrite   = prior{3000, 150 * time.Second}
+	PriorTenantWrite = prior{18000, 5 * time.Minute}
+	PriorAppWrite    = prior{35000, 5 * time.Minute}
+	PriorPairRead    = prior{3500, 10 * time.Second}
+)
+
+// send is one envelope's charge to one quota.
+type send struct {
+	at       time.Time
+	near     bool    // the quota was at its edge when it was taken
+	n        float64 // steps charged
+	ok       float64 // steps Graph admitted, once answered
+	answered bool
+}
+
+// quota is the engine's model of one Graph limit. Its fields are guarded by the controller.
+// Its bucket is an x/time/rate Limiter on our clock; a trailing window is counted from hist.
+type quota struct {
+	name    string
+	window  time.Duration
+	limit   float64 // the documented size, or --burst
+	ceiling float64 // the documented rate, or --rate: the pace never exceeds it
+	floor   float64 // the least a run of cuts may bring the pace to
+
+	sliding  bool    // Graph counts a trailing window here
+	capacity float64 // bucket size, or what a window of our charges may hold
+	rate     float64 // the pace we refill at
+	lim      *rate.Limiter
+	grownAt  time.Time
+
+	hist  []*send // our charges, oldest first, kept for two windows
+	cum   float64 // every step ever charged here
+	start time.Time
+
+	gate      time.Time
+	episode   uint64    // counts refusals that taught something
+	epAt      time.Time // when the last episode's gate opened: Graph held about nothing then
+	anchors   []anchor  // the last few such moments, oldest first
+	slack     bool      // since epAt the bucket held more than we sent: a measured rate says nothing
+	cutAt     time.Time // the last cut made without a measurement
+	refusals  int
+	noise     int  // refusals that taught nothing
+	burstOver bool // the first refusal has been seen
+}
+
+// minCapacity keeps a bucket able to grant a whole envelope: a Limiter never grants more than
+// its burst at once.
+const minCapacity = MaxBatchSize
+
+func newQuota(name string, p prior, ratePerSec float64, burst float64, now time.Time) *quota {
+	ceiling := p.Limit / p.Window.Seconds()
+	if ratePerSec > 0 {
+		ceiling = ratePerSec
+	}
+	limit := p.Limit
+	if burst > 0 {
+		limit = burst
+	}
+	limit = math.Max(limit, minCapacity)
+	lim := rate.NewLimiter(rate.Limit(ceiling), int(limit))
+	// Starts full: an idle app may spend its whole quota at once.
+	lim.SetBurstAt(now, int(limit))
+	return &quota{name: name, window: p.Window, limit: limit, ceiling: ceiling, floor: ceiling / 50,
+		capacity: limit, rate: ceiling, lim: lim, grownAt: now, start: now}
+}
+
+// level is the bucket's tokens now; negative when owed.
+func (q *quota) level(now time.Time) float64 { return q.lim.TokensAt(now) }
+
+// lower drains the bucket to at most level l, by reserving the difference: the Limiter keeps
+// a reservation as debt, which is what Graph does with a refused step it charged.
+func (q *quota) lower(now time.Time, l float64) {
+	excess := int(math.Ceil(q.lim.TokensAt(now) - l))
+	burst := q.lim.Burst()
+	for excess > 0 {
+		k := min(excess, burst)
+		q.lim.ReserveN(now, k)
+		excess -= k
+	}
+}
+
+// setRate changes the pace the bucket refills at.
+func (q *quota) setRate(now time.Time, r float64) {
+	q.rate = math.Max(q.floor, math.Min(q.ceiling, r))
+	q.lim.SetLimitAt(now, rate.Limit(q.rate))
+}
+
+// setCapacity shrinks (or grows) the bucket.
+func (q *quota) setCapacity(now time.Time, c float64) {
+	q.capacity = math.Max(minCapacity, c)
+	q.lim.SetBurstAt(now, int(q.capacity))
+}
+
+func (q *quota) refill(now time.Time) {
+	if q.sliding {
+		// A window without refusals may hold more: a competitor may have gone.
+		from := maxTime(q.grownAt, q.epAt.Add(q.window))
+		if dt := now.Sub(from).Seconds(); dt > 0 && q.capacity < q.limit {
+			q.capacity = math.Min(q.limit, q.capacity+windowGrowth*q.limit*dt)
+		}
+	} else {
+		// Regrowth in proportion to the pace: a pace cut to a small quota probes it as gently
+		// as the documented one, and a pace left by a competitor doubles in about six minutes.
+		from := maxTime(q.grownAt, q.epAt.Add(quietPeriod))
+		if dt := now.Sub(from).Seconds(); dt > 0 && q.rate < q.ceiling {
+			q.setRate(now, q.rate*(1+paceGrowth*dt))
+		}
+	}
+	q.grownAt = maxTime(q.grownAt, now)
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// margin is how much longer than its window Graph holds a charge by our clock: Graph starts
+// the window when the step arrives, we when it leaves, a latency earlier.
+func (q *quota) margin() time.Duration { return min(time.Second, q.window/50) }
+
+// inWindow sums our charges that Graph may still count at now.
+func (q *quota) inWindow(now time.Time) (charged, admitted float64) {
+	from := now.Add(-q.window - q.margin())
+	for i := len(q.hist) - 1; i >= 0 && q.hist[i].at.After(from); i-- {
+		charged += q.hist[i].n
+		admitted += q.hist[i].ok
+	}
+	return charged, admitted
+}
+
+// heldAt is how much of ours Graph's window holds at `at` (a moment after now), refused charges
+// included: Graph charges them. When Graph says a refused step would pass at `at`, its window
+// then holds all it will take, so this is our share of the window.
+//
+// Graph starts a charge's window when the step arrives, a one-way latency after we sent it, and
+// `at` is counted from when the answer came back: rtt, the refused envelope's round trip, is
+// what separates the two clocks.
+func (q *quota) heldAt(at time.Time, rtt time.Duration) float64 {
+	from := at.Add(-q.window - rtt)
+	held := 0.0
+	for i := len(q.hist) - 1; i >= 0 && q.hist[i].at.After(from); i-- {
+		held += q.hist[i].n
+	}
+	return held
+}
+
+// wait is how long until n steps could be admitted; 0 means now.
+func (q *quota) wait(now time.Time, n float64) time.Duration {
+	if d := q.gate.Sub(now); d > 0 {
+		return d
+	}
+	q.refill(now)
+	if q.sliding {
+		charged, _ := q.inWindow(now)
+		excess := charged + n - q.capacity
+		if excess <= 1e-9 {
+			return 0
+		}
+		from := now.Add(-q.window - q.margin())
+		for _, s := range q.hist {
+			if !s.at.After(from) {
+				continue
+			}
+			excess -= s.n
+			if excess <= 1e-9 {
+				return max(time.Millisecond, s.at.Add(q.window+q.margin()).Sub(now))
+			}
+		}
+		return q.window
+	}
+	if l := q.level(now); l < n {
+		return max(time.Millisecond, time.Duration((n-l)/q.rate*float64(time.Second)))
+	}
+	return 0
+}
+
+// room is the share of the quota our model says is free, for attributing refusals.
+func (q *quota) room(now time.Time) float64 {
+	q.refill(now)
+	if q.sliding {
+		charged, _ := q.inWindow(now)
+		return (q.capacity - charged) / q.capacity
+	}
+	return q.level(now) / q.capacity
+}
+
+func (q *quota) take(now time.Time, n float64, batch float64) *send {
+	near := q.near(now, batch)
+	q.refill(now)
+	if !q.sliding {
+		if q.burstOver && q.level(now) >= (1+nearEnvelopes)*n {
+			// We sent less than the pace allowed: the next refusal's measured rate would be
+			// what we wanted, not what Graph admits.
+			q.slack = true
+		}
+		q.lim.ReserveN(now, int(n))
+	}
+	q.cum += n
+	s := &send{at: now, n: n, near: near}
+	q.hist = append(q.hist, s)
+	// Two windows of history: one for the window model, one more for measuring rates.
+	cut := 0
+	for cut < len(q.hist) && q.hist[cut].at.Before(now.Add(-2*q.window)) {
+		cut++
+	}
+	if cut > 0 {
+		q.hist = append(q.hist[:0], q.hist[cut:]...)
+	}
+	return s
+}
+
+// near reports whether the model holds less than a couple of envelopes, or the documented
+// burst is spent and Graph has not yet said how it counts: the envelope that finds out should
+// be the only one in flight.
+func (q *quota) near(now time.Time, batch float64) bool {
+	if q.gate.After(now) || (!q.burstOver && now.Sub(q.start) < q.window && q.cum >= q.limit-nearEnvelopes*batch) {
+		return true
+	}
+	q.refill(now)
+	if q.sliding {
+		charged, _ := q.inWindow(now)
+		return q.capacity-charged < nearEnvelopes*batch
+	}
+	return q.level(now) < nearEnvelopes*batch
+}
+
+// refused learns from a 429 to a step charged by s, sent while the quota was in episode sent,
+// answered at now with Retry-After ra.
+func (q *quota) refused(now time.Time, s *send, cumAtSend float64, sent uint64, ra, rtt time.Duration, k int) {
+	q.refill(now)
+	q.refusals++
+	if until := now.Add(ra); until.After(q.gate) {
+		q.gate = until
+	}
+	// A quota that ran out refuses every step once it is empty; the odd 429 among the steps
+	// of an envelope our model had room for (another service's throttle, an injected fault)
+	// says nothing about the quota. Graph's wait is honoured either way.
+	if !s.near && float64(k) < s.n/2 && !q.windowLike(ra) {
+		q.noise++
+		return
+	}
+	fresh := sent == q.episode
+	if fresh {
+		q.episode++
+		q.learn(now, s, cumAtSend, ra, rtt)
+	}
+	if !q.sliding {
+		// Hold a little less than nothing when the gate opens.
+		q.lower(now, -q.rate*(q.gate.Sub(now)+cushion).Seconds())
+	}
+	q.epAt = q.gate
+	for i := range q.anchors {
+		q.anchors[i].slack = q.anchors[i].slack || q.slack
+	}
+	q.slack = false
+	if !fresh && len(q.anchors) > 0 {
+		// Another envelope of the same episode: the bucket is empty when the latest gate opens.
+		q.anchors[len(q.anchors)-1] = anchor{at: q.gate, cum: q.cum}
+		return
+	}
+	q.anchors = append(q.anchors, anchor{at: q.gate, cum: q.cum})
+	if len(q.anchors) > maxAnchors {
+		q.anchors = q.anchors[1:]
+	}
+}
+
+// windowLike reports whether a Retry-After is too long for a bucket refilling at the documented
+// pace with the few steps we overdraw: Graph counts a trailing window.
+func (q *quota) windowLike(ra time.Duration) bool {
+	return ra > time.Duration(windowEvidence*float64(q.window))
+}
+
+func (q *quota) learn(now time.Time, s *send, cumAtSend float64, ra, rtt time.Duration) {
+	first := !q.burstOver
+	q.burstOver = true
+	if !q.sliding && q.windowLike(ra) {
+		q.sliding = true
+		q.capacity = q.limit
+	}
+	if q.sliding {
+		// Graph's window is full: it holds for us at most what it admitted of ours, and what
+		// of ours it still holds when it would take the refused step again.
+		_, admitted := q.inWindow(now)
+		held := q.heldAt(now.Add(ra), rtt)
+		q.capacity = math.Max(minCapacity, math.Min(q.capacity, math.Min(admitted, held)))
+		return
+	}
+	if first {
+		// Refused within the first burst: Graph's bucket is smaller than documented, or was
+		// not full when the run began (another run just before). A bucket far smaller than
+		// documented is the second case: the rate then stays, and later refusals measure it.
+		refill := q.ceiling * s.at.Sub(q.start).Seconds()
+		if admitted := cumAtSend + s.ok - refill; admitted < smallerBurst*q.capacity && admitted >= q.limit*plausibleShare {
+			q.setCapacity(now, admitted)
+			q.setRate(now, q.ceiling*q.capacity/q.limit)
+		}
+		return
+	}
+	// Graph's bucket held about nothing when each earlier refusal's gate opened: the rate it
+	// admitted since the latest such moment at least measureMin ago is what it has for us.
+	var from anchor
+	for i := len(q.anchors) - 1; i >= 0; i-- {
+		if s.at.Sub(q.anchors[i].at) >= measureMin {
+			from = q.anchors[i]
+			break
+		}
+	}
+	span := s.at.Sub(from.at)
+	if from.at.IsZero() || from.slack {
+		// Too little to measure: cut blindly, but at most once per measuring span, so that a
+		// burst of refusals (or of injected faults) does not spiral the pace down.
+		if now.Sub(q.cutAt) >= measureMin {
+			q.cutAt = now
+			q.setRate(now, q.rate*paceCut)
+		}
+		return
+	}
+	measured := (cumAtSend + s.ok - from.cum) / span.Seconds()
+	q.setRate(now, math.Min(q.rate, measuredShare*measured))
+}
+
+// anchor is a moment when Graph's bucket held about nothing: a refusal's gate opening.
+type anchor struct {
+	at    time.Time
+	cum   float64
+	slack bool // since then we sent less than the pace allowed
+}
+
+// answered records what Graph admitted of a charge.
+func (q *quota) answered(now time.Time, s *send, ok float64, refused bool) {
+	s.ok, s.answered = ok, true
+}
+
+// hint lowers the model to what Graph reported using (x-ms-throttle-limit-percentage, 1.0 =
+// throttling starts), never raises it: the header may be missing or stale.
+func (q *quota) hint(now time.Time, usage float64) {
+	if q.sliding || usage <= 0 {
+		return
+	}
+	q.refill(now)
+	q.lower(now, (1-usage)*q.capacity)
+}
+
+// class is what a step draws on: writes take a write quota and resource units, reads only the
+// latter.
+type class int
+
+const (
+	classRead class = iota
+	classWrite
+)
+
+// controller holds every quota of a run behind one lock: decisions span several quotas (a pair,
+// its tenant, its app) and must see them together.
+type controller struct {
+	mu     sync.Mutex
+	clock  Clock
+	quotas map[string]*quota
+	// changed is closed and replaced whenever an answer may let a waiting envelope leave.
+	changed chan struct{}
+}
+
+func newController(clock Clock) *controller {
+	return &controller{clock: clock, quotas: map[string]*quota{}, changed: make(chan struct{})}
+}
+
+// quota returns the quota named name, creating it from p.
+func (c *controller) quota(name string, p prior, rate, burst float64) *quota {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	q := c.quotas[name]
+	if q == nil {
+		q = newQuota(name, p, rate, burst, c.clock.Now())
+		c.quotas[name] = q
+	}
+	return q
+}
+
+func (c *controller) notify() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// pacer is one lane's way through the quotas: an app in a tenant.
+type pacer struct {
+	c     *controller
+	paths [2][]*quota // by class; the first quota of each path is the pair's own
+	batch float64
+
+	inFlight [2]int
+	rtt      time.Duration // smoothed round trip, for how many envelopes the pace needs
+	hintedAt time.Time     // when Graph last reported 90% usage
+}
+
+// ticket is an envelope's charge, handed back with its answer.
+type ticket struct {
+	class    class
+	n        float64
+	at       time.Time
+	sends    []*send
+	cums     []float64
+	episodes []uint64
+}
+
+// maxInFlight is how many envelopes of a class may be on their way at once near the edge.
+func (p *pacer) maxNear(cl class) int {
+	q := p.paths[cl][0]
+	rtt := p.rtt
+	if rtt <= 0 {
+		rtt = 200 * time.Millisecond
+	}
+	return max(1, int(math.Ceil(q.rate*rtt.Seconds()/p.batch)))
+}
+
+// delay takes n steps of class cl from every quota on the path (only checks, when !take) and
+// returns 0, or returns how long until they might be admitted and a channel closed if something
+// changes before then. limit caps the envelopes of the class in flight.
+func (p *pacer) delay(cl class, n float64, limit int, take bool) (time.Duration, <-chan struct{}, *ticket) {
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	if p.inFlight[cl] >= limit {
+		return time.Hour, c.changed, nil
+	}
+	var wait time.Duration
+	near := now.Sub(p.hintedAt) < hintTTL
+	for _, q := range p.paths[cl] {
+		wait = max(wait, q.wait(now, n))
+		near = near || q.near(now, p.batch)
+	}
+	if wait > 0 {
+		return wait, c.changed, nil
+	}
+	if near && p.inFlight[cl] >= p.maxNear(cl) {
+		return time.Hour, c.changed, nil
+	}
+	t := &ticket{class: cl, n: n, at: now}
+	if !take {
+		return 0, nil, t
+	}
+	for _, q := range p.paths[cl] {
+		t.cums = append(t.cums, q.cum)
+		t.episodes = append(t.episodes, q.episode)
+		t.sends = append(t.sends, q.take(now, n, p.batch))
+	}
+	p.inFlight[cl]++
+	return 0, nil, t
+}
+
+// acquire waits until n steps of class cl may leave, or ctx ends. With take it charges them to
+// every quota of the path and counts the envelope in flight; without, it only waits.
+func (p *pacer) acquire(ctx context.Context, cl class, n float64, limit int, take bool) (*ticket, error) {
+	for {
+		d, changed, t := p.delay(cl, n, limit, take)
+		if t != nil {
+			return t, nil
+		}
+		// Sleep in slices of at most a second: a gate closed by another lane's answer must be
+		// seen, and a model that changes under us must be read again.
+		d = min(d, time.Second)
+		sctx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-changed:
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		_ = p.c.clock.Sleep(sctx, d)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// gateAt reads the quota's gate under the controller's lock.
+func (q *quota) gateAt(c *controller) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return q.gate
+}
+
+// outcome is what Graph said to one envelope, as far as pacing is concerned.
+type outcome struct {
+	ok         int           // steps admitted (any status but 429)
+	refused    int           // steps answered 429
+	retryAfter time.Duration // the longest Retry-After of the refused steps
+	scope      string        // x-ms-throttle-scope of a refused step, when sent
+	usage      float64       // the highest x-ms-throttle-limit-percentage, when sent
+	envelope   bool          // the whole envelope was refused (or failed) before any step ran
+	rtt        time.Duration
+}
+
+// settle hands back a ticket with Graph's answer.
+func (p *pacer) settle(t *ticket, o outcome) {
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	p.inFlight[t.class]--
+	if o.rtt > 0 {
+		if p.rtt == 0 {
+			p.rtt = o.rtt
+		} else {
+			p.rtt = (7*p.rtt + o.rtt) / 8
+		}
+	}
+	path := p.paths[t.class]
+	for i, q := range path {
+		q.answered(now, t.sends[i], float64(o.ok), o.refused > 0)
+	}
+	if o.usage >= hintOn {
+		p.hintedAt = now
+	}
+	if o.usage > 0 {
+		path[0].hint(now, o.usage)
+	}
+	if o.refused > 0 {
+		i := p.blame(now, t, o.scope)
+		path[i].refused(now, t.sends[i], t.cums[i], t.episodes[i], o.retryAfter, o.rtt, o.refused)
+	} else if o.envelope && o.retryAfter > 0 {
+		// A whole envelope refused says nothing about which quota, only when to come back.
+		if until := now.Add(o.retryAfter); until.After(path[0].gate) {
+			path[0].gate = until
+		}
+	}
+	c.notify()
+}
+
+// blame picks the quota a refusal belongs to: the one the scope header names, else the one our
+// own count says is closest to empty.
+func (p *pacer) blame(now time.Time, t *ticket, scope string) int {
+	path := p.paths[t.class]
+	if scope != "" {
+		kind := strings.ToLower(scope)
+		for i, q := range path {
+			if strings.HasPrefix(kind, q.scopePrefix()) {
+				return i
+			}
+		}
+	}
+	best, low := 0, math.Inf(1)
+	for i, q := range path {
+		if r := q.room(now); r < low-1e-9 {
+			best, low = i, r
+		}
+	}
+	return best
+}
+
+// scopePrefix is how x-ms-throttle-scope names this kind of quota, in lower case.
+func (q *quota) scopePrefix() string {
+	kind, _, _ := strings.Cut(q.name, "/")
+	switch kind {
+	case "pair":
+		return "tenant_application/write"
+	case "pairru":
+		return "tenant_application/resourceunit"
+	case "tenant":
+		return "tenant/write"
+	case "app":
+		return "application/write"
+	}
+	return "?"
+}
+
+// gateUntil reports when every quota of the lane's class is open again, for the progress line.
+func (p *pacer) gateUntil(cl class) time.Time {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	var g time.Time
+	for _, q := range p.paths[cl] {
+		if q.gate.After(g) {
+			g = q.gate
+		}
+	}
+	return g
+}

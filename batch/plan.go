@@ -1,0 +1,709 @@
+package batch
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// stage is the step an item waits for. Later stages are sent first: a user half-way through
+// (blocked, not yet revoked) is the most urgent.
+type stage int
+
+const (
+	stLookup stage = iota
+	stVerify
+	stOwned      // list owned devices
+	stRegistered // list registered devices
+	stDevice     // a device's PATCH (a child item)
+	stBlock
+	stEnable
+	stRevoke
+	stageCount
+)
+
+func (s stage) class() class {
+	switch s {
+	case stLookup, stVerify, stOwned, stRegistered:
+		return classRead
+	}
+	return classWrite
+}
+
+// item is a user (or a device of one) on its way through the plan.
+type item struct {
+	row   Row
+	t     *tenant
+	res   Result // what is known so far; the row's report once final
+	stage stage
+	done  bool // no step left (children may still run)
+	next  string
+
+	seq       uint64 // lookup order, for the earlier line to win a duplicate
+	hasSeq    bool
+	failures  int // failed attempts of the current step; throttling does not count
+	last      Result
+	found     int // devices found for this user
+	disabled  int // devices disabled (or re-enabled) for this user
+	listed    int // device listings finished (owned, registered)
+	listError string
+	children  int
+	parent    *item
+	dev       *DeviceResult
+	dups      []Result // duplicate rows waiting for this row's outcome
+	slot      bool     // holds one of its tenant's MaxPending slots
+}
+
+func (e *engine) newItem(row Row, t *tenant) *item {
+	it := &item{row: row, t: t, slot: true}
+	it.res = Result{Line: row.Line, Input: row.Input, TenantID: e.tenantID(row.Tenant)}
+	fillKey(&it.res, row)
+	p := e.cfg.Plan
+	switch {
+	case p.Enable:
+		it.stage = stEnable
+		if row.Restore == nil || !row.Restore.User {
+			it.stage = stDevice // devices only; advance spawns them
+			it.done = true
+		}
+	case p.Lookup || (p.Block && !p.Verify):
+		it.stage = stLookup
+		it.hasSeq = true
+		it.seq = e.seq.Add(1) - 1
+	case p.Verify:
+		it.stage = stVerify
+	case p.Revoke && !p.DryRun:
+		it.stage = stRevoke
+	case p.Devices:
+		it.stage = stOwned
+	default:
+		it.stage = stRevoke
+	}
+	return it
+}
+
+// advance sends an item to its current stage's queue, or finishes it.
+func (e *engine) advance(it *item) {
+	if it.parent == nil && it.stage == stDevice && it.done {
+		// A rollback row with devices only (or nothing) to restore.
+		e.spawnRestores(it)
+		e.settleUser(it)
+		return
+	}
+	if it.done {
+		e.settleUser(it)
+		return
+	}
+	it.failures, it.last = 0, Result{}
+	e.enqueue(it)
+}
+
+// nextStage moves a user to the step after the one just settled; it reports whether one is left.
+func (e *engine) nextStage(it *item) bool {
+	p := e.cfg.Plan
+	after := func(s stage) stage {
+		switch s {
+		case stLookup:
+			if p.Block && !p.DryRun && e.needsBlock(it) {
+				return stBlock
+			}
+			if p.Revoke && !p.DryRun {
+				return stRevoke
+			}
+			if p.Devices {
+				return stOwned
+			}
+		case stBlock:
+			if p.Revoke {
+				return stRevoke
+			}
+			if p.Devices {
+				return stOwned
+			}
+		case stRevoke:
+			if p.Devices && it.res.Status != StatusNotFound {
+				return stOwned
+			}
+		case stOwned:
+			return stRegistered
+		}
+		return stageCount
+	}
+	s := after(it.stage)
+	if s == stageCount {
+		it.done = true
+		return false
+	}
+	it.stage, it.next = s, ""
+	return true
+}
+
+// needsBlock decides whether the block PATCH is worth sending, and records why not.
+func (e *engine) needsBlock(it *item) bool {
+	r := &it.res
+	f := false
+	switch {
+	case r.PriorAccountEnabled != nil && !*r.PriorAccountEnabled:
+		r.Blocked, r.BlockError = &f, "already disabled before this run: not changed"
+		return false
+	case it.synced():
+		r.Blocked, r.BlockError = &f, syncedBlockError
+		return false
+	}
+	return true
+}
+
+const syncedBlockError = "synced from on-premises AD: Graph cannot block it; disable the account in AD (sessions were still revoked)"
+
+func (it *item) synced() bool { return strings.Contains(it.res.Note, syncedNote) }
+
+const syncedNote = "synced from on-premises AD"
+
+// step is what an item asks of Graph now.
+func (e *engine) step(it *item, id string) Step {
+	s := Step{ID: id, Key: it.row.Key, URL: it.next}
+	switch it.stage {
+	case stLookup:
+		s.Op = OpLookup
+	case stVerify:
+		s.Op = OpVerify
+	case stBlock:
+		s.Op = OpBlock
+	case stEnable:
+		s.Op = OpEnable
+	case stRevoke:
+		s.Op = OpRevoke
+	case stOwned:
+		s.Op = OpOwnedDevices
+	case stRegistered:
+		s.Op = OpRegisteredDevices
+	case stDevice:
+		s.Op = OpDisableDevice
+		if e.cfg.Plan.Enable {
+			s.Op = OpEnableDevice
+		}
+		s.Key = it.dev.ID
+	}
+	return s
+}
+
+// change is the intent to record before a write step leaves, if it changes the directory.
+func (e *engine) change(it *item) (Change, bool) {
+	switch it.stage {
+	case stBlock, stEnable:
+		return Change{Line: it.row.Line, TenantID: it.res.TenantID, ID: it.row.Key, Enable: it.stage == stEnable,
+			PriorEnabled: it.res.PriorAccountEnabled}, true
+	case stDevice:
+		return Change{Line: it.dev.Line, TenantID: it.dev.TenantID, Device: true, ID: it.dev.ID, Name: it.dev.DisplayName,
+			Enable: e.cfg.Plan.Enable, PriorEnabled: it.dev.PriorEnabled}, true
+	}
+	return Change{}, false
+}
+
+// settled applies the final answer of an item's current step (success or a failure not worth
+// retrying) and moves the item on.
+func (e *engine) settled(it *item, sr StepResponse, r Result) {
+	ok := sr.Status >= 200 && sr.Status < 300
+	switch it.stage {
+	case stLookup:
+		e.lookedUp(it, sr, r, ok)
+		return
+	case stVerify:
+		it.res = r
+		if ok {
+			readUser(&it.res, sr.Body)
+			it.res.Status = StatusWouldRevoke
+		}
+		it.done = true
+	case stBlock:
+		b := ok
+		it.res.Blocked = &b
+		if !ok {
+			it.res.BlockError = blockError(r)
+			if sr.Status == http.StatusNotFound {
+				it.res = mergeFailure(it.res, r, StatusNotFound)
+				it.done = true
+				break
+			}
+		}
+		e.nextStage(it)
+	case stEnable:
+		keep := it.res
+		it.res = r
+		it.res.PriorAccountEnabled, it.res.Blocked = keep.PriorAccountEnabled, keep.Blocked
+		it.res.Status = statusFor(sr.Status, StatusEnabled)
+		it.done = true
+	case stRevoke:
+		keep := it.res
+		it.res = r
+		carry(&it.res, keep)
+		it.res.Status = statusFor(sr.Status, StatusRevoked)
+		if e.cfg.Plan.Block && it.res.Blocked != nil && !*it.res.Blocked && it.res.Status == StatusRevoked &&
+			it.res.BlockError != "" && !strings.HasPrefix(it.res.BlockError, "already disabled") {
+			it.res.Note = joinNote(it.res.Note, "sign-in not blocked: "+it.res.BlockError)
+		}
+		e.nextStage(it)
+	case stOwned, stRegistered:
+		if ok {
+			e.devicesListed(it, sr.Body)
+			if it.next != "" {
+				break // the next page, same stage
+			}
+		} else {
+			it.listError = joinNote(it.listError, "cannot list "+map[stage]string{stOwned: "owned", stRegistered: "registered"}[it.stage]+
+				" devices: "+describe(r))
+		}
+		it.listed++
+		e.nextStage(it)
+	case stDevice:
+		e.deviceDone(it, sr, r, ok)
+		return
+	}
+	e.advance(it)
+}
+
+// lookedUp records who the user is; users resolved to an object an earlier line already named
+// become duplicates. Lookups are released in input order for that decision, so that the earlier
+// line always wins, whichever answer came first.
+func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
+	keep := it.res
+	it.res = r
+	it.res.TenantID = keep.TenantID
+	if ok {
+		readUser(&it.res, sr.Body)
+		it.res.PriorAccountEnabled = it.res.AccountEnabled
+		it.res.Status = StatusWouldRevoke
+		if e.cfg.Plan.Block && e.cfg.Plan.DryRun && it.res.AccountEnabled != nil && *it.res.AccountEnabled && !it.synced() {
+			it.res.Status = StatusWouldBlock
+		}
+	} else {
+		it.res.Status = statusFor(sr.Status, StatusWouldRevoke)
+		if e.cfg.Plan.Block || e.cfg.Plan.Revoke {
+			if sr.Status == http.StatusNotFound {
+				it.done = true
+			} else {
+				// Not readable (no User.Read.All, a transient fault that ran out): block and
+				// revoke anyway, without a prior state to restore.
+				it.res.Note = joinNote(it.res.Note, "could not read the user before changing it: "+describe(r))
+				it.res.HTTP, it.res.Code, it.res.Message = 0, "", ""
+			}
+		} else {
+			it.done = true
+		}
+	}
+	e.mu.Lock()
+	e.reorder[it.seq] = it
+	e.mu.Unlock()
+	e.drainReorder()
+}
+
+// drainReorder releases looked-up users in input order, as far as the order allows.
+func (e *engine) drainReorder() {
+	e.mu.Lock()
+	var release []*item
+	for {
+		next := e.reorder[e.nextSeq]
+		if next == nil {
+			if e.skipped[e.nextSeq] {
+				delete(e.skipped, e.nextSeq)
+				e.nextSeq++
+				continue
+			}
+			break
+		}
+		delete(e.reorder, e.nextSeq)
+		e.nextSeq++
+		release = append(release, next)
+	}
+	e.mu.Unlock()
+	for _, x := range release {
+		e.releaseLookup(x)
+	}
+}
+
+// releaseLookup moves a looked-up user on, in input order.
+func (e *engine) releaseLookup(it *item) {
+	if id := strings.ToLower(it.res.UserID); id != "" && it.res.HTTP >= 200 && it.res.HTTP < 300 {
+		key := it.res.TenantID + "/" + id
+		e.mu.Lock()
+		first, seen := e.resolved[key]
+		if !seen {
+			e.resolved[key] = it.row.Line
+		}
+		e.mu.Unlock()
+		if seen && first != it.row.Line {
+			e.finalizeAsDuplicate(it, first)
+			return
+		}
+	}
+	if it.done {
+		e.settleUser(it)
+		return
+	}
+	if e.cfg.Plan.Block || e.cfg.Plan.Revoke || e.cfg.Plan.Devices {
+		if !e.nextStage(it) {
+			e.settleUser(it)
+			return
+		}
+		e.advance(it)
+		return
+	}
+	it.done = true
+	e.settleUser(it)
+}
+
+// finalizeAsDuplicate reports a user whose lookup resolved to the object of an earlier line.
+func (e *engine) finalizeAsDuplicate(it *item, first int) {
+	r := it.res
+	r.Status, r.Code = StatusDuplicate, "duplicate_user"
+	r.Message = "same user as line " + strconv.Itoa(first) + " (both resolve to object " + r.UserID + ")"
+	it.res = r
+	e.mu.Lock()
+	if f := e.byLine[first]; f != nil {
+		delete(e.byLine, it.row.Line)
+		it.res.At = e.cfg.Clock.Now()
+		f.dups = append(f.dups, it.res)
+		e.mu.Unlock()
+		e.release(it)
+		return
+	}
+	st, _ := e.outcomes.get(first)
+	e.mu.Unlock()
+	it.res.DupStatus = st
+	it.res.Note = joinNote(it.res.Note, string(st)+" at line "+strconv.Itoa(first))
+	it.done = true
+	e.settleUser(it)
+}
+
+// devicesListed takes one page of a user's devices.
+func (e *engine) devicesListed(it *item, body map[string]any) {
+	it.next = ""
+	if link, _ := body["@odata.nextLink"].(string); link != "" {
+		if rel, err := RelativeTo(it.t.lanes[0].base(), link); err == nil {
+			it.next = rel
+		} else {
+			it.listError = joinNote(it.listError, err.Error())
+		}
+	}
+	values, _ := body["value"].([]any)
+	var direct []DeviceResult
+	for _, v := range values {
+		m, _ := v.(map[string]any)
+		id, _ := m["id"].(string)
+		if id == "" {
+			continue
+		}
+		e.mu.Lock()
+		owner, seen := e.devices[strings.ToLower(id)]
+		if !seen {
+			e.devices[strings.ToLower(id)] = it.row.Line
+		}
+		e.mu.Unlock()
+		if seen {
+			if owner == it.row.Line {
+				continue // owned and registered by the same user: once
+			}
+			it.found++
+			continue // reported with the user it was found for first
+		}
+		it.found++
+		d := DeviceResult{Line: it.row.Line, TenantID: it.res.TenantID, User: it.row.Input, ID: id, At: e.cfg.Clock.Now()}
+		d.DeviceID, _ = m["deviceId"].(string)
+		d.DisplayName, _ = m["displayName"].(string)
+		if b, ok := m["accountEnabled"].(bool); ok {
+			d.PriorEnabled = &b
+		}
+		synced, _ := m["onPremisesSyncEnabled"].(bool)
+		switch {
+		case d.PriorEnabled != nil && !*d.PriorEnabled:
+			d.Outcome = DeviceAlreadyDisabled
+		case synced:
+			d.Outcome, d.Message = DeviceSynced, "synced from on-premises AD: disable it there"
+		case e.cfg.Plan.DryRun:
+			d.Outcome = DeviceWouldDisable
+		default:
+			e.spawnDevice(it, d)
+			continue
+		}
+		direct = append(direct, d)
+	}
+	e.writeDevices(direct...)
+}
+
+// spawnDevice starts a child item that PATCHes one device.
+func (e *engine) spawnDevice(parent *item, d DeviceResult) {
+	child := &item{row: Row{Line: parent.row.Line, Input: parent.row.Input, Tenant: parent.row.Tenant, Key: d.ID},
+		t: parent.t, stage: stDevice, parent: parent, dev: &d}
+	child.res = Result{Line: parent.row.Line, TenantID: parent.res.TenantID}
+	parent.children++
+	e.live.Add(1)
+	e.enqueue(child)
+}
+
+// spawnRestores starts the device re-enables of a rollback row.
+func (e *engine) spawnRestores(it *item) {
+	if it.row.Restore == nil {
+		return
+	}
+	for _, d := range it.row.Restore.Devices {
+		d.Line, d.TenantID, d.User = it.row.Line, it.res.TenantID, it.row.Input
+		it.found++
+		e.spawnDevice(it, d)
+	}
+}
+
+// deviceDone settles a device's PATCH.
+func (e *engine) deviceDone(it *item, sr StepResponse, r Result, ok bool) {
+	d := it.dev
+	d.HTTP, d.Code, d.Message, d.RequestID, d.At = sr.Status, r.Code, r.Message, r.RequestID, e.cfg.Clock.Now()
+	switch {
+	case ok && e.cfg.Plan.Enable:
+		d.Outcome = DeviceEnabled
+	case ok:
+		d.Outcome = DeviceDisabled
+	case sr.Status == http.StatusBadRequest && strings.Contains(strings.ToLower(r.Message), "on-premises"):
+		d.Outcome = DeviceSynced
+	default:
+		d.Outcome = DeviceFailed
+	}
+	if ok {
+		it.parent.disabled++
+	}
+	e.writeDevices(*d)
+	parent := it.parent
+	e.live.Done()
+	e.mu.Lock()
+	parent.children--
+	last := parent.children == 0 && parent.done
+	e.mu.Unlock()
+	if last {
+		e.finish(parent)
+	}
+}
+
+// settleUser finishes a user whose steps are done, unless its devices are still on their way.
+func (e *engine) settleUser(it *item) {
+	it.done = true
+	e.mu.Lock()
+	wait := it.children > 0
+	e.mu.Unlock()
+	if !wait {
+		e.finish(it)
+	}
+}
+
+// finish writes a user's row (and the duplicates waiting for it) and lets the next user in.
+func (e *engine) finish(it *item) {
+	r := it.res
+	r.Line, r.Input = it.row.Line, it.row.Input
+	if r.At.IsZero() {
+		r.At = e.cfg.Clock.Now()
+	}
+	if e.cfg.Plan.Devices || (e.cfg.Plan.Enable && it.row.Restore != nil && len(it.row.Restore.Devices) > 0) {
+		if it.listed >= 2 || e.cfg.Plan.Enable {
+			n, d := it.found, it.disabled
+			r.Devices, r.DevicesDisabled = &n, &d
+		}
+		if it.listError != "" {
+			r.Note = joinNote(r.Note, it.listError)
+		}
+	}
+	if e.cfg.Plan.Enable && it.row.Restore != nil && !it.row.Restore.User && r.Status == "" {
+		r.Status, r.Note = StatusUnchanged, joinNote(r.Note, "sign-in was not changed by the run being undone")
+	}
+	if r.Status == "" {
+		r.Status = StatusNotAttempted
+	}
+	r.Note = joinNote(notes(r), r.Note)
+	e.finalize(it, r)
+}
+
+// finalize writes an item's final row and releases it.
+func (e *engine) finalize(it *item, r Result) {
+	if it.parent != nil {
+		// A device never started: report it, and let its user finish.
+		d := *it.dev
+		d.Outcome, d.Code, d.Message, d.At = DeviceNotAttempted, r.Code, r.Message, e.cfg.Clock.Now()
+		e.writeDevices(d)
+		parent := it.parent
+		e.live.Done()
+		e.mu.Lock()
+		parent.children--
+		last := parent.children == 0 && parent.done
+		e.mu.Unlock()
+		if last {
+			e.finish(parent)
+		}
+		return
+	}
+	e.mu.Lock()
+	dups := it.dups
+	it.dups = nil
+	delete(e.byLine, it.row.Line)
+	skip := it.hasSeq && it.stage == stLookup && !it.done && e.reorder[it.seq] == nil
+	if skip {
+		// Abandoned before its lookup settled: the lookups after it must not wait for it.
+		e.skipped[it.seq] = true
+	}
+	e.mu.Unlock()
+	if skip {
+		defer e.drainReorder()
+	}
+	for i := range dups {
+		dups[i].DupStatus = r.Status
+		dups[i].Note = joinNote(dups[i].Note, string(r.Status)+" at line "+strconv.Itoa(r.Line))
+		if dups[i].At.IsZero() {
+			dups[i].At = r.At
+		}
+	}
+	e.write(append([]Result{r}, dups...)...)
+	e.release(it)
+}
+
+// release lets the producer bring in another user of the item's tenant.
+func (e *engine) release(it *item) {
+	if it.slot {
+		it.slot = false
+		<-it.t.slots
+	}
+	e.live.Done()
+}
+
+// abandoned is an item's row when the run stops before its steps are done.
+func (e *engine) abandoned(it *item) Result {
+	r := it.res
+	if it.parent == nil && it.done {
+		return r // only its devices were left
+	}
+	r.Line, r.Input, r.At = it.row.Line, it.row.Input, e.cfg.Clock.Now()
+	if it.stage == stDevice && it.parent == nil {
+		return r
+	}
+	if r.Status == StatusRevoked && it.stage != stRevoke {
+		// Revoked; only device steps were left.
+		r.Note = joinNote(r.Note, "the run stopped before this user's devices were done")
+		return r
+	}
+	r.Status = StatusNotAttempted
+	r.Code = "interrupted"
+	r.Message = "the run stopped before this user was sent"
+	if it.res.Attempts > 0 {
+		r.Message = "the run stopped before this user's " + it.stage.String() + " was sent"
+		if it.last.HTTP != 0 || it.last.Code != "" {
+			r.HTTP, r.RequestID = it.last.HTTP, it.last.RequestID
+			r.Message += "; last answer: " + describe(it.last)
+		}
+	}
+	return r
+}
+
+// laneless is an item's row when every app of its tenant was dropped mid-run.
+func (e *engine) laneless(it *item) Result {
+	r := e.abandoned(it)
+	if r.Status == StatusNotAttempted {
+		r.Status, r.Code = StatusDenied, "lane_dropped"
+		r.Message = "every app signed in to this tenant was dropped: " + it.t.dropReason()
+	}
+	return r
+}
+
+func (s stage) String() string {
+	return [...]string{"lookup", "verification", "device listing", "device listing", "device change", "block", "re-enable", "revoke", "?"}[s]
+}
+
+// statusFor maps a final step status to the row's status, success being ok.
+func statusFor(status int, ok Status) Status {
+	switch {
+	case status >= 200 && status < 300:
+		return ok
+	case status == http.StatusNotFound:
+		return StatusNotFound
+	case status == http.StatusForbidden:
+		return StatusDenied
+	}
+	return StatusFailed
+}
+
+// carry keeps what earlier steps learned when a later step's answer becomes the row.
+func carry(r *Result, keep Result) {
+	if r.UserID == "" {
+		r.UserID = keep.UserID
+	}
+	if r.UPN == "" {
+		r.UPN = keep.UPN
+	}
+	r.TenantID = keep.TenantID
+	r.DisplayName, r.AccountEnabled, r.UserType = keep.DisplayName, keep.AccountEnabled, keep.UserType
+	r.PriorAccountEnabled, r.Blocked, r.BlockError = keep.PriorAccountEnabled, keep.Blocked, keep.BlockError
+	r.Note = joinNote(keep.Note, r.Note)
+}
+
+func mergeFailure(keep, r Result, st Status) Result {
+	out := r
+	carry(&out, keep)
+	out.Status = st
+	return out
+}
+
+func blockError(r Result) string {
+	switch {
+	case r.HTTP == http.StatusBadRequest && strings.Contains(strings.ToLower(r.Message), "on-premises"):
+		return syncedBlockError
+	case r.HTTP == http.StatusForbidden:
+		return "not allowed (HTTP 403 " + r.Code + "): blocking an admin needs the Privileged Authentication Administrator or Global Administrator role"
+	}
+	return describe(r)
+}
+
+// readUser fills what a user read returned.
+func readUser(r *Result, body map[string]any) {
+	if s, ok := body["id"].(string); ok {
+		r.UserID = s
+	}
+	if s, ok := body["userPrincipalName"].(string); ok {
+		r.UPN = s
+	}
+	if s, ok := body["displayName"].(string); ok {
+		r.DisplayName = s
+	}
+	if s, ok := body["userType"].(string); ok {
+		r.UserType = s
+	}
+	if b, ok := body["accountEnabled"].(bool); ok {
+		r.AccountEnabled = &b
+	}
+	if b, ok := body["onPremisesSyncEnabled"].(bool); ok && b {
+		r.Note = joinNote(r.Note, syncedNote)
+	}
+	if s, ok := body["signInSessionsValidFromDateTime"].(string); ok {
+		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+			r.SessionsValidFrom = t
+		}
+	}
+}
+
+// notes flags what an admin must know about a user beyond the status.
+func notes(r Result) string {
+	var n []string
+	if strings.EqualFold(r.UserType, "Guest") || strings.Contains(strings.ToUpper(r.UPN), "#EXT#") {
+		n = append(n, "guest: only sessions with this tenant are revoked, not those in the user's home tenant")
+	}
+	if r.AccountEnabled != nil && !*r.AccountEnabled && (r.PriorAccountEnabled == nil || !*r.PriorAccountEnabled) {
+		n = append(n, "account disabled")
+	}
+	return strings.Join(n, "; ")
+}
+
+func joinNote(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "" || strings.Contains(a, b):
+		return a
+	}
+	return a + "; " + b
+}
+
+var _ = fmt.Sprintf
