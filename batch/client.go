@@ -52,6 +52,8 @@ type Step struct {
 	Op  Op
 	Key string
 	URL string
+	// Headers go on the step itself (ConsistencyLevel for advanced queries).
+	Headers map[string]string
 }
 
 // StepResponse is Graph's answer to one step. Header names are lower case; Body holds plain

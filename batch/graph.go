@@ -217,6 +217,9 @@ func (c *GraphClient) byURL(s Step) (*abstractions.RequestInformation, error) {
 		return nil, err
 	}
 	info.SetUri(*u)
+	for k, v := range s.Headers {
+		info.Headers.Add(k, v)
+	}
 	switch s.Op {
 	case OpBlock, OpDisableDevice:
 		info.SetStreamContentAndContentType([]byte(`{"accountEnabled":false}`), "application/json")

@@ -235,6 +235,7 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 		it.res.PriorAccountEnabled, it.res.Blocked = keep.PriorAccountEnabled, keep.Blocked
 		it.res.Status = statusFor(sr.Status, StatusEnabled)
 		it.done = true
+		e.spawnRestores(it)
 	case stRevoke:
 		keep := it.res
 		it.res = r
