@@ -23,6 +23,11 @@ func benchFlags() []cli.Flag {
 		&cli.IntFlag{Name: "baseline-users", Value: 1000, Usage: "users the sequential loop is timed on, scaled up to each size (0: all; -1: no sequential loop)"},
 		&cli.Float64Flag{Name: "baseline-scale", Value: 20, Usage: "clock factor for the sequential loop, whose per-request CPU a fast clock would count as latency"},
 		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed for users and latency draws"},
+		&cli.IntFlag{Name: "pool-apps", Value: 3, Usage: "apps in the app-pool scenario (0: no such scenario)"},
+		&cli.IntFlag{Name: "pool-users", Value: 50000, Usage: "users in the app-pool scenario"},
+		&cli.IntFlag{Name: "tenants", Value: 20, Usage: "tenants in the multi-tenant scenario (0: no such scenario)"},
+		&cli.IntFlag{Name: "tenant-users", Value: 2000, Usage: "users per tenant in the multi-tenant scenario"},
+		&cli.Float64Flag{Name: "tenants-scale", Value: 1, Usage: "clock factor of the multi-tenant scenario: it is bound by CPU as much as by quota, and a fast clock counts CPU time as emulated time"},
 	}
 }
 
@@ -110,6 +115,30 @@ func benchCommand(c *cli.Context, s *sys) error {
 			return err
 		}
 		fmt.Fprintln(s.stdout)
+	}
+	var lanes []bench.LaneScenario
+	if n := c.Int("pool-apps"); n > 0 {
+		lanes = append(lanes, bench.LaneScenario{Name: fmt.Sprintf("token-bucket, %d-app pool, one tenant, %d users", n, c.Int("pool-users")),
+			Apps: n, Tenants: 1, UsersPerTenant: c.Int("pool-users")})
+	}
+	if n := c.Int("tenants"); n > 0 {
+		lanes = append(lanes, bench.LaneScenario{Name: fmt.Sprintf("token-bucket, one app, %d tenants x %d users (clock %gx)", n, c.Int("tenant-users"), max(1, c.Float64("tenants-scale"))),
+			Apps: 1, Tenants: n, UsersPerTenant: c.Int("tenant-users")})
+	}
+	for i, ls := range lanes {
+		ls.LatencyMin, ls.LatencyMax, ls.Seed, ls.Scale = base.LatencyMin, base.LatencyMax, base.Seed, base.Scale
+		if ls.Tenants > 1 || (i == len(lanes)-1 && c.Int("tenants") > 0) {
+			ls.Scale = max(1, c.Float64("tenants-scale"))
+		}
+		r, err := bench.RunLanes(c.Context, ls)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ls.Name, err)
+		}
+		if err := bench.WriteTable(s.stdout, ls.Name, []bench.Result{r.Result}); err != nil {
+			return err
+		}
+		fmt.Fprintf(s.stdout, "users revoked twice: %d\n\n", r.TwiceRevoked)
+		all = append(all, r.Result)
 	}
 	return bench.WriteMatrix(s.stdout, all)
 }

@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/graphsim"
+)
+
+func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func TestLaneFloor(t *testing.T) {
+	tb, sw := graphsim.QuotaTokenBucket, graphsim.QuotaSlidingWindow
+	tests := []struct {
+		model              graphsim.QuotaModel
+		apps, tenants, per int
+		want               time.Duration
+	}{
+		{tb, 1, 1, 3000, 0},
+		{tb, 1, 1, 10000, 350 * time.Second},              // the pair: 7,000 at 20/s
+		{tb, 3, 1, 50000, secs(41000.0 / 60)},             // three pairs: 9,000 at once, then 60/s
+		{tb, 1, 20, 2000, secs(5000.0 / (35000.0 / 300))}, // the app: 35,000 at once, then 116.7/s
+		{sw, 3, 1, 15000, 150 * time.Second},              // three pairs: 9,000 now, 9,000 a window later
+		{sw, 3, 1, 50000, 750 * time.Second},              // five more windows of the pairs' 9,000
+	}
+	for _, tc := range tests {
+		if got := LaneFloor(tc.model, tc.apps, tc.tenants, tc.per); (got - tc.want).Abs() > time.Millisecond {
+			t.Errorf("LaneFloor(%v, %d apps, %d tenants, %d) = %v, want %v", tc.model, tc.apps, tc.tenants, tc.per, got, tc.want)
+		}
+	}
+}
+
+// TestLanes runs app pools and many tenants at the engine's defaults on synctest's fake clock.
+func TestLanes(t *testing.T) {
+	tests := []struct {
+		name     string
+		sc       LaneScenario
+		maxRatio float64
+	}{
+		{"three-app pool", LaneScenario{Apps: 3, Tenants: 1, UsersPerTenant: 15000}, 1.10},
+		{"twenty tenants, one app", LaneScenario{Apps: 1, Tenants: 20, UsersPerTenant: 2000}, 1.10},
+		{"three-app pool, sliding window", LaneScenario{Apps: 3, Tenants: 1, UsersPerTenant: 15000, Quota: graphsim.QuotaSlidingWindow}, 1.15},
+		// Four apps would take 80/s; the tenant's 60/s binds, and its refusals must slow all four.
+		{"four-app pool, the tenant binds", LaneScenario{Apps: 4, Tenants: 1, UsersPerTenant: 50000}, 1.10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				sc := tc.sc
+				sc.Name, sc.LatencyMin, sc.LatencyMax, sc.Seed, sc.Clock = tc.name, 50*time.Millisecond, 200*time.Millisecond, 5, graphsim.RealClock
+				r, err := RunLanes(t.Context(), sc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("ratio %.3f (%v of %v), %d of %d steps throttled, %d waits", r.Ratio(), r.Time().Round(time.Second), r.Floor, r.Throttled, r.Steps, r.Waits)
+				if r.Lost != 0 || r.EarlyRetries != 0 || r.Failed != 0 || r.TwiceRevoked != 0 {
+					t.Errorf("lost %d, early retries %d, failed %d, revoked twice %d; want none", r.Lost, r.EarlyRetries, r.Failed, r.TwiceRevoked)
+				}
+				if r.Throttled*50 > r.Steps {
+					t.Errorf("%d of %d steps throttled, want at most 2%%", r.Throttled, r.Steps)
+				}
+				if r.Ratio() > tc.maxRatio || r.Time() < r.Floor {
+					t.Errorf("took %v against a floor of %v: ratio %.3f, want at most %.2f", r.Time(), r.Floor, r.Ratio(), tc.maxRatio)
+				}
+			})
+		})
+	}
+}
+
+// TestLanesLostConsent: one tenant of five never consented (its users denied, the others
+// finish), and in a pool an app that loses its consent mid-run is dropped, its users finished by
+// the others, none revoked twice.
+func TestLanesLostConsent(t *testing.T) {
+	t.Run("one tenant of five", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r, err := RunLanes(t.Context(), LaneScenario{Name: "unconsented", Apps: 1, Tenants: 5, UsersPerTenant: 400,
+				Unconsented: true, LatencyMin: 50 * time.Millisecond, LatencyMax: 200 * time.Millisecond, Seed: 6, Clock: graphsim.RealClock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Lost != 0 || r.Denied != 400 || r.TwiceRevoked != 0 || len(r.Dropped) != 1 {
+				t.Errorf("lost %d, denied %d, twice %d, dropped %v; want 0, 400, 0, the one lane", r.Lost, r.Denied, r.TwiceRevoked, r.Dropped)
+			}
+		})
+	})
+	t.Run("an app of three mid-run", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			r, err := RunLanes(t.Context(), LaneScenario{Name: "dropped", Apps: 3, Tenants: 1, UsersPerTenant: 12000,
+				DropAppAfter: 5000, LatencyMin: 50 * time.Millisecond, LatencyMax: 200 * time.Millisecond, Seed: 7, Clock: graphsim.RealClock})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Lost != 0 || r.TwiceRevoked != 0 || r.Failed != 0 || len(r.Dropped) != 1 {
+				t.Errorf("lost %d, twice %d, failed %d, dropped %v; want 0, 0, 0, the one app", r.Lost, r.TwiceRevoked, r.Failed, r.Dropped)
+			}
+		})
+	})
+}
