@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,6 +22,8 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func ptr(b bool) *bool { return &b }
+
+func iptr(n int) *int { return &n }
 
 var t0 = time.Date(2026, 11, 28, 15, 4, 5, 123456789, time.UTC)
 
@@ -52,10 +55,38 @@ var goldenResults = []batch.Result{
 	{Line: 15, Input: "breakglass@contoso.com", Status: batch.StatusExcluded, Note: "in the exclude list"},
 }
 
+const (
+	tenantA = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	tenantB = "fabrikam.onmicrosoft.com"
+)
+
+// containedResults covers the containment and tenant columns and the statuses of blocking and
+// rollback runs.
+var containedResults = []batch.Result{
+	{Line: 16, Input: "alex@contoso.com", UserID: "0a1b2c3d-0000-4000-8000-000000000016", UPN: "alex@contoso.com",
+		Status: batch.StatusRevoked, HTTP: 204, Attempts: 3, RequestID: "req-16", At: t0, AccountEnabled: ptr(true),
+		PriorAccountEnabled: ptr(true), Blocked: ptr(true), Devices: iptr(2), DevicesDisabled: iptr(1), TenantID: tenantA},
+	{Line: 17, Input: "synced@contoso.com", Status: batch.StatusRevoked, HTTP: 204, Attempts: 1, At: t0,
+		PriorAccountEnabled: ptr(true), Blocked: ptr(false),
+		BlockError: "synced from on-premises AD: Graph cannot block it; disable the account in AD (sessions were still revoked)",
+		Devices:    iptr(0), DevicesDisabled: iptr(0), TenantID: tenantA},
+	{Line: 18, Input: "off@fabrikam.com", Status: batch.StatusRevoked, HTTP: 204, Attempts: 1, At: t0, AccountEnabled: ptr(false),
+		PriorAccountEnabled: ptr(false), Blocked: ptr(false), BlockError: "already disabled before this run: not changed",
+		Devices: iptr(3), TenantID: tenantB},
+	{Line: 19, Input: "dry@contoso.com", Status: batch.StatusWouldBlock, HTTP: 200, Attempts: 1, At: t0, AccountEnabled: ptr(true),
+		PriorAccountEnabled: ptr(true), TenantID: tenantA},
+	{Line: 20, Input: "back@contoso.com", Status: batch.StatusEnabled, HTTP: 204, Attempts: 1, At: t0,
+		Devices: iptr(1), DevicesDisabled: iptr(1), TenantID: tenantA},
+	{Line: 21, Input: "same@contoso.com", Status: batch.StatusUnchanged, At: t0,
+		Note: "sign-in was not changed by the run being undone", TenantID: tenantA},
+	{Line: 22, Input: "evil@contoso.com", Status: batch.StatusFailed, HTTP: 400, At: t0, Blocked: ptr(false),
+		BlockError: "=cmd|' /C calc'!A0", TenantID: "-evil"},
+}
+
 func TestGolden(t *testing.T) {
 	var buf bytes.Buffer
 	j := NewJournal(&buf)
-	if err := j.Write(goldenResults...); err != nil {
+	if err := j.Write(append(slices.Clone(goldenResults), containedResults...)...); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.Close(); err != nil {
@@ -86,7 +117,8 @@ func golden(t *testing.T, name string, got []byte) {
 func TestFormatRules(t *testing.T) {
 	var buf bytes.Buffer
 	j := NewJournal(&buf)
-	if err := j.Write(goldenResults...); err != nil {
+	all := append(slices.Clone(goldenResults), containedResults...)
+	if err := j.Write(all...); err != nil {
 		t.Fatal(err)
 	}
 	if err := j.Flush(); err != nil {
@@ -97,7 +129,7 @@ func TestFormatRules(t *testing.T) {
 		t.Errorf("output has a CR or a BOM")
 	}
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
-	if got, want := len(lines), 1+len(goldenResults); got != want {
+	if got, want := len(lines), 1+len(all); got != want {
 		t.Fatalf("got %d lines, want %d: one per row, no line break inside a cell", got, want)
 	}
 	if got, want := lines[0], strings.Join(Header, ","); got != want {
@@ -142,30 +174,70 @@ func TestFormatRules(t *testing.T) {
 				t.Errorf("message cell = %q, want %q", got, want)
 			}
 		}
+		if rec[0] == "14" && strings.Join(rec[18:], ",") != ",,,,," {
+			t.Errorf("line 14: containment cells of a run without containment must be empty, got %q", rec[18:])
+		}
+	}
+	// The containment columns by name, so a reordering of Header cannot slip through.
+	col := func(rec []string, name string) string { return rec[slices.Index(Header, name)] }
+	wantContained := map[string][6]string{ // line -> prior, blocked, block_error, devices, disabled, tenant
+		"16": {"true", "true", "", "2", "1", tenantA},
+		"17": {"true", "false", containedResults[1].BlockError, "0", "0", tenantA}, // a count of 0 is written
+		"18": {"false", "false", "already disabled before this run: not changed", "3", "", tenantB},
+		"21": {"", "", "", "", "", tenantA},
+		"22": {"", "false", "'=cmd|' /C calc'!A0", "", "", "'-evil"},
+	}
+	for _, rec := range recs[1:] {
+		want, ok := wantContained[rec[0]]
+		if !ok {
+			continue
+		}
+		got := [6]string{col(rec, "prior_account_enabled"), col(rec, "blocked"), col(rec, "block_error"),
+			col(rec, "devices"), col(rec, "devices_disabled"), col(rec, "tenant_id")}
+		if got != want {
+			t.Errorf("line %s containment cells = %q, want %q", rec[0], got, want)
+		}
+	}
+}
+
+// TestHeaderAppendOnly: admins script against the column order, so the first release's columns
+// keep their places and new ones come after them.
+func TestHeaderAppendOnly(t *testing.T) {
+	first := "line,input,user_id,user_principal_name,status,http_status,error_code,error_message,attempts," +
+		"request_id,client_request_id,completed_at,display_name,account_enabled,user_type,note,sessions_valid_from,verified"
+	if got := strings.Join(Header[:legacyColumns], ","); got != first {
+		t.Errorf("the first %d columns changed:\ngot  %s\nwant %s", legacyColumns, got, first)
+	}
+	if got, want := strings.Join(Header[legacyColumns:], ","),
+		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id"; got != want {
+		t.Errorf("columns after the first release's = %s, want %s", got, want)
 	}
 }
 
 // canonical is what a Result reads back as: times in UTC at millisecond precision, text cells
 // in valid UTF-8 with every CR and LF turned into a space.
 func canonical(r batch.Result) batch.Result {
-	flat := func(s string) string {
-		return strings.Map(func(c rune) rune {
-			if c == '\r' || c == '\n' {
-				return ' '
-			}
-			return c
-		}, strings.ToValidUTF8(s, "\uFFFD"))
-	}
 	for _, s := range []*string{&r.Input, &r.UserID, &r.UPN, &r.Code, &r.Message, &r.RequestID,
-		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note} {
+		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note, &r.BlockError, &r.TenantID} {
 		*s = flat(*s)
 	}
+	r.DupStatus = "" // not a column: a duplicate's note names the status it repeats
 	for _, tm := range []*time.Time{&r.At, &r.SessionsValidFrom} {
 		if !tm.IsZero() {
 			*tm = tm.UTC().Truncate(time.Millisecond)
 		}
 	}
 	return r
+}
+
+// flat is what a text cell reads back as.
+func flat(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c == '\r' || c == '\n' {
+			return ' '
+		}
+		return c
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 func roundTrip(t *testing.T, r batch.Result) batch.Result {
@@ -221,6 +293,16 @@ func TestRoundTrip(t *testing.T) {
 		{name: "bad utf-8 replaced", in: batch.Result{Line: 7, Status: batch.StatusInvalid, Input: "a\xffb"},
 			want: batch.Result{Line: 7, Status: batch.StatusInvalid, Input: "a\uFFFDb"}},
 		{name: "false bools", in: batch.Result{Line: 8, Status: batch.StatusRevoked, AccountEnabled: ptr(false), Verified: ptr(false)}},
+		{name: "containment", in: containedResults[0], want: canonical(containedResults[0])},
+		{name: "zero counts", in: batch.Result{Line: 9, Status: batch.StatusRevoked, Devices: iptr(0), DevicesDisabled: iptr(0),
+			PriorAccountEnabled: ptr(false), Blocked: ptr(false)}},
+		{name: "negative counts", in: batch.Result{Line: 10, Status: batch.StatusEnabled, Devices: iptr(-1), DevicesDisabled: iptr(-2)}},
+		{name: "hostile block error and tenant", in: batch.Result{Line: 11, Status: batch.StatusFailed, BlockError: "@x\ny",
+			TenantID: "+t"},
+			want: batch.Result{Line: 11, Status: batch.StatusFailed, BlockError: "@x y", TenantID: "+t"}},
+		{name: "duplicate status is not a column", in: batch.Result{Line: 12, Status: batch.StatusDuplicate, DupStatus: batch.StatusRevoked,
+			Note: "revoked at line 2"},
+			want: batch.Result{Line: 12, Status: batch.StatusDuplicate, Note: "revoked at line 2"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,12 +324,20 @@ func TestRoundTrip(t *testing.T) {
 func FuzzRoundTrip(f *testing.F) {
 	for _, r := range goldenResults {
 		f.Add(r.Line, r.Input, r.UserID, r.UPN, uint8(0), r.HTTP, r.Code, r.Message, r.Attempts,
-			r.RequestID, r.ClientRequestID, r.At.UnixNano(), r.DisplayName, uint8(1), r.UserType, r.Note, int64(0), uint8(2))
+			r.RequestID, r.ClientRequestID, r.At.UnixNano(), r.DisplayName, uint8(1), r.UserType, r.Note, int64(0), uint8(2),
+			uint8(0), uint8(0), "", 0, 0, uint8(0), "")
 	}
-	f.Add(1, "=cmd|' /C calc'!A0", "\x00", "\"", uint8(3), 0, "\r", "a\nb", 0, "", "'", int64(-1), "\uFEFF", uint8(0), "\t", " ", int64(1), uint8(1))
+	for i, r := range containedResults {
+		f.Add(r.Line, r.Input, r.UserID, r.UPN, uint8(i), r.HTTP, r.Code, r.Message, r.Attempts,
+			r.RequestID, r.ClientRequestID, r.At.UnixNano(), r.DisplayName, uint8(i), r.UserType, r.Note, int64(0), uint8(0),
+			uint8(i+1), uint8(i+2), r.BlockError, i, i-1, uint8(i), r.TenantID)
+	}
+	f.Add(1, "=cmd|' /C calc'!A0", "\x00", "\"", uint8(3), 0, "\r", "a\nb", 0, "", "'", int64(-1), "\uFEFF", uint8(0), "\t", " ", int64(1), uint8(1),
+		uint8(2), uint8(1), "\n=1", 0, 0, uint8(3), "@tenant")
 	f.Fuzz(func(t *testing.T, line int, input, id, upn string, status uint8, httpStatus int, code, msg string,
 		attempts int, reqID, creqID string, at int64, name string, enabled uint8, userType, note string,
-		validFrom int64, verified uint8) {
+		validFrom int64, verified uint8, prior, blocked uint8, blockErr string, devices, disabled int, counts uint8,
+		tenant string) {
 		if line <= 0 {
 			return
 		}
@@ -274,7 +364,15 @@ func FuzzRoundTrip(f *testing.F) {
 		r := batch.Result{Line: line, Input: input, UserID: id, UPN: upn, Status: sts[int(status)%len(sts)],
 			HTTP: httpStatus, Code: code, Message: msg, Attempts: attempts, RequestID: reqID, ClientRequestID: creqID,
 			At: tm(at), DisplayName: name, AccountEnabled: tri(enabled), UserType: userType, Note: note,
-			SessionsValidFrom: tm(validFrom), Verified: tri(verified)}
+			SessionsValidFrom: tm(validFrom), Verified: tri(verified),
+			PriorAccountEnabled: tri(prior), Blocked: tri(blocked), BlockError: blockErr, TenantID: tenant}
+		// counts says which counts are known: a nil count and a count of 0 are different cells.
+		if counts&1 != 0 {
+			r.Devices = &devices
+		}
+		if counts&2 != 0 {
+			r.DevicesDisabled = &disabled
+		}
 		got := roundTrip(t, r)
 		if want := canonical(r); !reflect.DeepEqual(got, want) {
 			t.Errorf("round trip:\ngot  %#v\nwant %#v", got, want)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/csv"
 	"errors"
 	"os"
 	"path/filepath"
@@ -64,8 +65,22 @@ func TestReadReport(t *testing.T) {
 			wantErr: "line 3: input line 2 is already in the report at line 2"},
 		{name: "not UTF-8", text: header + strings.Replace(lines[1], "Adele", "Ad\xe8le", 1) + lines[2],
 			wantErr: `line 2: column display_name: "Ad\xe8le Vance" is not valid UTF-8`},
+		// The report never holds a line break in a cell: a quote open at the end of a line that
+		// is not the last is damage, not a cell to read on into the next line.
 		{name: "line break in a cell", text: header + strings.Replace(lines[1], "Adele Vance", "\"Adele\nVance\"", 1) + lines[2],
-			wantErr: `line 2: column display_name: "Adele\nVance" holds a line break`},
+			wantErr: `line 2: malformed report line: extraneous or missing " in quoted-field`},
+		{name: "CR in a cell", text: header + strings.Replace(lines[1], "Adele Vance", "Adele\rVance", 1) + lines[2],
+			wantErr: `line 2: column display_name: "Adele\rVance" holds a line break`},
+		{name: "torn last line, unclosed quote with its newline", text: header + lines[1] + `3,"guest` + "\n", wantLines: []int{2}},
+		{name: "torn last line, bare quote", text: header + lines[1] + `3,gu"est` + "\n", wantLines: []int{2}},
+		{name: "torn CRLF line cut after the CR", text: strings.ReplaceAll(header+lines[1]+lines[2], "\n", "\r\n")[:len(header+lines[1]+lines[2])+2],
+			wantLines: []int{2}},
+		{name: "blank lines", text: header + "\n" + lines[1] + "\r\n\n" + lines[2], wantLines: []int{2, 3}},
+		{name: "torn header that is no report's", text: "userPrincipalName,disp", wantErr: "line 1: not a bulkrevoke report"},
+		{name: "header missing a column", text: strings.Replace(header, ",status,", ",", 1),
+			wantErr: "line 1: not a bulkrevoke report: the header does not match (no column status)"},
+		{name: "header with a column twice", text: strings.TrimSuffix(header, "\n") + ",note\n",
+			wantErr: "line 1: not a bulkrevoke report: the header does not match (column note appears twice)"},
 		{name: "not a report", text: "userPrincipalName,displayName\nadele@contoso.com,Adele\n",
 			wantErr: "line 1: not a bulkrevoke report"},
 		{name: "open quote swallowing the rest", text: header + lines[1] + `3,"guest` + "\n" + lines[2] + lines[3],
@@ -197,11 +212,17 @@ func FuzzReadReport(f *testing.F) {
 	var buf bytes.Buffer
 	j := NewJournal(&buf)
 	j.Write(goldenResults...)
+	j.Write(containedResults...)
 	j.Flush()
 	full := buf.String()
 	f.Add(full)
 	f.Add(full[:len(full)-7])
 	f.Add(strings.Join(Header, ",") + "\n1,\"a\n")
+	if legacy, err := os.ReadFile("testdata/report-v1.csv"); err == nil {
+		f.Add(string(legacy))
+		f.Add(string(legacy[:len(legacy)-30]))
+	}
+	f.Add(strings.Join(Header[:legacyColumns], ",") + ",tenant_id,devices\n2,a@b.co,,,revoked,,,,,,,,,,,,,,t,0\n")
 	f.Fuzz(func(t *testing.T, text string) {
 		rows, err := ReadReport(strings.NewReader(text))
 		if err != nil {
@@ -216,4 +237,99 @@ func FuzzReadReport(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestReadLegacyReport reads a report of the first release, whose header ends at verified.
+func TestReadLegacyReport(t *testing.T) {
+	b, err := os.ReadFile("testdata/report-v1.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(strings.SplitN(string(b), "\n", 2)[0], ",sessions_valid_from,verified") {
+		t.Fatal("testdata/report-v1.csv is not a first-release report")
+	}
+	rows, err := ReadReport(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != len(goldenResults) {
+		t.Fatalf("read %d rows, want %d", len(rows), len(goldenResults))
+	}
+	for _, want := range goldenResults {
+		if got := rows[want.Line]; !reflect.DeepEqual(got, canonical(want)) {
+			t.Errorf("line %d:\ngot  %+v\nwant %+v", want.Line, got, canonical(want))
+		}
+	}
+}
+
+// TestReadReportByName: columns are found by their names, in any order; a column this release
+// does not know (a later release's, or one added by hand) is ignored.
+func TestReadReportByName(t *testing.T) {
+	want := canonical(containedResults[0])
+	full := reportOf(t, containedResults[0])
+	recs, err := csv.NewReader(strings.NewReader(full)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reverse the columns and add one.
+	var buf bytes.Buffer
+	w := csv.NewWriter(&buf)
+	for _, rec := range recs {
+		rev := slices.Clone(rec)
+		slices.Reverse(rev)
+		extra := "later_column"
+		if rec[0] != "line" {
+			extra = "x"
+		}
+		w.Write(append(rev, extra))
+	}
+	w.Flush()
+	rows, err := ReadReport(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rows[want.Line]; !reflect.DeepEqual(got, want) {
+		t.Errorf("got  %+v\nwant %+v", got, want)
+	}
+}
+
+func reportOf(t *testing.T, rs ...batch.Result) string {
+	t.Helper()
+	var buf bytes.Buffer
+	j := NewJournal(&buf)
+	if err := j.Write(rs...); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+// TestTornAtEveryByte cuts a report after every byte, as a crash can, with LF and CRLF line
+// ends: every cut reads without error and yields exactly the rows whose line was complete.
+func TestTornAtEveryByte(t *testing.T) {
+	all := append(slices.Clone(goldenResults), containedResults...)
+	lf := reportOf(t, all...)
+	for _, full := range []string{lf, strings.ReplaceAll(lf, "\n", "\r\n")} {
+		for n := 0; n <= len(full); n++ {
+			text := full[:n]
+			rows, err := ReadReport(strings.NewReader(text))
+			if err != nil {
+				t.Fatalf("cut at byte %d: %v\n%q", n, err, text[max(0, n-80):])
+			}
+			complete := strings.Count(text, "\n") - 1 // less the header
+			if complete < 0 {
+				complete = 0
+			}
+			if len(rows) != complete {
+				t.Fatalf("cut at byte %d: %d rows, want the %d complete ones\n%q", n, len(rows), complete, text[max(0, n-80):])
+			}
+			for _, r := range all[:complete] {
+				if !reflect.DeepEqual(rows[r.Line], canonical(r)) {
+					t.Fatalf("cut at byte %d: line %d reads as %+v", n, r.Line, rows[r.Line])
+				}
+			}
+		}
+	}
 }

@@ -11,11 +11,12 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/batch"
 )
 
-// Statuses lists every status in the order the summary prints them: outcomes first, then rows
-// that never reached Graph, then failures.
+// Statuses lists every status in the order the summary prints them: outcomes first, then
+// failures, then rows that never reached Graph.
 func Statuses() []batch.Status {
 	return []batch.Status{
-		batch.StatusRevoked, batch.StatusWouldRevoke,
+		batch.StatusRevoked, batch.StatusWouldRevoke, batch.StatusWouldBlock,
+		batch.StatusEnabled, batch.StatusUnchanged,
 		batch.StatusNotFound, batch.StatusDenied, batch.StatusFailed,
 		batch.StatusInvalid, batch.StatusDuplicate, batch.StatusExcluded,
 		batch.StatusNotAttempted,
