@@ -1,0 +1,233 @@
+package report
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+)
+
+// goldenDevices covers every outcome and the hostile cells.
+var goldenDevices = []batch.DeviceResult{
+	{Line: 16, TenantID: tenantA, User: "alex@contoso.com", ID: "5f2a0000-0000-4000-8000-0000000000d1", DeviceID: "c0ffee00-0000-4000-8000-000000000001",
+		DisplayName: "ALEX-LAPTOP", PriorEnabled: ptr(true), Outcome: batch.DeviceDisabled, HTTP: 204, RequestID: "req-d1", At: t0},
+	{Line: 16, TenantID: tenantA, User: "alex@contoso.com", ID: "5f2a0000-0000-4000-8000-0000000000d2", DisplayName: "Alex's iPhone",
+		PriorEnabled: ptr(false), Outcome: batch.DeviceAlreadyDisabled, At: t0},
+	{Line: 17, TenantID: tenantA, User: "synced@contoso.com", ID: "d3", DisplayName: "HYBRID-PC", PriorEnabled: ptr(true),
+		Outcome: batch.DeviceSynced, Message: "synced from on-premises AD: disable it there", At: t0},
+	{Line: 19, TenantID: tenantA, User: "dry@contoso.com", ID: "d4", PriorEnabled: ptr(true), Outcome: batch.DeviceWouldDisable, At: t0},
+	{Line: 23, TenantID: tenantB, User: "x@fabrikam.com", ID: "d5", DisplayName: "=HYPERLINK(\"http://evil\")", PriorEnabled: ptr(true),
+		Outcome: batch.DeviceFailed, HTTP: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges\r\nto complete", At: t0},
+	{Line: 24, User: "later@contoso.com", ID: "d6", PriorEnabled: ptr(true), Outcome: batch.DeviceNotAttempted, Code: "interrupted"},
+	{Line: 20, TenantID: tenantA, User: "back@contoso.com", ID: "d7", Outcome: batch.DeviceEnabled, HTTP: 204, At: t0},
+}
+
+func canonicalDevice(d batch.DeviceResult) batch.DeviceResult {
+	for _, s := range []*string{&d.TenantID, &d.User, &d.ID, &d.DeviceID, &d.DisplayName, &d.Code, &d.Message, &d.RequestID} {
+		*s = flat(*s)
+	}
+	if !d.At.IsZero() {
+		d.At = d.At.UTC().Truncate(time.Millisecond)
+	}
+	return d
+}
+
+func devicesText(t *testing.T, ds ...batch.DeviceResult) string {
+	t.Helper()
+	var buf bytes.Buffer
+	j := newDeviceJournal(&buf, nil, "")
+	if err := j.WriteDevices(ds...); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+func TestDevicesGolden(t *testing.T) {
+	out := devicesText(t, goldenDevices...)
+	golden(t, "devices.golden", []byte(out))
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if got, want := lines[0], "line,tenant_id,user,device_object_id,device_id,display_name,prior_account_enabled,outcome,"+
+		"http_status,error_code,error_message,request_id,completed_at"; got != want {
+		t.Errorf("header:\ngot  %s\nwant %s", got, want)
+	}
+	if len(lines) != 1+len(goldenDevices) {
+		t.Errorf("%d lines, want one per device and the header", len(lines))
+	}
+	if !strings.Contains(out, `,"'=HYPERLINK(""http://evil"")",`) || !strings.Contains(out, "Insufficient privileges  to complete") {
+		t.Errorf("hostile cells not neutralised:\n%s", out)
+	}
+}
+
+func TestDevicesRoundTrip(t *testing.T) {
+	ds, err := ReadDevices(strings.NewReader(devicesText(t, goldenDevices...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds) != len(goldenDevices) {
+		t.Fatalf("read %d devices, want %d", len(ds), len(goldenDevices))
+	}
+	for i, want := range goldenDevices {
+		if !reflect.DeepEqual(ds[i], canonicalDevice(want)) {
+			t.Errorf("device %d:\ngot  %+v\nwant %+v", i, ds[i], canonicalDevice(want))
+		}
+	}
+}
+
+func TestReadDevicesErrors(t *testing.T) {
+	full := devicesText(t, goldenDevices[:2]...)
+	lines := strings.SplitAfter(full, "\n")
+	header, row := lines[0], lines[1]
+	tests := []struct {
+		name, text, wantErr string
+		want                int // devices read, when no error
+	}{
+		{name: "torn last line", text: full[:len(full)-5], want: 1},
+		{name: "empty", text: ""},
+		{name: "unknown outcome", text: header + strings.Replace(row, ",disabled,", ",stolen,", 1) + lines[2],
+			wantErr: `line 2: column outcome: unknown outcome "stolen"`},
+		{name: "line zero", text: header + "0" + strings.TrimPrefix(row, "16") + lines[2],
+			wantErr: `line 2: column line: "0" is not a positive line number`},
+		{name: "a report is not a devices report", text: reportOf(t, goldenResults[0]),
+			wantErr: "line 1: not a bulkrevoke devices report: the header does not match (no column user)"},
+		{name: "torn middle line", text: header + row[:20] + "\n" + lines[2],
+			wantErr: "line 2: malformed devices report line: wrong number of fields"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ds, err := ReadDevices(strings.NewReader(tt.text))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || len(ds) != tt.want {
+				t.Fatalf("read %d devices, err %v; want %d", len(ds), err, tt.want)
+			}
+		})
+	}
+}
+
+// tornEverywhere cuts a file written by a journal after every byte, with LF and CRLF line ends:
+// every cut reads without error and yields as many rows as it has complete lines after the
+// header.
+func tornEverywhere(t *testing.T, full string, read func(string) (int, error)) {
+	t.Helper()
+	for _, text := range []string{full, strings.ReplaceAll(full, "\n", "\r\n")} {
+		for n := 0; n <= len(text); n++ {
+			got, err := read(text[:n])
+			if err != nil {
+				t.Fatalf("cut at byte %d: %v", n, err)
+			}
+			if want := max(0, strings.Count(text[:n], "\n")-1); got != want {
+				t.Fatalf("cut at byte %d: %d rows, want %d", n, got, want)
+			}
+		}
+	}
+}
+
+func TestDevicesTornAtEveryByte(t *testing.T) {
+	tornEverywhere(t, devicesText(t, goldenDevices...), func(s string) (int, error) {
+		ds, err := ReadDevices(strings.NewReader(s))
+		return len(ds), err
+	})
+}
+
+func TestCreateDevices(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.devices.csv")
+	j, err := CreateDevices(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Path() != path {
+		t.Errorf("Path() = %q", j.Path())
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, want 0600", st.Mode().Perm())
+	}
+	if b, _ := os.ReadFile(path); string(b) != strings.Join(DevicesHeader, ",")+"\n" {
+		t.Errorf("right after CreateDevices the file holds %q, want the header", b)
+	}
+	// Writers and flushers together; run with -race.
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 50 {
+				d := deviceResult(1+w*50+i, false)
+				if err := j.WriteDevices(d); err != nil {
+					t.Error(err)
+					return
+				}
+				if i%10 == 0 {
+					if err := j.Flush(); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ds, err := ReadDevices(f)
+	if err != nil || len(ds) != 200 {
+		t.Fatalf("read back %d devices, err %v; want 200", len(ds), err)
+	}
+	if _, err := CreateDevices(path, false); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "create devices report") {
+		t.Errorf("CreateDevices over an existing file: %v", err)
+	}
+	j, err = CreateDevices(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	if b, _ := os.ReadFile(path); string(b) != strings.Join(DevicesHeader, ",")+"\n" {
+		t.Errorf("forced CreateDevices left %q", b)
+	}
+}
+
+func TestWriteDevicesRejectsLineZero(t *testing.T) {
+	j := newDeviceJournal(&bytes.Buffer{}, nil, "")
+	if err := j.WriteDevices(batch.DeviceResult{ID: "d", Outcome: batch.DeviceDisabled}); err == nil {
+		t.Error("WriteDevices accepted a device with line 0")
+	}
+}
+
+func TestSiblingPaths(t *testing.T) {
+	tests := []struct{ report, devices, changes, users string }{
+		{"out.csv", "out.devices.csv", "out.changes.csv", "out.users.csv"},
+		{"dir/Report.CSV", "dir/Report.devices.csv", "dir/Report.changes.csv", "dir/Report.users.csv"},
+		{"report", "report.devices.csv", "report.changes.csv", "report.users.csv"},
+		{"a.csv.bak", "a.csv.bak.devices.csv", "a.csv.bak.changes.csv", "a.csv.bak.users.csv"},
+		{".csv", ".devices.csv", ".changes.csv", ".users.csv"},
+	}
+	for _, tt := range tests {
+		got := fmt.Sprint(DevicesPath(tt.report), " ", ChangesPath(tt.report), " ", UsersPath(tt.report))
+		if want := fmt.Sprint(tt.devices, " ", tt.changes, " ", tt.users); got != want {
+			t.Errorf("paths of %q = %s, want %s", tt.report, got, want)
+		}
+	}
+}
