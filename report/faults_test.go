@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
 )
@@ -87,6 +88,13 @@ var journalKinds = []struct {
 		return journalOps{
 			write: func(i int, long bool) error { return j.WriteDevices(deviceResult(i, long)) },
 			flush: j.Flush, close: j.Close,
+		}
+	}},
+	{"changes journal", func(f *faultFile, path string) journalOps {
+		j := newChangeJournal(f, f, path, fixedNow)
+		return journalOps{
+			write: func(i int, long bool) error { return j.Record(changes(i, long)) },
+			close: j.Close,
 		}
 	}},
 }
@@ -181,6 +189,8 @@ func TestJournalSyncs(t *testing.T) {
 	}
 }
 
+func fixedNow() time.Time { return t0 }
+
 func batchResult(i int, long bool) batch.Result {
 	r := batch.Result{Line: i, Input: fmt.Sprintf("user%d@contoso.com", i), Status: batch.StatusRevoked, At: t0}
 	if long {
@@ -196,4 +206,12 @@ func deviceResult(i int, long bool) batch.DeviceResult {
 		d.Message = strings.Repeat("x", 5000)
 	}
 	return d
+}
+
+func changes(i int, long bool) []batch.Change {
+	c := batch.Change{Line: i, ID: fmt.Sprintf("user%d@contoso.com", i), PriorEnabled: ptr(true)}
+	if long {
+		c.Name = strings.Repeat("x", 5000)
+	}
+	return []batch.Change{c}
 }

