@@ -1,9 +1,12 @@
 package report
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
 )
@@ -17,13 +20,18 @@ func ReadReport(r io.Reader) (map[int]batch.Result, error) {
 	return readReport(r, "")
 }
 
-// Previous is a report from an earlier run of the same input, read for --resume.
+// Previous is an earlier run of the same input, read for --resume: its report, and its devices
+// report and changes journal when they exist.
 type Previous struct {
-	path string
-	rows map[int]batch.Result
+	path      string
+	rows      map[int]batch.Result
+	devices   map[int][]batch.DeviceResult // by input line
+	ev        evidence
+	tenantIDs map[string]string
 }
 
-// OpenPrevious reads the report at path. Errors name the file.
+// OpenPrevious reads the report at path, with its devices report (DevicesPath) and changes
+// journal (ChangesPath) when they exist. Errors name the file.
 func OpenPrevious(path string) (*Previous, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -34,7 +42,33 @@ func OpenPrevious(path string) (*Previous, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Previous{path: path, rows: rows}, nil
+	devs, _, err := openOptional(DevicesPath(path), readDevices)
+	if err != nil {
+		return nil, err
+	}
+	changes, _, err := openOptional(ChangesPath(path), readChanges)
+	if err != nil {
+		return nil, err
+	}
+	p := &Previous{path: path, rows: rows, devices: map[int][]batch.DeviceResult{}, ev: gather(rows, devs, changes)}
+	for _, d := range devs {
+		p.devices[d.Line] = append(p.devices[d.Line], d)
+	}
+	return p, nil
+}
+
+// openOptional reads a file that may not exist; found says whether it did.
+func openOptional[T any](path string, read func(io.Reader, string) (T, error)) (v T, found bool, err error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return v, false, nil
+	}
+	if err != nil {
+		return v, false, fmt.Errorf("open %s: %w", path, err)
+	}
+	defer f.Close()
+	v, err = read(f, path)
+	return v, true, err
 }
 
 // Path is the previous report's file name.
@@ -59,18 +93,120 @@ func (p *Previous) Revoked(line int) (batch.Result, bool) {
 	return r, true
 }
 
+// Done reports whether the previous run finished everything it set out to do for line, so
+// that the resumed run can carry its row over (and Devices(line) into its devices report)
+// instead of sending it again: the user revoked; if that run blocked sign-in, blocked or
+// found disabled already (a block that failed, or could not be made in Graph for a synced
+// user, is tried again); with needDevices, the devices listed to the end (devices not empty)
+// and none of them failed or not attempted in its devices report. Sending again is harmless:
+// a second revoke, block or listing changes nothing. A resumed run should use the flags of the
+// run it resumes: a row revoked without --block-sign-in counts as done whatever this run asks.
+func (p *Previous) Done(line int, needDevices bool) bool {
+	r, ok := p.Revoked(line)
+	if !ok {
+		return false
+	}
+	if isFalse(r.Blocked) && !isFalse(r.PriorAccountEnabled) {
+		return false
+	}
+	if needDevices {
+		if r.Devices == nil {
+			return false // the listing did not finish
+		}
+		for _, d := range p.devices[line] {
+			if d.Outcome == batch.DeviceFailed || d.Outcome == batch.DeviceNotAttempted {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isTrue(b *bool) bool  { return b != nil && *b }
+func isFalse(b *bool) bool { return b != nil && !*b }
+
+// Devices returns the previous devices report's rows for an input line.
+func (p *Previous) Devices(line int) []batch.DeviceResult {
+	return append([]batch.DeviceResult(nil), p.devices[line]...)
+}
+
+// Prior is, for a user the previous run blocked or recorded the intent to block, the state it
+// found before: true. The user now reads as disabled, by that run, and a resumed run that took
+// that for the prior state would never have them re-enabled by a rollback (batch.Row.Prior).
+// It is nil when the previous run changed nothing of the user's that was enabled before it.
+func (p *Previous) Prior(line int) *bool {
+	if _, ok := p.ev.users[line]; !ok {
+		return nil
+	}
+	t := true
+	return &t
+}
+
+// PriorDevices is the set of devices (object ids in lower case) the previous run disabled, or
+// recorded the intent to, that were enabled before it (batch.Config.PriorDevices).
+func (p *Previous) PriorDevices() map[string]bool {
+	m := make(map[string]bool, len(p.ev.devices))
+	for _, d := range p.ev.devices {
+		m[strings.ToLower(d.ID)] = true
+	}
+	return m
+}
+
+// Inherit lists what the previous run changed, or may have changed, that was enabled before
+// it: users it blocked and devices it disabled, from its report, devices report and changes
+// journal. The resumed run records them in its own changes journal before it starts, so that a
+// rollback of the resumed run also undoes the run it resumed.
+func (p *Previous) Inherit() []batch.Change {
+	return p.ev.changes()
+}
+
+// SetTenantIDs tells Check the tenant id of each tenant the input names (Row.Tenant, which may
+// be a domain) when the run knows it, so that a domain in the input can be compared with the
+// id in the previous report.
+func (p *Previous) SetTenantIDs(ids map[string]string) {
+	p.tenantIDs = make(map[string]string, len(ids))
+	for k, v := range ids {
+		p.tenantIDs[strings.ToLower(k)] = strings.ToLower(v)
+	}
+}
+
 // Check reports a *MismatchError when the previous report has a row for row.Line with another
-// input: the report then belongs to a different input file and must not be used to skip users.
+// input or another tenant: the report then belongs to a different input file and must not be
+// used to skip users. A tenant is compared only where both sides name one in the same form
+// (two ids, or two domains, after SetTenantIDs): a domain and an id cannot be told apart.
 func (p *Previous) Check(row batch.Row) error {
 	r, ok := p.rows[row.Line]
 	if !ok {
 		return nil
 	}
 	// Compare the cell as the report stores it: the report flattens line breaks and bad UTF-8.
-	if is := untext(text(row.Input)); r.Input != is {
+	is := untext(text(row.Input))
+	if r.Input != is {
 		return &MismatchError{Path: p.path, Line: row.Line, Was: r.Input, Is: is}
 	}
+	if !p.sameTenant(row.Tenant, r.TenantID) {
+		return &MismatchError{Path: p.path, Line: row.Line, Was: r.Input, Is: is, WasTenant: r.TenantID, IsTenant: row.Tenant}
+	}
 	return nil
+}
+
+func (p *Previous) sameTenant(input, reported string) bool {
+	in, was := strings.ToLower(input), strings.ToLower(reported)
+	if in == "" || was == "" || in == was {
+		return true
+	}
+	if id := p.tenantIDs[in]; id != "" {
+		if id == was {
+			return true
+		}
+		in = id
+	}
+	return isGUID(in) != isGUID(was)
+}
+
+func isGUID(s string) bool {
+	k, _, _ := batch.Classify(s)
+	return k == batch.KindObjectID
 }
 
 // MismatchError says a previous report does not match the input file.
@@ -78,9 +214,15 @@ type MismatchError struct {
 	Path    string
 	Line    int
 	Was, Is string
+	// WasTenant and IsTenant are set when the input is the same but the tenant is not.
+	WasTenant, IsTenant string
 }
 
 func (e *MismatchError) Error() string {
+	if e.WasTenant != "" || e.IsTenant != "" {
+		return fmt.Sprintf("%s: line %d was %q in tenant %s in that report but is in tenant %s in the input: the report is from a different input file",
+			e.Path, e.Line, e.Was, e.WasTenant, e.IsTenant)
+	}
 	return fmt.Sprintf("%s: line %d was %q in that report but is %q in the input: the report is from a different input file",
 		e.Path, e.Line, e.Was, e.Is)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -337,5 +339,203 @@ func TestTornAtEveryByte(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// writeRun writes a run's report and, when given, its devices report and changes journal
+// (nil: no such file), and returns the report's path.
+func writeRun(t *testing.T, rows []batch.Result, devs []batch.DeviceResult, cs []batch.Change) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "run.csv")
+	if err := os.WriteFile(path, []byte(reportOf(t, rows...)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if devs != nil {
+		if err := os.WriteFile(DevicesPath(path), []byte(devicesText(t, devs...)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if cs != nil {
+		if err := os.WriteFile(ChangesPath(path), []byte(changesText(t, cs...)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return path
+}
+
+// containmentRun is a --block-sign-in --disable-devices run cut short, with a row of every kind
+// a resumed run must tell apart.
+func containmentRun() ([]batch.Result, []batch.DeviceResult, []batch.Change) {
+	rev := func(line int, prior, blocked *bool, blockErr string, devices *int) batch.Result {
+		return batch.Result{Line: line, Input: fmt.Sprintf("u%d@contoso.com", line), UPN: fmt.Sprintf("u%d@contoso.com", line),
+			Status: batch.StatusRevoked, At: t0, PriorAccountEnabled: prior, Blocked: blocked, BlockError: blockErr, Devices: devices}
+	}
+	rows := []batch.Result{
+		rev(2, ptr(true), ptr(true), "", iptr(1)),                        // all done
+		rev(3, ptr(true), ptr(false), "not allowed (HTTP 403)", iptr(0)), // the block failed
+		rev(4, ptr(false), ptr(false), "already disabled before this run: not changed", iptr(0)),
+		rev(5, ptr(true), ptr(true), "", nil),     // device listing cut short
+		rev(6, ptr(true), ptr(true), "", iptr(2)), // a device failed
+		rev(7, ptr(true), ptr(true), "", iptr(1)), // a device not attempted
+		{Line: 8, Input: "u8@contoso.com", UPN: "u8@contoso.com", Status: batch.StatusNotAttempted, Code: "interrupted",
+			PriorAccountEnabled: ptr(true), Blocked: ptr(true)}, // blocked, then stopped before the revoke
+		{Line: 12, Input: "u12@contoso.com", Status: batch.StatusRevoked, PriorAccountEnabled: ptr(true)}, // no --block-sign-in
+	}
+	devs := []batch.DeviceResult{
+		{Line: 2, User: "u2@contoso.com", ID: "DEV-A", Outcome: batch.DeviceDisabled, PriorEnabled: ptr(true), HTTP: 204, At: t0},
+		{Line: 6, User: "u6@contoso.com", ID: "dev-c", Outcome: batch.DeviceFailed, PriorEnabled: ptr(true), HTTP: 403, At: t0},
+		{Line: 6, User: "u6@contoso.com", ID: "dev-d", Outcome: batch.DeviceAlreadyDisabled, PriorEnabled: ptr(false), At: t0},
+		{Line: 7, User: "u7@contoso.com", ID: "dev-g", Outcome: batch.DeviceNotAttempted, PriorEnabled: ptr(true), At: t0},
+	}
+	cs := []batch.Change{
+		{Line: 2, ID: "u2@contoso.com", PriorEnabled: ptr(true)},
+		{Line: 2, Device: true, ID: "DEV-A", PriorEnabled: ptr(true)},
+		{Line: 6, Device: true, ID: "dev-c", PriorEnabled: ptr(true)}, // refused by Graph: not made
+		{Line: 7, Device: true, ID: "dev-g", PriorEnabled: ptr(true)}, // answer never recorded
+		{Line: 9, ID: "u9@contoso.com", PriorEnabled: ptr(true)},      // killed before the row was written
+		{Line: 9, Device: true, ID: "dev-b", Name: "B", PriorEnabled: ptr(true)},
+		{Line: 10, ID: "u10@contoso.com"},                               // prior unknown
+		{Line: 11, Device: true, ID: "dev-e", PriorEnabled: ptr(false)}, // disabled before
+		{Line: 11, ID: "u11@contoso.com", Enable: true, PriorEnabled: ptr(true)},
+	}
+	return rows, devs, cs
+}
+
+func TestPreviousContainment(t *testing.T) {
+	rows, devs, cs := containmentRun()
+	prev, err := OpenPrevious(writeRun(t, rows, devs, cs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := []struct {
+		line              int
+		withDevices, want bool
+	}{
+		{2, true, true}, {2, false, true},
+		{3, false, false}, // a failed block is tried again
+		{4, true, true},   // found disabled: nothing to block
+		{5, true, false}, {5, false, true},
+		{6, true, false}, {6, false, true},
+		{7, true, false},
+		{8, false, false}, {9, false, false}, {99, false, false},
+		{12, false, true}, // revoked by a run without blocking
+	}
+	for _, tt := range done {
+		if got := prev.Done(tt.line, tt.withDevices); got != tt.want {
+			t.Errorf("Done(%d, %v) = %v, want %v", tt.line, tt.withDevices, got, tt.want)
+		}
+	}
+	for line, want := range map[int]bool{2: true, 3: false, 4: false, 5: true, 8: true, 9: true, 10: false, 11: false, 12: false} {
+		got := prev.Prior(line)
+		if want != (got != nil) || got != nil && !*got {
+			t.Errorf("Prior(%d) = %v, want true: %v", line, got, want)
+		}
+	}
+	wantDevices := map[string]bool{"dev-a": true, "dev-b": true, "dev-g": true}
+	if got := prev.PriorDevices(); !maps.Equal(got, wantDevices) {
+		t.Errorf("PriorDevices() = %v, want %v", got, wantDevices)
+	}
+	if got := prev.Devices(6); len(got) != 2 || got[0].ID != "dev-c" || got[1].ID != "dev-d" {
+		t.Errorf("Devices(6) = %+v", got)
+	}
+	var inherited []string
+	for _, c := range prev.Inherit() {
+		if c.Enable || !isTrue(c.PriorEnabled) {
+			t.Errorf("Inherit() holds %+v", c)
+		}
+		inherited = append(inherited, fmt.Sprintf("%d %v %s", c.Line, c.Device, c.ID))
+	}
+	want := []string{"2 false u2@contoso.com", "2 true DEV-A", "5 false u5@contoso.com", "6 false u6@contoso.com",
+		"7 false u7@contoso.com", "7 true dev-g", "8 false u8@contoso.com", "9 false u9@contoso.com", "9 true dev-b"}
+	if !slices.Equal(inherited, want) {
+		t.Errorf("Inherit() =\n%q\nwant\n%q", inherited, want)
+	}
+}
+
+// TestPreviousLegacy: a report of the first release has no containment: its revoked rows are
+// done unless devices are needed, and nothing is inherited.
+func TestPreviousLegacy(t *testing.T) {
+	b, err := os.ReadFile("testdata/report-v1.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prev, err := OpenPrevious(writeFile(t, string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prev.Done(2, false) || prev.Done(2, true) || prev.Done(4, false) {
+		t.Errorf("Done(2, false), Done(2, true), Done(4, false) = %v, %v, %v; want true, false, false",
+			prev.Done(2, false), prev.Done(2, true), prev.Done(4, false))
+	}
+	if prev.Prior(2) != nil || len(prev.PriorDevices()) != 0 || len(prev.Inherit()) != 0 {
+		t.Error("a first-release report yields containment state")
+	}
+}
+
+func TestOpenPreviousCompanionErrors(t *testing.T) {
+	path := writeRun(t, goldenResults[:1], nil, nil)
+	if err := os.WriteFile(DevicesPath(path), []byte(strings.Join(DevicesHeader, ",")+"\n1,,u,d,,,true,gone,,,,,\n2,"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := OpenPrevious(path)
+	if want := DevicesPath(path) + `:2: column outcome: unknown outcome "gone"`; err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %s", err, want)
+	}
+	os.Remove(DevicesPath(path))
+	if err := os.Mkdir(ChangesPath(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := OpenPrevious(path); err == nil || !strings.Contains(err.Error(), ChangesPath(path)) {
+		t.Errorf("a changes journal that cannot be read: err = %v", err)
+	}
+}
+
+// TestCheckTenants: a row of the same input in another tenant is another user: the report is
+// then of another input. A domain and an id can only be compared through SetTenantIDs.
+func TestCheckTenants(t *testing.T) {
+	const idA, idB = "72f988bf-86f1-41af-91ab-2d7cd011db47", "0b8a3c6e-1111-4222-8333-444455556666"
+	rows := []batch.Result{
+		{Line: 2, Input: "a@contoso.com", Status: batch.StatusRevoked, TenantID: idA},
+		{Line: 3, Input: "b@contoso.com", Status: batch.StatusRevoked, TenantID: "contoso.com"},
+		{Line: 4, Input: "c@contoso.com", Status: batch.StatusRevoked},
+	}
+	path := writeRun(t, rows, nil, nil)
+	tests := []struct {
+		name    string
+		ids     map[string]string
+		row     batch.Row
+		wantErr bool
+	}{
+		{"same id", nil, batch.Row{Line: 2, Input: "a@contoso.com", Tenant: idA}, false},
+		{"same id, other case", nil, batch.Row{Line: 2, Input: "a@contoso.com", Tenant: strings.ToUpper(idA)}, false},
+		{"other id", nil, batch.Row{Line: 2, Input: "a@contoso.com", Tenant: idB}, true},
+		{"domain against an id, unknown", nil, batch.Row{Line: 2, Input: "a@contoso.com", Tenant: "fabrikam.com"}, false},
+		{"domain resolved to the id", map[string]string{"contoso.com": idA}, batch.Row{Line: 2, Input: "a@contoso.com", Tenant: "contoso.com"}, false},
+		{"domain resolved to another id", map[string]string{"fabrikam.com": idB}, batch.Row{Line: 2, Input: "a@contoso.com", Tenant: "fabrikam.com"}, true},
+		{"same domain", nil, batch.Row{Line: 3, Input: "b@contoso.com", Tenant: "contoso.com"}, false},
+		{"same domain, known now", map[string]string{"contoso.com": idA}, batch.Row{Line: 3, Input: "b@contoso.com", Tenant: "contoso.com"}, false},
+		{"other domain", nil, batch.Row{Line: 3, Input: "b@contoso.com", Tenant: "fabrikam.com"}, true},
+		{"no tenant in the input", nil, batch.Row{Line: 2, Input: "a@contoso.com"}, false},
+		{"no tenant in the report", nil, batch.Row{Line: 4, Input: "c@contoso.com", Tenant: idB}, false},
+		{"other input, same tenant", nil, batch.Row{Line: 2, Input: "z@contoso.com", Tenant: idA}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			prev, err := OpenPrevious(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.ids != nil {
+				prev.SetTenantIDs(tt.ids)
+			}
+			err = prev.Check(tt.row)
+			var me *MismatchError
+			if tt.wantErr != (err != nil) || err != nil && !errors.As(err, &me) {
+				t.Fatalf("Check = %v, want an error: %v", err, tt.wantErr)
+			}
+			if err != nil && me.Is == me.Was && !strings.Contains(err.Error(), "in tenant "+me.WasTenant) {
+				t.Errorf("a tenant mismatch does not name the tenants: %v", err)
+			}
+		})
 	}
 }
