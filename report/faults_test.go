@@ -97,6 +97,19 @@ var journalKinds = []struct {
 			close: j.Close,
 		}
 	}},
+	{"user list", func(f *faultFile, path string) journalOps {
+		u := newUserList(f, f, path)
+		return journalOps{
+			write: func(i int, long bool) error {
+				name := ""
+				if long {
+					name = strings.Repeat("x", 5000)
+				}
+				return u.Write(fmt.Sprintf("0a1b2c3d-0000-4000-8000-%012d", i), "", name, "")
+			},
+			flush: u.Flush, close: u.Close,
+		}
+	}},
 }
 
 // TestJournalFaults: every failure of the file reaches the caller: a failed write from the
