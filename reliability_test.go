@@ -6,12 +6,18 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -121,9 +127,15 @@ func relEnv() []string {
 
 func relStartChild(t *testing.T, dir string, args ...string) *relChild {
 	t.Helper()
+	return relStartChildEnv(t, dir, nil, args...)
+}
+
+// relStartChildEnv is relStartChild with env added to relEnv's.
+func relStartChildEnv(t *testing.T, dir string, env []string, args ...string) *relChild {
+	t.Helper()
 	c := &relChild{cmd: exec.Command("bulkrevoke", args...)}
 	c.cmd.Dir = dir
-	c.cmd.Env = relEnv()
+	c.cmd.Env = append(relEnv(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -163,34 +175,198 @@ func (c *relChild) wait(t *testing.T) int {
 	return 0
 }
 
-// relReport reads a report as raw CSV, checking that no line number appears twice, and returns
-// its rows by line through report.ReadReport.
-func relReport(t *testing.T, path string) (map[int]batch.Result, int) {
+// relReport reads the report at path; see relReportData.
+func relReport(t testing.TB, path string) (map[int]batch.Result, int) {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
-	if err != nil && !strings.Contains(err.Error(), "wrong number of fields") && !strings.Contains(err.Error(), "extraneous or missing") {
-		// A killed run may leave a torn last line; ReadReport below decides what it is worth.
-		t.Logf("%s: %v", path, err)
-	}
-	seen := map[string]bool{}
-	for _, rec := range recs[1:] {
-		if len(rec) == 0 {
+	return relReportData(t, path, data)
+}
+
+// relReportData reads a report as raw CSV, record by record, checking that no line number
+// appears twice, and returns its rows by line through report.ReadReport (what --resume reads)
+// with the number of complete records. A killed run may leave a torn last line, cut mid-write:
+// without its newline, inside a quoted field, or short of fields. Reading stops at the first
+// such record, and it must be the last thing in the file: an unparseable record with lines
+// after it is corruption, not a crash. csv.Reader.ReadAll cannot do this: it returns no
+// records at all when any of them fails to parse. ReadReport must agree on exactly the
+// complete rows: a torn row is neither lost from the middle nor taken for a finished one.
+func relReportData(t testing.TB, name string, data []byte) (map[int]batch.Result, int) {
+	t.Helper()
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = len(report.Header)
+	lines := map[int]bool{}
+	n := 0
+	for header := true; ; header = false {
+		start := cr.InputOffset()
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if end := cr.InputOffset(); err == nil && data[end-1] != '\n' {
+			err = errors.New("no newline at the end")
+		}
+		if err != nil {
+			// A cut write leaves no line break after the record's start but, at most, its own.
+			tail := data[start:]
+			if i := bytes.IndexByte(tail, '\n'); i >= 0 && i < len(tail)-1 {
+				t.Errorf("%s: the record at byte %d is unparseable (%v) and is not the last line", name, start, err)
+			} else {
+				t.Logf("%s: torn last line %q: %v", name, tail, err)
+			}
+			break
+		}
+		if header {
+			if !slices.Equal(rec, report.Header) {
+				t.Fatalf("%s: header %q, want %q", name, rec, report.Header)
+			}
 			continue
 		}
-		if seen[rec[0]] {
-			t.Errorf("%s: line %s reported twice", path, rec[0])
+		line, err := strconv.Atoi(rec[0])
+		if err != nil {
+			t.Errorf("%s: line number %q: %v", name, rec[0], err)
+			continue
 		}
-		seen[rec[0]] = true
+		if lines[line] {
+			t.Errorf("%s: line %d reported twice", name, line)
+		}
+		lines[line] = true
+		n++
 	}
 	rows, err := report.ReadReport(bytes.NewReader(data))
 	if err != nil {
-		t.Fatalf("%s: %v", path, err)
+		t.Fatalf("%s: %v", name, err)
 	}
-	return rows, len(recs) - 1
+	for line := range lines {
+		if _, ok := rows[line]; !ok {
+			t.Errorf("%s: ReadReport lost the complete row of line %d", name, line)
+		}
+	}
+	for line := range rows {
+		if !lines[line] {
+			t.Errorf("%s: ReadReport returned line %d, which is not a complete row", name, line)
+		}
+	}
+	return rows, n
+}
+
+// relRecorder is a testing.TB that records failures instead of failing, so that a test can
+// check that relReportData rejects a corrupt report. Fatal ends the calling goroutine, as
+// testing's does.
+type relRecorder struct {
+	testing.TB
+	mu       sync.Mutex
+	failures []string
+}
+
+func (r *relRecorder) Helper()                   {}
+func (r *relRecorder) Logf(string, ...any)       {}
+func (r *relRecorder) Errorf(f string, a ...any) { r.record(fmt.Sprintf(f, a...)) }
+func (r *relRecorder) Fatal(a ...any)            { r.record(fmt.Sprint(a...)); runtime.Goexit() }
+func (r *relRecorder) Fatalf(f string, a ...any) {
+	r.record(fmt.Sprintf(f, a...))
+	runtime.Goexit()
+}
+
+func (r *relRecorder) record(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures = append(r.failures, s)
+}
+
+// run calls f on its own goroutine, so that a Fatal ends f and not the test, and returns the
+// failures recorded.
+func (r *relRecorder) run(f func(testing.TB)) []string {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failures
+}
+
+// TestRelReportTorn feeds relReport the reports a run killed mid-write leaves, and reports it
+// must refuse: every complete row comes back, with its content, and nothing else.
+func TestRelReportTorn(t *testing.T) {
+	results := []batch.Result{
+		{Line: 2, Input: "adele@contoso.com", Status: batch.StatusRevoked, HTTP: 204, Attempts: 1},
+		// Quotes and commas make the journal quote this row's cells, as Graph's messages do.
+		{Line: 3, Input: "ghost@contoso.com", Status: batch.StatusNotFound, HTTP: 404, Code: "Request_ResourceNotFound",
+			Message: `Resource 'ghost@contoso.com' does not exist, or one of its "queried" properties`, Attempts: 1},
+		{Line: 4, Input: "megan@contoso.com", Status: batch.StatusNotAttempted},
+		// The row a killed run was writing, with a quoted cell to be cut inside.
+		{Line: 5, Input: "lee@contoso.com", Status: batch.StatusFailed, HTTP: 503, Code: "ServiceUnavailable",
+			Message: `Graph said "try later", twice`, Attempts: 8},
+	}
+	var b bytes.Buffer
+	j := report.NewJournal(&b)
+	if err := j.Write(results[:3]...); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	complete := b.String()
+	if err := j.Write(results[3]); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	next := strings.TrimPrefix(b.String(), complete)
+	quote := strings.IndexByte(next, '"')
+	if !strings.HasSuffix(next, "\n") || strings.Count(next, "\n") != 1 || quote < 0 {
+		t.Fatalf("the journal's next row %q is not one line with a quoted cell", next)
+	}
+
+	tests := []struct {
+		name, report string
+		want         int // complete rows: the first want of 2, 3, 4, 5
+	}{
+		{"intact", complete, 3},
+		{"intact, one more row", complete + next, 4},
+		{"no trailing newline", complete + strings.TrimSuffix(next, "\n"), 3},
+		{"cut mid-field", complete + next[:len(next)/3], 3},
+		{"unclosed quote", complete + next[:quote+4], 3},
+		{"short row", complete + "5,lee@contoso.com,,", 3},
+		{"short row ending its line", complete + "5,lee@contoso.com\n", 3},
+		{"header only", strings.Join(report.Header, ",") + "\n", 0},
+		{"torn header", "line,input,us", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rows, n := relReportData(t, "report.csv", []byte(tc.report))
+			if n != tc.want || len(rows) != tc.want {
+				t.Fatalf("%d records, %d rows; want %d of each", n, len(rows), tc.want)
+			}
+			for _, want := range results[:tc.want] {
+				got := rows[want.Line]
+				if got.Input != want.Input || got.Status != want.Status || got.Message != want.Message || got.Attempts != want.Attempts {
+					t.Errorf("line %d = %+v, want %+v", want.Line, got, want)
+				}
+			}
+		})
+	}
+
+	// What a crash cannot leave must fail the test that reads it.
+	corrupt := []struct{ name, report, failure string }{
+		{"unparseable line before the last", complete + next[:quote+4] + "\n" + next, "not the last line"},
+		{"short row before the last", complete + "5,lee@contoso.com\n" + next, "not the last line"},
+		{"a line reported twice", complete + strings.Replace(next, "5,", "2,", 1), "reported twice"},
+	}
+	for _, tc := range corrupt {
+		t.Run(tc.name, func(t *testing.T) {
+			failures := (&relRecorder{TB: t}).run(func(tb testing.TB) { relReportData(tb, "report.csv", []byte(tc.report)) })
+			if !strings.Contains(strings.Join(failures, "\n"), tc.failure) {
+				t.Errorf("failures %q, want one saying %q", failures, tc.failure)
+			}
+		})
+	}
 }
 
 // relNoSecrets fails when any of texts holds the token or the secret.
@@ -311,29 +487,101 @@ func relKillAndResume(t *testing.T, nth int64, after bool) {
 	relNoSecrets(t, "the resumed run's output and reports", resume.stdout.String(), resume.stderr.String(), string(data))
 }
 
+// relAckEnv, in the environment of a child, names a URL the child posts to once SIGINT has
+// cancelled its run; see init.
+const relAckEnv = "BULKREVOKE_TEST_INTERRUPT_ACK"
+
+// init arms the interrupt witness in a child started by TestRelInterrupt (the child is this
+// test binary run as bulkrevoke, so this init runs in it too; elsewhere relAckEnv is unset and
+// nothing happens). The program gives no sign of having seen a SIGINT until its run ends, and
+// kill(2) returning says nothing about when the Go runtime hands the signal over, so a test
+// that needs the signal handled before an answer arrives must hear it from the child.
+func init() {
+	url := os.Getenv(relAckEnv)
+	if url == "" {
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	go func() {
+		<-sig
+		// os/signal gives the signal to sig and to main's signal.NotifyContext at once; the
+		// goroutine NotifyContext started cancels the run's context and returns. Yield until
+		// it is gone, so that the ack follows the cancellation, not only the delivery.
+		for relNotifyContextWaiting() {
+			runtime.Gosched()
+		}
+		resp, err := http.Post(url, "text/plain", nil)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "interrupt witness: %v\n", err)
+			return
+		}
+		resp.Body.Close()
+	}()
+}
+
+// relNotifyContextWaiting reports whether a goroutine of signal.NotifyContext still waits for
+// its signal. Should a later Go name it otherwise, this reports false at once and the ack merely
+// races the cancellation by a round trip to the test and back.
+func relNotifyContextWaiting() bool {
+	buf := make([]byte, 64<<10)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return bytes.Contains(buf[:n], []byte("\nos/signal.NotifyContext.func1("))
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
 // TestRelInterrupt sends SIGINT to the program while a $batch request is in flight: that
 // request finishes and is reported, every other row is not_attempted, the exit code is 130,
 // and the summary's resume command, run as printed, finishes the job without sending anyone
-// twice.
+// twice. Graph holds the in-flight envelope until the child says the signal cancelled its run,
+// so however long the signal takes on a busy machine, the answer comes after it.
 func TestRelInterrupt(t *testing.T) {
 	users, input := relUsers(t, 200)
 	dir := filepath.Dir(input)
+	acked := make(chan struct{})
+	var ackOnce sync.Once
+	ack := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ackOnce.Do(func() { close(acked) }) }))
+	t.Cleanup(ack.Close)
 	var childMu sync.Mutex
 	var child *relChild
-	rs := relStart(t, graphsim.Config{Seed: 7, Latency: graphsim.Uniform{Min: 40 * time.Millisecond, Max: 40 * time.Millisecond}}, users,
+	var unacked atomic.Bool
+	rs := relStart(t, graphsim.Config{Seed: 7}, users,
 		func(rs *relServer, n int64, w http.ResponseWriter, r *http.Request) bool {
-			if n == 2 {
-				childMu.Lock()
-				child.signal(os.Interrupt)
-				childMu.Unlock()
+			if n != 2 {
+				return false
 			}
-			return false // graphsim answers, after the signal: the envelope is in flight
+			// Read the body first: only then does net/http cancel r's context when the child
+			// hangs up, which ends the wait below if the ack never comes.
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				return true
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			childMu.Lock()
+			child.signal(os.Interrupt)
+			childMu.Unlock()
+			select {
+			case <-acked:
+				return false // graphsim answers, after the cancellation: the envelope was in flight
+			case <-r.Context().Done():
+				unacked.Store(true)
+				return true
+			}
 		})
 	first := filepath.Join(dir, "first.csv")
 	childMu.Lock()
-	child = relStartChild(t, dir, relRevokeArgs(rs.url, input, first, "--concurrency", "1", "-v", "--log-format", "json")...)
+	child = relStartChildEnv(t, dir, []string{relAckEnv + "=" + ack.URL},
+		relRevokeArgs(rs.url, input, first, "--concurrency", "1", "-v", "--log-format", "json")...)
 	childMu.Unlock()
-	if code := child.wait(t); code != exitInterrupted {
+	code := child.wait(t)
+	if unacked.Load() {
+		t.Fatalf("the child never acknowledged the interrupt (exit %d); stderr:\n%s", code, child.stderr.String())
+	}
+	if code != exitInterrupted {
 		t.Fatalf("exit code %d, want %d; stderr:\n%s", code, exitInterrupted, child.stderr.String())
 	}
 	rs.drain()

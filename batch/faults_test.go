@@ -1,21 +1,21 @@
 package batch_test
 
 // The fault matrix: the engine and the real SDK client against graphsim over real loopback
-// HTTP, one Graph failure mode per case. Every case asserts the same contract: each input row
-// ends in exactly one result, each user is revoked or failed with the cause in its row, and
-// graphsim's journal shows no retry sent before the Retry-After it gave.
+// HTTP, one Graph failure mode per case; the cases that need a request timeout to fire run in a
+// testing/synctest bubble over graphsim's in-memory transport instead. Every case asserts the
+// same contract: each input row ends in exactly one result, each user is revoked or failed with
+// the cause in its row, and graphsim's journal shows no retry sent before the Retry-After it gave.
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -28,15 +28,16 @@ import (
 
 // relFast keeps backoffs short: the real clock runs in these tests, and what is under test is
 // that failures are retried and bounded, not how long the engine waits when Graph names no time.
+// The request timeout stays at the engine's default (60 s): no loopback case wants it to fire,
+// and a shorter one is a deadline a loaded machine can miss, resending an envelope whose work
+// landed and failing a case that allows each user one revoke. The cases about timeouts run on
+// synctest's fake clock.
 func relFast(c batch.Config) batch.Config {
 	if c.BaseBackoff == 0 {
 		c.BaseBackoff = 5 * time.Millisecond
 	}
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = 40 * time.Millisecond
-	}
-	if c.Timeout == 0 {
-		c.Timeout = 5 * time.Second
 	}
 	return c
 }
@@ -110,20 +111,6 @@ func relNoRetryAfter(status int, nth ...int) func(*graphsim.Server, http.Handler
 	}
 }
 
-// relReadBody reads the request body before graphsim stalls: net/http notices a client that
-// hung up only once the body has been read, and only then cancels the stalled handler, which
-// otherwise holds the test server's Close for the whole SlowDelay.
-func relReadBody(_ *graphsim.Server, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, err := io.ReadAll(r.Body)
-		if err != nil {
-			return
-		}
-		r.Body = io.NopCloser(bytes.NewReader(b))
-		next.ServeHTTP(w, r)
-	})
-}
-
 func TestFaultMatrix(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -134,6 +121,12 @@ func TestFaultMatrix(t *testing.T) {
 		bite func(gs graphsim.Stats, st batch.Stats) bool
 		// once: no user may be revoked twice (the fault struck before anything ran).
 		once bool
+		// fakeTime runs the case in a synctest bubble over graphsim's in-memory transport (wrap
+		// must be nil), for faults that only a request timeout ends: on the wall clock the
+		// timeout is a deadline that any envelope of a loaded machine may miss too. The run must
+		// then last at least engine.Timeout and less than sim.Faults.SlowDelay: the engine gave
+		// up on the slow answer at its timeout instead of waiting it out.
+		fakeTime bool
 	}{
 		{
 			name:   "30% transient step 5xx",
@@ -186,10 +179,13 @@ func TestFaultMatrix(t *testing.T) {
 			once: true,
 		},
 		{
-			name: "connections dropped before the work",
-			sim:  graphsim.Config{Seed: 16, Faults: graphsim.Faults{DropRate: 0.3}},
-			bite: func(gs graphsim.Stats, st batch.Stats) bool { return gs.Drops > 0 && st.Retries > 0 },
-			once: true,
+			// 20 attempts, as for drops after the work: at the default 8, an envelope dropped 8
+			// times in a row (0.3^8, some 7 in 100,000 envelopes) leaves its users failed.
+			name:   "connections dropped before the work",
+			sim:    graphsim.Config{Seed: 16, Faults: graphsim.Faults{DropRate: 0.3}},
+			engine: batch.Config{MaxAttempts: 20},
+			bite:   func(gs graphsim.Stats, st batch.Stats) bool { return gs.Drops > 0 && st.Retries > 0 },
+			once:   true,
 		},
 		{
 			// The revokes landed but the answer never came: resending is allowed (revoke is
@@ -202,49 +198,88 @@ func TestFaultMatrix(t *testing.T) {
 			},
 		},
 		{
+			// The held requests do nothing: every user is revoked once, by the retry.
 			name: "responses slower than the request timeout",
-			sim: graphsim.Config{Seed: 18, Faults: graphsim.Faults{SlowDelay: time.Minute,
+			sim: graphsim.Config{Seed: 18, Faults: graphsim.Faults{SlowDelay: 5 * time.Minute,
 				Schedule: []graphsim.Scheduled{{Kind: graphsim.SlowFault, Nth: 1}, {Kind: graphsim.SlowFault, Nth: 4}}}},
-			wrap:   relReadBody,
-			engine: batch.Config{Timeout: 300 * time.Millisecond},
-			bite:   func(gs graphsim.Stats, st batch.Stats) bool { return gs.SlowResponses == 2 && st.Retries >= 2 },
-			once:   true,
+			engine:   batch.Config{Timeout: 30 * time.Second},
+			bite:     func(gs graphsim.Stats, st batch.Stats) bool { return gs.SlowResponses == 2 && st.Retries >= 2 },
+			once:     true,
+			fakeTime: true,
 		},
 		{
+			// The revokes landed before the answer stalled: the resend revokes them again
+			// (more revocations than first sends), and no row may be lost.
 			name: "slow responses after the work",
-			sim: graphsim.Config{Seed: 19, Faults: graphsim.Faults{SlowDelay: time.Minute, AfterWork: true,
+			sim: graphsim.Config{Seed: 19, Faults: graphsim.Faults{SlowDelay: 5 * time.Minute, AfterWork: true,
 				Schedule: []graphsim.Scheduled{{Kind: graphsim.SlowFault, Nth: 2}}}},
-			engine: batch.Config{Timeout: 300 * time.Millisecond},
-			bite:   func(gs graphsim.Stats, st batch.Stats) bool { return gs.SlowResponses == 1 && st.Retries >= 1 },
+			engine: batch.Config{Timeout: 30 * time.Second},
+			bite: func(gs graphsim.Stats, st batch.Stats) bool {
+				return gs.SlowResponses == 1 && st.Retries >= 1 && int64(gs.Revocations) > st.Steps-st.Retries
+			},
+			fakeTime: true,
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			users, rows := generated(120)
-			sim, base := relServe(t, tc.sim, users, tc.wrap)
-			sink := newCollector(t)
-			st, err := batch.Run(t.Context(), relFast(tc.engine), batch.Rows(rows), client(t, base, nil), sink)
-			if err != nil {
-				t.Fatal(err)
+			if tc.fakeTime {
+				synctest.Test(t, func(t *testing.T) { relFaultCase(t, tc.sim, tc.wrap, tc.engine, tc.bite, tc.once, true) })
+				return
 			}
-			revoked, _ := relCheck(t, sim, sink, users, rows)
-			if revoked != len(rows) {
-				t.Errorf("%d of %d users revoked, want all", revoked, len(rows))
-			}
-			gs := sim.Stats()
-			if !tc.bite(gs, st) {
-				t.Errorf("the fault did not strike as planned: graphsim %+v, engine %+v", gs, st)
-			}
-			if tc.once {
-				for _, u := range users {
-					if n := len(sim.Revocations(u.ID)); n != 1 {
-						t.Errorf("%s revoked %d times, want once: the fault struck before any work", u.UPN, n)
-						break
-					}
-				}
-			}
+			relFaultCase(t, tc.sim, tc.wrap, tc.engine, tc.bite, tc.once, false)
 		})
+	}
+}
+
+// relFaultCase runs one case of TestFaultMatrix. With fakeTime it must run inside a synctest
+// bubble: graphsim is then built there (its RealClock follows the bubble's clock) and reached
+// through its in-memory transport, because a goroutine waiting on a socket never counts as
+// durably blocked and fake time would not advance.
+func relFaultCase(t *testing.T, cfg graphsim.Config, wrap func(*graphsim.Server, http.Handler) http.Handler, ecfg batch.Config,
+	bite func(graphsim.Stats, batch.Stats) bool, once, fakeTime bool) {
+	users, rows := generated(120)
+	var sim *graphsim.Server
+	var c *batch.GraphClient
+	if fakeTime {
+		if wrap != nil {
+			t.Fatal("a fake-time case cannot wrap graphsim's handler: the in-memory transport calls graphsim directly")
+		}
+		cfg.Token = token
+		sim = graphsim.New(cfg, users)
+		c = client(t, "http://localhost", sim.Transport())
+	} else {
+		var base string
+		sim, base = relServe(t, cfg, users, wrap)
+		c = client(t, base, nil)
+	}
+	sink := newCollector(t)
+	start := time.Now()
+	st, err := batch.Run(t.Context(), relFast(ecfg), batch.Rows(rows), c, sink)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, _ := relCheck(t, sim, sink, users, rows)
+	if revoked != len(rows) {
+		t.Errorf("%d of %d users revoked, want all", revoked, len(rows))
+	}
+	gs := sim.Stats()
+	if !bite(gs, st) {
+		t.Errorf("the fault did not strike as planned: graphsim %+v, engine %+v", gs, st)
+	}
+	if once {
+		for _, u := range users {
+			if n := len(sim.Revocations(u.ID)); n != 1 {
+				t.Errorf("%s revoked %d times, want once: the fault struck before any work", u.UPN, n)
+				break
+			}
+		}
+	}
+	// In the bubble elapsed is fake time, exact whatever the machine's load.
+	if fakeTime && (elapsed < ecfg.Timeout || elapsed >= cfg.Faults.SlowDelay) {
+		t.Errorf("the run took %v of fake time, want at least the %v timeout and less than the %v a slow answer takes",
+			elapsed, ecfg.Timeout, cfg.Faults.SlowDelay)
 	}
 }
 
