@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -29,15 +30,34 @@ type Summary struct {
 	mu         sync.Mutex
 	counts     map[batch.Status]int
 	total      int
+	failed     int
+	dupsOK     int // duplicates whose first row succeeded
 	throttled  int
 	unverified int
 	guests     int
 	start, end time.Time
+
+	tenants map[string]*tenantCount
+
+	// Containment, from the rows: users blocked, found disabled already, not blocked; devices
+	// found and disabled (re-enabled, in a rollback) as the rows count them.
+	blocked, alreadyDisabled, notBlocked int
+	listed                               bool
+	devicesFound, devicesDisabled        int
+	// From the devices report's rows, when the caller adds them.
+	deviceOutcomes map[batch.DeviceOutcome]int
+
+	waits   int64
+	waited  time.Duration
+	dropped []string
 }
+
+type tenantCount struct{ rows, done, failed int }
 
 // NewSummary starts a summary for a run that began at start.
 func NewSummary(start time.Time) *Summary {
-	return &Summary{counts: make(map[batch.Status]int), start: start}
+	return &Summary{counts: make(map[batch.Status]int), start: start, tenants: map[string]*tenantCount{},
+		deviceOutcomes: map[batch.DeviceOutcome]int{}}
 }
 
 // Add counts one row's result.
@@ -46,11 +66,61 @@ func (s *Summary) Add(r batch.Result) {
 	defer s.mu.Unlock()
 	s.counts[r.Status]++
 	s.total++
+	tc := s.tenants[r.TenantID]
+	if tc == nil {
+		tc = &tenantCount{}
+		s.tenants[r.TenantID] = tc
+	}
+	tc.rows++
+	switch r.Status {
+	case batch.StatusRevoked, batch.StatusWouldRevoke, batch.StatusWouldBlock, batch.StatusEnabled:
+		tc.done++
+	}
+	if failure(r) {
+		s.failed++
+		tc.failed++
+	} else if r.Status == batch.StatusDuplicate && r.Outcome().OK() {
+		s.dupsOK++
+	}
 	if r.Verified != nil && !*r.Verified {
 		s.unverified++
 	}
 	if r.Status.OK() && isGuest(r) {
 		s.guests++
+	}
+	switch {
+	case isTrue(r.Blocked):
+		s.blocked++
+	case r.Blocked == nil:
+	case isFalse(r.PriorAccountEnabled):
+		s.alreadyDisabled++
+	default:
+		s.notBlocked++
+	}
+	if r.Devices != nil {
+		s.listed = true
+		s.devicesFound += *r.Devices
+	}
+	if r.DevicesDisabled != nil {
+		s.devicesDisabled += *r.DevicesDisabled
+	}
+}
+
+// failure is a row whose user did not get what the run was for. A duplicate counts as the row
+// it repeats (a duplicate of a revoked user is no failure); an excluded user was meant to be
+// left alone.
+func failure(r batch.Result) bool {
+	o := r.Outcome()
+	return !o.OK() && o != batch.StatusExcluded
+}
+
+// AddDevices counts the devices report's rows, for the outcomes the rows' counts do not tell:
+// devices that failed, were synced from on-premises AD or were found disabled.
+func (s *Summary) AddDevices(ds ...batch.DeviceResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, d := range ds {
+		s.deviceOutcomes[d.Outcome]++
 	}
 }
 
@@ -66,6 +136,22 @@ func (s *Summary) AddThrottled(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.throttled += n
+}
+
+// AddWaits counts n stretches in which Graph's Retry-After held the run back, d in all
+// (batch.Stats.Waits, Waited).
+func (s *Summary) AddWaits(n int64, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waits += n
+	s.waited += d
+}
+
+// AddDropped records the apps or tenants taken out of the run, each with why.
+func (s *Summary) AddDropped(why []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropped = append(s.dropped, why...)
 }
 
 // Finish records when the run ended; until then Print leaves out the elapsed time.
@@ -100,12 +186,41 @@ func (s *Summary) Total() int {
 	return s.total
 }
 
+// Failed is the number of rows whose user did not get what the run was for, by
+// batch.Result.Outcome: a duplicate counts as the row it repeats, an excluded row is no failure.
+func (s *Summary) Failed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed
+}
+
+// AllOK reports whether the run did all it was asked, the test for exit status 0: no row
+// Failed, every revoke read back confirmed it, every block asked for was made (or the user was
+// disabled already), and no device that AddDevices counted failed, was left unattempted or
+// could only be disabled in on-premises AD.
+func (s *Summary) AllOK() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.failed == 0 && s.unverified == 0 && s.notBlocked == 0 && s.devicesLeft() == 0
+}
+
+// devicesLeft counts the devices the run was asked to change and did not.
+func (s *Summary) devicesLeft() int {
+	return s.deviceOutcomes[batch.DeviceFailed] + s.deviceOutcomes[batch.DeviceNotAttempted] +
+		s.deviceOutcomes[batch.DeviceSynced]
+}
+
 // PrintInfo is what the summary needs to know about the run beyond its results.
 type PrintInfo struct {
 	ReportPath    string // empty when the report went to standard output
+	DevicesPath   string // the devices report, when there is one
 	DryRun        bool
+	Rollback      bool // an enable run; also assumed when rows are enabled or unchanged
 	Interrupted   bool
-	ResumeCommand string // printed verbatim when Interrupted, so the admin can paste it
+	ResumeCommand string // printed verbatim when Interrupted or Incomplete, so the admin can paste it
+	// Incomplete says, when writing, flushing or closing the report failed, how many rows are
+	// missing from it and why; it is printed last, where it cannot be missed.
+	Incomplete string
 }
 
 // Print writes the end-of-run summary for humans to w.
@@ -114,11 +229,18 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 	defer s.mu.Unlock()
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	rollback := info.Rollback || s.counts[batch.StatusEnabled]+s.counts[batch.StatusUnchanged] > 0
 
-	if info.DryRun {
+	done, notDone := "revoked", "not revoked"
+	switch {
+	case rollback:
+		done, notDone = "enabled", "not enabled"
+		p("Rollback: sign-in re-enabled for %d of %d rows.\n", s.counts[batch.StatusEnabled], s.total)
+	case info.DryRun:
+		done, notDone = "would revoke", "would not"
 		p("Dry run: nothing was revoked. %d of %d rows would be revoked.\n",
-			s.counts[batch.StatusWouldRevoke], s.total)
-	} else {
+			s.counts[batch.StatusWouldRevoke]+s.counts[batch.StatusWouldBlock], s.total)
+	default:
 		p("Revoked sign-in sessions for %d of %d rows.\n", s.counts[batch.StatusRevoked], s.total)
 	}
 	for _, st := range Statuses() {
@@ -139,6 +261,12 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 			p("  %-14s %d\n", st, s.counts[batch.Status(st)])
 		}
 	}
+	if s.dupsOK > 0 {
+		// The exit status follows this; say it, or a duplicate listed above looks like a failure.
+		p("  (%d of the duplicates %s a row that succeeded: not failures)\n", s.dupsOK, plural(s.dupsOK, "repeats", "repeat"))
+	}
+	s.printTenants(p, done, notDone)
+	s.printContainment(p, info, rollback)
 
 	if !s.end.IsZero() {
 		elapsed := s.end.Sub(s.start)
@@ -156,6 +284,15 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 	if s.throttled > 0 {
 		p("Throttled responses seen: %d (each waited out as Graph asked).\n", s.throttled)
 	}
+	if s.waits > 0 {
+		p("Graph asked to wait %d %s, %s in all.\n", s.waits, plural(int(s.waits), "time", "times"), roundDuration(s.waited))
+	}
+	if len(s.dropped) > 0 {
+		p("Dropped from the run:\n")
+		for _, why := range s.dropped {
+			p("  %s\n", why)
+		}
+	}
 	if s.unverified > 0 {
 		p("Not confirmed by read-back: %s (verified=false in the report); check them again.\n", users(s.unverified))
 	}
@@ -165,28 +302,120 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 	if info.ReportPath != "" {
 		p("Report: %s\n", info.ReportPath)
 	}
+	if info.DevicesPath != "" {
+		p("Devices report: %s\n", info.DevicesPath)
+	}
 	if info.Interrupted {
 		p("\nInterrupted: %d rows were not attempted.", s.counts[batch.StatusNotAttempted])
-		if info.ResumeCommand != "" {
+		switch {
+		case info.Incomplete != "":
+			p(" To finish, see below.\n")
+		case info.ResumeCommand != "":
 			p(" To finish, run:\n  %s\n", info.ResumeCommand)
-		} else {
+		default:
 			p("\n")
 		}
 	}
-	if !info.DryRun && s.counts[batch.StatusRevoked] > 0 {
+	if !info.DryRun && !rollback && s.counts[batch.StatusRevoked] > 0 {
 		p("\nRefresh tokens and session cookies of the revoked users are dead now, but access\n" +
 			"tokens already issued stay valid until they expire: up to about an hour, or about\n" +
 			"15 minutes for apps using Continuous Access Evaluation.\n")
+	}
+	if info.Incomplete != "" {
+		p("\nTHE REPORT IS INCOMPLETE: %s.\n", strings.TrimSuffix(info.Incomplete, "."))
+		p("What happened to the missing rows' users is not recorded; sending them again is harmless.\n")
+		if info.ResumeCommand != "" {
+			p("To finish, run:\n  %s\n", info.ResumeCommand)
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
+// printTenants shows a run over several tenants tenant by tenant. Rows without a tenant (a
+// row the run answered without Graph may have none) do not make a run multi-tenant.
+func (s *Summary) printTenants(p func(string, ...any), done, notDone string) {
+	named := len(s.tenants)
+	if s.tenants[""] != nil {
+		named--
+	}
+	if named < 2 {
+		return
+	}
+	names := slices.Sorted(maps.Keys(s.tenants))
+	width := len("(no tenant)")
+	for _, n := range names {
+		width = max(width, len(n))
+	}
+	p("By tenant:\n  %-*s %6s %12s %12s\n", width, "tenant", "rows", done, notDone)
+	for _, n := range names {
+		tc := s.tenants[n]
+		if n == "" {
+			n = "(no tenant)"
+		}
+		p("  %-*s %6d %12d %12d\n", width, n, tc.rows, tc.done, tc.failed)
+	}
+}
+
+// printContainment says what blocking and device disabling did, when the run did either.
+func (s *Summary) printContainment(p func(string, ...any), info PrintInfo, rollback bool) {
+	if !info.DryRun && !rollback && s.blocked+s.alreadyDisabled+s.notBlocked > 0 {
+		p("Sign-in blocked for %s", users(s.blocked))
+		if s.notBlocked > 0 {
+			p("; %d could not be blocked (see block_error)", s.notBlocked)
+		}
+		if s.alreadyDisabled > 0 {
+			p("; %d %s disabled already", s.alreadyDisabled, plural(s.alreadyDisabled, "was", "were"))
+		}
+		p(".\n")
+	}
+	outcomes := 0
+	for _, n := range s.deviceOutcomes {
+		outcomes += n
+	}
+	if !s.listed && outcomes == 0 {
+		return
+	}
+	found := max(s.devicesFound, outcomes)
+	switch {
+	case rollback:
+		p("Devices: %d of %d re-enabled", s.devicesDisabled, found)
+	case info.DryRun:
+		p("Devices: %d found, %d would be disabled", found, s.deviceOutcomes[batch.DeviceWouldDisable])
+	default:
+		p("Devices: %d found, %d disabled", found, s.devicesDisabled)
+	}
+	for _, o := range []struct {
+		outcome batch.DeviceOutcome
+		what    string
+	}{
+		{batch.DeviceAlreadyDisabled, "disabled already"},
+		{batch.DeviceSynced, "synced from on-premises AD (disable them there)"},
+		{batch.DeviceFailed, "failed"},
+		{batch.DeviceNotAttempted, "not attempted"},
+	} {
+		if n := s.deviceOutcomes[o.outcome]; n > 0 {
+			p(", %d %s", n, o.what)
+		}
+	}
+	if s.devicesLeft() > 0 && info.DevicesPath != "" {
+		p(" (see %s)", info.DevicesPath)
+	}
+	p(".\n")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // sent is the number of users Graph answered for, the rate that matters against its write quota.
 func (s *Summary) sent() int {
 	n := 0
-	for _, st := range []batch.Status{batch.StatusRevoked, batch.StatusWouldRevoke,
-		batch.StatusNotFound, batch.StatusDenied, batch.StatusFailed} {
+	for _, st := range []batch.Status{batch.StatusRevoked, batch.StatusWouldRevoke, batch.StatusWouldBlock,
+		batch.StatusEnabled, batch.StatusNotFound, batch.StatusDenied, batch.StatusFailed} {
 		n += s.counts[st]
 	}
 	return n
