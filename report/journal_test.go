@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -377,7 +378,46 @@ func FuzzRoundTrip(f *testing.F) {
 		if want := canonical(r); !reflect.DeepEqual(got, want) {
 			t.Errorf("round trip:\ngot  %#v\nwant %#v", got, want)
 		}
+
+		// The same values as a device and as a change, through their own files.
+		outcomes := slices.Sorted(maps.Keys(deviceOutcomes))
+		d := batch.DeviceResult{Line: line, TenantID: tenant, User: input, ID: id, DeviceID: upn, DisplayName: name,
+			PriorEnabled: tri(prior), Outcome: outcomes[int(status)%len(outcomes)], HTTP: httpStatus, Code: code,
+			Message: msg, RequestID: reqID, At: tm(at)}
+		if got, want := deviceRoundTrip(t, d), canonicalDevice(d); !reflect.DeepEqual(got, want) {
+			t.Errorf("device round trip:\ngot  %#v\nwant %#v", got, want)
+		}
+		c := batch.Change{Line: line, TenantID: tenant, Device: status&1 != 0, ID: id, Name: name, Enable: status&2 != 0,
+			PriorEnabled: tri(prior)}
+		if got, want := changeRoundTrip(t, c), canonicalChange(c); !reflect.DeepEqual(got, want) {
+			t.Errorf("change round trip:\ngot  %#v\nwant %#v", got, want)
+		}
 	})
+}
+
+func deviceRoundTrip(t *testing.T, d batch.DeviceResult) batch.DeviceResult {
+	t.Helper()
+	text := devicesText(t, d)
+	ds, err := ReadDevices(strings.NewReader(text))
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("read back %d devices, err %v:\n%s", len(ds), err, text)
+	}
+	return ds[0]
+}
+
+func changeRoundTrip(t *testing.T, c batch.Change) batch.Change {
+	t.Helper()
+	text := changesText(t, c)
+	cs, err := ReadChanges(strings.NewReader(text))
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("read back %d changes, err %v:\n%s", len(cs), err, text)
+	}
+	return cs[0]
+}
+
+func canonicalChange(c batch.Change) batch.Change {
+	c.TenantID, c.ID, c.Name = flat(c.TenantID), flat(c.ID), flat(c.Name)
+	return c
 }
 
 func TestWriteRejectsLineZero(t *testing.T) {
