@@ -44,12 +44,16 @@ func readTable(r io.Reader, name string, t *table, row func(cells []string, line
 
 	var pos []int // t.columns index -> field index, -1 when absent; nil until the header
 	fields := 0
+	// Reused from line to line: row copies what it keeps.
+	var rec []string
+	cells := make([]string, len(t.columns))
 	handle := func(text string, line int, last bool) error {
 		text = strings.TrimSuffix(text, "\r")
 		if text == "" {
 			return nil
 		}
-		rec, err := splitLine(text)
+		var err error
+		rec, err = splitLine(rec[:0], text)
 		if pos == nil {
 			if err == nil {
 				pos, err = t.header(rec)
@@ -69,8 +73,8 @@ func readTable(r io.Reader, name string, t *table, row func(cells []string, line
 			}
 			return fmt.Errorf("%s: malformed %s line: %w", where(line), t.what, err)
 		}
-		cells := make([]string, len(t.columns))
 		for i, p := range pos {
+			cells[i] = ""
 			if p >= 0 {
 				cells[i] = rec[p]
 			}
@@ -152,10 +156,10 @@ func (t *table) headerPrefix(s string) bool {
 	return false
 }
 
-// splitLine splits one line of CSV as encoding/csv reads it with its defaults: fields are
-// separated by commas; a quoted field has its quotes doubled and must be closed on this line.
-func splitLine(s string) ([]string, error) {
-	var rec []string
+// splitLine appends the fields of one line of CSV to rec, as encoding/csv reads them with its
+// defaults: fields are separated by commas; a quoted field has its quotes doubled and must be
+// closed on this line.
+func splitLine(rec []string, s string) ([]string, error) {
 	for {
 		if s == "" || s[0] != '"' {
 			f, rest, more := strings.Cut(s, ",")
