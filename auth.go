@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -75,6 +77,17 @@ func checkGraphURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
+// checkAuthorityHost accepts a sign-in authority only over https: it receives the app's secret
+// or certificate assertion.
+func checkAuthorityHost(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Scheme != "https" {
+		return nil, withHint(fmt.Errorf("--authority-host %q is not an https URL", s),
+			"give the authority's root, e.g. https://login.microsoftonline.us/")
+	}
+	return u, nil
+}
+
 func isLoopback(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
@@ -86,10 +99,25 @@ func isLoopback(host string) bool {
 // authModes lists --auth values for messages.
 const authModes = "default, secret, certificate, managed-identity, workload-identity, azure-cli, device-code, browser, token"
 
-// credential builds the azidentity credential for --auth. Secrets come only from the
+// signIn is one credential to build: an app (or a person) in one tenant.
+type signIn struct {
+	mode, tenantID, clientID, certFile string
+	secretEnv                          string // the environment variable holding the secret; default AZURE_CLIENT_SECRET
+	authorityHost                      string // a custom sign-in authority (https); "" for the cloud's
+}
+
+// credential builds the azidentity credential for a sign-in. Secrets come only from the
 // environment: a flag value would sit in shell history and in every process listing.
-func credential(mode, tenantID, clientID, certFile string, t target, s *sys) (azcore.TokenCredential, error) {
+func credential(in signIn, t target, s *sys) (azcore.TokenCredential, error) {
+	mode, tenantID, clientID := in.mode, in.tenantID, in.clientID
 	client := azcore.ClientOptions{Cloud: t.authority}
+	custom := in.authorityHost != ""
+	if custom {
+		client.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: strings.TrimRight(in.authorityHost, "/") + "/"}
+	}
+	if s.transport != nil {
+		client.Transport = &http.Client{Transport: s.transport}
+	}
 	need := func(what, val, flag string) error {
 		if val == "" {
 			return withHint(fmt.Errorf("--auth %s needs %s", mode, what), "set "+flag)
@@ -98,22 +126,25 @@ func credential(mode, tenantID, clientID, certFile string, t target, s *sys) (az
 	}
 	switch mode {
 	case "default", "":
-		return azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: client, TenantID: tenantID})
+		return azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: client, TenantID: tenantID,
+			DisableInstanceDiscovery: custom})
 	case "secret":
-		secret := s.getenv("AZURE_CLIENT_SECRET")
+		env := cmp.Or(in.secretEnv, "AZURE_CLIENT_SECRET")
+		secret := s.getenv(env)
 		if err := errors.Join(need("a tenant id", tenantID, "--tenant-id or AZURE_TENANT_ID"),
 			need("a client id", clientID, "--client-id or AZURE_CLIENT_ID"),
-			need("a client secret", secret, "AZURE_CLIENT_SECRET in the environment (never on the command line)")); err != nil {
+			need("a client secret", secret, env+" in the environment (never on the command line)")); err != nil {
 			return nil, err
 		}
-		return azidentity.NewClientSecretCredential(tenantID, clientID, secret, &azidentity.ClientSecretCredentialOptions{ClientOptions: client})
+		return azidentity.NewClientSecretCredential(tenantID, clientID, secret, &azidentity.ClientSecretCredentialOptions{
+			ClientOptions: client, DisableInstanceDiscovery: custom})
 	case "certificate":
 		if err := errors.Join(need("a tenant id", tenantID, "--tenant-id or AZURE_TENANT_ID"),
 			need("a client id", clientID, "--client-id or AZURE_CLIENT_ID"),
-			need("a certificate file", certFile, "--certificate or AZURE_CLIENT_CERTIFICATE_PATH")); err != nil {
+			need("a certificate file", in.certFile, "--certificate or AZURE_CLIENT_CERTIFICATE_PATH")); err != nil {
 			return nil, err
 		}
-		data, err := os.ReadFile(certFile)
+		data, err := os.ReadFile(in.certFile)
 		if err != nil {
 			return nil, fmt.Errorf("reading the certificate: %w", err)
 		}
@@ -123,9 +154,10 @@ func credential(mode, tenantID, clientID, certFile string, t target, s *sys) (az
 		}
 		certs, key, err := azidentity.ParseCertificates(data, password)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", certFile, err)
+			return nil, fmt.Errorf("%s: %w", in.certFile, err)
 		}
-		return azidentity.NewClientCertificateCredential(tenantID, clientID, certs, key, &azidentity.ClientCertificateCredentialOptions{ClientOptions: client})
+		return azidentity.NewClientCertificateCredential(tenantID, clientID, certs, key, &azidentity.ClientCertificateCredentialOptions{
+			ClientOptions: client, DisableInstanceDiscovery: custom})
 	case "managed-identity":
 		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: client}
 		if clientID != "" {
@@ -133,19 +165,21 @@ func credential(mode, tenantID, clientID, certFile string, t target, s *sys) (az
 		}
 		return azidentity.NewManagedIdentityCredential(o)
 	case "workload-identity":
-		return azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{ClientOptions: client, TenantID: tenantID, ClientID: clientID})
+		return azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{ClientOptions: client, TenantID: tenantID,
+			ClientID: clientID, DisableInstanceDiscovery: custom})
 	case "azure-cli":
 		return azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: tenantID})
 	case "device-code":
 		return azidentity.NewDeviceCodeCredential(&azidentity.DeviceCodeCredentialOptions{
-			ClientOptions: client, TenantID: tenantID, ClientID: clientID,
+			ClientOptions: client, TenantID: tenantID, ClientID: clientID, DisableInstanceDiscovery: custom,
 			UserPrompt: func(_ context.Context, m azidentity.DeviceCodeMessage) error {
 				_, err := fmt.Fprintln(s.stderr, m.Message)
 				return err
 			},
 		})
 	case "browser":
-		return azidentity.NewInteractiveBrowserCredential(&azidentity.InteractiveBrowserCredentialOptions{ClientOptions: client, TenantID: tenantID, ClientID: clientID})
+		return azidentity.NewInteractiveBrowserCredential(&azidentity.InteractiveBrowserCredentialOptions{ClientOptions: client,
+			TenantID: tenantID, ClientID: clientID, DisableInstanceDiscovery: custom})
 	case "token":
 		tok := strings.TrimSpace(s.getenv("BULKREVOKE_ACCESS_TOKEN"))
 		if tok == "" {
@@ -167,14 +201,14 @@ func (t staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azco
 
 // checkToken asks for a token once before any row is processed, so a wrong credential fails in
 // seconds with azidentity's explanation instead of after the first batch. It returns the tenant
-// the token was issued for, when the token says, so the confirmation prompt can name it.
+// the token was issued for, when the token says.
 func checkToken(ctx context.Context, cred azcore.TokenCredential, scope string) (tenant string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
 	if err != nil {
 		return "", withHint(fmt.Errorf("cannot sign in: %w", err),
-			"check --auth, --tenant-id, --client-id and that the app has the User.RevokeSessions.All permission")
+			"check --auth, --tenant-id, --client-id and that the app has the permissions the README lists, consented in the tenant")
 	}
 	return tokenTenant(tok.Token), nil
 }

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -51,6 +53,8 @@ type sys struct {
 	// stdinTTY and stderrTTY say whether a person is at the keyboard and watching.
 	stdinTTY, stderrTTY bool
 	now                 func() time.Time
+	// transport, when set, carries sign-in and Graph requests (tests: a TLS emulator's client).
+	transport http.RoundTripper
 }
 
 func main() { os.Exit(mainExit()) }
@@ -122,17 +126,24 @@ func newApp(s *sys) *cli.App {
 		Commands: []*cli.Command{
 			{
 				Name:      "revoke",
-				Usage:     "revoke the sign-in sessions of every user in a list",
-				UsageText: "bulkrevoke revoke --input users.csv --report report.csv [--yes] [options]",
+				Usage:     "revoke the sign-in sessions of every user in a list (and block sign-in, disable devices)",
+				UsageText: "bulkrevoke revoke --input users.csv|--group ID|--filter ODATA|--all-users --report report.csv [--block-sign-in] [--disable-devices] [--yes] [options]",
 				Flags:     revokeFlags(),
-				Action:    func(c *cli.Context) error { return revokeCommand(c, s, false) },
+				Action:    func(c *cli.Context) error { return revokeCommand(c, s, "revoke") },
 			},
 			{
 				Name:      "validate",
-				Usage:     "check a user list against Graph without revoking anything (same as revoke --dry-run)",
+				Usage:     "check a user list against Graph without changing anything (same as revoke --dry-run)",
 				UsageText: "bulkrevoke validate --input users.csv [--report report.csv] [options]",
 				Flags:     revokeFlags(),
-				Action:    func(c *cli.Context) error { return revokeCommand(c, s, true) },
+				Action:    func(c *cli.Context) error { return revokeCommand(c, s, "validate") },
+			},
+			{
+				Name:      "enable",
+				Usage:     "undo a revoke --block-sign-in/--disable-devices run: re-enable exactly what it disabled",
+				UsageText: "bulkrevoke enable --from report.csv [--devices] --report rollback.csv [--yes] [options]",
+				Flags:     enableFlags(),
+				Action:    func(c *cli.Context) error { return revokeCommand(c, s, "enable") },
 			},
 			{
 				Name:      "sim",
@@ -144,7 +155,7 @@ func newApp(s *sys) *cli.App {
 			{
 				Name:      "bench",
 				Usage:     "measure the engine against the emulator's quota floor and a one-at-a-time loop",
-				UsageText: "bulkrevoke bench [--users 10000,50000] [--quota token-bucket,sliding-window] [--scale 200]",
+				UsageText: "bulkrevoke bench [--users 10000,50000] [--quota token-bucket,sliding-window] [--scale 100]",
 				Flags:     benchFlags(),
 				Action:    func(c *cli.Context) error { return benchCommand(c, s) },
 			},
@@ -152,36 +163,66 @@ func newApp(s *sys) *cli.App {
 	}
 }
 
-func revokeFlags() []cli.Flag {
+// signInFlags are how a run signs in, shared by revoke, validate and enable.
+func signInFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "user list (CSV with a header, or one user per line); - for standard input"},
-		&cli.StringFlag{Name: "report", Aliases: []string{"o"}, Usage: "per-user CSV report to create (default: bulkrevoke-report-<timestamp>.csv)"},
-		&cli.BoolFlag{Name: "force", Usage: "overwrite the report file if it exists"},
-		&cli.StringFlag{Name: "column", Usage: "the input column holding the user (default: detected)"},
-		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
-		&cli.BoolFlag{Name: "dry-run", Usage: "look every user up in Graph and report what would happen; revoke nothing"},
-		&cli.BoolFlag{Name: "offline", Usage: "with --dry-run: check syntax and duplicates only, no Graph call, no credentials"},
-		&cli.BoolFlag{Name: "verify", Usage: "after revoking, read back each user's signInSessionsValidFromDateTime"},
-		&cli.DurationFlag{Name: "verify-skew", Value: 5 * time.Minute, Usage: "clock skew allowed when verifying"},
-		&cli.StringFlag{Name: "resume", Usage: "a previous report of this input: users revoked there are not sent again"},
-		&cli.StringFlag{Name: "exclude", Usage: "users never to revoke (e.g. break-glass accounts), same format as --input"},
-		&cli.IntFlag{Name: "max-users", Value: 10000, Usage: "refuse lists with more users than this (0: no limit)"},
-
 		&cli.StringFlag{Name: "auth", Value: "default", Usage: "default|secret|certificate|managed-identity|workload-identity|azure-cli|device-code|browser|token"},
-		&cli.StringFlag{Name: "tenant-id", EnvVars: []string{"AZURE_TENANT_ID"}, Usage: "Entra tenant (directory) id"},
+		&cli.StringSliceFlag{Name: "tenant-id", EnvVars: []string{"AZURE_TENANT_ID"}, Usage: "Entra tenant (directory) id or verified domain; repeat it for a list with a tenant column"},
 		&cli.StringFlag{Name: "client-id", EnvVars: []string{"AZURE_CLIENT_ID"}, Usage: "application (client) id"},
 		&cli.StringFlag{Name: "certificate", EnvVars: []string{"AZURE_CLIENT_CERTIFICATE_PATH"}, Usage: "PEM or PKCS#12 file with the app's certificate and key (--auth certificate)"},
+		&cli.StringFlag{Name: "app-pool", Usage: "CSV of app registrations in the tenant (client_id,certificate or client_id,secret_env) to spread the work over"},
 		&cli.StringFlag{Name: "cloud", Value: "global", Usage: "global|usgov|usgov-dod|china"},
 		&cli.StringFlag{Name: "graph-url", Usage: "versioned Graph base URL (default from --cloud, e.g. https://graph.microsoft.com/v1.0)"},
+		&cli.StringFlag{Name: "authority-host", Usage: "sign-in authority (default from --cloud); https only"},
 		&cli.BoolFlag{Name: "simulate", Usage: "run against a built-in simulated tenant (no Microsoft account needed)"},
+	}
+}
 
-		&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "batch requests in flight"},
-		&cli.Float64Flag{Name: "rate", Usage: "users per second (default: 20 for revokes, Graph's write quota; 300 for lookups)"},
+// runFlags shape how any run sends and reports.
+func runFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "report", Aliases: []string{"o"}, Usage: "per-user CSV report to create (default: bulkrevoke-report-<timestamp>.csv)"},
+		&cli.BoolFlag{Name: "force", Usage: "overwrite the report file if it exists"},
+		&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "look and report what would happen; change nothing"},
+		&cli.StringFlag{Name: "resume", Usage: "a previous report of this run: rows done there are not sent again"},
+
+		&cli.IntFlag{Name: "concurrency", Value: 4, Usage: "batch requests in flight per app and tenant"},
+		&cli.Float64Flag{Name: "rate", Usage: "writes per second per app and tenant (default: Graph's documented quota, learned from its answers)"},
 		&cli.IntFlag{Name: "batch-size", Value: 20, Usage: "users per $batch request (1-20)"},
-		&cli.IntFlag{Name: "max-attempts", Value: 8, Usage: "requests per user before giving up"},
+		&cli.IntFlag{Name: "max-attempts", Value: 8, Usage: "failed requests per user before giving up (throttling does not count)"},
 		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "per request"},
 
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text|json"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every batch request"},
 	}
+}
+
+func revokeFlags() []cli.Flag {
+	who := []cli.Flag{
+		&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "user list (CSV with a header, or one user per line); - for standard input"},
+		&cli.StringFlag{Name: "group", Usage: "the transitive members of this group (object id or exact display name)"},
+		&cli.StringFlag{Name: "filter", Usage: "the users an OData $filter selects, e.g. \"department eq 'Finance'\""},
+		&cli.BoolFlag{Name: "all-users", Usage: "every user of the tenant (needs --exclude or --no-exclude)"},
+		&cli.StringFlag{Name: "column", Usage: "the input column holding the user (default: detected)"},
+		&cli.StringFlag{Name: "tenant-column", Usage: "the input column holding the user's tenant (default: detected)"},
+		&cli.StringFlag{Name: "exclude", Usage: "users never to touch (e.g. break-glass accounts), same format as --input"},
+		&cli.BoolFlag{Name: "no-exclude", Usage: "with --all-users: there is deliberately no exclusion list"},
+		&cli.IntFlag{Name: "max-users", Value: 10000, Usage: "refuse lists with more users than this (0: no limit)"},
+
+		&cli.BoolFlag{Name: "block-sign-in", Usage: "also block sign-in (accountEnabled false) before revoking; undo with bulkrevoke enable"},
+		&cli.BoolFlag{Name: "disable-devices", Usage: "also disable the users' owned and registered devices"},
+		&cli.BoolFlag{Name: "offline", Usage: "with --dry-run: check syntax and duplicates only, no Graph call, no credentials"},
+		&cli.BoolFlag{Name: "verify", Usage: "after revoking, read back each user's signInSessionsValidFromDateTime"},
+		&cli.DurationFlag{Name: "verify-skew", Value: 5 * time.Minute, Usage: "clock skew allowed when verifying"},
+	}
+	return slices.Concat(who, runFlags(), signInFlags())
+}
+
+func enableFlags() []cli.Flag {
+	what := []cli.Flag{
+		&cli.StringFlag{Name: "from", Usage: "the report of the revoke --block-sign-in/--disable-devices run to undo"},
+		&cli.BoolFlag{Name: "devices", Usage: "also re-enable the devices that run disabled"},
+	}
+	return slices.Concat(what, runFlags(), signInFlags())
 }

@@ -8,12 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/time/rate"
 
@@ -21,102 +17,133 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/report"
 )
 
-// revokeCommand wires the flags to the engine and the report: it decides nothing about Graph.
-func revokeCommand(c *cli.Context, s *sys, validate bool) error {
-	if c.NArg() > 0 {
-		return withHint(fmt.Errorf("unexpected argument %q", c.Args().First()), "the user list goes in --input FILE")
-	}
-	dryRun := validate || c.Bool("dry-run")
-	offline := c.Bool("offline")
-	if offline && !dryRun {
-		return withHint(errors.New("--offline only goes with --dry-run"), "add --dry-run, or use bulkrevoke validate --offline")
-	}
-	if c.Bool("verify") && dryRun {
-		return errors.New("--verify reads back revocations; a dry run makes none")
-	}
-	if c.String("input") == "" {
-		return withHint(errors.New("no user list"), "bulkrevoke revoke --input users.csv")
-	}
-	if err := checkTuning(c); err != nil {
-		return err
-	}
-	logger := newLogger(c.String("log-format"), c.Bool("verbose"), s.stderr)
-
-	in, err := openInput(c.String("input"), s.stdin)
+// revokeCommand runs revoke, validate and enable: options from the flags, then the plan (who,
+// which actions), then the run, then the report. It decides nothing about Graph.
+func revokeCommand(c *cli.Context, s *sys, cmd string) error {
+	o, err := newOptions(c, cmd)
 	if err != nil {
 		return err
 	}
-	defer in.Close()
-	readerOpts := batch.ReaderOptions{Name: in.name, Column: c.String("column")}
+	t, err := resolveTarget(o.cloud, o.graphURL)
+	if err != nil {
+		return err
+	}
+	if o.authorityHost != "" {
+		if _, err := checkAuthorityHost(o.authorityHost); err != nil {
+			return err
+		}
+	}
+	r := &runner{o: o, s: s, target: t, logger: newLogger(o.logFormat, o.verbose, s.stderr)}
+	defer r.cleanup()
+	if cmd == "enable" {
+		return r.enable()
+	}
+	return r.revoke()
+}
 
-	excluded, err := loadExcludes(c.String("exclude"), c.String("column"))
+// runner carries one run through its phases and cleans up whatever a failed phase left.
+type runner struct {
+	o      *options
+	s      *sys
+	target target
+	logger *slog.Logger
+
+	reportPath string
+	in         *input
+	conn       *connection
+	out        *outputs
+	started    bool // something was sent: outputs are kept whatever happens
+	removes    []string
+}
+
+func (r *runner) cleanup() {
+	if r.in != nil {
+		r.in.Close()
+	}
+	if r.conn != nil {
+		r.conn.close()
+	}
+	if !r.started {
+		// A run that never started leaves nothing behind: an empty report would look like a
+		// run in which nothing happened.
+		if r.out != nil {
+			r.out.discard()
+		}
+		for _, p := range r.removes {
+			os.Remove(p)
+		}
+	}
+}
+
+func (r *runner) ctx() context.Context { return r.o.c.Context }
+
+// revoke is revoke and validate.
+func (r *runner) revoke() error {
+	o, s := r.o, r.s
+	r.reportPath = o.report
+	if r.reportPath == "" {
+		r.reportPath = "bulkrevoke-report-" + s.now().UTC().Format("20060102T150405Z") + ".csv"
+	}
+	if o.resume != "" && sameFile(o.resume, r.reportPath) {
+		return withHint(errors.New("--report must not be the report being resumed"), "give the resumed run a new report file")
+	}
+
+	var listed *resolved
+	if o.fromGraph() {
+		if err := r.signIn(o.tenantIDs); err != nil {
+			return err
+		}
+		res, err := r.resolve()
+		if err != nil {
+			return err
+		}
+		listed = &res
+	}
+
+	in, err := openInput(o.input, s.stdin)
+	if err != nil {
+		return err
+	}
+	r.in = in
+	readerOpts := batch.ReaderOptions{Name: in.name, Column: o.column, TenantColumn: o.tenantColumn}
+	excluded, err := loadExcludes(o.exclude, o.column)
 	if err != nil {
 		return err
 	}
 	var prev *report.Previous
-	if p := c.String("resume"); p != "" {
-		if prev, err = report.OpenPrevious(p); err != nil {
+	if o.resume != "" {
+		if prev, err = report.OpenPrevious(o.resume); err != nil {
 			return err
 		}
 	}
-
-	// First pass: the whole file is read before anything is sent, so a syntax error on the
-	// last line, a resume report of another file or a too-long list stop the run while
-	// nothing has happened yet.
-	plan, err := survey(in, readerOpts, excluded, prev)
+	sv, err := surveyInput(in, readerOpts, excluded, prev, o.devices)
 	if err != nil {
 		return err
 	}
-	if plan.rows == 0 {
+	if sv.rows == 0 {
+		if listed != nil {
+			return fmt.Errorf("%s: no users", strings.TrimPrefix(o.describeSource(), "users from "))
+		}
 		return fmt.Errorf("%s: no users in the file", in.name)
 	}
-	if max := c.Int("max-users"); max > 0 && plan.toSend > max && !dryRun {
-		return withHint(fmt.Errorf("%s has %d users to revoke, more than --max-users %d", in.name, plan.toSend, max),
+	if max := o.maxUsers; max > 0 && sv.toSend > max && !o.dryRun {
+		return withHint(fmt.Errorf("%s has %d users to revoke, more than --max-users %d", o.describeSource(), sv.toSend, max),
 			"check that this is the right file; if it is, raise --max-users (0 means no limit)")
 	}
+	if r.conn == nil && !o.offline {
+		if err := r.signIn(sv.tenants); err != nil {
+			return err
+		}
+	}
 
-	t, err := resolveTarget(c.String("cloud"), c.String("graph-url"))
-	if err != nil {
+	if r.out, err = createOutputs(r.reportPath, o, prev); err != nil {
 		return err
 	}
-	var client batch.Client
-	var clock batch.Clock = batch.RealClock
-	if !offline {
-		conn, err := connect(c, s, t)
-		if err != nil {
-			return err
-		}
-		defer conn.close()
-		client, clock, t = conn.client, conn.clock, conn.target
-	}
-
-	reportPath := c.String("report")
-	if reportPath == "" {
-		reportPath = "bulkrevoke-report-" + s.now().UTC().Format("20060102T150405Z") + ".csv"
-	}
-	if prev != nil && sameFile(prev.Path(), reportPath) {
-		return withHint(errors.New("--report must not be the report being resumed"), "give the resumed run a new report file")
-	}
-	journal, err := report.Create(reportPath, c.Bool("force"))
-	if err != nil {
-		return withHint(err, "choose another --report path, or add --force to overwrite")
-	}
-	started := false
-	defer func() {
-		// A run that never started leaves nothing behind: an empty report would look like a
-		// run in which nothing happened.
-		if !started {
-			journal.Close()
-			os.Remove(reportPath)
-		}
-	}()
-
-	if !dryRun && !c.Bool("yes") {
-		if err := confirm(s, t, in.name, plan); err != nil {
+	if !o.dryRun && !o.yes {
+		if err := confirm(s, r.confirmText(sv, listed), "revoke", in.name == "stdin"); err != nil {
 			return err
 		}
 	}
-
 	if _, err := in.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
@@ -124,287 +151,335 @@ func revokeCommand(c *cli.Context, s *sys, validate bool) error {
 	if err != nil {
 		return err
 	}
-
-	cfg := batch.Config{
-		Op:          batch.OpRevoke,
-		BatchSize:   c.Int("batch-size"),
-		Concurrency: c.Int("concurrency"),
-		Rate:        rate.Limit(c.Float64("rate")),
-		MaxAttempts: c.Int("max-attempts"),
-		Timeout:     c.Duration("timeout"),
-		Clock:       clock,
-		Logger:      logger,
-		Skip:        skipper(excluded, prev, offline),
+	cfg := r.engineConfig(prev)
+	cfg.Skip = skipper(excluded, prev, o.offline, o.devices, s.now)
+	var src batch.Source = reader
+	if prev != nil && o.block {
+		src = &priorSource{src: reader, prev: prev}
 	}
-	if dryRun {
-		cfg.Op = batch.OpLookup
-	}
+	return r.run(cfg, src, sv.rows, listed)
+}
 
+// describeSource names where the users come from, for messages.
+func (o *options) describeSource() string {
+	switch {
+	case o.group != "":
+		return "users from group " + o.group
+	case o.filter != "":
+		return "users from filter " + o.filter
+	case o.allUsers:
+		return "users from the whole tenant"
+	case o.cmd == "enable":
+		return o.from
+	}
+	if o.input == "-" {
+		return "stdin"
+	}
+	return o.input
+}
+
+// signIn connects to Graph for the given tenants.
+func (r *runner) signIn(tenants []string) error {
+	var ids []string
+	if len(tenants) == 0 && len(r.o.tenantIDs) == 1 {
+		tenants = []string{""}
+	}
+	ids = append(ids, tenants...)
+	conn, err := connect(r.ctx(), r.o, r.s, r.target, ids)
+	if err != nil {
+		return err
+	}
+	r.conn = conn
+	r.target = conn.target
+	for _, d := range conn.dropped {
+		r.logger.Warn("an app of the pool could not sign in and is left out", "app", d)
+	}
+	return nil
+}
+
+// resolve writes the users a Graph query selects next to the report and makes that file the
+// run's input.
+func (r *runner) resolve() (resolved, error) {
+	o := r.o
+	lane := r.conn.lanes[0]
+	cfg := batch.Config{Clock: r.conn.clock, Logger: r.logger, MaxAttempts: o.maxAttempts, Timeout: o.timeout}
+	q, err := resolveQuery(r.ctx(), o, lane.Client, cfg)
+	if err != nil {
+		return resolved{}, err
+	}
+	path := report.UsersPath(r.reportPath)
+	prog := newProgress(r.s, 0, "listing", r.logger)
+	r.logger.Info("resolving users", "query", q.describe, "list", path)
+	res, err := resolveUsers(r.ctx(), q, lane.Client, cfg, path, "", o.force, prog)
+	prog.Finish()
+	if err != nil {
+		return res, err
+	}
+	r.removes = append(r.removes, path)
+	fmt.Fprintf(r.s.stderr, "Resolved %s: %d users, written to %s.\n", q.describe, res.users, path)
+	if t := res.skippedText(); t != "" {
+		fmt.Fprintf(r.s.stderr, "Members that are not users, left alone: %s.\n", t)
+	}
+	o.input = path
+	return res, nil
+}
+
+// engineConfig is the engine's configuration for this run.
+func (r *runner) engineConfig(prev *report.Previous) batch.Config {
+	o := r.o
+	cfg := o.engineConfig()
+	cfg.Logger = r.logger
+	cfg.Clock = batch.RealClock
+	if r.conn != nil {
+		cfg.Clock = r.conn.clock
+		cfg.Lanes = r.conn.lanes
+		cfg.TenantErrors = r.conn.tenantErrs
+	}
+	if r.out.devices != nil {
+		cfg.Devices = r.out.devices
+		cfg.PriorDevices = r.out.priorDevices
+	}
+	if r.out.changes != nil {
+		cfg.BeforeChange = r.out.changes.Record
+	}
+	return cfg
+}
+
+// run sends the rows through the engine and reports what happened.
+func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resolved) error {
+	o, s := r.o, r.s
 	summary := report.NewSummary(s.now())
-	progress := newProgress(s, plan.rows, dryRun, logger)
-	rec := &recorder{journal: journal, summary: summary, progress: progress}
+	verb := "revoking"
+	switch {
+	case o.cmd == "enable":
+		verb = "re-enabling"
+	case o.dryRun:
+		verb = "checking"
+	}
+	progress := newProgress(s, rows, verb, r.logger)
+	cfg.OnWait = progress.wait
+	rec := &recorder{journal: r.out.journal, devices: r.out.devices, summary: summary, progress: progress}
+	if r.out.devices != nil {
+		cfg.Devices = &deviceRecorder{journal: r.out.devices, summary: summary}
+	}
 	var sink batch.Sink = rec
 	var held *holdRevoked
-	if c.Bool("verify") {
+	if o.verify {
 		held = &holdRevoked{next: rec, byLine: map[int]batch.Result{}}
 		sink = held
 	}
-
-	logger.Info("starting", "input", in.name, "users", plan.rows, "op", cfg.Op.String(), "graph", t.graphURL, "report", reportPath)
-	started = true
-	st, runErr := batch.Run(c.Context, cfg, reader, client, sink)
+	r.logger.Info("starting", "source", o.describeSource(), "users", rows, "report", r.reportPath, "graph", r.target.graphURL)
+	r.started = true
+	st, runErr := batch.Run(r.ctx(), cfg, src, nil, sink)
 	if held != nil {
 		// After a fatal error (Graph refusing the token) the read-back would fail the same way:
 		// the held rows are then written unverified.
-		runErr = errors.Join(runErr, verify(c, held, client, cfg, rec, runErr == nil))
+		runErr = errors.Join(runErr, verify(r.ctx(), held, cfg, o.verifySkew, rec, runErr == nil))
 	}
 	progress.Finish()
+	summary.AddWaits(st.Waits, st.Waited)
 	summary.AddThrottled(int(st.Throttled))
+	summary.AddDropped(append(r.dropped(), st.Dropped...))
 	summary.Finish(s.now())
-	closeErr := journal.Close()
-
+	closeErr := r.out.close()
+	// What is on disk is what counts: a flush or fsync that failed may have lost rows the
+	// summary saw go by.
+	onDisk, readErr := countReportRows(r.reportPath)
 	interrupted := errors.Is(runErr, context.Canceled)
-	info := report.PrintInfo{ReportPath: reportPath, DryRun: dryRun, Interrupted: interrupted}
-	if interrupted {
-		info.ResumeCommand = resumeCommand(c, reportPath)
+
+	info := report.PrintInfo{ReportPath: r.reportPath, DryRun: o.dryRun, Interrupted: interrupted, Rollback: o.cmd == "enable"}
+	if r.out.devices != nil {
+		info.DevicesPath = r.out.devices.Path()
+	}
+	var incomplete error
+	if missing := rows - onDisk; closeErr != nil || readErr != nil || (missing > 0 && !interrupted) || isReportError(runErr) {
+		why := errors.Join(reportErrors(runErr), closeErr, readErr)
+		if why == nil {
+			why = fmt.Errorf("%d rows never reached it", missing)
+		}
+		info.Incomplete = fmt.Sprintf("%d of %d rows are missing from the report (%v)", max(0, missing), rows, why)
+		incomplete = fmt.Errorf("the report %s is incomplete: %d of %d rows missing: %w", r.reportPath, max(0, missing), rows, why)
+	}
+	if interrupted || incomplete != nil {
+		info.ResumeCommand = r.resumeCommand()
 	}
 	if err := summary.Print(s.stderr, info); err != nil {
 		return err
 	}
-	if errors.Is(runErr, batch.ErrUnauthorized) {
-		hint := "get a token Graph accepts: for this cloud's Graph, not expired, with User.RevokeSessions.All"
-		if !dryRun {
-			// The rows not attempted can be finished without sending the revoked ones again.
-			hint += "; then finish with: " + resumeCommand(c, reportPath)
+	switch {
+	case incomplete != nil:
+		return withHint(incomplete, "fix the cause (disk space, permissions), then finish with: "+r.resumeCommand())
+	case errors.Is(runErr, batch.ErrUnauthorized):
+		hint := "get a token Graph accepts: for this cloud's Graph, not expired, with the permissions the README lists"
+		if !o.dryRun {
+			// The rows not attempted can be finished without sending the done ones again.
+			hint += "; then finish with: " + r.resumeCommand()
 		}
 		return withHint(runErr, hint)
-	}
-	if runErr != nil {
+	case runErr != nil:
 		return runErr
-	}
-	if closeErr != nil {
-		return fmt.Errorf("writing the report: %w", closeErr)
-	}
-	for st, n := range summary.Counts() {
-		if n > 0 && !st.OK() && st != batch.StatusExcluded {
-			return errIncomplete
-		}
-	}
-	if summary.Unverified() > 0 {
+	case !summary.AllOK():
 		return errIncomplete
 	}
 	return nil
 }
 
-// input is the user list, seekable so it can be read twice.
-type input struct {
-	*os.File
-	name string
-	temp bool
+// dropped lists the apps or tenants that could not sign in, for the summary.
+func (r *runner) dropped() []string {
+	if r.conn == nil {
+		return nil
+	}
+	out := append([]string(nil), r.conn.dropped...)
+	for tn, err := range r.conn.tenantErrs {
+		out = append(out, "tenant "+cmpOr(tn, "(default)")+": "+err.Error())
+	}
+	return out
 }
 
-func (in *input) Close() error {
-	err := in.File.Close()
-	if in.temp {
-		os.Remove(in.File.Name())
+// isReportError reports whether the run stopped because a report could not be written.
+func isReportError(err error) bool { return reportErrors(err) != nil }
+
+// reportErrors keeps the parts of a run's error that are about writing the reports.
+func reportErrors(err error) error {
+	if err == nil {
+		return nil
 	}
-	return err
+	var keep []error
+	var walk func(error)
+	walk = func(e error) {
+		if j, ok := e.(interface{ Unwrap() []error }); ok {
+			for _, x := range j.Unwrap() {
+				walk(x)
+			}
+			return
+		}
+		if strings.Contains(e.Error(), "writing the report") || strings.Contains(e.Error(), "writing the devices report") ||
+			strings.Contains(e.Error(), "recording the changes") {
+			keep = append(keep, e)
+		}
+	}
+	walk(err)
+	return errors.Join(keep...)
 }
 
-// openInput opens --input. Standard input is copied to a private temporary file first: the
-// list is read once to check and count it and once to process it.
-func openInput(name string, stdin io.Reader) (*input, error) {
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			return nil, withHint(fmt.Errorf("cannot open the user list: %w", err), "check the --input path")
-		}
-		if fi, err := f.Stat(); err == nil && fi.IsDir() {
-			f.Close()
-			return nil, fmt.Errorf("%s is a directory, not a user list", name)
-		}
-		return &input{File: f, name: name}, nil
-	}
-	f, err := os.CreateTemp("", "bulkrevoke-stdin-*.csv")
-	if err != nil {
-		return nil, err
-	}
-	in := &input{File: f, name: "stdin", temp: true}
-	if _, err := io.Copy(f, stdin); err != nil {
-		in.Close()
-		return nil, fmt.Errorf("reading standard input: %w", err)
-	}
-	// The copy left the offset at the end: the first pass must read from the start.
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		in.Close()
-		return nil, err
-	}
-	return in, nil
-}
-
-// plan is what the first pass over the input found.
-type plan struct {
-	rows    int      // data rows
-	toSend  int      // rows that will reach Graph
-	invalid int      // invalid or duplicate rows
-	first   []string // the first few users, for the confirmation prompt
-}
-
-func survey(in *input, opts batch.ReaderOptions, excluded map[string]bool, prev *report.Previous) (plan, error) {
-	var p plan
-	r, err := batch.NewReader(in, opts)
-	if err != nil {
-		return p, err
-	}
-	matched := 0 // rows of the previous report that this input has too
-	for {
-		row, err := r.Next()
-		if err == io.EOF {
-			if prev != nil && matched < prev.Len() {
-				// Check saw no contradiction on the lines both have, but the report has rows
-				// this input lacks: it belongs to another (longer) file.
-				return p, withHint(fmt.Errorf("%s: %d of its rows are for lines that %s does not have: the report is from a different input file",
-					prev.Path(), prev.Len()-matched, in.name), "use the report produced from this input file")
-			}
-			return p, nil
-		}
-		if err != nil {
-			return p, err
-		}
-		p.rows++
-		if prev != nil {
-			if err := prev.Check(row); err != nil {
-				return p, err
-			}
-			if _, ok := prev.Result(row.Line); ok {
-				matched++
-			}
-		}
-		switch {
-		case row.Kind == batch.KindInvalid || row.DupOf > 0:
-			p.invalid++
-		case excluded[strings.ToLower(row.Key)]:
-		default:
-			if prev != nil {
-				if _, done := prev.Revoked(row.Line); done {
-					continue
-				}
-			}
-			p.toSend++
-			if len(p.first) < 5 {
-				p.first = append(p.first, row.Input)
-			}
-		}
-	}
-}
-
-func loadExcludes(path, column string) (map[string]bool, error) {
-	if path == "" {
-		return nil, nil
-	}
+// countReportRows counts the complete rows of a report on disk.
+func countReportRows(path string) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open the exclusion list: %w", err)
+		return 0, err
 	}
 	defer f.Close()
-	r, err := batch.NewReader(bufio.NewReader(f), batch.ReaderOptions{Name: path, Column: column})
+	rows, err := report.ReadReport(bufio.NewReader(f))
 	if err != nil {
-		return nil, err
+		return 0, fmt.Errorf("reading the report back: %w", err)
 	}
-	set := map[string]bool{}
-	for {
-		row, err := r.Next()
-		if err == io.EOF {
-			return set, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if row.Kind == batch.KindInvalid {
-			// An exclusion that cannot be read must not silently let its user be revoked.
-			return nil, withHint(fmt.Errorf("%s:%d: %s", path, row.Line, row.Reason), "fix the exclusion list")
-		}
-		set[strings.ToLower(row.Key)] = true
-	}
+	return len(rows), nil
 }
 
-// skipper answers the rows that need no Graph call: excluded users, users the resumed run
-// already revoked and, offline, every valid user.
-func skipper(excluded map[string]bool, prev *report.Previous, offline bool) func(batch.Row) (batch.Result, bool) {
-	return func(row batch.Row) (batch.Result, bool) {
-		r := batch.Result{Line: row.Line, Input: row.Input, At: time.Now()}
-		if row.Kind == batch.KindObjectID {
-			r.UserID = row.Key
-		} else {
-			r.UPN = row.Key
-		}
-		if excluded[strings.ToLower(row.Key)] {
-			r.Status, r.Note = batch.StatusExcluded, "on the --exclude list"
-			return r, true
-		}
-		if prev != nil {
-			if old, ok := prev.Revoked(row.Line); ok {
-				old.Note = strings.TrimPrefix(old.Note+"; revoked by the run reported in "+prev.Path()+", not sent again", "; ")
-				return old, true
+// confirmText is the question put to the admin before anything changes.
+func (r *runner) confirmText(sv survey, listed *resolved) string {
+	o, t := r.o, r.target
+	var b strings.Builder
+	actions := "revoke the sign-in sessions of"
+	switch {
+	case o.block && o.devices:
+		actions = "BLOCK SIGN-IN, revoke the sessions and DISABLE THE DEVICES of"
+	case o.block:
+		actions = "BLOCK SIGN-IN and revoke the sessions of"
+	case o.devices:
+		actions = "revoke the sessions and DISABLE THE DEVICES of"
+	}
+	fmt.Fprintf(&b, "About to %s %d users from %s\n", actions, sv.toSend, o.describeSource())
+	if listed != nil {
+		fmt.Fprintf(&b, "  (resolved now from Graph: %d users, listed in %s)\n", listed.users, listed.path)
+	}
+	fmt.Fprintf(&b, "  cloud: %s   graph: %s\n", t.cloudName, t.graphURL)
+	tenants := []string{}
+	if r.conn != nil {
+		for _, l := range r.conn.lanes {
+			if l.TenantID != "" && !contains(tenants, l.TenantID) {
+				tenants = append(tenants, l.TenantID)
 			}
 		}
-		if offline {
-			r.Status, r.Note = batch.StatusWouldRevoke, "offline check: not looked up in Graph"
-			return r, true
-		}
-		return r, false
 	}
+	switch {
+	case len(tenants) <= 1 && t.tenant != "" && (len(tenants) == 0 || strings.EqualFold(t.tenant, tenants[0])):
+		fmt.Fprintf(&b, "  tenant: %s\n", t.tenant)
+	case len(tenants) == 1 && t.tenant != "":
+		fmt.Fprintf(&b, "  tenant: %s (%s)\n", t.tenant, tenants[0])
+	case len(tenants) == 1:
+		fmt.Fprintf(&b, "  tenant: %s\n", tenants[0])
+	case len(tenants) > 1:
+		fmt.Fprintf(&b, "  tenants (%d): %s\n", len(tenants), strings.Join(tenants, ", "))
+	}
+	if o.appPool != "" && r.conn != nil {
+		fmt.Fprintf(&b, "  apps: %d sign-ins from the pool in %s\n", len(r.conn.lanes), o.appPool)
+	}
+	for _, u := range sv.first {
+		fmt.Fprintf(&b, "  %s\n", u)
+	}
+	if sv.toSend > len(sv.first) {
+		fmt.Fprintf(&b, "  ... and %d more\n", sv.toSend-len(sv.first))
+	}
+	if o.block {
+		b.WriteString("Their accounts will be disabled until re-enabled (bulkrevoke enable --from <this report>).\n")
+	}
+	return b.String()
 }
 
-func sameFile(a, b string) bool {
-	fa, errA := os.Stat(a)
-	fb, errB := os.Stat(b)
-	if errA == nil && errB == nil {
-		return os.SameFile(fa, fb)
+func contains(xs []string, x string) bool {
+	for _, y := range xs {
+		if y == x {
+			return true
+		}
 	}
-	x, _ := filepath.Abs(a)
-	y, _ := filepath.Abs(b)
-	return x == y
+	return false
 }
 
 // confirm asks a person at a terminal; without one it refuses, because a script that forgot
-// --yes must not revoke anything.
-func confirm(s *sys, t target, name string, p plan) error {
-	if !s.stdinTTY || name == "stdin" {
-		return withHint(errors.New("refusing to revoke without confirmation: standard input is not a terminal"),
+// --yes must not change anything.
+// A list read from standard input leaves nothing to type the answer on.
+func confirm(s *sys, text, verb string, listOnStdin bool) error {
+	if !s.stdinTTY || listOnStdin {
+		return withHint(fmt.Errorf("refusing to %s without confirmation: standard input is not a terminal", verb),
 			"add --yes to confirm non-interactively")
 	}
-	fmt.Fprintf(s.stderr, "About to revoke the sign-in sessions of %d users from %s\n", p.toSend, name)
-	fmt.Fprintf(s.stderr, "  cloud: %s   graph: %s\n", t.cloudName, t.graphURL)
-	if t.tenant != "" {
-		fmt.Fprintf(s.stderr, "  tenant: %s\n", t.tenant)
-	}
-	for _, u := range p.first {
-		fmt.Fprintf(s.stderr, "  %s\n", u)
-	}
-	if p.toSend > len(p.first) {
-		fmt.Fprintf(s.stderr, "  ... and %d more\n", p.toSend-len(p.first))
-	}
+	fmt.Fprint(s.stderr, text)
 	fmt.Fprint(s.stderr, "Type yes to continue: ")
 	answer, _ := bufio.NewReader(s.stdin).ReadString('\n')
 	if strings.TrimSpace(strings.ToLower(answer)) != "yes" {
-		return errors.New("not confirmed; nothing was revoked")
+		return fmt.Errorf("not confirmed; nothing was %s", map[string]string{"revoke": "revoked", "re-enable": "re-enabled"}[verb])
 	}
 	return nil
 }
 
-func resumeCommand(c *cli.Context, reportPath string) string {
-	parts := []string{"bulkrevoke", c.Command.Name, "--input", shellQuote(c.String("input")), "--resume", shellQuote(reportPath),
-		"--report", shellQuote(strings.TrimSuffix(reportPath, ".csv") + "-resumed.csv")}
-	for _, name := range []string{"column", "exclude", "cloud", "graph-url", "auth", "tenant-id", "client-id", "certificate"} {
+// resumeCommand is the command that finishes this run, for the summary and hints.
+func (r *runner) resumeCommand() string {
+	c := r.o.c
+	parts := []string{"bulkrevoke", c.Command.Name}
+	if r.o.cmd == "enable" {
+		parts = append(parts, "--from", shellQuote(r.o.from))
+	} else {
+		parts = append(parts, "--input", shellQuote(r.o.input))
+	}
+	parts = append(parts, "--resume", shellQuote(r.reportPath),
+		"--report", shellQuote(strings.TrimSuffix(r.reportPath, ".csv")+"-resumed.csv"))
+	for _, name := range []string{"column", "tenant-column", "exclude", "cloud", "graph-url", "authority-host", "auth", "client-id", "certificate", "app-pool"} {
 		if c.IsSet(name) {
 			parts = append(parts, "--"+name, shellQuote(c.String(name)))
 		}
 	}
-	for _, name := range []string{"simulate", "verify", "yes"} {
-		if c.Bool(name) {
+	for _, id := range r.o.tenantIDs {
+		parts = append(parts, "--tenant-id", shellQuote(id))
+	}
+	for _, name := range []string{"simulate", "verify", "block-sign-in", "disable-devices", "devices", "no-exclude", "dry-run", "yes"} {
+		if c.IsSet(name) && c.Bool(name) {
 			parts = append(parts, "--"+name)
 		}
+	}
+	if r.o.fromGraph() && !c.IsSet("max-users") {
+		// The resolved list was checked against --max-users already.
+		parts = append(parts, "--max-users", "0")
 	}
 	return strings.Join(parts, " ")
 }
@@ -431,11 +506,28 @@ func newLogger(format string, verbose bool, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
+func rateLimit(r float64) rate.Limit { return rate.Limit(r) }
+
 // recorder sends each result to the journal, the summary and the progress display.
 type recorder struct {
 	journal  *report.Journal
+	devices  *report.DeviceJournal // flushed with the report
 	summary  *report.Summary
 	progress *progress
+}
+
+// deviceRecorder sends each device's row to the devices report and the summary.
+type deviceRecorder struct {
+	journal *report.DeviceJournal
+	summary *report.Summary
+}
+
+func (d *deviceRecorder) WriteDevices(ds ...batch.DeviceResult) error {
+	if err := d.journal.WriteDevices(ds...); err != nil {
+		return err
+	}
+	d.summary.AddDevices(ds...)
+	return nil
 }
 
 func (r *recorder) Write(rs ...batch.Result) error {
@@ -449,71 +541,27 @@ func (r *recorder) Write(rs ...batch.Result) error {
 	return nil
 }
 
-func (r *recorder) Flush() error { return r.journal.Flush() }
-
-// progress shows a bar to a person at a terminal and an occasional log line to anything else.
-type progress struct {
-	bar    *progressbar.ProgressBar
-	mu     sync.Mutex
-	done   int
-	total  int
-	last   time.Time
-	logger *slog.Logger
-}
-
-func newProgress(s *sys, total int, dryRun bool, logger *slog.Logger) *progress {
-	p := &progress{total: total, logger: logger, last: time.Now()}
-	if s.stderrTTY {
-		desc := "revoking"
-		if dryRun {
-			desc = "checking"
+func (r *recorder) Flush() error {
+	if r.devices != nil {
+		if err := r.devices.Flush(); err != nil {
+			return fmt.Errorf("the devices report: %w", err)
 		}
-		p.bar = progressbar.NewOptions(total,
-			progressbar.OptionSetWriter(s.stderr),
-			progressbar.OptionSetDescription(desc),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("users"),
-			progressbar.OptionThrottle(200*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
 	}
-	return p
+	return r.journal.Flush()
 }
 
-func (p *progress) Add(n int) {
-	if p.bar != nil {
-		_ = p.bar.Add(n)
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done += n
-	if time.Since(p.last) >= 10*time.Second {
-		p.last = time.Now()
-		p.logger.Info("progress", "done", p.done, "total", p.total)
-	}
+// priorSource hands a resumed containment run the prior state the run being resumed found for
+// users it blocked (or was about to) but did not finish: they now read as disabled, but were
+// enabled before.
+type priorSource struct {
+	src  batch.Source
+	prev *report.Previous
 }
 
-func (p *progress) Finish() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
+func (p *priorSource) Next() (batch.Row, error) {
+	row, err := p.src.Next()
+	if err == nil {
+		row.Prior = p.prev.Prior(row.Line)
 	}
-}
-
-// checkTuning refuses tuning values the engine would otherwise quietly replace by defaults.
-func checkTuning(c *cli.Context) error {
-	switch {
-	case c.Int("batch-size") < 1 || c.Int("batch-size") > batch.MaxBatchSize:
-		return withHint(fmt.Errorf("--batch-size %d: Graph takes 1 to %d requests per batch", c.Int("batch-size"), batch.MaxBatchSize), "leave it at 20")
-	case c.Int("concurrency") < 1:
-		return fmt.Errorf("--concurrency %d: at least 1 request must be in flight", c.Int("concurrency"))
-	case c.Int("max-attempts") < 1:
-		return fmt.Errorf("--max-attempts %d: every user needs at least one attempt", c.Int("max-attempts"))
-	case c.Float64("rate") < 0:
-		return fmt.Errorf("--rate %v: must be positive (0 means the default)", c.Float64("rate"))
-	case c.Duration("timeout") <= 0:
-		return fmt.Errorf("--timeout %v: must be positive", c.Duration("timeout"))
-	}
-	return nil
+	return row, err
 }

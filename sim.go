@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	_ "embed"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -30,42 +29,11 @@ var demoTenant []byte
 // throttling and retries without making a person wait for them.
 const simScale = 20
 
-// connection is a ready Graph client and the clock it runs on.
-type connection struct {
-	client batch.Client
-	clock  batch.Clock
-	target target
-	close  func()
-}
-
-// connect signs in and builds the Graph client, or starts the simulated tenant.
-func connect(c *cli.Context, s *sys, t target) (*connection, error) {
-	if c.Bool("simulate") {
-		if c.IsSet("graph-url") || c.IsSet("auth") {
-			return nil, errors.New("--simulate runs against a built-in tenant: drop --graph-url and --auth")
-		}
-		return simulate()
-	}
-	t.tenant = c.String("tenant-id")
-	cred, err := credential(c.String("auth"), t.tenant, c.String("client-id"), c.String("certificate"), t, s)
-	if err != nil {
-		return nil, err
-	}
-	tid, err := checkToken(c.Context, cred, t.scope)
-	if err != nil {
-		return nil, err
-	}
-	if tid != "" && t.tenant == "" {
-		t.tenant = tid + " (from the access token)"
-	} else if tid != "" && !strings.EqualFold(tid, t.tenant) {
-		t.tenant += " (the access token is for " + tid + ")"
-	}
-	client, err := batch.NewGraphClient(batch.GraphOptions{BaseURL: t.graphURL, Credential: cred, Scopes: []string{t.scope}})
-	if err != nil {
-		return nil, err
-	}
-	return &connection{client: client, clock: batch.RealClock, target: t, close: func() {}}, nil
-}
+// The simulated tenant's and app's ids, fixed so that its reports read the same every run.
+const (
+	simTenantID = "5e1a7ed0-0000-4000-8000-00000000d3e0"
+	simAppID    = "b0170c4e-0000-4000-8000-00000000a990"
+)
 
 // simulate starts the demo tenant on a loopback port, with Graph's real quotas on a scaled clock
 // and a sprinkling of the throttling and server errors a real run meets.
@@ -75,9 +43,11 @@ func simulate() (*connection, error) {
 		return nil, fmt.Errorf("demo tenant: %w", err)
 	}
 	clock := graphsim.NewScaledClock(simScale)
-	const token = "simulated-token"
 	srv := graphsim.New(graphsim.Config{
-		Token:                token,
+		TenantID:             simTenantID,
+		AppID:                simAppID,
+		TokenLifetime:        24 * time.Hour,
+		Devices:              graphsim.GenerateDevices(users, 1),
 		Clock:                clock,
 		Seed:                 1,
 		FractionalRetryAfter: true,
@@ -92,12 +62,15 @@ func simulate() (*connection, error) {
 	go hs.Serve(ln)
 	base := "http://" + ln.Addr().String() + "/v1.0"
 	t := target{cloudName: "simulated", graphURL: base, scope: "http://" + ln.Addr().String() + "/.default", tenant: "simulated demo tenant (testdata/demo-tenant.csv)"}
+	token := srv.IssueToken(simAppID, simTenantID)
 	client, err := batch.NewGraphClient(batch.GraphOptions{BaseURL: base, Credential: staticToken(token), Scopes: []string{t.scope}})
 	if err != nil {
 		hs.Close()
 		return nil, err
 	}
-	return &connection{client: client, clock: clock, target: t, close: func() { hs.Close() }}, nil
+	tid := tokenTenant(token)
+	return &connection{lanes: []batch.Lane{{Client: client, TenantID: tid}}, clock: clock, target: t, tenantErrs: map[string]error{},
+		close: func() { hs.Close() }}, nil
 }
 
 func simFlags() []cli.Flag {

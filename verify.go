@@ -1,11 +1,11 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/urfave/cli/v2"
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
 )
@@ -37,7 +37,7 @@ func (h *holdRevoked) Flush() error { return h.next.Flush() }
 
 // verify reads back signInSessionsValidFromDateTime for every held user and writes their rows.
 // Rows it cannot verify (the run was interrupted, a read failed) are still written, unverified.
-func verify(c *cli.Context, h *holdRevoked, client batch.Client, cfg batch.Config, out batch.Sink, readBack bool) error {
+func verify(ctx context.Context, h *holdRevoked, cfg batch.Config, skew time.Duration, out batch.Sink, readBack bool) error {
 	h.mu.Lock()
 	held := h.byLine
 	h.byLine = nil
@@ -51,29 +51,41 @@ func verify(c *cli.Context, h *holdRevoked, client batch.Client, cfg batch.Confi
 	rows := make([]batch.Row, 0, len(lines))
 	for _, l := range lines {
 		r := held[l]
-		row := batch.Row{Line: l, Input: r.Input, Key: r.UPN, Kind: batch.KindUPN}
+		row := batch.Row{Line: l, Input: r.Input, Key: r.UPN, Kind: batch.KindUPN, Tenant: r.TenantID}
 		if r.UserID != "" {
 			row.Key, row.Kind = r.UserID, batch.KindObjectID
 		}
 		rows = append(rows, row)
 	}
 
-	skew := c.Duration("verify-skew")
 	merge := &mergeVerified{held: held, skew: skew, out: out}
 	var err error
-	if readBack && c.Context.Err() == nil && len(rows) > 0 {
+	if readBack && ctx.Err() == nil && len(rows) > 0 {
 		vcfg := cfg
-		vcfg.Op, vcfg.Rate, vcfg.Burst, vcfg.Skip = batch.OpVerify, 0, 0, nil
-		_, err = batch.Run(c.Context, vcfg, batch.Rows(rows), client, merge)
+		vcfg.Plan, vcfg.Rate, vcfg.Burst, vcfg.Skip, vcfg.Devices, vcfg.BeforeChange = batch.Plan{Verify: true}, 0, 0, nil, nil, nil
+		// The lanes are keyed by the tenant as rows named it; the read-back names it by id.
+		vcfg.Lanes = nil
+		for _, l := range cfg.Lanes {
+			l.Tenant = l.TenantID
+			vcfg.Lanes = append(vcfg.Lanes, l)
+		}
+		if len(vcfg.Lanes) == 1 {
+			for i := range rows {
+				rows[i].Tenant = vcfg.Lanes[0].Tenant
+			}
+		}
+		_, err = batch.Run(ctx, vcfg, batch.Rows(rows), nil, merge)
 	}
 	// Whatever the verification pass did not reach is written as it was.
 	var rest []batch.Result
+	merge.mu.Lock()
 	for _, l := range lines {
 		if r, ok := held[l]; ok {
 			rest = append(rest, r)
 		}
 	}
-	return firstErr(err, out.Write(rest...), out.Flush())
+	merge.mu.Unlock()
+	return errors.Join(err, out.Write(rest...), out.Flush())
 }
 
 // mergeVerified folds a verification result into the held revoke result of the same line.
@@ -86,13 +98,13 @@ type mergeVerified struct {
 
 func (m *mergeVerified) Write(rs ...batch.Result) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	merged := make([]batch.Result, 0, len(rs))
 	for _, v := range rs {
 		r, ok := m.held[v.Line]
 		if !ok {
 			continue
 		}
-		delete(m.held, v.Line)
 		// Graph reports whole seconds, and the revoke landed up to a request's latency before
 		// r.At: one second more covers both, so --verify-skew 0 still verifies a landed revoke.
 		floor := r.At.Add(-m.skew).Truncate(time.Second).Add(-time.Second)
@@ -115,8 +127,15 @@ func (m *mergeVerified) Write(rs ...batch.Result) error {
 		}
 		merged = append(merged, r)
 	}
-	m.mu.Unlock()
-	return m.out.Write(merged...)
+	// Held rows leave the held set only once written: a failed write leaves them for the
+	// final write of whatever was not verified, not in neither place.
+	if err := m.out.Write(merged...); err != nil {
+		return err
+	}
+	for _, r := range merged {
+		delete(m.held, r.Line)
+	}
+	return nil
 }
 
 func (m *mergeVerified) Flush() error { return m.out.Flush() }
@@ -126,13 +145,4 @@ func join(a, b string) string {
 		return b
 	}
 	return a + "; " + b
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
 }

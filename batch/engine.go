@@ -113,6 +113,9 @@ type Config struct {
 	OnWait func(until time.Time)
 	// MaxPending bounds the users in progress per tenant (the rest wait in the input); default 4000.
 	MaxPending int
+	// PriorDevices, in a resumed run, holds the devices (object id, lower case) the run being
+	// resumed found enabled and meant to disable: found disabled now, they were disabled by it.
+	PriorDevices map[string]bool
 }
 
 // Stats counts what a run sent and what Graph pushed back.

@@ -49,7 +49,8 @@ type item struct {
 	disabled  int // devices disabled (or re-enabled) for this user
 	listed    int // device listings finished (owned, registered)
 	listError string
-	children  int
+	children  int  // device items still on their way; guarded by engine.mu
+	settled   bool // the user's own steps are done; guarded by engine.mu
 	parent    *item
 	dev       *DeviceResult
 	dups      []Result // duplicate rows waiting for this row's outcome
@@ -143,9 +144,13 @@ func (e *engine) nextStage(it *item) bool {
 // needsBlock decides whether the block PATCH is worth sending, and records why not.
 func (e *engine) needsBlock(it *item) bool {
 	r := &it.res
-	f := false
+	f, t := false, true
 	switch {
-	case r.PriorAccountEnabled != nil && !*r.PriorAccountEnabled:
+	case r.AccountEnabled != nil && !*r.AccountEnabled && r.PriorAccountEnabled != nil && *r.PriorAccountEnabled:
+		r.Blocked = &t
+		r.Note = joinNote(r.Note, "sign-in blocked by the run being resumed")
+		return false
+	case r.AccountEnabled != nil && !*r.AccountEnabled:
 		r.Blocked, r.BlockError = &f, "already disabled before this run: not changed"
 		return false
 	case it.synced():
@@ -275,13 +280,16 @@ func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
 	if ok {
 		readUser(&it.res, sr.Body)
 		it.res.PriorAccountEnabled = it.res.AccountEnabled
+		if it.row.Prior != nil {
+			it.res.PriorAccountEnabled = it.row.Prior
+		}
 		it.res.Status = StatusWouldRevoke
 		if e.cfg.Plan.Block && e.cfg.Plan.DryRun && it.res.AccountEnabled != nil && *it.res.AccountEnabled && !it.synced() {
 			it.res.Status = StatusWouldBlock
 		}
 	} else {
 		it.res.Status = statusFor(sr.Status, StatusWouldRevoke)
-		if e.cfg.Plan.Block || e.cfg.Plan.Revoke {
+		if (e.cfg.Plan.Block || e.cfg.Plan.Revoke) && !e.cfg.Plan.DryRun {
 			if sr.Status == http.StatusNotFound {
 				it.done = true
 			} else {
@@ -389,7 +397,7 @@ func (e *engine) devicesListed(it *item, body map[string]any) {
 		}
 	}
 	values, _ := body["value"].([]any)
-	var direct []DeviceResult
+	var direct, spawn []DeviceResult
 	for _, v := range values {
 		m, _ := v.(map[string]any)
 		id, _ := m["id"].(string)
@@ -418,6 +426,11 @@ func (e *engine) devicesListed(it *item, body map[string]any) {
 		}
 		synced, _ := m["onPremisesSyncEnabled"].(bool)
 		switch {
+		case d.PriorEnabled != nil && !*d.PriorEnabled && e.cfg.PriorDevices[strings.ToLower(id)]:
+			// Disabled by the run being resumed: its outcome, and its state before that run.
+			t := true
+			d.PriorEnabled, d.Outcome, d.Message = &t, DeviceDisabled, "disabled by the run being resumed"
+			it.disabled++
 		case d.PriorEnabled != nil && !*d.PriorEnabled:
 			d.Outcome = DeviceAlreadyDisabled
 		case synced:
@@ -425,22 +438,39 @@ func (e *engine) devicesListed(it *item, body map[string]any) {
 		case e.cfg.Plan.DryRun:
 			d.Outcome = DeviceWouldDisable
 		default:
-			e.spawnDevice(it, d)
+			spawn = append(spawn, d)
 			continue
 		}
 		direct = append(direct, d)
 	}
 	e.writeDevices(direct...)
+	e.spawn(it, spawn)
 }
 
 // spawnDevice starts a child item that PATCHes one device.
 func (e *engine) spawnDevice(parent *item, d DeviceResult) {
-	child := &item{row: Row{Line: parent.row.Line, Input: parent.row.Input, Tenant: parent.row.Tenant, Key: d.ID},
-		t: parent.t, stage: stDevice, parent: parent, dev: &d}
-	child.res = Result{Line: parent.row.Line, TenantID: parent.res.TenantID}
-	parent.children++
-	e.live.Add(1)
-	e.enqueue(child)
+	e.spawn(parent, []DeviceResult{d})
+}
+
+// spawn starts child items that PATCH devices. All are counted before any is sent: a child
+// that finishes at once must not find its user with no children left and finish it early.
+func (e *engine) spawn(parent *item, ds []DeviceResult) {
+	if len(ds) == 0 {
+		return
+	}
+	children := make([]*item, len(ds))
+	for i := range ds {
+		d := ds[i]
+		child := &item{row: Row{Line: parent.row.Line, Input: parent.row.Input, Tenant: parent.row.Tenant, Key: d.ID},
+			t: parent.t, stage: stDevice, parent: parent, dev: &d}
+		child.res = Result{Line: parent.row.Line, TenantID: parent.res.TenantID}
+		children[i] = child
+	}
+	e.mu.Lock()
+	parent.children += len(children)
+	e.mu.Unlock()
+	e.live.Add(len(children))
+	e.enqueue(children...)
 }
 
 // spawnRestores starts the device re-enables of a rollback row.
@@ -448,11 +478,13 @@ func (e *engine) spawnRestores(it *item) {
 	if it.row.Restore == nil {
 		return
 	}
+	var ds []DeviceResult
 	for _, d := range it.row.Restore.Devices {
 		d.Line, d.TenantID, d.User = it.row.Line, it.res.TenantID, it.row.Input
 		it.found++
-		e.spawnDevice(it, d)
+		ds = append(ds, d)
 	}
+	e.spawn(it, ds)
 }
 
 // deviceDone settles a device's PATCH.
@@ -477,7 +509,7 @@ func (e *engine) deviceDone(it *item, sr StepResponse, r Result, ok bool) {
 	e.live.Done()
 	e.mu.Lock()
 	parent.children--
-	last := parent.children == 0 && parent.done
+	last := parent.children == 0 && parent.settled
 	e.mu.Unlock()
 	if last {
 		e.finish(parent)
@@ -488,6 +520,7 @@ func (e *engine) deviceDone(it *item, sr StepResponse, r Result, ok bool) {
 func (e *engine) settleUser(it *item) {
 	it.done = true
 	e.mu.Lock()
+	it.settled = true
 	wait := it.children > 0
 	e.mu.Unlock()
 	if !wait {
@@ -532,7 +565,7 @@ func (e *engine) finalize(it *item, r Result) {
 		e.live.Done()
 		e.mu.Lock()
 		parent.children--
-		last := parent.children == 0 && parent.done
+		last := parent.children == 0 && parent.settled
 		e.mu.Unlock()
 		if last {
 			e.finish(parent)

@@ -37,6 +37,9 @@ type Row struct {
 	Tenant string
 	// Restore, in a rollback, is what the run being undone changed for this row.
 	Restore *Restore
+	// Prior, in a resumed containment run, is the account's state the run being resumed found
+	// before it blocked the user: the user now reads as disabled, but by that run.
+	Prior *bool
 }
 
 // Restore is what a rollback re-enables for one row.

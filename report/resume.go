@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
@@ -124,6 +125,16 @@ func (p *Previous) Done(line int, needDevices bool) bool {
 
 func isTrue(b *bool) bool  { return b != nil && *b }
 func isFalse(b *bool) bool { return b != nil && !*b }
+
+// Lines lists the input lines the previous report has rows for, in order.
+func (p *Previous) Lines() []int {
+	lines := make([]int, 0, len(p.rows))
+	for l := range p.rows {
+		lines = append(lines, l)
+	}
+	slices.Sort(lines)
+	return lines
+}
 
 // Devices returns the previous devices report's rows for an input line.
 func (p *Previous) Devices(line int) []batch.DeviceResult {

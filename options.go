@@ -1,0 +1,154 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+)
+
+// options is everything revoke, validate and enable take from their flags, checked for
+// combinations that make no sense before anything is opened or sent.
+type options struct {
+	cmd string // revoke, validate or enable
+
+	// Who: exactly one source.
+	input, group, filter string
+	allUsers             bool
+	from                 string // enable: the report to undo
+	column, tenantColumn string
+	exclude              string
+	noExclude            bool
+	maxUsers             int
+
+	// What.
+	dryRun, offline, verify bool
+	verifySkew              time.Duration
+	block, devices          bool
+
+	// Where the results go.
+	report, resume string
+	force, yes     bool
+
+	// Sign-in.
+	auth, clientID, certificate, appPool string
+	cloud, graphURL, authorityHost       string
+	tenantIDs                            []string
+	simulate                             bool
+
+	// Tuning.
+	concurrency, batchSize, maxAttempts int
+	rate                                float64
+	timeout                             time.Duration
+	logFormat                           string
+	verbose                             bool
+
+	c *cli.Context // for the resume command, which repeats the flags as given
+}
+
+// newOptions reads the flags of cmd.
+func newOptions(c *cli.Context, cmd string) (*options, error) {
+	if c.NArg() > 0 {
+		return nil, withHint(fmt.Errorf("unexpected argument %q", c.Args().First()), "the user list goes in --input FILE")
+	}
+	o := &options{
+		cmd: cmd, c: c,
+		input: c.String("input"), group: c.String("group"), filter: c.String("filter"), allUsers: c.Bool("all-users"),
+		from: c.String("from"), column: c.String("column"), tenantColumn: c.String("tenant-column"),
+		exclude: c.String("exclude"), noExclude: c.Bool("no-exclude"), maxUsers: c.Int("max-users"),
+		dryRun: cmd == "validate" || c.Bool("dry-run"), offline: c.Bool("offline"), verify: c.Bool("verify"),
+		verifySkew: c.Duration("verify-skew"), block: c.Bool("block-sign-in"),
+		devices: c.Bool("disable-devices") || c.Bool("devices"),
+		report:  c.String("report"), resume: c.String("resume"), force: c.Bool("force"), yes: c.Bool("yes"),
+		auth: c.String("auth"), clientID: c.String("client-id"), certificate: c.String("certificate"), appPool: c.String("app-pool"),
+		cloud: c.String("cloud"), graphURL: c.String("graph-url"), authorityHost: c.String("authority-host"),
+		tenantIDs: c.StringSlice("tenant-id"), simulate: c.Bool("simulate"),
+		concurrency: c.Int("concurrency"), batchSize: c.Int("batch-size"), maxAttempts: c.Int("max-attempts"),
+		rate: c.Float64("rate"), timeout: c.Duration("timeout"), logFormat: c.String("log-format"), verbose: c.Bool("verbose"),
+	}
+	return o, o.check()
+}
+
+// fromGraph reports whether the users come from a Graph query rather than a file.
+func (o *options) fromGraph() bool { return o.group != "" || o.filter != "" || o.allUsers }
+
+func (o *options) check() error {
+	sources := 0
+	for _, set := range []bool{o.input != "", o.group != "", o.filter != "", o.allUsers} {
+		if set {
+			sources++
+		}
+	}
+	switch {
+	case o.cmd == "enable" && o.from == "":
+		return withHint(errors.New("no report to undo"), "bulkrevoke enable --from report.csv")
+	case o.cmd != "enable" && sources == 0:
+		return withHint(errors.New("no users: give --input, --group, --filter or --all-users"), "bulkrevoke revoke --input users.csv")
+	case sources > 1:
+		return withHint(errors.New("--input, --group, --filter and --all-users are alternatives: give one"), "one run, one list of users")
+	case o.allUsers && o.exclude == "" && !o.noExclude:
+		return withHint(errors.New("--all-users needs --exclude with your break-glass accounts"),
+			"add --exclude breakglass.csv, or --no-exclude if there is deliberately none")
+	case o.noExclude && o.exclude != "":
+		return errors.New("--no-exclude and --exclude contradict each other")
+	case o.offline && !o.dryRun:
+		return withHint(errors.New("--offline only goes with --dry-run"), "add --dry-run, or use bulkrevoke validate --offline")
+	case o.offline && o.fromGraph():
+		return errors.New("--offline checks a file; users from Graph need Graph")
+	case o.verify && o.dryRun:
+		return errors.New("--verify reads back revocations; a dry run makes none")
+	case o.fromGraph() && o.resume != "":
+		return withHint(errors.New("--resume goes with the list the first run resolved, not a new query"),
+			"resume with --input <report>.users.csv --resume <report> (the first run's summary prints the command)")
+	case o.fromGraph() && len(o.tenantIDs) > 1:
+		return errors.New("--group, --filter and --all-users query one tenant: give one --tenant-id")
+	case o.appPool != "" && (o.simulate || o.c.IsSet("auth")):
+		return errors.New("--app-pool brings its own credentials: drop --auth and --simulate")
+	case o.simulate && (o.c.IsSet("graph-url") || o.c.IsSet("auth") || o.c.IsSet("authority-host")):
+		return errors.New("--simulate runs against a built-in tenant: drop --graph-url and --auth (and --authority-host)")
+	}
+	return o.checkTuning()
+}
+
+// checkTuning refuses tuning values the engine would otherwise quietly replace by defaults.
+func (o *options) checkTuning() error {
+	switch {
+	case o.batchSize < 1 || o.batchSize > batch.MaxBatchSize:
+		return withHint(fmt.Errorf("--batch-size %d: Graph takes 1 to %d requests per batch", o.batchSize, batch.MaxBatchSize), "leave it at 20")
+	case o.concurrency < 1:
+		return fmt.Errorf("--concurrency %d: at least 1 request must be in flight", o.concurrency)
+	case o.maxAttempts < 1:
+		return fmt.Errorf("--max-attempts %d: every user needs at least one attempt", o.maxAttempts)
+	case o.rate < 0:
+		return fmt.Errorf("--rate %v: must be positive (0 means the default)", o.rate)
+	case o.timeout <= 0:
+		return fmt.Errorf("--timeout %v: must be positive", o.timeout)
+	}
+	return nil
+}
+
+// actions is the per-user plan the engine runs.
+func (o *options) actions() batch.Plan {
+	switch {
+	case o.cmd == "enable":
+		return batch.Plan{Enable: true, DryRun: o.dryRun}
+	case o.dryRun:
+		return batch.Plan{Lookup: true, Block: o.block, Revoke: true, Devices: o.devices, DryRun: true}
+	}
+	return batch.Plan{Lookup: o.block, Block: o.block, Revoke: true, Devices: o.devices}
+}
+
+// engineConfig is the engine's tuning from the flags.
+func (o *options) engineConfig() batch.Config {
+	return batch.Config{
+		Plan:        o.actions(),
+		BatchSize:   o.batchSize,
+		Concurrency: o.concurrency,
+		Rate:        rateLimit(o.rate),
+		MaxAttempts: o.maxAttempts,
+		Timeout:     o.timeout,
+	}
+}
