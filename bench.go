@@ -23,6 +23,7 @@ func benchFlags() []cli.Flag {
 		&cli.IntFlag{Name: "baseline-users", Value: 1000, Usage: "users the sequential loop is timed on, scaled up to each size (0: all; -1: no sequential loop)"},
 		&cli.Float64Flag{Name: "baseline-scale", Value: 20, Usage: "clock factor for the sequential loop, whose per-request CPU a fast clock would count as latency"},
 		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed for users and latency draws"},
+		&cli.BoolFlag{Name: "block", Value: true, Usage: "add --block-sign-in cells (token bucket): a block and a revoke per user"},
 		&cli.IntFlag{Name: "pool-apps", Value: 3, Usage: "apps in the app-pool scenario (0: no such scenario)"},
 		&cli.IntFlag{Name: "pool-users", Value: 50000, Usage: "users in the app-pool scenario"},
 		&cli.IntFlag{Name: "tenants", Value: 20, Usage: "tenants in the multi-tenant scenario (0: no such scenario)"},
@@ -80,6 +81,12 @@ func benchCommand(c *cli.Context, s *sys) error {
 					sc.Name += fmt.Sprintf(", same-app competitor at %g writes/s", rate)
 					cells = append(cells, cell{sc, false})
 				}
+			}
+			if m == graphsim.QuotaTokenBucket && c.Bool("block") {
+				sc := base
+				sc.Users, sc.Quota, sc.Block = n, m, true
+				sc.Name = fmt.Sprintf("%s, %d users, %s, --block-sign-in (two writes a user)", quotaName(m), n, headerName(graphsim.HeadersNone))
+				cells = append(cells, cell{sc, false})
 			}
 			if q := c.Float64("small-quota"); q > 0 {
 				sc := base

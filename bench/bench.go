@@ -41,6 +41,8 @@ type Scenario struct {
 	QuotaScale float64
 	// Faults are injected by graphsim on top of throttling.
 	Faults graphsim.Faults
+	// Block also blocks sign-in before each revoke (revoke --block-sign-in): two writes a user.
+	Block bool
 	// BaselineUsers is how many users the sequential loop is timed on; its time is scaled up to
 	// Users. 0 means all of them.
 	BaselineUsers int
@@ -107,9 +109,14 @@ func (r Result) Ratio() float64 {
 	return float64(r.Time()) / float64(r.Floor)
 }
 
-// Floor is the scenario's least time: Floor for its users, quota model, competitor and scale.
+// Floor is the scenario's least time: Floor for its writes (one or two a user), quota model,
+// competitor and scale.
 func (s Scenario) Floor() time.Duration {
-	return FloorScaled(s.Users, s.Quota, s.Competing, s.QuotaScale)
+	writes := s.Users
+	if s.Block {
+		writes *= 2
+	}
+	return FloorScaled(writes, s.Quota, s.Competing, s.QuotaScale)
 }
 
 // Floor is the least emulated time in which Graph's app+tenant write quota admits n writes, less
@@ -219,7 +226,11 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 	sink := &tally{ok: make([]bool, len(users))}
 	stopMem := sampleHeap(s.MemEvery)
 	begin, realBegin := clock.Now(), time.Now()
-	est, err := batch.Run(ctx, batch.Config{Clock: clock}, &userSource{users: users}, client, sink)
+	cfg := batch.Config{Clock: clock}
+	if s.Block {
+		cfg.Plan = batch.Plan{Lookup: true, Block: true, Revoke: true}
+	}
+	est, err := batch.Run(ctx, cfg, &userSource{users: users}, client, sink)
 	emulated, real := clock.Now().Sub(begin), time.Since(realBegin)
 	peak := stopMem()
 	if err != nil {
@@ -230,12 +241,28 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 	for i, u := range users {
 		if !sink.ok[i] || len(srv.Revocations(u.ID)) == 0 {
 			lost++
+			continue
 		}
+		if now, _ := srv.User(u.ID); s.Block && u.AccountEnabled && !u.OnPremisesSyncEnabled && now.AccountEnabled {
+			lost++ // to be blocked, and not
+		}
+	}
+	floor := s.Floor()
+	if s.Block {
+		// Users already disabled, or synced from on-premises AD, are not PATCHed: the floor is
+		// that of the writes the list really needs.
+		writes := len(users)
+		for _, u := range users {
+			if u.AccountEnabled && !u.OnPremisesSyncEnabled {
+				writes++
+			}
+		}
+		floor = FloorScaled(writes, s.Quota, s.Competing, s.QuotaScale)
 	}
 	return Result{
 		Scenario: s.Name, Runner: "bulkrevoke", Users: len(users), Measured: len(users),
-		Emulated: emulated, Real: real, Floor: s.Floor(),
-		Steps: st.Writes, Throttled: st.Throttled, EarlyRetries: st.EarlyRetries, Lost: lost, PeakHeap: peak,
+		Emulated: emulated, Real: real, Floor: floor,
+		Steps: st.Writes + st.Patches, Throttled: st.Throttled, EarlyRetries: st.EarlyRetries, Lost: lost, PeakHeap: peak,
 		Failed: sink.failed, Waits: est.Waits,
 	}, nil
 }

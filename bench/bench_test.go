@@ -139,6 +139,25 @@ func TestMatrix(t *testing.T) {
 	}
 }
 
+// TestBlockSignIn: with --block-sign-in every user costs two writes (the block, then the revoke,
+// in order) and the engine still keeps to the quota's floor for twice the writes.
+func TestBlockSignIn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r, err := RunEngine(t.Context(), Scenario{Name: "block", Users: 5000, Quota: graphsim.QuotaTokenBucket, Block: true,
+			LatencyMin: 50 * time.Millisecond, LatencyMax: 200 * time.Millisecond, Seed: 8, Clock: graphsim.RealClock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("ratio %.3f (%v of %v), %d of %d writes throttled, %d waits", r.Ratio(), r.Time().Round(time.Second), r.Floor, r.Throttled, r.Steps, r.Waits)
+		if r.Lost != 0 || r.EarlyRetries != 0 || r.Failed != 0 {
+			t.Errorf("lost %d, early retries %d, failed %d; want 0, 0, 0", r.Lost, r.EarlyRetries, r.Failed)
+		}
+		if r.Ratio() > 1.10 || r.Throttled*50 > r.Steps {
+			t.Errorf("ratio %.3f with %d of %d writes throttled; want at most 1.10 and 2%%", r.Ratio(), r.Throttled, r.Steps)
+		}
+	})
+}
+
 // TestFaultsOnASmallQuota: server errors on top of a quota a fifth of the documented one, which
 // the engine is not told about. 503s come with a Retry-After and are waited out like 429s, so
 // nobody fails for them, and every user is revoked once.
