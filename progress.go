@@ -77,12 +77,12 @@ func (p *progress) listed(n int) {
 	}
 }
 
-// wait is the engine's OnWait: Graph's Retry-After holds the run until `until`. The until is on
-// the engine's clock; only its distance from that clock's now is shown.
-func (p *progress) wait(until time.Time) {
+// wait is the engine's OnWait: Graph's Retry-After holds the run until `until`. Both times are on
+// the engine's clock (an emulated one with --simulate): only their distance is shown.
+func (p *progress) wait(now, until time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	d := time.Until(until)
+	d := until.Sub(now)
 	if d <= 0 {
 		return
 	}

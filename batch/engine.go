@@ -109,8 +109,9 @@ type Config struct {
 	// BeforeChange is told of every change of an envelope before it leaves; an error stops the
 	// run without sending it.
 	BeforeChange func([]Change) error
-	// OnWait is told whenever Graph's Retry-After holds a quota closed until a later time.
-	OnWait func(until time.Time)
+	// OnWait is told whenever Graph's Retry-After holds a quota closed until a later time; now
+	// and until are on the run's Clock.
+	OnWait func(now, until time.Time)
 	// MaxPending bounds the users in progress per tenant (the rest wait in the input); default 4000.
 	MaxPending int
 	// PriorDevices, in a resumed run, holds the devices (object id, lower case) the run being
@@ -768,7 +769,7 @@ func (e *engine) noteWait(q *quota, now, until time.Time) {
 	e.waitEnd[q] = until
 	e.waitsMu.Unlock()
 	if e.cfg.OnWait != nil {
-		e.cfg.OnWait(until)
+		e.cfg.OnWait(now, until)
 	}
 }
 

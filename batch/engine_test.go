@@ -312,7 +312,7 @@ func TestEndlessThrottling(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		var waits []time.Time
 		var mu sync.Mutex
-		cfg := batch.Config{MaxAttempts: 2, OnWait: func(until time.Time) {
+		cfg := batch.Config{MaxAttempts: 2, OnWait: func(_, until time.Time) {
 			mu.Lock()
 			waits = append(waits, until)
 			mu.Unlock()
