@@ -122,7 +122,7 @@ func (r *runner) revoke() error {
 	}
 	if sv.rows == 0 {
 		if listed != nil {
-			return fmt.Errorf("%s: no users", strings.TrimPrefix(o.describeSource(), "users from "))
+			return fmt.Errorf("%s: no users", o.describeSource())
 		}
 		return fmt.Errorf("%s: no users in the file", in.name)
 	}
@@ -164,11 +164,11 @@ func (r *runner) revoke() error {
 func (o *options) describeSource() string {
 	switch {
 	case o.group != "":
-		return "users from group " + o.group
+		return "group " + o.group
 	case o.filter != "":
-		return "users from filter " + o.filter
+		return "filter " + o.filter
 	case o.allUsers:
-		return "users from the whole tenant"
+		return "the whole tenant"
 	case o.cmd == "enable":
 		return o.from
 	}
@@ -308,7 +308,16 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	}
 	switch {
 	case incomplete != nil:
-		return withHint(incomplete, "fix the cause (disk space, permissions), then finish with: "+r.resumeCommand())
+		hint := "fix the cause (disk space, permissions), then finish with: " + r.resumeCommand()
+		if other := nonReportErrors(runErr); other != nil {
+			// The run also stopped for another reason (a refused token): it must not be lost
+			// behind the report's.
+			incomplete = errors.Join(incomplete, other)
+			if errors.Is(runErr, batch.ErrUnauthorized) {
+				hint = "get a token Graph accepts, and fix the report's cause (disk space, permissions), then finish with: " + r.resumeCommand()
+			}
+		}
+		return withHint(incomplete, hint)
 	case errors.Is(runErr, batch.ErrUnauthorized):
 		hint := "get a token Graph accepts: for this cloud's Graph, not expired, with the permissions the README lists"
 		if !o.dryRun {
@@ -340,7 +349,13 @@ func (r *runner) dropped() []string {
 func isReportError(err error) bool { return reportErrors(err) != nil }
 
 // reportErrors keeps the parts of a run's error that are about writing the reports.
-func reportErrors(err error) error {
+func reportErrors(err error) error { return splitErrors(err, true) }
+
+// nonReportErrors keeps the other parts (a refused token, an unreadable input), not the
+// interruption, which the summary reports on its own.
+func nonReportErrors(err error) error { return splitErrors(err, false) }
+
+func splitErrors(err error, report bool) error {
 	if err == nil {
 		return nil
 	}
@@ -353,8 +368,9 @@ func reportErrors(err error) error {
 			}
 			return
 		}
-		if strings.Contains(e.Error(), "writing the report") || strings.Contains(e.Error(), "writing the devices report") ||
-			strings.Contains(e.Error(), "recording the changes") {
+		isReport := strings.Contains(e.Error(), "writing the report") || strings.Contains(e.Error(), "writing the devices report") ||
+			strings.Contains(e.Error(), "recording the changes")
+		if isReport == report && (report || !errors.Is(e, context.Canceled)) {
 			keep = append(keep, e)
 		}
 	}
@@ -530,15 +546,14 @@ func (d *deviceRecorder) WriteDevices(ds ...batch.DeviceResult) error {
 	return nil
 }
 
+// The summary counts what happened even when the report could not record it: the admin
+// reads there what Graph did, and in the incomplete part what the report lacks.
 func (r *recorder) Write(rs ...batch.Result) error {
-	if err := r.journal.Write(rs...); err != nil {
-		return err
-	}
 	for _, x := range rs {
 		r.summary.Add(x)
 	}
 	r.progress.Add(len(rs))
-	return nil
+	return r.journal.Write(rs...)
 }
 
 func (r *recorder) Flush() error {

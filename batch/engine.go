@@ -216,6 +216,10 @@ type engine struct {
 
 	fatalMu sync.Mutex
 	fatal   []error
+
+	sinkMu   sync.Mutex
+	sinkErr  error // the first failed report write
+	sinkLost int   // rows whose write failed
 }
 
 // tenant holds one tenant's queues and lanes.
@@ -321,12 +325,16 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 			st.Dropped = append(st.Dropped, *why)
 		}
 	}
+	e.sinkMu.Lock()
+	if e.sinkErr != nil {
+		e.fail(fmt.Errorf("writing the report: %w (%d row(s) not written)", e.sinkErr, e.sinkLost))
+	}
+	e.sinkMu.Unlock()
 	e.fatalMu.Lock()
 	defer e.fatalMu.Unlock()
-	if len(e.fatal) > 0 {
-		return st, errors.Join(e.fatal...)
-	}
-	return st, ctx.Err()
+	// Every fatal error, and the interruption too: a run stopped by Ctrl-C whose report also
+	// failed must still say it was interrupted.
+	return st, errors.Join(append(e.fatal, ctx.Err())...)
 }
 
 // setup builds tenants, queues, lanes and their pacers.
@@ -408,7 +416,18 @@ func (e *engine) write(rs ...Result) {
 	}
 	e.mu.Unlock()
 	if err := e.sink.Write(rs...); err != nil {
-		e.fail(fmt.Errorf("writing the report: %w (%d row(s) from line %d not written)", err, len(rs), rs[0].Line))
+		// A full disk fails every write after the first: one error says it, and a count says
+		// how much more was lost, instead of a line per row.
+		e.sinkMu.Lock()
+		first := e.sinkErr == nil
+		if first {
+			e.sinkErr = err
+		}
+		e.sinkLost += len(rs)
+		e.sinkMu.Unlock()
+		if first {
+			e.stop()
+		}
 	}
 }
 

@@ -477,7 +477,8 @@ func (e *engine) authFailed(l *lane, err error, sent uint64) {
 		l.notBefore = until
 	}
 	l.mu.Unlock()
-	if n < maxAuthFails {
+	if n != maxAuthFails {
+		// Once is enough: later refusals of envelopes already on their way say nothing new.
 		return
 	}
 	if l.multi {
