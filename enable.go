@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
@@ -15,6 +16,9 @@ import (
 func (r *runner) enable() error {
 	o, s := r.o, r.s
 	rb, err := report.OpenRollback(o.from)
+	if errors.Is(err, fs.ErrNotExist) {
+		return withHint(err, "give --from the report that the revoke --block-sign-in/--disable-devices run wrote")
+	}
 	if err != nil {
 		return err
 	}
@@ -87,12 +91,15 @@ func (r *runner) enable() error {
 			res.UPN = row.Key
 		}
 		nothing := row.Restore == nil || (!row.Restore.User && len(row.Restore.Devices) == 0)
-		switch {
-		case prev != nil:
+		if prev != nil {
 			if old, ok := prev.Result(row.Line); ok && old.Status == batch.StatusEnabled {
 				old.Note = strings.TrimPrefix(old.Note+"; re-enabled by the run reported in "+prev.Path()+", not sent again", "; ")
 				return old, true
 			}
+			// Any other row of the rollback being resumed is decided afresh, below: a dry run
+			// must not send it.
+		}
+		switch {
 		case nothing:
 			res.Status, res.Note = batch.StatusUnchanged, "the run being undone did not disable this user (it was disabled before, or not blocked)"
 			return res, true
@@ -108,10 +115,6 @@ func (r *runner) enable() error {
 				res.Devices = &dn
 			}
 			res.Note = "dry run: would re-enable " + strings.Join(what, " and ")
-			return res, true
-		}
-		if nothing {
-			res.Status = batch.StatusUnchanged
 			return res, true
 		}
 		return res, false
