@@ -120,7 +120,10 @@ func connect(ctx context.Context, o *options, s *sys, t target, tenants []string
 	if o.simulate {
 		return simulate()
 	}
-	if len(tenants) == 0 {
+	if len(tenants) == 0 || o.fromGraph() {
+		// A Graph query lists the users of the run's one tenant (--tenant-id, or the
+		// credential's own) into a list without a tenant column: its rows name no tenant, and
+		// the lanes must be the ones such rows go to, whatever --tenant-id says.
 		tenants = []string{""}
 	}
 	if err := checkTenants(o, tenants); err != nil {

@@ -81,10 +81,17 @@ func surveyInput(in *input, opts batch.ReaderOptions, excluded exclusions, prev 
 	if err != nil {
 		return p, err
 	}
+	alt := sameUserReader(in, opts, r.Column(), excluded)
+	if alt != nil {
+		defer alt.Close()
+	}
 	matched := 0 // rows of the previous report that this input has too
 	seenTenant := map[string]bool{}
 	for {
 		row, err := r.Next()
+		if err == nil && alt != nil {
+			alt.alias(row, excluded)
+		}
 		if err == io.EOF {
 			if prev != nil && matched < prev.Len() {
 				// Check saw no contradiction on the lines both have, but the report has rows
@@ -109,7 +116,7 @@ func surveyInput(in *input, opts batch.ReaderOptions, excluded exclusions, prev 
 		switch {
 		case row.Kind == batch.KindInvalid || row.DupOf > 0:
 			p.invalid++
-		case excluded.has(row):
+		case excluded.has(row), wasExcluded(prev, row.Line):
 		default:
 			if !seenTenant[row.Tenant] {
 				seenTenant[row.Tenant] = true
@@ -133,6 +140,95 @@ type exclusions map[string]bool
 func (x exclusions) has(row batch.Row) bool {
 	k := strings.ToLower(row.Key)
 	return x[k] || (row.Tenant != "" && x[row.Tenant+"/"+k])
+}
+
+// sameUserColumns pairs the columns that name the same user two ways, by normalized header
+// name: a resolved list's id and userPrincipalName, an export's object id and UPN, Defender's
+// AccountObjectId and AccountUpn, a sign-in log's User ID and Username.
+var sameUserColumns = map[string][]string{
+	"userprincipalname":                {"id", "objectid"},
+	"id":                               {"userprincipalname"},
+	"objectid":                         {"userprincipalname"},
+	"accountupn":                       {"accountobjectid"},
+	"accountobjectid":                  {"accountupn"},
+	"userid":                           {"username"},
+	"username":                         {"userid"},
+	"initiatingprocessaccountupn":      {"initiatingprocessaccountobjectid"},
+	"initiatingprocessaccountobjectid": {"initiatingprocessaccountupn"},
+}
+
+// normalizeColumn reduces a header cell as the reader does to pick columns: the bracketed
+// attribute of a bulk template's cell, lower case, without spaces, underscores or hyphens.
+func normalizeColumn(s string) string {
+	if i := strings.IndexByte(s, '['); i >= 0 {
+		if j := strings.IndexByte(s[i:], ']'); j > 0 {
+			s = s[i+1 : i+j]
+		}
+	}
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '_' || r == '-' {
+			return -1
+		}
+		return r
+	}, strings.ToLower(strings.TrimSpace(s)))
+}
+
+// altReader reads the same list as the run, by the other column that names the same user.
+type altReader struct {
+	f *os.File
+	r *batch.Reader
+}
+
+func (a *altReader) Close() error { return a.f.Close() }
+
+// sameUserReader opens the list a second time on the column that names its users the other way
+// (object id for UPN, UPN for object id), when there is an exclusion list and the list has such
+// a column: an exclusion list may name by object id a break-glass account that the list names
+// by UPN. This matters most for users from Graph, whose resolved list the tool writes itself
+// (id and userPrincipalName, read by UPN): an admin cannot know to exclude by UPN.
+func sameUserReader(in *input, opts batch.ReaderOptions, column string, excluded exclusions) *altReader {
+	if len(excluded) == 0 || column == "" {
+		return nil
+	}
+	for _, other := range sameUserColumns[normalizeColumn(column)] {
+		f, err := os.Open(in.File.Name())
+		if err != nil {
+			return nil
+		}
+		o := opts
+		o.Column = other
+		r, err := batch.NewReader(bufio.NewReader(f), o)
+		if err != nil {
+			f.Close()
+			continue // no such column
+		}
+		return &altReader{f: f, r: r}
+	}
+	return nil
+}
+
+// alias reads the alternative form of row (the two readers go line by line together) and, when
+// the exclusion list names the user in that form, adds the row's own form to the list, so that
+// both the survey and the run skip the user.
+func (a *altReader) alias(row batch.Row, excluded exclusions) {
+	if a.r == nil {
+		return
+	}
+	other, err := a.r.Next()
+	if err != nil || other.Line != row.Line {
+		a.r = nil // out of step: no more aliases (the list is not what it seemed)
+		return
+	}
+	if row.Kind == batch.KindInvalid || other.Kind == batch.KindInvalid || row.Tenant != other.Tenant {
+		return
+	}
+	k, o := strings.ToLower(row.Key), strings.ToLower(other.Key)
+	switch {
+	case excluded[o]:
+		excluded[k] = true
+	case row.Tenant != "" && excluded[row.Tenant+"/"+o]:
+		excluded[row.Tenant+"/"+k] = true
+	}
 }
 
 func loadExcludes(path, column string) (exclusions, error) {
@@ -169,6 +265,15 @@ func loadExcludes(path, column string) (exclusions, error) {
 	}
 }
 
+// wasExcluded reports whether the run being resumed reported the row excluded.
+func wasExcluded(prev *report.Previous, line int) bool {
+	if prev == nil {
+		return false
+	}
+	r, ok := prev.Result(line)
+	return ok && r.Status == batch.StatusExcluded
+}
+
 // skipper answers the rows that need no Graph call: excluded users, users the resumed run
 // already finished and, offline, every valid user. It also hands the resumed run's knowledge
 // on: the prior state of users it blocked but did not finish.
@@ -182,6 +287,13 @@ func skipper(excluded exclusions, prev *report.Previous, offline, needDevices bo
 		}
 		if excluded.has(row) {
 			r.Status, r.Note = batch.StatusExcluded, "on the --exclude list"
+			return r, true
+		}
+		if wasExcluded(prev, row.Line) {
+			// The resumed run's exclusion list still holds: a resume whose command does not
+			// repeat --exclude (the one the README gives for users from Graph) must not revoke
+			// the break-glass accounts the first run left alone.
+			r.Status, r.Note = batch.StatusExcluded, "excluded by the run reported in "+prev.Path()+", not sent"
 			return r, true
 		}
 		if prev != nil && prev.Done(row.Line, needDevices) {

@@ -1,0 +1,1321 @@
+package main
+
+// Users from Graph (--group, --filter, --all-users), many tenants (a tenant column, repeated
+// --tenant-id) and app pools (--app-pool), end to end (issues 11 and 12): the command runs
+// in-process, or as a child process where it must die by SIGKILL, against graphsim served over
+// loopback HTTP, or over TLS where the run signs in with a client secret through the emulator's
+// token endpoint. Every test reads back the report, graphsim's journal and what the requests
+// were; a handler wrapper records each $batch step and lets a test act at a given request.
+//
+// Unless a test is about pacing, graphsim runs with QuotaOff: its quotas at Graph's real size
+// would make the 10,000-user runs take minutes of real time, and none of these tests is about
+// throttling.
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+	"github.com/bulkrevoke/bulkrevoke/graphsim"
+	"github.com/bulkrevoke/bulkrevoke/report"
+)
+
+// srcTenants are the tenant ids of these tests; the first is each emulator's default tenant.
+var srcTenants = []string{
+	"a0000000-0000-4000-8000-00000000000a",
+	"b0000000-0000-4000-8000-00000000000b",
+	"c0000000-0000-4000-8000-00000000000c",
+	"d0000000-0000-4000-8000-00000000000d",
+	"e0000000-0000-4000-8000-00000000000e",
+}
+
+// srcStep is one $batch step graphsim received, with who sent it.
+type srcStep struct {
+	App, Tenant string // the appid and tid claims of the bearer token ("" for the fixed test token)
+	Method, URL string
+	Headers     map[string]string
+}
+
+func (s srcStep) revoke() bool {
+	return s.Method == "POST" && strings.HasSuffix(strings.ToLower(s.URL), "/revokesigninsessions")
+}
+
+// srcEnvelope is one $batch request as the wrapper saw it, numbered from 1.
+type srcEnvelope struct {
+	N     int
+	Steps []srcStep
+}
+
+func (e srcEnvelope) revokes() int {
+	n := 0
+	for _, s := range e.Steps {
+		if s.revoke() {
+			n++
+		}
+	}
+	return n
+}
+
+// srcServer serves graphsim behind a wrapper that records every $batch step and runs hook on
+// each $batch before graphsim sees it. The wrapper serves one $batch at a time: graphsim is fast
+// on loopback, and a test that acts at a request (kill the client, withdraw consent) then knows
+// that nothing else is being answered meanwhile. A hook that returns true has dealt with the
+// request itself; once stopped, every later $batch waits, unanswered, until its client is gone.
+type srcServer struct {
+	sim *graphsim.Server
+	srv *httptest.Server
+	url string // the versioned Graph root, for --graph-url
+
+	mu        sync.Mutex // serialises $batch requests; guards the fields below
+	envelopes []srcEnvelope
+	stopped   bool
+	hook      func(ss *srcServer, env srcEnvelope) bool
+
+	// active counts handlers running (not a WaitGroup: a dead child's requests may still arrive
+	// while the test waits).
+	amu    sync.Mutex
+	idle   *sync.Cond
+	active int
+}
+
+// srcStart serves a graphsim Server over loopback, with TLS when tls is set (the token endpoint
+// needs it: azidentity talks only https to an authority).
+func srcStart(t *testing.T, sim *graphsim.Server, tls bool, hook func(*srcServer, srcEnvelope) bool) *srcServer {
+	t.Helper()
+	ss := &srcServer{sim: sim, hook: hook}
+	ss.idle = sync.NewCond(&ss.amu)
+	if tls {
+		ss.srv = httptest.NewTLSServer(ss)
+	} else {
+		ss.srv = httptest.NewServer(ss)
+	}
+	t.Cleanup(ss.srv.Close)
+	ss.url = ss.srv.URL + "/v1.0"
+	return ss
+}
+
+func (ss *srcServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ss.amu.Lock()
+	ss.active++
+	ss.amu.Unlock()
+	defer func() {
+		ss.amu.Lock()
+		ss.active--
+		ss.idle.Broadcast()
+		ss.amu.Unlock()
+	}()
+	if !strings.HasSuffix(r.URL.Path, "/$batch") {
+		ss.sim.ServeHTTP(w, r) // sign-in, or a direct call
+		return
+	}
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	env := srcEnvelope{Steps: srcParseBatch(raw, r.Header)}
+
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.stopped {
+		ss.mu.Unlock()
+		<-r.Context().Done()
+		ss.mu.Lock()
+		return
+	}
+	env.N = len(ss.envelopes) + 1
+	ss.envelopes = append(ss.envelopes, env)
+	if ss.hook != nil && ss.hook(ss, env) {
+		return
+	}
+	if ss.stopped {
+		// The hook stopped the server at this request: it is never answered.
+		ss.mu.Unlock()
+		<-r.Context().Done()
+		ss.mu.Lock()
+		return
+	}
+	ss.sim.ServeHTTP(w, r)
+}
+
+// stop, called by a hook, leaves the current and every later $batch unanswered.
+func (ss *srcServer) stop() { ss.stopped = true }
+
+// restart serves requests again after a stop.
+func (ss *srcServer) restart() {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.stopped = false
+}
+
+// drain waits until no handler runs, so that graphsim's journal holds everything answered.
+func (ss *srcServer) drain() {
+	ss.amu.Lock()
+	defer ss.amu.Unlock()
+	for ss.active > 0 {
+		ss.idle.Wait()
+	}
+}
+
+// steps returns every step received so far.
+func (ss *srcServer) steps() []srcStep {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	var out []srcStep
+	for _, e := range ss.envelopes {
+		out = append(out, e.Steps...)
+	}
+	return out
+}
+
+// srcParseBatch reads the steps of a $batch body (gzipped as the SDK sends it).
+func srcParseBatch(raw []byte, h http.Header) []srcStep {
+	body := raw
+	if strings.EqualFold(h.Get("Content-Encoding"), "gzip") {
+		if gz, err := gzip.NewReader(bytes.NewReader(raw)); err == nil {
+			if b, err := io.ReadAll(gz); err == nil {
+				body = b
+			}
+		}
+	}
+	var req struct {
+		Requests []struct {
+			Method  string            `json:"method"`
+			URL     string            `json:"url"`
+			Headers map[string]string `json:"headers"`
+		} `json:"requests"`
+	}
+	_ = json.Unmarshal(body, &req)
+	app, tenant := srcClaims(h.Get("Authorization"))
+	steps := make([]srcStep, len(req.Requests))
+	for i, s := range req.Requests {
+		steps[i] = srcStep{App: app, Tenant: tenant, Method: strings.ToUpper(s.Method), URL: s.URL, Headers: s.Headers}
+	}
+	return steps
+}
+
+// srcClaims reads the appid and tid of a bearer token graphsim minted.
+func srcClaims(authz string) (app, tenant string) {
+	_, tok, _ := strings.Cut(authz, " ")
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return "", ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return "", ""
+	}
+	var c struct {
+		AppID string `json:"appid"`
+		TID   string `json:"tid"`
+	}
+	_ = json.Unmarshal(payload, &c)
+	return strings.ToLower(c.AppID), strings.ToLower(c.TID)
+}
+
+// srcCertFile writes the TLS server's certificate where a child process's TLS stack finds it
+// (SSL_CERT_FILE), so that the child trusts the emulator as the in-process runs trust it
+// through sys.transport.
+func srcCertFile(t *testing.T, ss *srcServer) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "graphsim-cert.pem")
+	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ss.srv.Certificate().Raw})
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// srcRun runs the command in-process like runCLI, with a transport for sign-in and Graph (the
+// TLS emulator's), and optionally a terminal on standard input.
+func srcRun(t *testing.T, env map[string]string, transport http.RoundTripper, tty bool, stdin string, args ...string) cliResult {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	s := &sys{
+		stdin:     strings.NewReader(stdin),
+		stdout:    &stdout,
+		stderr:    &stderr,
+		getenv:    func(k string) string { return env[k] },
+		now:       time.Now,
+		stdinTTY:  tty,
+		transport: transport,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := run(ctx, append([]string{"bulkrevoke"}, args...), s)
+	code := exitCode(err, &stderr)
+	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// srcTokenArgs is a non-interactive revoke of users from Graph with the fixed test token.
+func srcTokenArgs(url, reportPath string, extra ...string) []string {
+	return append([]string{"revoke", "--auth", "token", "--graph-url", url, "--report", reportPath, "--yes"}, extra...)
+}
+
+// srcReadList reads a resolved user list as --input would, returning its rows.
+func srcReadList(t *testing.T, path string) []batch.Row {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := batch.NewReader(f, batch.ReaderOptions{Name: path})
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	var rows []batch.Row
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			return rows
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		rows = append(rows, row)
+	}
+}
+
+// srcNoFiles asserts a run left nothing in dir.
+func srcNoFiles(t *testing.T, dir string) {
+	t.Helper()
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("%s left behind by a run that sent nothing", e.Name())
+	}
+}
+
+// srcRevokedOnce asserts that each of want was revoked exactly once in tenant v and nobody
+// else there at all.
+func srcRevokedOnce(t *testing.T, v *graphsim.TenantView, want map[string]bool) {
+	t.Helper()
+	bad := 0
+	for _, u := range v.Users() {
+		n, w := len(v.Revocations(u.ID)), 0
+		if want[u.ID] {
+			w = 1
+		}
+		if n != w {
+			if bad++; bad <= 10 {
+				t.Errorf("tenant %s: %s (%s) revoked %d times, want %d", v.ID(), u.UPN, u.ID, n, w)
+			}
+		}
+	}
+	if bad > 10 {
+		t.Errorf("tenant %s: ... and %d more users revoked the wrong number of times", v.ID(), bad-10)
+	}
+}
+
+func srcIDs(users []graphsim.User) map[string]bool {
+	m := make(map[string]bool, len(users))
+	for _, u := range users {
+		m[u.ID] = true
+	}
+	return m
+}
+
+// srcStatuses counts a report's rows by status.
+func srcStatuses(rows map[int]batch.Result) map[batch.Status]int {
+	m := map[batch.Status]int{}
+	for _, r := range rows {
+		m[r.Status]++
+	}
+	return m
+}
+
+// srcGUID makes a recognisable object id.
+func srcGUID(prefix, n int) string {
+	return fmt.Sprintf("%08x-%04x-4000-8000-%012x", prefix, n>>16&0xffff, n)
+}
+
+// srcQuery reads a step URL's query.
+func srcQuery(t *testing.T, u string) url.Values {
+	t.Helper()
+	_, q, _ := strings.Cut(u, "?")
+	v, err := url.ParseQuery(q)
+	if err != nil {
+		t.Fatalf("step url %q: %v", u, err)
+	}
+	return v
+}
+
+// TestSrcGroup: --group by object id resolves a three-level nested group of 2,500 users (a
+// user and a group reachable along two paths, a cycle) to exactly its users across three pages
+// of $top=999, writes them to <report>.users.csv before the first revoke, and revokes each
+// once; the group's members that are not users are counted on stderr and never sent.
+func TestSrcGroup(t *testing.T) {
+	users := graphsim.GenerateUsers(3000, 41)
+	members := users[:2500]
+	groups := graphsim.NestedGroup("Incident Responders", members)
+	top := groups[0]
+	devices := []graphsim.Device{
+		{ID: srcGUID(0xd0, 1), DeviceID: srcGUID(0xd1, 1), DisplayName: "KIOSK-01", AccountEnabled: true},
+		{ID: srcGUID(0xd0, 2), DeviceID: srcGUID(0xd1, 2), DisplayName: "KIOSK-02", AccountEnabled: true},
+	}
+	sps := []graphsim.ServicePrincipal{{ID: srcGUID(0x5e, 1), DisplayName: "IR automation"}}
+	// Devices in the middle group, a service principal in the leaf: both below the top.
+	groups[1].Members = append(groups[1].Members, devices[0].ID, devices[1].ID)
+	groups[3].Members = append(groups[3].Members, sps[0].ID)
+	sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 41, Quota: graphsim.QuotaOff, TenantID: srcTenants[0],
+		Groups: groups, Devices: devices, ServicePrincipals: sps}, users)
+
+	dir := t.TempDir()
+	out := filepath.Join(dir, "report.csv")
+	listPath := report.UsersPath(out)
+	// At the first revoke, the resolved list must be complete on disk already.
+	var atFirstRevoke []batch.Row
+	var listErr error
+	ss := srcStart(t, sim, false, func(ss *srcServer, env srcEnvelope) bool {
+		if env.revokes() > 0 && atFirstRevoke == nil && listErr == nil {
+			atFirstRevoke, listErr = srcReadListErr(listPath)
+		}
+		return false
+	})
+	res := runCLI(t, e2eEnv(), "", srcTokenArgs(ss.url, out, "--group", top.ID)...)
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
+	}
+	ss.drain()
+
+	if listErr != nil || len(atFirstRevoke) != len(members) {
+		t.Errorf("at the first revoke, %s held %d users (%v), want all %d", listPath, len(atFirstRevoke), listErr, len(members))
+	}
+	// The list reads as any --input: exactly the group's users, each once.
+	want := srcIDs(members)
+	listed := srcReadList(t, listPath)
+	seen := map[string]bool{}
+	byUPN := map[string]string{}
+	for _, u := range users {
+		byUPN[strings.ToLower(u.UPN)] = u.ID
+	}
+	for _, row := range listed {
+		id := byUPN[strings.ToLower(row.Key)]
+		switch {
+		case row.Kind != batch.KindUPN || row.DupOf != 0:
+			t.Errorf("%s line %d: %+v, want a UPN seen once", listPath, row.Line, row)
+		case !want[id]:
+			t.Errorf("%s line %d: %s is not a member of the group", listPath, row.Line, row.Key)
+		}
+		seen[id] = true
+	}
+	if len(listed) != len(members) || len(seen) != len(members) {
+		t.Errorf("%s lists %d users (%d distinct), want %d", listPath, len(listed), len(seen), len(members))
+	}
+
+	// Three pages of users, each asked for as Graph documents: $select, $top=999, then the
+	// nextLink's skip token as given.
+	var userPages, memberPages []srcStep
+	for _, s := range ss.steps() {
+		switch {
+		case s.Method == "GET" && strings.HasPrefix(s.URL, "/groups/"+top.ID+"/transitiveMembers/microsoft.graph.user"):
+			userPages = append(userPages, s)
+		case s.Method == "GET" && strings.HasPrefix(s.URL, "/groups/"+top.ID+"/transitiveMembers"):
+			memberPages = append(memberPages, s)
+		case s.Method == "GET":
+			t.Errorf("unexpected listing %s", s.URL)
+		}
+	}
+	if len(userPages) != 3 {
+		t.Errorf("%d pages of the group's users, want 3 ($top=999 for 2,500 users)", len(userPages))
+	}
+	for i, p := range userPages {
+		q := srcQuery(t, p.URL)
+		if q.Get("$top") != "999" || !strings.Contains(q.Get("$select"), "userPrincipalName") {
+			t.Errorf("page %d: %s, want $select and $top=999", i+1, p.URL)
+		}
+		if hasToken := q.Get("$skiptoken") != ""; hasToken != (i > 0) {
+			t.Errorf("page %d: %s: skip token %v", i+1, p.URL, hasToken)
+		}
+	}
+	if len(memberPages) == 0 {
+		t.Errorf("the members that are not users were never counted")
+	}
+
+	for _, w := range []string{"2500 users, written to " + listPath, "Members that are not users, left alone: 1 servicePrincipal, 2 device, 3 group."} {
+		if !strings.Contains(res.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
+		}
+	}
+	rows := e2eReadReport(t, out)
+	if st := srcStatuses(rows); st[batch.StatusRevoked] != len(members) || len(rows) != len(members) {
+		t.Errorf("report: %v for %d rows, want %d revoked", st, len(rows), len(members))
+	}
+	srcRevokedOnce(t, sim.Tenant(srcTenants[0]), want)
+	// Nothing but users was written to: no step addresses a device, group or service principal.
+	for _, s := range ss.steps() {
+		if s.Method != "GET" && !s.revoke() {
+			t.Errorf("unexpected write %s %s", s.Method, s.URL)
+		}
+		if s.revoke() {
+			for _, id := range []string{devices[0].ID, devices[1].ID, sps[0].ID, groups[1].ID, groups[2].ID, groups[3].ID} {
+				if strings.Contains(s.URL, id) {
+					t.Errorf("revoke sent to a member that is not a user: %s", s.URL)
+				}
+			}
+		}
+	}
+	if gs := sim.Stats(); gs.Writes != len(members) || gs.Revocations != len(members) {
+		t.Errorf("graphsim: %d writes, %d revocations, want %d each", gs.Writes, gs.Revocations, len(members))
+	}
+}
+
+func srcReadListErr(path string) (rows []batch.Row, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := batch.NewReader(f, batch.ReaderOptions{Name: path})
+	if err != nil {
+		return nil, err
+	}
+	for {
+		row, err := r.Next()
+		if err == io.EOF {
+			return rows, nil
+		}
+		if err != nil {
+			return rows, err
+		}
+		rows = append(rows, row)
+	}
+}
+
+// TestSrcGroupByName: --group with a display name looks the group up first. Exactly one match
+// is used like its object id (quotes in the name included); none, or several, stop the run with
+// an error that says so before anything is written to Graph or to disk.
+func TestSrcGroupByName(t *testing.T) {
+	users := graphsim.GenerateUsers(90, 43)
+	var groups []graphsim.Group
+	groups = append(groups, graphsim.NestedGroup("O'Brien's R&D #1", users[:30])...)
+	helpdesk := []graphsim.Group{
+		{ID: srcGUID(0x6e, 1), DisplayName: "Helpdesk", Members: []string{users[40].ID}},
+		{ID: srcGUID(0x6e, 2), DisplayName: "Helpdesk", Members: []string{users[41].ID}},
+	}
+	groups = append(groups, helpdesk...)
+	tests := []struct {
+		name, group string
+		code        int
+		stderr      []string
+		revoked     []graphsim.User
+	}{
+		{name: "one match", group: "O'Brien's R&D #1", code: exitOK, revoked: users[:30],
+			stderr: []string{"Resolved the transitive members of group O'Brien's R&D #1: 30 users"}},
+		{name: "none", group: "Nobody's group", code: exitFailure,
+			stderr: []string{`bulkrevoke: no group is named "Nobody's group"`, "hint: give the group's object id, or its exact display name"}},
+		{name: "several", group: "Helpdesk", code: exitFailure,
+			stderr: []string{`bulkrevoke: 2 groups are named "Helpdesk": ` + helpdesk[0].ID + ", " + helpdesk[1].ID, "hint: give the object id of the one you mean"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 43, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Groups: groups}, users)
+			ss := srcStart(t, sim, false, nil)
+			dir := t.TempDir()
+			res := runCLI(t, e2eEnv(), "", srcTokenArgs(ss.url, filepath.Join(dir, "report.csv"), "--group", tc.group)...)
+			ss.drain()
+			if res.code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", res.code, tc.code, res.stderr)
+			}
+			for _, w := range tc.stderr {
+				if !strings.Contains(res.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
+				}
+			}
+			// The lookup asks for the name exactly, quotes doubled as OData wants them.
+			steps := ss.steps()
+			if len(steps) == 0 || steps[0].Method != "GET" {
+				t.Fatalf("first step %+v, want the group lookup", steps)
+			}
+			if f := srcQuery(t, steps[0].URL).Get("$filter"); f != "displayName eq '"+strings.ReplaceAll(tc.group, "'", "''")+"'" {
+				t.Errorf("group lookup filter %q", f)
+			}
+			srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(tc.revoked))
+			if tc.code != exitOK {
+				if gs := sim.Stats(); gs.Writes != 0 || len(steps) != 1 {
+					t.Errorf("refused run: %d writes, %d steps, want only the lookup", gs.Writes, len(steps))
+				}
+				srcNoFiles(t, dir)
+			}
+		})
+	}
+}
+
+// srcPool is an app pool of n apps in the emulator's tenants, with the pool file and the
+// environment holding their secrets.
+type srcPool struct {
+	apps []graphsim.App
+	file string
+	env  map[string]string
+}
+
+func srcNewPool(t *testing.T, n int, tenants ...string) srcPool {
+	t.Helper()
+	p := srcPool{env: map[string]string{}}
+	var b strings.Builder
+	b.WriteString("client_id,secret_env\n")
+	for i := range n {
+		a := graphsim.App{ClientID: srcGUID(0xa99, i+1), Secret: fmt.Sprintf("pool-secret-%d~x", i+1), DisplayName: fmt.Sprintf("bulkrevoke %d", i+1), Tenants: tenants}
+		p.apps = append(p.apps, a)
+		name := fmt.Sprintf("POOL_SECRET_%d", i+1)
+		p.env[name] = a.Secret
+		fmt.Fprintf(&b, "%s,%s\n", a.ClientID, name)
+	}
+	p.file = writeFile(t, "pool.csv", b.String())
+	return p
+}
+
+// srcSignIn is how a run signs in to the TLS emulator: with a client secret (or a pool),
+// through graphsim's token endpoint.
+func srcSignIn(ss *srcServer) []string {
+	return []string{"--graph-url", ss.url, "--authority-host", ss.srv.URL + "/"}
+}
+
+// srcAppSteps counts revoke steps by the app whose token carried them.
+func srcAppSteps(steps []srcStep) map[string]int {
+	m := map[string]int{}
+	for _, s := range steps {
+		if s.revoke() {
+			m[s.App]++
+		}
+	}
+	return m
+}
+
+// TestSrcAllUsers: --all-users --exclude on a 10,000-user tenant revokes everyone but the
+// break-glass accounts (excluded by UPN or by object id), whose rows say excluded and who never
+// reach Graph; the prompt states the count. Without --exclude or --no-exclude the run is refused
+// before any request. --max-users (10,000 by default) applies to the resolved count like to a
+// file: the count is stated, and nothing is written to Graph or left on disk.
+//
+// The run signs in with a pool of three apps: the engine paces each app+tenant pair to
+// Graph's documented 3,500 resource units per 10 s of the smallest tenants, so one pair takes
+// about 19 s of real time for 10,000 users however fast the emulator; three pairs take their
+// first bursts, under a second. --rate lifts the pairs' write pace above Graph's 20/s for the
+// same reason.
+func TestSrcAllUsers(t *testing.T) {
+	users := graphsim.GenerateUsers(10000, 47)
+	pool := srcNewPool(t, 3, srcTenants[0])
+	sim := graphsim.New(graphsim.Config{Seed: 47, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Apps: pool.apps}, users)
+	ss := srcStart(t, sim, true, nil)
+	tr := ss.srv.Client().Transport
+	args := func(out string, extra ...string) []string {
+		a := append([]string{"revoke", "--all-users", "--report", out, "--app-pool", pool.file, "--tenant-id", srcTenants[0],
+			"--rate", "2000"}, srcSignIn(ss)...)
+		return append(a, extra...)
+	}
+	breakglass := []graphsim.User{users[17], users[4242], users[9999]}
+	exclude := writeFile(t, "breakglass.csv", "userPrincipalName,note\n"+breakglass[0].UPN+",by UPN\n"+
+		strings.ToUpper(breakglass[1].UPN)+",by UPN in capitals\n"+breakglass[2].ID+",by object id\n")
+
+	t.Run("refused without --exclude", func(t *testing.T) {
+		dir := t.TempDir()
+		res := srcRun(t, pool.env, tr, false, "", append(args(filepath.Join(dir, "r.csv")), "--yes")...)
+		if res.code != exitFailure || !strings.Contains(res.stderr, "--all-users needs --exclude") ||
+			!strings.Contains(res.stderr, "hint: add --exclude breakglass.csv, or --no-exclude") {
+			t.Errorf("exit %d\n%s", res.code, res.stderr)
+		}
+		if gs := sim.Stats(); gs.Requests != 0 {
+			t.Errorf("refused run sent %d requests (%d token requests)", gs.Requests, gs.TokenRequests)
+		}
+		srcNoFiles(t, dir)
+	})
+
+	t.Run("over --max-users", func(t *testing.T) {
+		dir := t.TempDir()
+		res := srcRun(t, pool.env, tr, false, "", append(args(filepath.Join(dir, "r.csv")), "--no-exclude", "--max-users", "9999", "--yes")...)
+		if res.code != exitFailure || !strings.Contains(res.stderr, "has 10000 users to revoke, more than --max-users 9999") ||
+			!strings.Contains(res.stderr, "raise --max-users (0 means no limit)") {
+			t.Errorf("exit %d\n%s", res.code, res.stderr)
+		}
+		if gs := sim.Stats(); gs.Writes != 0 {
+			t.Errorf("refused run sent %d writes", gs.Writes)
+		}
+		srcNoFiles(t, dir)
+	})
+
+	t.Run("with --exclude", func(t *testing.T) {
+		dir := t.TempDir()
+		out := filepath.Join(dir, "report.csv")
+		start := time.Now()
+		// At a terminal, without --yes: the prompt states how many users, and where they come from.
+		res := srcRun(t, pool.env, tr, true, "yes\n", append(args(out), "--exclude", exclude)...)
+		if res.code != exitOK {
+			data, _ := os.ReadFile(out)
+			t.Fatalf("exit %d, want 0\n%s\n%.2000s", res.code, res.stderr, data)
+		}
+		t.Logf("10,000 users in %v", time.Since(start).Round(time.Millisecond))
+		ss.drain()
+		for _, w := range []string{"About to revoke the sign-in sessions of 9997 users", "(resolved now from Graph: 10000 users, listed in " + report.UsersPath(out) + ")",
+			"Type yes to continue: "} {
+			if !strings.Contains(res.stderr, w) {
+				t.Errorf("the prompt lacks %q:\n%s", w, res.stderr)
+			}
+		}
+		rows := e2eReadReport(t, out)
+		if st := srcStatuses(rows); len(rows) != 10000 || st[batch.StatusRevoked] != 9997 || st[batch.StatusExcluded] != 3 {
+			t.Errorf("report: %v for %d rows, want 9,997 revoked and 3 excluded", st, len(rows))
+		}
+		excluded := map[string]bool{}
+		for _, r := range rows {
+			if r.Status == batch.StatusExcluded {
+				excluded[strings.ToLower(r.Input)] = true
+				if !strings.Contains(r.Note, "on the --exclude list") || r.HTTP != 0 || r.Attempts != 0 {
+					t.Errorf("line %d: excluded row %+v", r.Line, r)
+				}
+			}
+		}
+		for _, u := range breakglass {
+			if !excluded[strings.ToLower(u.UPN)] {
+				t.Errorf("break-glass %s (%s) is not reported excluded", u.UPN, u.ID)
+			}
+		}
+		want := srcIDs(users)
+		for _, u := range breakglass {
+			delete(want, u.ID)
+		}
+		srcRevokedOnce(t, sim.Tenant(srcTenants[0]), want)
+		for _, s := range ss.steps() {
+			for _, u := range breakglass {
+				if s.revoke() && (strings.Contains(strings.ToLower(s.URL), strings.ToLower(url.PathEscape(u.UPN))) || strings.Contains(s.URL, u.ID)) {
+					t.Errorf("break-glass %s reached Graph: %s %s", u.UPN, s.Method, s.URL)
+				}
+			}
+		}
+		t.Logf("revoke steps by app: %v", srcAppSteps(ss.steps()))
+	})
+}
+
+// srcGraphError asks graphsim directly for a listing and returns its error message: what the
+// admin must read unchanged.
+func srcGraphError(t *testing.T, ss *srcServer, path string, header map[string]string) (int, string, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", ss.url+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+simToken)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	res, err := ss.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Error struct{ Code, Message string }
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, body.Error.Code, body.Error.Message
+}
+
+// TestSrcFilter: --filter lists the users an OData filter selects, across pages; a filter Graph
+// runs only as an advanced query (ne, endsWith) goes with ConsistencyLevel: eventual and
+// $count=true, which a plain one does not need. A filter Graph refuses ends the run with
+// Graph's own message, unchanged, before any write and leaving no file behind.
+func TestSrcFilter(t *testing.T) {
+	users := graphsim.GenerateUsers(7000, 53)
+	newSim := func() *graphsim.Server {
+		return graphsim.New(graphsim.Config{Token: simToken, Seed: 53, Quota: graphsim.QuotaOff, TenantID: srcTenants[0]}, users)
+	}
+	selected := func(keep func(u graphsim.User) bool) []graphsim.User {
+		var out []graphsim.User
+		for _, u := range users {
+			if keep(u) {
+				out = append(out, u)
+			}
+		}
+		return out
+	}
+	good := []struct {
+		name, filter string
+		advanced     bool
+		pages        int
+		want         []graphsim.User
+	}{
+		{name: "eq", filter: "department eq 'Finance'", pages: 2,
+			want: selected(func(u graphsim.User) bool { return u.Department == "Finance" })},
+		{name: "endsWith", filter: "endswith(mail,'@fabrikam.com')", advanced: true, pages: 1,
+			want: selected(func(u graphsim.User) bool { return strings.HasSuffix(u.Mail, "@fabrikam.com") })},
+		{name: "ne", filter: "department eq 'Legal' and jobTitle ne 'Analyst'", advanced: true, pages: 1,
+			want: selected(func(u graphsim.User) bool { return u.Department == "Legal" && u.JobTitle != "Analyst" })},
+	}
+	for _, tc := range good {
+		t.Run(tc.name, func(t *testing.T) {
+			if len(tc.want) < 100 || (tc.pages == 2) != (len(tc.want) > 999) {
+				t.Fatalf("the tenant selects %d users for %s: the test needs another tenant", len(tc.want), tc.filter)
+			}
+			sim := newSim()
+			ss := srcStart(t, sim, false, nil)
+			out := filepath.Join(t.TempDir(), "report.csv")
+			res := runCLI(t, e2eEnv(), "", srcTokenArgs(ss.url, out, "--filter", tc.filter)...)
+			if res.code != exitOK {
+				t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
+			}
+			ss.drain()
+			var pages []srcStep
+			for _, s := range ss.steps() {
+				if s.Method == "GET" {
+					pages = append(pages, s)
+				}
+			}
+			if len(pages) != tc.pages {
+				t.Errorf("%d pages, want %d", len(pages), tc.pages)
+			}
+			for i, p := range pages {
+				q := srcQuery(t, p.URL)
+				if i == 0 && q.Get("$filter") != tc.filter {
+					t.Errorf("$filter %q, want %q", q.Get("$filter"), tc.filter)
+				}
+				eventual := false
+				for k, v := range p.Headers {
+					eventual = eventual || strings.EqualFold(k, "ConsistencyLevel") && strings.EqualFold(v, "eventual")
+				}
+				if eventual != tc.advanced || (q.Get("$count") == "true") != tc.advanced && i == 0 {
+					t.Errorf("page %d: %s with headers %v: advanced query %v, want %v", i+1, p.URL, p.Headers, eventual, tc.advanced)
+				}
+			}
+			rows := e2eReadReport(t, out)
+			if st := srcStatuses(rows); len(rows) != len(tc.want) || st[batch.StatusRevoked] != len(tc.want) {
+				t.Errorf("report: %v for %d rows, want %d revoked", st, len(rows), len(tc.want))
+			}
+			srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(tc.want))
+		})
+	}
+
+	bad := []struct{ name, filter string }{
+		{"syntax", "department eq 'Finance"},
+		{"unknown property", "city eq 'Paris'"},
+		{"endsWith on a property Graph does not index", "endswith(displayName,'Vance')"},
+		{"not a boolean", "accountEnabled eq 'yes'"},
+	}
+	for _, tc := range bad {
+		t.Run("refused/"+tc.name, func(t *testing.T) {
+			sim := newSim()
+			ss := srcStart(t, sim, false, nil)
+			header := map[string]string{}
+			path := "/users?$filter=" + queryEscape(tc.filter) + "&$select=id"
+			if advancedFilter(tc.filter) {
+				header["ConsistencyLevel"] = "eventual"
+				path += "&$count=true"
+			}
+			status, code, msg := srcGraphError(t, ss, path, header)
+			if status != http.StatusBadRequest || msg == "" {
+				t.Fatalf("graphsim answers %s with %d %s %q: the test needs a filter Graph refuses", tc.filter, status, code, msg)
+			}
+			before := sim.Stats()
+			dir := t.TempDir()
+			res := runCLI(t, e2eEnv(), "", srcTokenArgs(ss.url, filepath.Join(dir, "report.csv"), "--filter", tc.filter)...)
+			ss.drain()
+			if res.code != exitFailure || !strings.Contains(res.stderr, msg) || !strings.Contains(res.stderr, code) {
+				t.Errorf("exit %d, want 1 and Graph's %s %q:\n%s", res.code, code, msg, res.stderr)
+			}
+			if gs := sim.Stats(); gs.Writes != before.Writes {
+				t.Errorf("%d writes sent, want none", gs.Writes-before.Writes)
+			}
+			if steps := ss.steps(); len(steps) != 1 || steps[0].Method != "GET" {
+				t.Errorf("steps %+v, want the one listing", steps)
+			}
+			srcNoFiles(t, dir)
+		})
+	}
+}
+
+// srcReportRevoked counts the revoked rows of the complete lines of a report a live process is
+// writing; -1 when it cannot be read.
+func srcReportRevoked(path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return -1
+	}
+	rows, err := report.ReadReport(bytes.NewReader(data[:bytes.LastIndexByte(data, '\n')+1]))
+	if err != nil {
+		return -1
+	}
+	return srcStatuses(rows)[batch.StatusRevoked]
+}
+
+// srcKiller kills a child run (SIGKILL) at its nth revoke envelope or a later one: the first
+// that arrives when every revoke graphsim has landed is in the report on disk already. That
+// envelope and every later one are never answered, so nothing the report does not say was
+// done has been done, and a resume must revoke every other user exactly once. (Killing at
+// a fixed envelope would race the answers of the envelopes in flight beside it.)
+type srcKiller struct {
+	report string
+	nth    int
+
+	mu     sync.Mutex
+	child  *relChild
+	seen   int // revoke envelopes so far
+	killed int // the revoke envelope the child was killed at; 0 while alive
+}
+
+func (k *srcKiller) setChild(c *relChild) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.child = c
+}
+
+func (k *srcKiller) at() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.killed
+}
+
+func (k *srcKiller) hook(ss *srcServer, env srcEnvelope) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if env.revokes() == 0 || k.killed > 0 {
+		return false
+	}
+	k.seen++
+	if k.seen < k.nth || srcReportRevoked(k.report) != ss.sim.Stats().Revocations {
+		return false
+	}
+	k.killed = k.seen
+	k.child.signal(os.Kill)
+	ss.stop()
+	return false
+}
+
+// srcKillRun starts the child run, waits for it to die by the killer's hand and returns the
+// rows of its report.
+func srcKillRun(t *testing.T, ss *srcServer, k *srcKiller, dir string, env []string, args ...string) map[int]batch.Result {
+	t.Helper()
+	c := relStartChildEnv(t, dir, env, args...)
+	k.setChild(c)
+	if code := c.wait(t); code != -1 || k.at() == 0 {
+		t.Fatalf("first run exited %d (killed at revoke envelope %d), want killed by the test; stderr:\n%s", code, k.at(), c.stderr.String())
+	}
+	ss.drain()
+	ss.restart()
+	rows, _ := relReport(t, k.report)
+	revoked := srcStatuses(rows)[batch.StatusRevoked]
+	if revoked == 0 || revoked != ss.sim.Stats().Revocations {
+		t.Fatalf("killed at revoke envelope %d: the report says %d revoked, graphsim %d", k.at(), revoked, ss.sim.Stats().Revocations)
+	}
+	t.Logf("killed at revoke envelope %d with %d rows in the report, %d revoked", k.at(), len(rows), revoked)
+	return rows
+}
+
+// TestSrcKillAndResume: a run from --group, --filter or --all-users killed (SIGKILL) in the
+// middle, resumed as the README says (--input <report>.users.csv --resume <report>), finishes
+// with every listed user revoked exactly once. The resolved list, written before the first
+// revoke, survives the kill whole. A break-glass account the killed run excluded stays
+// untouched by the resume, whose command does not repeat --exclude.
+func TestSrcKillAndResume(t *testing.T) {
+	users := graphsim.GenerateUsers(900, 59)
+	groups := graphsim.NestedGroup("Compromised", users[:700])
+	breakglass := users[123]
+	finance := func(u graphsim.User) bool { return u.Department == "Finance" }
+	tests := []struct {
+		name   string
+		source func(dir string) []string
+		want   func(u graphsim.User) bool
+	}{
+		{name: "group", source: func(string) []string { return []string{"--group", groups[0].ID} },
+			want: func(u graphsim.User) bool {
+				return slices.ContainsFunc(users[:700], func(m graphsim.User) bool { return m.ID == u.ID })
+			}},
+		{name: "filter", source: func(string) []string { return []string{"--filter", "department eq 'Finance' or department eq 'Sales'"} },
+			want: func(u graphsim.User) bool { return finance(u) || u.Department == "Sales" }},
+		{name: "all-users", source: func(dir string) []string {
+			p := filepath.Join(dir, "breakglass.csv")
+			if err := os.WriteFile(p, []byte(breakglass.ID+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{"--all-users", "--exclude", p}
+		}, want: func(u graphsim.User) bool { return u.ID != breakglass.ID }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 59, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Groups: groups}, users)
+			dir := t.TempDir()
+			first := filepath.Join(dir, "first.csv")
+			k := &srcKiller{report: first, nth: 6}
+			ss := srcStart(t, sim, false, k.hook)
+			listed := 0
+			var want []graphsim.User
+			for _, u := range users {
+				if tc.want(u) {
+					want = append(want, u)
+				}
+			}
+			srcKillRun(t, ss, k, dir, nil, append([]string{"revoke", "--auth", "token", "--graph-url", ss.url, "--report", first, "--yes"}, tc.source(dir)...)...)
+			list := report.UsersPath(first)
+			rows := srcReadList(t, list)
+			listed = len(rows)
+			if tc.name == "all-users" {
+				listed-- // the break-glass account is listed, and excluded
+			}
+			if listed != len(want) {
+				t.Fatalf("%s lists %d users, want %d", list, listed, len(want))
+			}
+
+			second := filepath.Join(dir, "second.csv")
+			resume := relStartChild(t, dir, "revoke", "--auth", "token", "--graph-url", ss.url, "--input", list, "--resume", first, "--report", second, "--yes")
+			if code := resume.wait(t); code != exitOK {
+				t.Fatalf("resumed run exited %d, want 0; stderr:\n%s", code, resume.stderr.String())
+			}
+			ss.drain()
+			got, n := relReport(t, second)
+			st := srcStatuses(got)
+			if n != len(rows) || st[batch.StatusRevoked] != len(want) || st[batch.StatusRevoked]+st[batch.StatusExcluded] != len(rows) {
+				t.Errorf("resumed report: %v in %d rows, want %d revoked of %d", st, n, len(want), len(rows))
+			}
+			srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(want))
+			for _, r := range got {
+				if r.Status == batch.StatusExcluded && (r.UPN != breakglass.UPN || !strings.Contains(r.Note, "excluded by the run reported in "+first)) {
+					t.Errorf("line %d: excluded %s, note %q", r.Line, r.UPN, r.Note)
+				}
+			}
+
+			// Resuming with the query instead of its list is refused, with the way to do it.
+			res := runCLI(t, e2eEnv(), "", append([]string{"revoke", "--auth", "token", "--graph-url", ss.url, "--resume", first, "--report",
+				filepath.Join(dir, "third.csv"), "--yes"}, tc.source(dir)...)...)
+			if res.code != exitFailure || !strings.Contains(res.stderr, "hint: resume with --input <report>.users.csv --resume <report>") {
+				t.Errorf("resume of a query: exit %d\n%s", res.code, res.stderr)
+			}
+		})
+	}
+}
+
+// srcTenantsSim is five tenants of n users each (the first is the default tenant), and one
+// multi-tenant app with a secret, consented in the tenants listed.
+func srcTenantsSim(n int, consented []string, seed int64) (*graphsim.Server, [][]graphsim.User, graphsim.App) {
+	all := make([][]graphsim.User, len(srcTenants))
+	var extra []graphsim.Tenant
+	for i, id := range srcTenants {
+		all[i] = graphsim.GenerateUsers(n, seed+int64(i))
+		if i > 0 {
+			extra = append(extra, graphsim.Tenant{ID: id, Users: all[i]})
+		}
+	}
+	app := graphsim.App{ClientID: "0000c11e-0000-4000-8000-00000000c11e", Secret: "msp-secret~Zq8", DisplayName: "MSP responder", Tenants: consented}
+	sim := graphsim.New(graphsim.Config{Seed: seed, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Tenants: extra, Apps: []graphsim.App{app}}, all[0])
+	return sim, all, app
+}
+
+// srcTenantList names every user of the given tenants, by tenant id and UPN, the tenants'
+// rows interleaved as an MSP's merged export would have them.
+func srcTenantList(t *testing.T, all [][]graphsim.User, tenants ...int) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("tenant,userPrincipalName\n")
+	for i := range len(all[0]) {
+		for _, tn := range tenants {
+			fmt.Fprintf(&b, "%s,%s\n", srcTenants[tn], all[tn][i].UPN)
+		}
+	}
+	return writeFile(t, "tenants.csv", b.String())
+}
+
+// srcByTenant reads the summary's per-tenant table: tenant -> rows, done, not done.
+func srcByTenant(stderr string) map[string][3]int {
+	out := map[string][3]int{}
+	_, table, ok := strings.Cut(stderr, "By tenant:\n")
+	if !ok {
+		return out
+	}
+	for _, line := range strings.Split(table, "\n")[1:] {
+		var name string
+		var c [3]int
+		if n, _ := fmt.Sscanf(line, "  %s %d %d %d", &name, &c[0], &c[1], &c[2]); n != 4 {
+			break
+		}
+		out[name] = c
+	}
+	return out
+}
+
+// TestSrcManyTenants: one run over a list with a tenant column naming five tenants, signing in
+// to each with one multi-tenant app's client secret through the token endpoint. The app has no
+// consent in the fifth: its token request fails (AADSTS700016), its rows are denied with that
+// error, the four others complete, the exit code is 2, every row carries its tenant_id and the
+// summary counts by tenant. Repeated --tenant-id is the run's whole scope: a list naming
+// another tenant is refused before anything is sent.
+func TestSrcManyTenants(t *testing.T) {
+	sim, all, app := srcTenantsSim(60, srcTenants[:4], 61)
+	ss := srcStart(t, sim, true, nil)
+	tr := ss.srv.Client().Transport
+	env := map[string]string{"AZURE_CLIENT_SECRET": app.Secret}
+	signIn := append([]string{"--auth", "secret", "--client-id", app.ClientID}, srcSignIn(ss)...)
+	list := srcTenantList(t, all, 0, 1, 2, 3, 4)
+
+	t.Run("one tenant without consent", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "report.csv")
+		res := srcRun(t, env, tr, false, "", append([]string{"revoke", "--input", list, "--report", out, "--yes"}, signIn...)...)
+		if res.code != exitIncomplete {
+			t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
+		}
+		ss.drain()
+		rows := e2eReadReport(t, out)
+		if len(rows) != 5*60 {
+			t.Errorf("%d rows, want %d", len(rows), 5*60)
+		}
+		for _, r := range rows {
+			tn := (r.Line - 2) % 5
+			switch {
+			case r.TenantID != srcTenants[tn]:
+				t.Errorf("line %d: tenant_id %q, want %s", r.Line, r.TenantID, srcTenants[tn])
+			case tn < 4 && r.Status != batch.StatusRevoked:
+				t.Errorf("line %d (tenant %d): %s %s %s, want revoked", r.Line, tn, r.Status, r.Code, r.Message)
+			case tn == 4 && (r.Status != batch.StatusDenied || r.Code != "sign_in" || !strings.Contains(r.Message, "AADSTS700016") || r.Attempts != 0):
+				t.Errorf("line %d (tenant without consent): %s %s %q (%d attempts), want denied by the sign-in error", r.Line, r.Status, r.Code, r.Message, r.Attempts)
+			}
+		}
+		for i, users := range all {
+			want := srcIDs(users)
+			if i == 4 {
+				want = nil
+			}
+			srcRevokedOnce(t, sim.Tenant(srcTenants[i]), want)
+		}
+		byTenant := srcByTenant(res.stderr)
+		for i, id := range srcTenants {
+			want := [3]int{60, 60, 0}
+			if i == 4 {
+				want = [3]int{60, 0, 60}
+			}
+			if byTenant[id] != want {
+				t.Errorf("summary for tenant %s: %v, want rows, revoked, not revoked %v\n%s", id, byTenant[id], want, res.stderr)
+			}
+		}
+		if !strings.Contains(res.stderr, "Dropped from the run:\n  tenant "+srcTenants[4]+": ") || !strings.Contains(res.stderr, "AADSTS700016") {
+			t.Errorf("the summary does not say why the tenant was skipped:\n%s", res.stderr)
+		}
+		// Each tenant's users went with a token of that tenant, and nothing went to the fifth.
+		for _, s := range ss.steps() {
+			if s.App != strings.ToLower(app.ClientID) || s.Tenant == srcTenants[4] {
+				t.Errorf("step %s %s sent with a token of app %q in tenant %q", s.Method, s.URL, s.App, s.Tenant)
+			}
+		}
+	})
+
+	requests := sim.Stats().Requests
+	t.Run("--tenant-id restricts the tenants", func(t *testing.T) {
+		dir := t.TempDir()
+		res := srcRun(t, env, tr, false, "", append([]string{"revoke", "--input", list, "--report", filepath.Join(dir, "report.csv"), "--yes",
+			"--tenant-id", srcTenants[0], "--tenant-id", strings.ToUpper(srcTenants[1])}, signIn...)...)
+		if res.code != exitFailure || !strings.Contains(res.stderr, "the list names tenant "+srcTenants[2]+", which is not among --tenant-id") {
+			t.Errorf("exit %d\n%s", res.code, res.stderr)
+		}
+		if gs := sim.Stats(); gs.Requests != requests {
+			t.Errorf("refused run sent %d requests", gs.Requests-requests)
+		}
+		srcNoFiles(t, dir)
+
+		// The same flags with a list of those two tenants only (named in other capitals).
+		two := writeFile(t, "two.csv", strings.ToUpper(srcTenantsHead(t, list, 0, 1)))
+		out := filepath.Join(dir, "report.csv")
+		res = srcRun(t, env, tr, false, "", append([]string{"revoke", "--input", two, "--report", out, "--yes",
+			"--tenant-id", srcTenants[0], "--tenant-id", strings.ToUpper(srcTenants[1])}, signIn...)...)
+		if res.code != exitOK {
+			t.Fatalf("exit %d\n%s", res.code, res.stderr)
+		}
+		if st := srcStatuses(e2eReadReport(t, out)); st[batch.StatusRevoked] != 120 {
+			t.Errorf("report %v, want 120 revoked", st)
+		}
+	})
+}
+
+// TestSrcTenantDeniedByGraph: a tenant whose sign-in works but where Graph answers 403 to
+// every step (the app's consent withdrawn there once the run had its token) is dropped from
+// the run: its rows are denied with Graph's reason, the other tenants complete, exit 2.
+//
+// --concurrency 1: with several envelopes of the tenant in flight when its lane is dropped,
+// the answers that arrive after the drop start a new "denied streak" in batch/lane.go
+// (deniedStreak) and are held for deniedWait, 30 s of real time, before they are reported;
+// one envelope at a time leaves none in flight (see the session's report).
+func TestSrcTenantDeniedByGraph(t *testing.T) {
+	sim, all, app := srcTenantsSim(100, srcTenants, 71)
+	withdrawn := 0
+	ss := srcStart(t, sim, true, func(ss *srcServer, env srcEnvelope) bool {
+		if withdrawn == 0 && len(env.Steps) > 0 && env.Steps[0].Tenant == srcTenants[3] {
+			withdrawn = env.N
+			ss.sim.SetConsent(app.ClientID, srcTenants[3], false)
+		}
+		return false
+	})
+	list := srcTenantList(t, all, 0, 1, 2, 3, 4)
+	out := filepath.Join(t.TempDir(), "report.csv")
+	res := srcRun(t, map[string]string{"AZURE_CLIENT_SECRET": app.Secret}, ss.srv.Client().Transport, false, "",
+		append([]string{"revoke", "--input", list, "--report", out, "--yes", "--auth", "secret", "--client-id", app.ClientID,
+			"--concurrency", "1"}, srcSignIn(ss)...)...)
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
+	}
+	ss.drain()
+	rows := e2eReadReport(t, out)
+	for _, r := range rows {
+		tn := (r.Line - 2) % 5
+		switch {
+		case r.TenantID != srcTenants[tn]:
+			t.Errorf("line %d: tenant_id %q, want %s", r.Line, r.TenantID, srcTenants[tn])
+		case tn != 3 && r.Status != batch.StatusRevoked:
+			t.Errorf("line %d (tenant %d): %s %s %s, want revoked", r.Line, tn, r.Status, r.Code, r.Message)
+		case tn == 3 && (r.Status != batch.StatusDenied || !strings.Contains(r.Message, "Graph answered 403 to every user of 3 requests in a row")):
+			t.Errorf("line %d (tenant without consent): %s %s %q, want denied, saying why", r.Line, r.Status, r.Code, r.Message)
+		}
+	}
+	for i, users := range all {
+		want := srcIDs(users)
+		if i == 3 {
+			want = nil
+		}
+		srcRevokedOnce(t, sim.Tenant(srcTenants[i]), want)
+	}
+	if byTenant := srcByTenant(res.stderr); byTenant[srcTenants[3]] != [3]int{100, 0, 100} || byTenant[srcTenants[4]] != [3]int{100, 100, 0} {
+		t.Errorf("summary by tenant %v\n%s", byTenant, res.stderr)
+	}
+	// Three envelopes told: the tenant's other users were never sent.
+	if gs := sim.Stats(); gs.Denied != 3*20 {
+		t.Errorf("graphsim denied %d steps, want the 3 envelopes' 60", gs.Denied)
+	}
+	if !strings.Contains(res.stderr, "Dropped from the run:\n  app "+app.ClientID+" in tenant "+srcTenants[3]+": Graph answered 403") {
+		t.Errorf("the summary does not say why the tenant was dropped:\n%s", res.stderr)
+	}
+}
+
+// srcTenantsHead keeps the header and the rows of the given tenants of a tenant list.
+func srcTenantsHead(t *testing.T, list string, tenants ...int) string {
+	t.Helper()
+	data, err := os.ReadFile(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	out := []string{lines[0]}
+	for _, l := range lines[1:] {
+		for _, tn := range tenants {
+			if strings.HasPrefix(l, srcTenants[tn]+",") {
+				out = append(out, l)
+			}
+		}
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+// srcUPNList is an input naming users by UPN.
+func srcUPNList(t *testing.T, users []graphsim.User) string {
+	t.Helper()
+	return writeFile(t, "users.csv", e2eList(users))
+}
+
+// TestSrcAppPool: --app-pool spreads one tenant's users over three apps signed in with their
+// own secrets, each user revoked once. An app whose consent is withdrawn mid-run (Graph then
+// answers its every step 403) is dropped with a warning, and the users it had are finished by
+// the other two: nobody is left out, nobody revoked twice.
+func TestSrcAppPool(t *testing.T) {
+	users := graphsim.GenerateUsers(3000, 67)
+	list := srcUPNList(t, users)
+	for _, withdraw := range []bool{false, true} {
+		name := "spread"
+		if withdraw {
+			name = "consent withdrawn mid-run"
+		}
+		t.Run(name, func(t *testing.T) {
+			pool := srcNewPool(t, 3, srcTenants[0])
+			sim := graphsim.New(graphsim.Config{Seed: 67, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Apps: pool.apps,
+				Latency: graphsim.Uniform{Min: time.Millisecond, Max: 3 * time.Millisecond}}, users)
+			victim := strings.ToLower(pool.apps[1].ClientID)
+			revokes, withdrawnAt := 0, 0
+			ss := srcStart(t, sim, true, func(ss *srcServer, env srcEnvelope) bool {
+				revokes += env.revokes()
+				if withdraw && withdrawnAt == 0 && revokes >= 600 {
+					withdrawnAt = env.N
+					ss.sim.RevokeApp(victim)
+				}
+				return false
+			})
+			out := filepath.Join(t.TempDir(), "report.csv")
+			args := append([]string{"revoke", "--input", list, "--report", out, "--yes", "--app-pool", pool.file, "--tenant-id", srcTenants[0]}, srcSignIn(ss)...)
+			if withdraw {
+				// One envelope in flight per app: answers arriving after an app is dropped would
+				// be held for 30 s of real time (see TestSrcTenantDeniedByGraph).
+				args = append(args, "--concurrency", "1")
+			}
+			res := srcRun(t, pool.env, ss.srv.Client().Transport, false, "", args...)
+			if res.code != exitOK {
+				t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
+			}
+			ss.drain()
+			rows := e2eReadReport(t, out)
+			if st := srcStatuses(rows); st[batch.StatusRevoked] != len(users) {
+				t.Errorf("report: %v, want %d revoked", st, len(users))
+			}
+			srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(users))
+
+			// Who carried what: every app a share before the withdrawal, none but the two
+			// others after it.
+			before, after := map[string]int{}, map[string]int{}
+			ss.mu.Lock()
+			for _, e := range ss.envelopes {
+				for _, s := range e.Steps {
+					if !s.revoke() {
+						continue
+					}
+					if withdrawnAt == 0 || e.N < withdrawnAt {
+						before[s.App]++
+					} else {
+						after[s.App]++
+					}
+				}
+			}
+			ss.mu.Unlock()
+			t.Logf("revoke steps by app: %v before the withdrawal, %v after", before, after)
+			total := 0
+			for _, n := range before {
+				total += n
+			}
+			for _, a := range pool.apps {
+				// Even, give or take what one app's envelopes in flight make.
+				if n := before[strings.ToLower(a.ClientID)]; n < total/6 {
+					t.Errorf("app %s carried %d revokes of %d, want about a third", a.ClientID, n, total)
+				}
+			}
+			gs := sim.Stats()
+			if !withdraw {
+				if gs.Denied != 0 || strings.Contains(res.stderr, "Dropped from the run") {
+					t.Errorf("%d denied steps, stderr:\n%s", gs.Denied, res.stderr)
+				}
+				return
+			}
+			if gs.Denied == 0 || after[victim] != gs.Denied {
+				t.Errorf("graphsim denied %d steps; the withdrawn app sent %d after the withdrawal", gs.Denied, after[victim])
+			}
+			if after[victim] > 3*20 {
+				t.Errorf("the withdrawn app went on sending %d revokes after three envelopes were refused", after[victim])
+			}
+			for _, w := range []string{"msg=\"dropping a sign-in from the run\" lane=\"app " + pool.apps[1].ClientID,
+				"Dropped from the run:\n  app " + pool.apps[1].ClientID + ": Graph answered 403 to every user of 3 requests in a row"} {
+				if !strings.Contains(res.stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
+				}
+			}
+		})
+	}
+}
