@@ -150,12 +150,13 @@ func connect(ctx context.Context, o *options, s *sys, t target, tenants []string
 				if single {
 					return nil, err
 				}
-				what := "tenant " + cmpOr(signInTo, "(default)")
+				// The tenant's error is reported under its tenant (a row's tenant_id, the
+				// summary's "tenant X:"): it names the app only when there are several.
 				if o.appPool != "" {
-					what = "app " + a.clientID + " in " + what
-					conn.dropped = append(conn.dropped, what+": "+err.Error())
+					conn.dropped = append(conn.dropped, "app "+a.clientID+" in tenant "+cmpOr(signInTo, "(default)")+": "+err.Error())
+					err = fmt.Errorf("app %s: %w", a.clientID, err)
 				}
-				errs = append(errs, fmt.Errorf("%s: %w", what, err))
+				errs = append(errs, err)
 				continue
 			}
 			lane.Tenant = tn
@@ -166,7 +167,20 @@ func connect(ctx context.Context, o *options, s *sys, t target, tenants []string
 		}
 	}
 	if len(conn.lanes) == 0 {
-		return nil, withHint(fmt.Errorf("no sign-in worked: %w", errors.Join(slices.Collect(mapsValues(conn.tenantErrs))...)),
+		var all []error
+		for _, tn := range tenants {
+			if err := conn.tenantErrs[tn]; err != nil {
+				if len(tenants) > 1 {
+					name := tn
+					if name == "" && len(o.tenantIDs) == 1 {
+						name = o.tenantIDs[0]
+					}
+					err = fmt.Errorf("tenant %s: %w", cmpOr(name, "(default)"), err)
+				}
+				all = append(all, err)
+			}
+		}
+		return nil, withHint(fmt.Errorf("no sign-in worked: %w", errors.Join(all...)),
 			"check --auth, --tenant-id, --client-id and the apps' consent in each tenant")
 	}
 	if len(tenants) == 1 && t.tenant == "" {
@@ -226,14 +240,4 @@ func cmpOr(a, b string) string {
 		return a
 	}
 	return b
-}
-
-func mapsValues[K comparable, V any](m map[K]V) func(func(V) bool) {
-	return func(yield func(V) bool) {
-		for _, v := range m {
-			if !yield(v) {
-				return
-			}
-		}
-	}
 }

@@ -1125,7 +1125,7 @@ func TestSrcManyTenants(t *testing.T) {
 				t.Errorf("summary for tenant %s: %v, want rows, revoked, not revoked %v\n%s", id, byTenant[id], want, res.stderr)
 			}
 		}
-		if !strings.Contains(res.stderr, "Dropped from the run:\n  tenant "+srcTenants[4]+": ") || !strings.Contains(res.stderr, "AADSTS700016") {
+		if !strings.Contains(res.stderr, "Dropped from the run:\n  tenant "+srcTenants[4]+": cannot sign in: ") || !strings.Contains(res.stderr, "AADSTS700016") {
 			t.Errorf("the summary does not say why the tenant was skipped:\n%s", res.stderr)
 		}
 		// Each tenant's users went with a token of that tenant, and nothing went to the fifth.
@@ -1546,5 +1546,36 @@ func TestSrcExportsGolden(t *testing.T) {
 				t.Errorf("%s differs (go test . -run TestSrcExportsGolden -update rewrites it):\n%s", golden, e2eDiff(string(want), got))
 			}
 		})
+	}
+}
+
+// TestSrcAppPoolSignInFails: an app of the pool that cannot sign in (no consent in the tenant:
+// AADSTS700016) is left out with a warning, and the other apps do the work.
+func TestSrcAppPoolSignInFails(t *testing.T) {
+	users := graphsim.GenerateUsers(400, 89)
+	pool := srcNewPool(t, 3, srcTenants[0])
+	pool.apps[2].Tenants = nil
+	sim := graphsim.New(graphsim.Config{Seed: 89, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Apps: pool.apps}, users)
+	ss := srcStart(t, sim, true, nil)
+	out := filepath.Join(t.TempDir(), "report.csv")
+	res := srcRun(t, pool.env, ss.srv.Client().Transport, false, "", append([]string{"revoke", "--input", srcUPNList(t, users), "--report", out, "--yes",
+		"--app-pool", pool.file, "--tenant-id", srcTenants[0]}, srcSignIn(ss.srcFront)...)...)
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
+	}
+	ss.drain()
+	if st := srcStatuses(e2eReadReport(t, out)); st[batch.StatusRevoked] != len(users) {
+		t.Errorf("report %v, want %d revoked", st, len(users))
+	}
+	srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(users))
+	apps := srcAppSteps(ss.steps())
+	if len(apps) != 2 || apps[strings.ToLower(pool.apps[2].ClientID)] != 0 {
+		t.Errorf("revokes by app %v, want the two that signed in", apps)
+	}
+	for _, w := range []string{"msg=\"an app of the pool could not sign in and is left out\"",
+		"Dropped from the run:\n  app " + pool.apps[2].ClientID + " in tenant " + srcTenants[0] + ": cannot sign in: ", "AADSTS700016"} {
+		if !strings.Contains(res.stderr, w) {
+			t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
+		}
 	}
 }
