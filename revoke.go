@@ -385,11 +385,11 @@ func countReportRows(path string) (int, error) {
 		return 0, err
 	}
 	defer f.Close()
-	rows, err := report.ReadReport(bufio.NewReader(f))
+	n, err := report.CountReport(bufio.NewReader(f))
 	if err != nil {
 		return 0, fmt.Errorf("reading the report back: %w", err)
 	}
-	return len(rows), nil
+	return n, nil
 }
 
 // confirmText is the question put to the admin before anything changes.

@@ -380,12 +380,17 @@ func (e *engine) setup(lanes []Lane) error {
 		}
 		pairKey := l.App + "/" + tenantKey
 		p := &pacer{c: e.ctrl, batch: float64(c.BatchSize)}
-		pairRU := e.ctrl.quota("pairru/"+pairKey, PriorPairRead, readRate, readBurst)
+		// A --rate above the documented pair rate says the quotas are larger than documented
+		// (a test tenant, an emulator): the tenant's, the app's and the resource units grow
+		// with it.
+		scale := max(1, writeRate/(PriorPairWrite.Limit/PriorPairWrite.Window.Seconds()))
+		grown := func(p prior) prior { return prior{p.Limit * scale, p.Window} }
+		pairRU := e.ctrl.quota("pairru/"+pairKey, grown(PriorPairRead), readRate, readBurst)
 		p.paths[classRead] = []*quota{pairRU}
 		p.paths[classWrite] = []*quota{
 			e.ctrl.quota("pair/"+pairKey, PriorPairWrite, writeRate, writeBurst),
-			e.ctrl.quota("tenant/"+tenantKey, PriorTenantWrite, 0, 0),
-			e.ctrl.quota("app/"+l.App, PriorAppWrite, 0, 0),
+			e.ctrl.quota("tenant/"+tenantKey, grown(PriorTenantWrite), 0, 0),
+			e.ctrl.quota("app/"+l.App, grown(PriorAppWrite), 0, 0),
 			pairRU,
 		}
 		ln := &lane{Lane: l, t: t, pace: p, multi: len(lanes) > 1}

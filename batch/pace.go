@@ -111,7 +111,7 @@ type quota struct {
 	lim      *rate.Limiter
 	grownAt  time.Time
 
-	hist  []*send // our charges, oldest first, kept for two windows
+	hist  []*send // our charges, oldest first, kept for a window
 	cum   float64 // every step ever charged here
 	start time.Time
 
@@ -283,9 +283,9 @@ func (q *quota) take(now time.Time, n float64, batch float64) *send {
 	q.cum += n
 	s := &send{at: now, n: n, near: near}
 	q.hist = append(q.hist, s)
-	// Two windows of history: one for the window model, one more for measuring rates.
+	// One window of history (and the margin) is all the window model reads.
 	cut := 0
-	for cut < len(q.hist) && q.hist[cut].at.Before(now.Add(-2*q.window)) {
+	for cut < len(q.hist) && q.hist[cut].at.Before(now.Add(-q.window-q.margin()-time.Second)) {
 		cut++
 	}
 	if cut > 0 {

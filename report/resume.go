@@ -21,6 +21,33 @@ func ReadReport(r io.Reader) (map[int]batch.Result, error) {
 	return readReport(r, "")
 }
 
+// CountReport counts the complete rows of a report, as ReadReport reads it, without keeping them:
+// a run checks what reached the disk after a million rows without holding a million Results.
+// A line reported twice is an error, as for ReadReport.
+func CountReport(r io.Reader) (int, error) {
+	var seen []uint64 // a bit per input line
+	n := 0
+	err := readTable(r, "", reportTable, func(cells []string, _ int) error {
+		var line int
+		p := cellParser{columns: Header, cells: cells}
+		p.field(0, parseLine(&line))
+		if p.err != nil {
+			return p.err
+		}
+		w := line / 64
+		if w >= len(seen) {
+			seen = append(seen, make([]uint64, w+1-len(seen))...)
+		}
+		if seen[w]&(1<<(line%64)) != 0 {
+			return fmt.Errorf("input line %d is in the report twice", line)
+		}
+		seen[w] |= 1 << (line % 64)
+		n++
+		return nil
+	})
+	return n, err
+}
+
 // Previous is an earlier run of the same input, read for --resume: its report, and its devices
 // report and changes journal when they exist.
 type Previous struct {

@@ -561,3 +561,38 @@ func TestCheckTenants(t *testing.T) {
 		})
 	}
 }
+
+// TestCountReport: the rows a run checks on disk at its end are the complete rows ReadReport
+// reads, without keeping them; a torn last row is not counted, a line twice is an error.
+func TestCountReport(t *testing.T) {
+	var b bytes.Buffer
+	j := NewJournal(&b)
+	for l := 2; l <= 101; l++ {
+		if err := j.Write(batch.Result{Line: l, Input: fmt.Sprint("u", l, "@x.com"), Status: batch.StatusRevoked}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	full := b.String()
+	for _, tc := range []struct {
+		name string
+		data string
+		want int
+	}{
+		{"whole", full, 100},
+		{"torn last row", full[:len(full)-7], 99},
+		{"header only", full[:strings.Index(full, "\n")+1], 0},
+	} {
+		n, err := CountReport(strings.NewReader(tc.data))
+		rows, rerr := ReadReport(strings.NewReader(tc.data))
+		if err != nil || rerr != nil || n != tc.want || len(rows) != n {
+			t.Errorf("%s: CountReport = %d, %v; ReadReport %d rows, %v; want %d", tc.name, n, err, len(rows), rerr, tc.want)
+		}
+	}
+	twice := full + full[strings.Index(full, "\n")+1:]
+	if _, err := CountReport(strings.NewReader(twice)); err == nil || !strings.Contains(err.Error(), "twice") {
+		t.Errorf("a line reported twice: err = %v", err)
+	}
+}
