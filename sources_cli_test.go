@@ -289,26 +289,11 @@ func srcTokenArgs(url, reportPath string, extra ...string) []string {
 // srcReadList reads a resolved user list as --input would, returning its rows.
 func srcReadList(t *testing.T, path string) []batch.Row {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := batch.NewReader(f, batch.ReaderOptions{Name: path})
+	rows, err := srcReadListErr(path)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
-	var rows []batch.Row
-	for {
-		row, err := r.Next()
-		if err == io.EOF {
-			return rows
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		rows = append(rows, row)
-	}
+	return rows
 }
 
 // srcNoFiles asserts a run left nothing in dir.
