@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"os"
+	"strings"
 
 	"github.com/bulkrevoke/bulkrevoke/report"
 )
@@ -15,8 +16,10 @@ type outputs struct {
 	changes *report.ChangeJournal
 	paths   []string
 
-	// What the run being resumed knew of the devices it disabled (object id, lower case).
+	// What the run being resumed knew of the devices it disabled (object id, lower case), and
+	// the devices of the rows it finished, carried into this run's devices report, by line.
 	priorDevices map[string]bool
+	knownDevices map[string]int
 }
 
 // createOutputs creates the report and its companions; none is created when any cannot be.
@@ -70,6 +73,12 @@ func (out *outputs) carry(prev *report.Previous, needDevices bool) error {
 			if ds := prev.Devices(line); len(ds) > 0 {
 				if err := out.devices.WriteDevices(ds...); err != nil {
 					return err
+				}
+				if out.knownDevices == nil {
+					out.knownDevices = map[string]int{}
+				}
+				for _, d := range ds {
+					out.knownDevices[strings.ToLower(d.ID)] = d.Line
 				}
 			}
 		}

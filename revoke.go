@@ -238,6 +238,7 @@ func (r *runner) engineConfig(prev *report.Previous) batch.Config {
 	if r.out.devices != nil {
 		cfg.Devices = r.out.devices
 		cfg.PriorDevices = r.out.priorDevices
+		cfg.KnownDevices = r.out.knownDevices
 	}
 	if r.out.changes != nil {
 		cfg.BeforeChange = r.out.changes.Record

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +118,10 @@ type Config struct {
 	// PriorDevices, in a resumed run, holds the devices (object id, lower case) the run being
 	// resumed found enabled and meant to disable: found disabled now, they were disabled by it.
 	PriorDevices map[string]bool
+	// KnownDevices, in a resumed run, holds the devices (object id, lower case) already in the
+	// devices report, by the line they are reported for: another user's listing must not report
+	// them again.
+	KnownDevices map[string]int
 }
 
 // Stats counts what a run sent and what Graph pushed back.
@@ -260,6 +265,9 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 	}
 	if err := e.setup(lanes); err != nil {
 		return Stats{}, err
+	}
+	for id, line := range c.KnownDevices {
+		e.devices[id] = line
 	}
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
@@ -522,7 +530,18 @@ func (e *engine) direct(row Row) (Result, bool) {
 		r.Status, r.Code, r.Message = StatusInvalid, "invalid_input", row.Reason
 		return r, true
 	case e.cfg.Skip != nil && row.DupOf == 0:
-		return e.cfg.Skip(row)
+		sr, ok := e.cfg.Skip(row)
+		if ok && sr.UserID != "" && sr.Status.OK() {
+			// A user the resumed run finished still claims its object: a later line naming it
+			// by another form is its duplicate, as in the first run.
+			e.mu.Lock()
+			key := e.tenantID(row.Tenant) + "/" + strings.ToLower(sr.UserID)
+			if _, seen := e.resolved[key]; !seen {
+				e.resolved[key] = row.Line
+			}
+			e.mu.Unlock()
+		}
+		return sr, ok
 	}
 	return r, false
 }

@@ -3,6 +3,7 @@ package batch
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -45,9 +46,10 @@ type item struct {
 	hasSeq    bool
 	failures  int // failed attempts of the current step; throttling does not count
 	last      Result
-	found     int // devices found for this user
-	disabled  int // devices disabled (or re-enabled) for this user
-	listed    int // device listings finished (owned, registered)
+	found     int      // devices found for this user
+	counted   []string // their ids, lower case: a device both owned and registered counts once
+	disabled  int      // devices disabled (or re-enabled) for this user
+	listed    int      // device listings finished (owned, registered)
 	listError string
 	children  int  // device items still on their way; guarded by engine.mu
 	settled   bool // the user's own steps are done; guarded by engine.mu
@@ -404,20 +406,21 @@ func (e *engine) devicesListed(it *item, body map[string]any) {
 		if id == "" {
 			continue
 		}
+		lid := strings.ToLower(id)
+		if slices.Contains(it.counted, lid) {
+			continue // owned and registered by the same user: once
+		}
+		it.counted = append(it.counted, lid)
+		it.found++
 		e.mu.Lock()
-		owner, seen := e.devices[strings.ToLower(id)]
+		_, seen := e.devices[lid]
 		if !seen {
-			e.devices[strings.ToLower(id)] = it.row.Line
+			e.devices[lid] = it.row.Line
 		}
 		e.mu.Unlock()
 		if seen {
-			if owner == it.row.Line {
-				continue // owned and registered by the same user: once
-			}
-			it.found++
 			continue // reported with the user it was found for first
 		}
-		it.found++
 		d := DeviceResult{Line: it.row.Line, TenantID: it.res.TenantID, User: it.row.Input, ID: id, At: e.cfg.Clock.Now()}
 		d.DeviceID, _ = m["deviceId"].(string)
 		d.DisplayName, _ = m["displayName"].(string)

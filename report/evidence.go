@@ -52,6 +52,12 @@ func gather(rows map[int]batch.Result, devs []batch.DeviceResult, changes []batc
 			continue
 		}
 		if !c.Device {
+			// The report's row, when there is one, says whether Graph refused the block (an
+			// admin, a synced user): then there is nothing to undo, and re-enabling would only
+			// be refused again.
+			if r, ok := rows[c.Line]; ok && isFalse(r.Blocked) && blockRefused(r) {
+				continue
+			}
 			if _, seen := ev.users[c.Line]; !seen {
 				ev.users[c.Line] = c
 			}

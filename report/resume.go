@@ -134,8 +134,8 @@ func (p *Previous) Done(line int, needDevices bool) bool {
 	if !ok {
 		return false
 	}
-	if isFalse(r.Blocked) && !isFalse(r.PriorAccountEnabled) {
-		return false
+	if isFalse(r.Blocked) && !isFalse(r.PriorAccountEnabled) && !blockRefused(r) {
+		return false // the block failed for a reason that may pass: try it again
 	}
 	if needDevices {
 		if r.Devices == nil {
@@ -150,7 +150,16 @@ func (p *Previous) Done(line int, needDevices bool) bool {
 	return true
 }
 
-func isTrue(b *bool) bool  { return b != nil && *b }
+func isTrue(b *bool) bool { return b != nil && *b }
+
+// blockRefused reports whether a row's block was not made for good: Graph refused it (an admin
+// the app may not touch, a user mastered on-premises, a user gone) or it was not needed. Sent
+// again, it would be refused again; a block that failed on a timeout or a 5xx may have landed or
+// may pass now.
+func blockRefused(r batch.Result) bool {
+	e := strings.ToLower(r.BlockError)
+	return strings.Contains(e, "http 4") || strings.Contains(e, "on-premises") || strings.HasPrefix(e, "already disabled")
+}
 func isFalse(b *bool) bool { return b != nil && !*b }
 
 // Lines lists the input lines the previous report has rows for, in order.

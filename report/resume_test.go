@@ -434,8 +434,8 @@ func TestPreviousContainment(t *testing.T) {
 		withDevices, want bool
 	}{
 		{2, true, true}, {2, false, true},
-		{3, false, false}, // a failed block is tried again
-		{4, true, true},   // found disabled: nothing to block
+		{3, false, true}, // a block Graph refused (403) would be refused again: not tried again
+		{4, true, true},  // found disabled: nothing to block
 		{5, true, false}, {5, false, true},
 		{6, true, false}, {6, false, true},
 		{7, true, false},
