@@ -610,11 +610,11 @@ func srcAppSteps(steps []srcStep) map[string]int {
 // before any request. --max-users (10,000 by default) applies to the resolved count like to a
 // file: the count is stated, and nothing is written to Graph or left on disk.
 //
-// The run signs in with a pool of three apps: the engine paces each app+tenant pair to
-// Graph's documented 3,500 resource units per 10 s of the smallest tenants, so one pair takes
-// about 19 s of real time for 10,000 users however fast the emulator; three pairs take their
-// first bursts, under a second. --rate lifts the pairs' write pace above Graph's 20/s for the
-// same reason.
+// graphsim's quotas are off, but the engine paces itself to Graph's documented quotas: once
+// its first bursts are spent, one app+tenant pair sends 20 writes/s, minutes of real time for
+// 10,000 users. --rate lifts that pace, and three apps (a pool, signed in with secrets
+// through the token endpoint, with --tenant-id) share the work; this is also the sign-in of
+// --auth secret and certificate, which need --tenant-id.
 func TestSrcAllUsers(t *testing.T) {
 	users := graphsim.GenerateUsers(10000, 47)
 	pool := srcNewPool(t, 3, srcTenants[0])
