@@ -127,8 +127,12 @@ func (r *runner) revoke() error {
 		return fmt.Errorf("%s: no users in the file", in.name)
 	}
 	if max := o.maxUsers; max > 0 && sv.toSend > max && !o.dryRun {
+		what := "file"
+		if listed != nil {
+			what = "query"
+		}
 		return withHint(fmt.Errorf("%s has %d users to revoke, more than --max-users %d", o.describeSource(), sv.toSend, max),
-			"check that this is the right file; if it is, raise --max-users (0 means no limit)")
+			"check that this is the right "+what+"; if it is, raise --max-users (0 means no limit)")
 	}
 	if r.conn == nil && !o.offline {
 		if err := r.signIn(sv.tenants); err != nil {
@@ -289,6 +293,9 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	interrupted := errors.Is(runErr, context.Canceled)
 
 	info := report.PrintInfo{ReportPath: r.reportPath, DryRun: o.dryRun, Interrupted: interrupted, Rollback: o.cmd == "enable"}
+	if listed != nil && listed.skippedText() != "" {
+		info.Notes = append(info.Notes, "Group members that are not users, left alone: "+listed.skippedText()+".")
+	}
 	if r.out.devices != nil {
 		info.DevicesPath = r.out.devices.Path()
 	}

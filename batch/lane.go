@@ -273,6 +273,18 @@ func (e *engine) settlePace(l *lane, tk *ticket, o outcome) {
 // those users go to the other lanes instead of being reported denied. It reports whether it took
 // the envelope.
 func (e *engine) deniedStreak(l *lane, byID map[string]*item, env *Envelope, crid string, denied bool) bool {
+	if denied && l.dropped.Load() != nil {
+		// The lane was dropped for exactly this while the envelope was on its way: its users
+		// go to the tenant's other lanes at once.
+		var items []*item
+		for _, sr := range env.Steps {
+			if it := byID[sr.ID]; it != nil {
+				items = append(items, it)
+			}
+		}
+		e.requeue(items)
+		return true
+	}
 	l.mu.Lock()
 	if !denied {
 		held := l.held

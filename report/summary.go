@@ -221,6 +221,8 @@ type PrintInfo struct {
 	// Incomplete says, when writing, flushing or closing the report failed, how many rows are
 	// missing from it and why; it is printed last, where it cannot be missed.
 	Incomplete string
+	// Notes are further lines about the run (a group's members that were not users).
+	Notes []string
 }
 
 // Print writes the end-of-run summary for humans to w.
@@ -298,6 +300,9 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 	}
 	if s.guests > 0 {
 		p("Guest users: %d; the revoke does not reach their home-tenant sessions (see the note column).\n", s.guests)
+	}
+	for _, n := range info.Notes {
+		p("%s\n", n)
 	}
 	if info.ReportPath != "" {
 		p("Report: %s\n", info.ReportPath)
