@@ -157,22 +157,6 @@ var sameUserColumns = map[string][]string{
 	"initiatingprocessaccountobjectid": {"initiatingprocessaccountupn"},
 }
 
-// normalizeColumn reduces a header cell as the reader does to pick columns: the bracketed
-// attribute of a bulk template's cell, lower case, without spaces, underscores or hyphens.
-func normalizeColumn(s string) string {
-	if i := strings.IndexByte(s, '['); i >= 0 {
-		if j := strings.IndexByte(s[i:], ']'); j > 0 {
-			s = s[i+1 : i+j]
-		}
-	}
-	return strings.Map(func(r rune) rune {
-		if r == ' ' || r == '_' || r == '-' {
-			return -1
-		}
-		return r
-	}, strings.ToLower(strings.TrimSpace(s)))
-}
-
 // altReader reads the same list as the run, by the other column that names the same user.
 type altReader struct {
 	f *os.File
@@ -190,7 +174,7 @@ func sameUserReader(in *input, opts batch.ReaderOptions, column string, excluded
 	if len(excluded) == 0 || column == "" {
 		return nil
 	}
-	for _, other := range sameUserColumns[normalizeColumn(column)] {
+	for _, other := range sameUserColumns[batch.NormalizeHeader(column)] {
 		f, err := os.Open(in.File.Name())
 		if err != nil {
 			return nil

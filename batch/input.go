@@ -721,6 +721,10 @@ var tenantNames = map[string]int{
 	"tenant":      1,
 }
 
+// NormalizeHeader is how the reader compares column names, for callers that pick columns
+// themselves.
+func NormalizeHeader(s string) string { return normalizeHeader(s) }
+
 // normalizeHeader reduces a header cell to a comparable name: the bracketed attribute of the
 // Entra bulk templates ("User name [userPrincipalName] Required") or the cell itself, lower
 // case, without spaces, underscores or hyphens.

@@ -285,18 +285,28 @@ func (e *engine) deniedStreak(l *lane, byID map[string]*item, env *Envelope, cri
 		e.requeue(items)
 		return true
 	}
-	l.mu.Lock()
-	if !denied {
+	// settle takes the held answers (of generation gen, when gen >= 0) and lets them stand:
+	// their 403s are final.
+	settle := func(gen int) {
+		l.mu.Lock()
+		if gen >= 0 && l.heldGen != gen {
+			l.mu.Unlock()
+			return
+		}
 		held := l.held
 		l.held, l.denied = nil, 0
 		l.heldGen++
 		l.mu.Unlock()
-		// It was the users after all: their 403s are final.
 		for _, h := range held {
 			e.answer(h.it, h.sr, h.crid, h.rid, 0)
 		}
+	}
+	if !denied {
+		// It was the users after all.
+		settle(-1)
 		return false
 	}
+	l.mu.Lock()
 	l.denied++
 	if len(l.held) == 0 {
 		// If no further answer of this lane settles the question (the run may be at its end),
@@ -304,18 +314,7 @@ func (e *engine) deniedStreak(l *lane, byID map[string]*item, env *Envelope, cri
 		gen := l.heldGen
 		go func() {
 			_ = e.cfg.Clock.Sleep(e.runCtx, deniedWait)
-			l.mu.Lock()
-			if l.heldGen != gen {
-				l.mu.Unlock()
-				return
-			}
-			held := l.held
-			l.held, l.denied = nil, 0
-			l.heldGen++
-			l.mu.Unlock()
-			for _, h := range held {
-				e.answer(h.it, h.sr, h.crid, h.rid, 0)
-			}
+			settle(gen)
 		}()
 	}
 	for _, sr := range env.Steps {
