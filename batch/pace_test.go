@@ -1,0 +1,206 @@
+package batch
+
+import (
+	"math"
+	"testing"
+	"time"
+)
+
+var paceT0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+
+// paceEvent is one thing that happens to a quota in a scenario: steps taken, or an answer.
+type paceEvent struct {
+	at      time.Duration // since paceT0
+	take    float64       // steps sent now (0: none)
+	refused int           // of the last take, steps Graph refused (the rest admitted)
+	ra      time.Duration // the longest Retry-After of those
+	usage   float64       // x-ms-throttle-limit-percentage sent with the answer (0: none)
+}
+
+// TestQuotaScenarios drives one quota through what Graph answers in each situation the design
+// note names and checks what the controller concludes from it.
+func TestQuotaScenarios(t *testing.T) {
+	burst := func(n int, every time.Duration) []paceEvent {
+		var ev []paceEvent
+		for i := range n {
+			ev = append(ev, paceEvent{at: time.Duration(i) * every, take: 20})
+		}
+		return ev
+	}
+	steady := func(from time.Duration, n int, every time.Duration) []paceEvent {
+		var ev []paceEvent
+		for i := range n {
+			ev = append(ev, paceEvent{at: from + time.Duration(i)*every, take: 20})
+		}
+		return ev
+	}
+	cat := func(parts ...[]paceEvent) []paceEvent {
+		var out []paceEvent
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	tests := []struct {
+		name     string
+		events   []paceEvent
+		sliding  bool
+		capacity float64 // 0: not checked
+		rate     [2]float64
+		gateAt   time.Duration // the gate's end since paceT0; -1: not checked
+	}{
+		{
+			name:     "the documented burst, then the documented pace: nothing learned",
+			events:   cat(burst(150, 10*time.Millisecond), steady(2*time.Second, 50, time.Second)),
+			capacity: 3000, rate: [2]float64{20, 20}, gateAt: 0,
+		},
+		{
+			// The first burst refused at 1,500 of 3,000: a bucket half the documented one, and
+			// its refill with it.
+			name:     "a smaller quota than documented",
+			events:   cat(burst(75, 10*time.Millisecond), []paceEvent{{at: 760 * time.Millisecond, take: 20, refused: 20, ra: 2 * time.Second}}),
+			capacity: 1485, rate: [2]float64{9.8, 10}, gateAt: 2760 * time.Millisecond,
+		},
+		{
+			// A bucket empty when the run began (another run just before) refuses at once: that
+			// is no evidence of a small quota.
+			name:     "a quota spent before the run began",
+			events:   []paceEvent{{at: 0, take: 20, refused: 20, ra: time.Second}},
+			capacity: 3000, rate: [2]float64{20, 20}, gateAt: time.Second,
+		},
+		{
+			// After the burst, the next envelope is refused for nearly a whole window: no bucket
+			// refilling at 20/s explains that, a trailing window does.
+			name:     "a sliding window",
+			events:   cat(burst(150, 10*time.Millisecond), []paceEvent{{at: 2 * time.Second, take: 20, refused: 20, ra: 148 * time.Second}}),
+			sliding:  true, capacity: 3000, rate: [2]float64{20, 20}, gateAt: 150 * time.Second,
+		},
+		{
+			// Past the burst a competitor takes half the refill: between two refusals Graph
+			// admitted 10/s, and the pace drops to just under that.
+			name: "a competitor on the same app",
+			events: cat(burst(150, 10*time.Millisecond),
+				[]paceEvent{{at: 5 * time.Second, take: 20, refused: 10, ra: time.Second}},
+				steady(6*time.Second, 5, 2*time.Second),
+				[]paceEvent{{at: 16 * time.Second, take: 20, refused: 10, ra: time.Second}}),
+			capacity: 3000, rate: [2]float64{9, 11.5}, gateAt: 17 * time.Second,
+		},
+		{
+			// A refusal between two measured stretches at our own pace is the latency jitter of
+			// one envelope, not a competitor: the pace stays.
+			name: "jitter at the documented pace",
+			events: cat(burst(150, 10*time.Millisecond),
+				[]paceEvent{{at: 5 * time.Second, take: 20, refused: 20, ra: 50 * time.Millisecond}},
+				steady(6*time.Second, 30, time.Second),
+				[]paceEvent{{at: 36 * time.Second, take: 20, refused: 1, ra: 50 * time.Millisecond}}),
+			rate: [2]float64{19.5, 20}, gateAt: -1,
+		},
+		{
+			// One step of twenty refused while the model had plenty: another throttle, or an
+			// injected fault. Graph's wait is honoured; nothing else changes.
+			name:     "an odd 429",
+			events:   []paceEvent{{at: 0, take: 20}, {at: time.Second, take: 20, refused: 1, ra: 500 * time.Millisecond}},
+			capacity: 3000, rate: [2]float64{20, 20}, gateAt: 1500 * time.Millisecond,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := newQuota("pair/test", PriorPairWrite, 0, 0, paceT0)
+			var last *send
+			var lastCum float64
+			var lastEp uint64
+			for _, ev := range tc.events {
+				now := paceT0.Add(ev.at)
+				if ev.take > 0 {
+					lastCum, lastEp = q.cum, q.episode
+					last = q.take(now, ev.take, 20)
+				}
+				ok := ev.take - float64(ev.refused)
+				q.answered(now, last, ok, ev.refused > 0)
+				if ev.refused > 0 {
+					q.refused(now, last, lastCum, lastEp, ev.ra, 100*time.Millisecond, ev.refused)
+				}
+				if ev.usage > 0 {
+					q.hint(now, ev.usage)
+				}
+			}
+			if q.sliding != tc.sliding {
+				t.Errorf("sliding = %v, want %v", q.sliding, tc.sliding)
+			}
+			if tc.capacity > 0 && math.Abs(q.capacity-tc.capacity) > 20 {
+				t.Errorf("capacity = %.0f, want about %.0f", q.capacity, tc.capacity)
+			}
+			if q.rate < tc.rate[0] || q.rate > tc.rate[1] {
+				t.Errorf("rate = %.2f, want %.2f..%.2f", q.rate, tc.rate[0], tc.rate[1])
+			}
+			if tc.gateAt >= 0 && !q.gate.Equal(paceT0.Add(tc.gateAt)) && !(tc.gateAt == 0 && q.gate.IsZero()) {
+				t.Errorf("gate at %v, want %v", q.gate.Sub(paceT0), tc.gateAt)
+			}
+		})
+	}
+}
+
+// TestQuotaDrainAndReplay: after a refusal the bucket holds a little less than nothing when the
+// gate opens; a window model admits again exactly as its own charges leave the window.
+func TestQuotaDrainAndReplay(t *testing.T) {
+	q := newQuota("pair/test", PriorPairWrite, 0, 0, paceT0)
+	for i := range 150 {
+		q.take(paceT0.Add(time.Duration(i)*10*time.Millisecond), 20, 20)
+	}
+	s := q.take(paceT0.Add(2*time.Second), 20, 20)
+	q.answered(paceT0.Add(2*time.Second), s, 0, true)
+	q.refused(paceT0.Add(2100*time.Millisecond), s, 3000, 0, 500*time.Millisecond, 100*time.Millisecond, 20)
+	open := paceT0.Add(2600 * time.Millisecond)
+	if w := q.wait(open.Add(-time.Millisecond), 1); w <= 0 {
+		t.Errorf("before the gate opens: wait %v, want the rest of the gate", w)
+	}
+	if l := q.level(open); l > -1 || l < -q.rate*(cushion.Seconds()+0.01) {
+		t.Errorf("at the gate's end the bucket holds %.2f, want a cushion's worth below nothing", l)
+	}
+
+	w := newQuota("pair/window", PriorPairWrite, 0, 0, paceT0)
+	for i := range 150 {
+		at := paceT0.Add(time.Duration(i) * 10 * time.Millisecond)
+		w.answered(at, w.take(at, 20, 20), 20, false)
+	}
+	s = w.take(paceT0.Add(2*time.Second), 20, 20)
+	w.answered(paceT0.Add(2*time.Second), s, 0, true)
+	w.refused(paceT0.Add(2100*time.Millisecond), s, 3000, 0, 148*time.Second, 100*time.Millisecond, 20)
+	if !w.sliding {
+		t.Fatal("not in the window model")
+	}
+	// Graph counts the refused envelope too: the window holds 3,000 of ours until the first
+	// charge leaves (at 150 s and the 1 s margin), room for one envelope once the second does.
+	// The replay then goes an envelope at a time as the old ones leave.
+	second := paceT0.Add(151*time.Second + 10*time.Millisecond)
+	if d := w.wait(second.Add(-time.Millisecond), 20); d <= 0 {
+		t.Errorf("just before the second charge leaves: wait %v, want more", d)
+	}
+	if d := w.wait(second.Add(time.Millisecond), 20); d != 0 {
+		t.Errorf("once it left: wait %v, want 0", d)
+	}
+}
+
+// TestBlame: a refusal goes to the quota its scope header names, or else to the one our own
+// count says is closest to empty.
+func TestBlame(t *testing.T) {
+	c := newController(RealClock)
+	pair := c.quota("pair/a/t", PriorPairWrite, 0, 0)
+	tenant := c.quota("tenant/t", PriorTenantWrite, 0, 0)
+	app := c.quota("app/a", PriorAppWrite, 0, 0)
+	ru := c.quota("pairru/a/t", PriorPairRead, 0, 0)
+	p := &pacer{c: c, batch: 20}
+	p.paths[classWrite] = []*quota{pair, tenant, app, ru}
+	now := time.Now()
+	tk := &ticket{class: classWrite}
+	tenant.lower(now, 100) // the tenant's quota is nearly spent, by our count
+	if got := p.blame(now, tk, ""); p.paths[classWrite][got] != tenant {
+		t.Errorf("no header: blamed %s, want the tenant's", p.paths[classWrite][got].name)
+	}
+	if got := p.blame(now, tk, "Application/Write/a"); p.paths[classWrite][got] != app {
+		t.Errorf("scope Application/Write: blamed %s, want the app's", p.paths[classWrite][got].name)
+	}
+	if got := p.blame(now, tk, "Tenant_Application/ResourceUnit/a/t"); p.paths[classWrite][got] != ru {
+		t.Errorf("scope ResourceUnit: blamed %s, want the resource units", p.paths[classWrite][got].name)
+	}
+}
