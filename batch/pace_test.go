@@ -71,9 +71,9 @@ func TestQuotaScenarios(t *testing.T) {
 		{
 			// After the burst, the next envelope is refused for nearly a whole window: no bucket
 			// refilling at 20/s explains that, a trailing window does.
-			name:     "a sliding window",
-			events:   cat(burst(150, 10*time.Millisecond), []paceEvent{{at: 2 * time.Second, take: 20, refused: 20, ra: 148 * time.Second}}),
-			sliding:  true, capacity: 3000, rate: [2]float64{20, 20}, gateAt: 150 * time.Second,
+			name:    "a sliding window",
+			events:  cat(burst(150, 10*time.Millisecond), []paceEvent{{at: 2 * time.Second, take: 20, refused: 20, ra: 148 * time.Second}}),
+			sliding: true, capacity: 3000, rate: [2]float64{20, 20}, gateAt: 150 * time.Second,
 		},
 		{
 			// Past the burst a competitor takes half the refill: between two refusals Graph
