@@ -12,6 +12,7 @@ import (
 
 func benchFlags() []cli.Flag {
 	return []cli.Flag{
+		helpFlag(),
 		&cli.IntSliceFlag{Name: "users", Value: cli.NewIntSlice(10000, 50000), Usage: "scenario sizes"},
 		&cli.StringSliceFlag{Name: "quota", Value: cli.NewStringSlice("token-bucket", "sliding-window"), Usage: "quota models to run: token-bucket, sliding-window"},
 		&cli.StringSliceFlag{Name: "headers", Value: cli.NewStringSlice("none", "steps"), Usage: "where graphsim puts the optional throttle headers: none, steps, envelope"},

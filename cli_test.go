@@ -180,6 +180,7 @@ var e2eGUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
 // TestE2ERevokeMixed: one list with every kind of row an admin's file has, each reported as
 // what it is, each revocable user revoked exactly once.
 func TestE2ERevokeMixed(t *testing.T) {
+	t.Parallel()
 	sim, url := startSim(t, graphsim.Config{Seed: 11, FractionalRetryAfter: true}, e2eTenant())
 	input := writeFile(t, "users.csv", `userPrincipalName,displayName
 adele@contoso.com,Adele
@@ -320,6 +321,7 @@ type e2eFault struct {
 // TestE2EThrottleStorm: every step is refused with a fractional Retry-After for two seconds,
 // long enough that the first retries are refused too.
 func TestE2EThrottleStorm(t *testing.T) {
+	t.Parallel()
 	// Two waves of refusals, by operation count rather than by wall time: the first forty
 	// operations graphsim runs, then forty more after twenty have passed.
 	var storm []graphsim.Scheduled
@@ -342,6 +344,7 @@ func TestE2EThrottleStorm(t *testing.T) {
 // TestE2ERevokeFaults: transient server errors and refused envelopes. The cases run one after
 // the other: urfave/cli's shared help flag makes concurrent in-process runs race.
 func TestE2ERevokeFaults(t *testing.T) {
+	t.Parallel()
 	tests := []e2eFault{
 		{
 			name:   "30% transient 503s with Retry-After",
@@ -455,6 +458,7 @@ func e2eFaultRun(t *testing.T, tc e2eFault) {
 // TestE2EExports: the user lists admins download from the Entra and Microsoft 365 admin
 // centers work as they are.
 func TestE2EExports(t *testing.T) {
+	t.Parallel()
 	tenant := []graphsim.User{
 		{ID: "87d349ed-44d7-43e1-9a83-5f2406dee5bd", UPN: "AdeleV@contoso.onmicrosoft.com", UserType: "Member", AccountEnabled: true},
 		{ID: "5bde3e51-d13b-4db1-9948-fe4b109d11a7", UPN: "john.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com", UserType: "Guest", AccountEnabled: true},
@@ -593,6 +597,7 @@ func TestE2EStdin(t *testing.T) {
 // TestE2EConfigRefused: a configuration the tool cannot or must not use stops it before the
 // report is created or Graph is contacted, with the error and a hint on the next line.
 func TestE2EConfigRefused(t *testing.T) {
+	t.Parallel()
 	sim, url := startSim(t, graphsim.Config{Seed: 8}, e2eTenant())
 	input := writeFile(t, "users.csv", "adele@contoso.com\n")
 	tests := []struct {
@@ -643,6 +648,7 @@ func TestE2EConfigRefused(t *testing.T) {
 // TestE2EWrongToken: Graph refusing the token stops the run with exit 1 after a few envelopes,
 // revokes nobody, and still reports every row once.
 func TestE2EWrongToken(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(70, 8)
 	sim, url := startSim(t, graphsim.Config{Seed: 8}, users)
 	input := writeFile(t, "users.csv", e2eList(users)+"not a upn\n")
@@ -685,6 +691,7 @@ func TestE2EWrongToken(t *testing.T) {
 // TestE2EDryRun: validate looks every user up and says what a revoke would do, row by row,
 // without a single write.
 func TestE2EDryRun(t *testing.T) {
+	t.Parallel()
 	sim, url := startSim(t, graphsim.Config{Seed: 9}, e2eTenant())
 	sim.SetDryRun(true)
 	input := writeFile(t, "users.csv", `userPrincipalName
@@ -772,6 +779,7 @@ $svc@contoso.com
 // reordered the earlier line is sometimes the duplicate; that needs a fix in batch/ and this test
 // then checks the line order too.
 func TestE2EDryRunDuplicateOrder(t *testing.T) {
+	t.Parallel()
 	// Random latency per request reorders the answers of concurrent envelopes.
 	sim, url := startSim(t, graphsim.Config{Seed: 10, Latency: graphsim.Uniform{Max: 30 * time.Millisecond}}, e2eTenant())
 	var b strings.Builder
@@ -812,6 +820,7 @@ func TestE2EDryRunDuplicateOrder(t *testing.T) {
 // reported per row and makes the exit code 2. Graph reports whole seconds, which a strict
 // --verify-skew must not mistake for a revoke that did not land.
 func TestE2EVerify(t *testing.T) {
+	t.Parallel()
 	hourAgo := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	tenant := func() []graphsim.User {
 		users := e2eTenant()
@@ -919,6 +928,7 @@ func e2eCutReport(t *testing.T, path string, drop ...int) int {
 // TestE2EResume: a resumed run carries over the rows its predecessor revoked, without sending
 // them again, and processes every other row afresh; one row per input row in the end.
 func TestE2EResume(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(40, 14)
 	// Two users fail for good in the first run: a server error on every attempt.
 	failing := []string{users[4].ID, users[30].ID}
@@ -1038,6 +1048,7 @@ func TestE2EResume(t *testing.T) {
 // TestE2EExclude: users on the --exclude list are reported excluded and never reach Graph; an
 // exclusion list that cannot be read in full stops the run before anything happens.
 func TestE2EExclude(t *testing.T) {
+	t.Parallel()
 	sim, url := startSim(t, graphsim.Config{Seed: 15}, e2eTenant())
 	input := writeFile(t, "users.csv", "userPrincipalName\nadele@contoso.com\nadmin@contoso.com\n"+e2eOBrienID+"\n$svc@contoso.com\n"+e2eGuestUPN+"\n")
 	// The break-glass list as an export: a header, other columns, other capitals.
@@ -1106,6 +1117,7 @@ func TestE2EExclude(t *testing.T) {
 // TestE2EMaxUsers: a list with more users to revoke than --max-users is refused before
 // anything is sent; only users that would be sent count.
 func TestE2EMaxUsers(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(6, 16)
 	sim, url := startSim(t, graphsim.Config{Seed: 16}, users)
 	// Six users to revoke; the typo, the repeat and the excluded one do not count.
@@ -1168,6 +1180,7 @@ func e2eConfirm(t *testing.T, url, input, out, answer string, extra ...string) c
 // TestE2EConfirmation: at a terminal the tool shows what it is about to do and goes ahead
 // only on "yes".
 func TestE2EConfirmation(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(8, 17)
 	sim, url := startSim(t, graphsim.Config{Seed: 17}, users)
 	// Eight users, of which one excluded; a typo and a repeat that will not be sent.

@@ -273,6 +273,7 @@ func ctCheckState(t *testing.T, sim *graphsim.Server, p *ctPop, what string) {
 // report lists every device of the listed users once with its outcome, and the new columns are
 // filled. It first declines the confirmation prompt, which must say what will happen in words.
 func TestCLIContain(t *testing.T) {
+	t.Parallel()
 	w := ctStart(t, true)
 	out := filepath.Join(w.dir, "report.csv")
 
@@ -485,6 +486,7 @@ func TestCLIContain(t *testing.T) {
 // lists their devices, reports who would be blocked (would_block) or only revoked (disabled
 // already, synced), the prior state and the device counts, and sends no write of any kind.
 func TestCLIContainDryRun(t *testing.T) {
+	t.Parallel()
 	w := ctStart(t, true)
 	out := filepath.Join(w.dir, "dry.csv")
 	// No --yes: a dry run changes nothing, so it asks nothing.
@@ -639,6 +641,7 @@ func ctTerminal(t *testing.T, env map[string]string, answer string, args ...stri
 // already; without --devices only the users; --dry-run nothing, also when it resumes an earlier
 // rollback.
 func TestCLIRollback(t *testing.T) {
+	t.Parallel()
 	t.Run("users and devices", func(t *testing.T) {
 		c := ctContained(t, true)
 		back := filepath.Join(c.dir, "back.csv")
@@ -817,6 +820,7 @@ func ctPatches(body []byte, encoding, object string) int64 {
 // device, each change the run made undone exactly once, and nothing sent twice that the
 // killed run's report says was done.
 func TestCLIContainKillResume(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		object string // what the Nth PATCH changes
 		nth    int64
@@ -1052,6 +1056,7 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 // nothing, a dry run, a rollback's own report, a report of another tenant, a report that is
 // corrupt (not merely cut short), and no report at all.
 func TestCLIRollbackRefused(t *testing.T) {
+	t.Parallel()
 	c := ctContained(t, false)
 	plain := filepath.Join(c.dir, "plain.csv")
 	if res := runCLI(t, c.env, "", e2eArgs("revoke", c.url, c.input, plain, "--exclude", c.excludes)...); res.code != exitIncomplete {
@@ -1157,6 +1162,7 @@ func ctTear(t *testing.T, path string, line int) string {
 // complete row is re-enabled. Nothing is sent for the torn text (a half user id would be
 // addressed by the input's UPN, or answered 404).
 func TestCLIRollbackTorn(t *testing.T) {
+	t.Parallel()
 	for _, alone := range []bool{false, true} {
 		name := "with the changes journal"
 		if alone {

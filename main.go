@@ -123,41 +123,66 @@ func newApp(s *sys) *cli.App {
 		ExitErrHandler:       func(*cli.Context, error) {},
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
+		// The help and version flags are the app's own (version.go).
+		HideHelp:    true,
+		HideVersion: true,
+		Flags:       []cli.Flag{helpFlag(), versionFlag()},
+		Action: func(c *cli.Context) error {
+			if c.Bool("version") {
+				return printVersion(c)
+			}
+			if c.NArg() > 0 {
+				return withHint(fmt.Errorf("unknown command %q", c.Args().First()), "bulkrevoke --help lists the commands")
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: []*cli.Command{
 			{
 				Name:      "revoke",
 				Usage:     "revoke the sign-in sessions of every user in a list (and block sign-in, disable devices)",
 				UsageText: "bulkrevoke revoke --input users.csv|--group ID|--filter ODATA|--all-users --report report.csv [--block-sign-in] [--disable-devices] [--yes] [options]",
 				Flags:     revokeFlags(),
-				Action:    func(c *cli.Context) error { return revokeCommand(c, s, "revoke") },
+				// The shared help command would be set up by every run in the process; tests
+				// run the program in parallel in one process.
+				HideHelpCommand: true,
+				HideHelp:        true,
+				Action:          func(c *cli.Context) error { return revokeCommand(c, s, "revoke") },
 			},
 			{
-				Name:      "validate",
-				Usage:     "check a user list against Graph without changing anything (same as revoke --dry-run)",
-				UsageText: "bulkrevoke validate --input users.csv [--report report.csv] [options]",
-				Flags:     revokeFlags(),
-				Action:    func(c *cli.Context) error { return revokeCommand(c, s, "validate") },
+				Name:            "validate",
+				Usage:           "check a user list against Graph without changing anything (same as revoke --dry-run)",
+				UsageText:       "bulkrevoke validate --input users.csv [--report report.csv] [options]",
+				Flags:           revokeFlags(),
+				HideHelpCommand: true,
+				HideHelp:        true,
+				Action:          func(c *cli.Context) error { return revokeCommand(c, s, "validate") },
 			},
 			{
-				Name:      "enable",
-				Usage:     "undo a revoke --block-sign-in/--disable-devices run: re-enable exactly what it disabled",
-				UsageText: "bulkrevoke enable --from report.csv [--devices] --report rollback.csv [--yes] [options]",
-				Flags:     enableFlags(),
-				Action:    func(c *cli.Context) error { return revokeCommand(c, s, "enable") },
+				Name:            "enable",
+				Usage:           "undo a revoke --block-sign-in/--disable-devices run: re-enable exactly what it disabled",
+				UsageText:       "bulkrevoke enable --from report.csv [--devices] --report rollback.csv [--yes] [options]",
+				Flags:           enableFlags(),
+				HideHelpCommand: true,
+				HideHelp:        true,
+				Action:          func(c *cli.Context) error { return revokeCommand(c, s, "enable") },
 			},
 			{
-				Name:      "sim",
-				Usage:     "serve the Graph emulator on a loopback address (for trying the tool or other clients)",
-				UsageText: "bulkrevoke sim --addr 127.0.0.1:8080 --users 1000",
-				Flags:     simFlags(),
-				Action:    func(c *cli.Context) error { return simCommand(c, s) },
+				Name:            "sim",
+				Usage:           "serve the Graph emulator on a loopback address (for trying the tool or other clients)",
+				UsageText:       "bulkrevoke sim --addr 127.0.0.1:8080 --users 1000",
+				Flags:           simFlags(),
+				HideHelpCommand: true,
+				HideHelp:        true,
+				Action:          func(c *cli.Context) error { return simCommand(c, s) },
 			},
 			{
-				Name:      "bench",
-				Usage:     "measure the engine against the emulator's quota floor and a one-at-a-time loop",
-				UsageText: "bulkrevoke bench [--users 10000,50000] [--quota token-bucket,sliding-window] [--scale 100]",
-				Flags:     benchFlags(),
-				Action:    func(c *cli.Context) error { return benchCommand(c, s) },
+				Name:            "bench",
+				Usage:           "measure the engine against the emulator's quota floor and a one-at-a-time loop",
+				UsageText:       "bulkrevoke bench [--users 10000,50000] [--quota token-bucket,sliding-window] [--scale 100]",
+				Flags:           benchFlags(),
+				HideHelpCommand: true,
+				HideHelp:        true,
+				Action:          func(c *cli.Context) error { return benchCommand(c, s) },
 			},
 		},
 	}
@@ -216,7 +241,7 @@ func revokeFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "verify", Usage: "after revoking, read back each user's signInSessionsValidFromDateTime"},
 		&cli.DurationFlag{Name: "verify-skew", Value: 5 * time.Minute, Usage: "clock skew allowed when verifying"},
 	}
-	return slices.Concat(who, runFlags(), signInFlags())
+	return slices.Concat(who, runFlags(), signInFlags(), []cli.Flag{helpFlag()})
 }
 
 func enableFlags() []cli.Flag {
@@ -224,5 +249,5 @@ func enableFlags() []cli.Flag {
 		&cli.StringFlag{Name: "from", Usage: "the report of the revoke --block-sign-in/--disable-devices run to undo"},
 		&cli.BoolFlag{Name: "devices", Usage: "also re-enable the devices that run disabled"},
 	}
-	return slices.Concat(what, runFlags(), signInFlags())
+	return slices.Concat(what, runFlags(), signInFlags(), []cli.Flag{helpFlag()})
 }

@@ -96,6 +96,7 @@ func rvCheckStatuses(t *testing.T, rows map[int]batch.Result, want map[int]batch
 }
 
 func TestRevokeMixedList(t *testing.T) {
+	t.Parallel()
 	sim, url := startSim(t, graphsim.Config{Seed: 1, FractionalRetryAfter: true}, rvTenant())
 	input := writeFile(t, "users.csv", rvInput)
 	out := input + ".report.csv"
@@ -144,6 +145,7 @@ func TestRevokeMixedList(t *testing.T) {
 // TestRevokeUnderFaults: throttled steps with fractional Retry-After, transient 5xx and an
 // envelope-level 429 all end revoked, once each, with no early retry.
 func TestRevokeUnderFaults(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(120, 7)
 	sim, url := startSim(t, graphsim.Config{Seed: 3, FractionalRetryAfter: true, Faults: graphsim.Faults{
 		StepRate: 0.3, StepStatuses: []int{503}, RetryAfter: 300 * time.Millisecond, // 503s name their wait
@@ -187,6 +189,7 @@ func TestRevokeUnderFaults(t *testing.T) {
 }
 
 func TestDryRun(t *testing.T) {
+	t.Parallel()
 	sim, url := startSim(t, graphsim.Config{Seed: 1}, rvTenant())
 	sim.SetDryRun(true)
 	input := writeFile(t, "users.csv", rvInput+"former@contoso.com,Former (by UPN)\n")
@@ -225,6 +228,7 @@ func TestDryRun(t *testing.T) {
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	users := rvTenant()
 	users[0].IgnoreRevoke = true // adele: Graph says yes, the timestamp does not move
 	_, url := startSim(t, graphsim.Config{Seed: 1}, users)
@@ -254,6 +258,7 @@ func TestVerify(t *testing.T) {
 }
 
 func TestResume(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(60, 9)
 	sim, url := startSim(t, graphsim.Config{Seed: 2}, users)
 	input := writeFile(t, "users.csv", rvList(users))
@@ -319,6 +324,7 @@ func TestResume(t *testing.T) {
 }
 
 func TestGuardRails(t *testing.T) {
+	t.Parallel()
 	sim, url := startSim(t, graphsim.Config{Seed: 1}, rvTenant())
 	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\nadmin@contoso.com\n$svc@contoso.com\n")
 	exclude := writeFile(t, "breakglass.csv", "admin@contoso.com\n")
@@ -355,6 +361,7 @@ func TestGuardRails(t *testing.T) {
 }
 
 func TestConfirmation(t *testing.T) {
+	t.Parallel()
 	sim, url := startSim(t, graphsim.Config{Seed: 1}, rvTenant())
 	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\n$svc@contoso.com\n")
 	try := func(answer string, tty bool, out string) cliResult {

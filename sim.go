@@ -87,6 +87,7 @@ func simFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "latency-max", Usage: "most added latency per request"},
 		&cli.Float64Flag{Name: "step-fault-rate", Usage: "share of steps answered 500/502/503/504"},
 		&cli.Float64Flag{Name: "envelope-fault-rate", Usage: "share of $batch requests answered 429/503"},
+		helpFlag(),
 		&cli.StringFlag{Name: "throttle-headers", Value: "none", Usage: "where Graph's optional x-ms-throttle-* headers go: none (Retry-After only, as Graph is seen to answer), steps or envelope"},
 		&cli.IntFlag{Name: "tenants", Value: 1, Usage: "serve this many tenants, each with --users generated users (the first from --tenant if given)"},
 		&cli.IntFlag{Name: "apps", Usage: "register this many apps, consented in every tenant, and print a token per app and tenant"},

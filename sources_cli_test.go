@@ -367,6 +367,7 @@ func srcQuery(t *testing.T, u string) url.Values {
 // of $top=999, writes them to <report>.users.csv before the first revoke, and revokes each
 // once; the group's members that are not users are counted on stderr and never sent.
 func TestSrcGroup(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(3000, 41)
 	members := users[:2500]
 	groups := graphsim.NestedGroup("Incident Responders", members)
@@ -508,6 +509,7 @@ func srcReadListErr(path string) (rows []batch.Row, err error) {
 // is used like its object id (quotes in the name included); none, or several, stop the run with
 // an error that says so before anything is written to Graph or to disk.
 func TestSrcGroupByName(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(90, 43)
 	var groups []graphsim.Group
 	groups = append(groups, graphsim.NestedGroup("O'Brien's R&D #1", users[:30])...)
@@ -616,6 +618,7 @@ func srcAppSteps(steps []srcStep) map[string]int {
 // through the token endpoint, with --tenant-id) share the work; this is also the sign-in of
 // --auth secret and certificate, which need --tenant-id.
 func TestSrcAllUsers(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(10000, 47)
 	pool := srcNewPool(t, 3, srcTenants[0])
 	sim := graphsim.New(graphsim.Config{Seed: 47, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Apps: pool.apps}, users)
@@ -739,6 +742,7 @@ func srcGraphError(t *testing.T, ss *srcServer, path string, header map[string]s
 // $count=true, which a plain one does not need. A filter Graph refuses ends the run with
 // Graph's own message, unchanged, before any write and leaving no file behind.
 func TestSrcFilter(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(7000, 53)
 	newSim := func() *graphsim.Server {
 		return graphsim.New(graphsim.Config{Token: simToken, Seed: 53, Quota: graphsim.QuotaOff, TenantID: srcTenants[0]}, users)
@@ -931,6 +935,7 @@ func srcKillRun(t *testing.T, ss *srcServer, k *srcKiller, dir string, env []str
 // revoke, survives the kill whole. A break-glass account the killed run excluded stays
 // untouched by the resume, whose command does not repeat --exclude.
 func TestSrcKillAndResume(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(900, 59)
 	groups := graphsim.NestedGroup("Compromised", users[:700])
 	breakglass := users[123]
@@ -1064,6 +1069,7 @@ func srcByTenant(stderr string) map[string][3]int {
 // summary counts by tenant. Repeated --tenant-id is the run's whole scope: a list naming
 // another tenant is refused before anything is sent.
 func TestSrcManyTenants(t *testing.T) {
+	t.Parallel()
 	sim, all, app := srcTenantsSim(60, srcTenants[:4], 61)
 	ss := srcStart(t, sim, true, nil)
 	tr := ss.srv.Client().Transport
@@ -1154,6 +1160,7 @@ func TestSrcManyTenants(t *testing.T) {
 // default concurrency several envelopes of the tenant are in flight when its lane is dropped:
 // their answers must not be held, but go straight to the tenant's (absent) other lanes.
 func TestSrcTenantDeniedByGraph(t *testing.T) {
+	t.Parallel()
 	sim, all, app := srcTenantsSim(100, srcTenants, 71)
 	withdrawn := 0
 	ss := srcStart(t, sim, true, func(ss *srcServer, env srcEnvelope) srcAction {
@@ -1234,6 +1241,7 @@ func srcUPNList(t *testing.T, users []graphsim.User) string {
 // answers its every step 403) is dropped with a warning, and the users it had are finished by
 // the other two: nobody is left out, nobody revoked twice.
 func TestSrcAppPool(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(3000, 67)
 	list := srcUPNList(t, users)
 	for _, withdraw := range []bool{false, true} {
@@ -1326,6 +1334,7 @@ func TestSrcAppPool(t *testing.T) {
 // apps in one tenant, and one app over five tenants of which one has not consented (its rows
 // are denied in both runs, so the resumed run exits 2).
 func TestSrcKillAndResumeLanes(t *testing.T) {
+	t.Parallel()
 	t.Run("app pool", func(t *testing.T) {
 		t.Parallel()
 		users := graphsim.GenerateUsers(1500, 73)
@@ -1475,6 +1484,7 @@ func srcGoldenRun(t *testing.T, b *strings.Builder, sim *graphsim.Server, args [
 // rewrites them). Each file must give its statuses: no "#TYPE" line read as a user, no
 // "invalid" page for a quoted export, duplicates that carry their first row's outcome.
 func TestSrcExportsGolden(t *testing.T) {
+	t.Parallel()
 	// A break-glass list naming Megan by object id, where the export is read by UPN.
 	breakglass := writeFile(t, "breakglass.csv", "AccountObjectId\n48d31887-5fad-4d73-a9f5-3c356e68a038\n")
 	tests := []struct {
@@ -1532,6 +1542,7 @@ func TestSrcExportsGolden(t *testing.T) {
 // TestSrcAppPoolSignInFails: an app of the pool that cannot sign in (no consent in the tenant:
 // AADSTS700016) is left out with a warning, and the other apps do the work.
 func TestSrcAppPoolSignInFails(t *testing.T) {
+	t.Parallel()
 	users := graphsim.GenerateUsers(400, 89)
 	pool := srcNewPool(t, 3, srcTenants[0])
 	pool.apps[2].Tenants = nil

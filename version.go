@@ -9,14 +9,24 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func init() {
-	// urfave/cli gives its version flag the alias -v, which every command here uses for
-	// --verbose; an admin typing "bulkrevoke -v" meant that, so the version has its long name only.
-	cli.VersionFlag = &cli.BoolFlag{Name: "version", Usage: "print the version, VCS revision and Go version", DisableDefaultText: true}
-	cli.VersionPrinter = func(c *cli.Context) {
-		info, ok := debug.ReadBuildInfo()
-		fmt.Fprint(c.App.Writer, versionText(info, ok))
-	}
+// versionFlag is the app's --version. urfave/cli gives its own version flag the alias -v, which
+// every command here uses for --verbose: an admin typing "bulkrevoke -v" meant that, so the
+// version has its long name only. It is made per app, as the help flags are: urfave/cli's
+// shared flag values are written by every run, and tests run the program in parallel.
+func versionFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "version", Usage: "print the version, VCS revision and Go version", DisableDefaultText: true}
+}
+
+// helpFlag is a --help of the app's or a command's own, for the same reason.
+func helpFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help", DisableDefaultText: true}
+}
+
+// printVersion answers --version.
+func printVersion(c *cli.Context) error {
+	info, ok := debug.ReadBuildInfo()
+	_, err := fmt.Fprint(c.App.Writer, versionText(info, ok))
+	return err
 }
 
 // version is the App's Version: the module version, as --help shows it.

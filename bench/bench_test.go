@@ -111,6 +111,7 @@ func matrix(tb, sw int) []cell {
 func TestMatrix(t *testing.T) {
 	for _, c := range matrix(6000, 7000) {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				sc := c.sc
 				sc.Name, sc.LatencyMin, sc.LatencyMax, sc.Seed, sc.Clock = c.name, 50*time.Millisecond, 200*time.Millisecond, 7, graphsim.RealClock
@@ -143,7 +144,7 @@ func TestMatrix(t *testing.T) {
 // in order) and the engine still keeps to the quota's floor for twice the writes.
 func TestBlockSignIn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		r, err := RunEngine(t.Context(), Scenario{Name: "block", Users: 5000, Quota: graphsim.QuotaTokenBucket, Block: true,
+		r, err := RunEngine(t.Context(), Scenario{Name: "block", Users: 4000, Quota: graphsim.QuotaTokenBucket, Block: true,
 			LatencyMin: 50 * time.Millisecond, LatencyMax: 200 * time.Millisecond, Seed: 8, Clock: graphsim.RealClock})
 		if err != nil {
 			t.Fatal(err)

@@ -38,14 +38,16 @@ func TestLanes(t *testing.T) {
 		sc       LaneScenario
 		maxRatio float64
 	}{
-		{"three-app pool", LaneScenario{Apps: 3, Tenants: 1, UsersPerTenant: 15000}, 1.10},
+		{"three-app pool", LaneScenario{Apps: 3, Tenants: 1, UsersPerTenant: 12000}, 1.10},
 		{"twenty tenants, one app", LaneScenario{Apps: 1, Tenants: 20, UsersPerTenant: 2000}, 1.10},
 		{"three-app pool, sliding window", LaneScenario{Apps: 3, Tenants: 1, UsersPerTenant: 15000, Quota: graphsim.QuotaSlidingWindow}, 1.15},
-		// Four apps would take 80/s; the tenant's 60/s binds, and its refusals must slow all four.
-		{"four-app pool, the tenant binds", LaneScenario{Apps: 4, Tenants: 1, UsersPerTenant: 50000}, 1.10},
+		// Six apps would take 120/s and their first bursts 18,000 at once; the tenant's 60/s
+		// binds past its own 18,000, and its refusals must slow all six.
+		{"six-app pool, the tenant binds", LaneScenario{Apps: 6, Tenants: 1, UsersPerTenant: 24000}, 1.10},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
 				sc := tc.sc
 				sc.Name, sc.LatencyMin, sc.LatencyMax, sc.Seed, sc.Clock = tc.name, 50*time.Millisecond, 200*time.Millisecond, 5, graphsim.RealClock
@@ -86,8 +88,8 @@ func TestLanesLostConsent(t *testing.T) {
 	})
 	t.Run("an app of three mid-run", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			r, err := RunLanes(t.Context(), LaneScenario{Name: "dropped", Apps: 3, Tenants: 1, UsersPerTenant: 12000,
-				DropAppAfter: 5000, LatencyMin: 50 * time.Millisecond, LatencyMax: 200 * time.Millisecond, Seed: 7, Clock: graphsim.RealClock})
+			r, err := RunLanes(t.Context(), LaneScenario{Name: "dropped", Apps: 3, Tenants: 1, UsersPerTenant: 6000,
+				DropAppAfter: 2500, LatencyMin: 50 * time.Millisecond, LatencyMax: 200 * time.Millisecond, Seed: 7, Clock: graphsim.RealClock})
 			if err != nil {
 				t.Fatal(err)
 			}
