@@ -298,7 +298,7 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 	if s.unverified > 0 {
 		p("Not confirmed by read-back: %s (verified=false in the report); check them again.\n", users(s.unverified))
 	}
-	if s.guests > 0 {
+	if s.guests > 0 && !rollback {
 		p("Guest users: %d; the revoke does not reach their home-tenant sessions (see the note column).\n", s.guests)
 	}
 	for _, n := range info.Notes {
