@@ -560,12 +560,25 @@ func TestFaultAuthBurst(t *testing.T) {
 		release := make(chan struct{})
 		restored := make(chan struct{}) // closed once the good token is back
 		var waiting atomic.Int64
+		// Envelopes 1 to 4 are served in full before the token changes: one still being
+		// authenticated when the 5th arrives would be refused too.
+		served := make([]chan struct{}, 5)
+		for i := range served {
+			served[i] = make(chan struct{})
+		}
 		sim, base := relServe(t, graphsim.Config{Seed: 25}, users, func(sim *graphsim.Server, next http.Handler) http.Handler {
 			var n atomic.Int64
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				if relIsBatch(r) {
 					switch k := n.Add(1); {
+					case k < 5:
+						next.ServeHTTP(w, r)
+						close(served[k])
+						return
 					case k == 5:
+						for _, c := range served[1:] {
+							<-c
+						}
 						sim.SetToken("a-token-issued-later")
 						fallthrough
 					case k > 5 && k <= 8:
