@@ -48,6 +48,8 @@ type lane struct {
 	denied    int          // envelopes in a row with every step 403
 	held      []heldAnswer // those envelopes' answers, until we know whether it was the lane
 	heldGen   int          // bumped whenever held is emptied
+	heldSince uint64       // send order of the earliest envelope in held
+	sends     uint64       // envelopes handed to the client so far, for their send order
 	dropped   atomic.Pointer[string]
 }
 
@@ -175,6 +177,8 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 
 	l.mu.Lock()
 	authEpoch := l.authEpoch
+	l.sends++
+	seq := l.sends
 	l.mu.Unlock()
 	sentAt := e.cfg.Clock.Now()
 	reqCtx, cancel := context.WithTimeout(e.sendCtx, e.cfg.Timeout)
@@ -223,7 +227,7 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 	}
 	e.settlePace(l, tk, o)
 
-	if l.multi && e.deniedStreak(l, byID, env, crid, denied) {
+	if l.multi && e.deniedStreak(l, byID, env, crid, seq, denied) {
 		return
 	}
 
@@ -270,9 +274,11 @@ func (e *engine) settlePace(l *lane, tk *ticket, o outcome) {
 
 // deniedStreak holds the answers of an envelope whose every step Graph answered 403, in a run
 // with other lanes: after a few such envelopes in a row the lane has lost its permission, and
-// those users go to the other lanes instead of being reported denied. It reports whether it took
-// the envelope.
-func (e *engine) deniedStreak(l *lane, byID map[string]*item, env *Envelope, crid string, denied bool) bool {
+// those users go to the other lanes instead of being reported denied. Only an answer to an
+// envelope sent after the held ones can say it was the users: one sent before them may have
+// passed Graph's permission check before the consent went, and answers arrive in any order. It
+// reports whether it took the envelope.
+func (e *engine) deniedStreak(l *lane, byID map[string]*item, env *Envelope, crid string, seq uint64, denied bool) bool {
 	if denied && l.dropped.Load() != nil {
 		// The lane was dropped for exactly this while the envelope was on its way: its users
 		// go to the tenant's other lanes at once.
@@ -302,12 +308,20 @@ func (e *engine) deniedStreak(l *lane, byID map[string]*item, env *Envelope, cri
 		}
 	}
 	if !denied {
-		// It was the users after all.
-		settle(-1)
+		l.mu.Lock()
+		older := len(l.held) > 0 && seq < l.heldSince
+		l.mu.Unlock()
+		if !older {
+			// It was the users after all.
+			settle(-1)
+		}
 		return false
 	}
 	l.mu.Lock()
 	l.denied++
+	if len(l.held) == 0 || seq < l.heldSince {
+		l.heldSince = seq
+	}
 	if len(l.held) == 0 {
 		// If no further answer of this lane settles the question (the run may be at its end),
 		// the answers stand as they are after a while.
