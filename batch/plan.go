@@ -310,10 +310,16 @@ func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
 	e.drainReorder()
 }
 
-// drainReorder releases looked-up users in input order, as far as the order allows.
+// drainReorder releases looked-up users in input order, as far as the order allows. Which line
+// claims an object is decided here under the lock, in that order: the moves after it run outside
+// the lock, and two goroutines draining at once may interleave them.
 func (e *engine) drainReorder() {
+	type release struct {
+		it    *item
+		first int // the earlier line that claimed the same object; 0 when none
+	}
 	e.mu.Lock()
-	var release []*item
+	var out []release
 	for {
 		next := e.reorder[e.nextSeq]
 		if next == nil {
@@ -326,28 +332,35 @@ func (e *engine) drainReorder() {
 		}
 		delete(e.reorder, e.nextSeq)
 		e.nextSeq++
-		release = append(release, next)
+		out = append(out, release{next, e.claimLocked(next)})
 	}
 	e.mu.Unlock()
-	for _, x := range release {
-		e.releaseLookup(x)
+	for _, x := range out {
+		e.releaseLookup(x.it, x.first)
 	}
 }
 
-// releaseLookup moves a looked-up user on, in input order.
-func (e *engine) releaseLookup(it *item) {
-	if id := strings.ToLower(it.res.UserID); id != "" && it.res.HTTP >= 200 && it.res.HTTP < 300 {
-		key := it.res.TenantID + "/" + id
-		e.mu.Lock()
-		first, seen := e.resolved[key]
-		if !seen {
-			e.resolved[key] = it.row.Line
-		}
-		e.mu.Unlock()
-		if seen && first != it.row.Line {
-			e.finalizeAsDuplicate(it, first)
-			return
-		}
+// claimLocked records the looked-up object as the item's line's, unless an earlier line already
+// holds it; then it returns that line. e.mu must be held.
+func (e *engine) claimLocked(it *item) int {
+	id := strings.ToLower(it.res.UserID)
+	if id == "" || it.res.HTTP < 200 || it.res.HTTP >= 300 {
+		return 0
+	}
+	key := it.res.TenantID + "/" + id
+	if first, seen := e.resolved[key]; seen && first != it.row.Line {
+		return first
+	}
+	e.resolved[key] = it.row.Line
+	return 0
+}
+
+// releaseLookup moves a looked-up user on: a duplicate of the earlier line first, or to its
+// next stage.
+func (e *engine) releaseLookup(it *item, first int) {
+	if first != 0 {
+		e.finalizeAsDuplicate(it, first)
+		return
 	}
 	if it.done {
 		e.settleUser(it)
