@@ -48,7 +48,7 @@ type lane struct {
 	denied    int          // envelopes in a row with every step 403
 	held      []heldAnswer // those envelopes' answers, until we know whether it was the lane
 	heldGen   int          // bumped whenever held is emptied
-	heldSince uint64       // send order of the earliest envelope in held
+	heldSince uint64       // envelopes sent when the first of held was answered
 	sends     uint64       // envelopes handed to the client so far, for their send order
 	dropped   atomic.Pointer[string]
 }
@@ -275,9 +275,10 @@ func (e *engine) settlePace(l *lane, tk *ticket, o outcome) {
 // deniedStreak holds the answers of an envelope whose every step Graph answered 403, in a run
 // with other lanes: after a few such envelopes in a row the lane has lost its permission, and
 // those users go to the other lanes instead of being reported denied. Only an answer to an
-// envelope sent after the held ones can say it was the users: one sent before them may have
-// passed Graph's permission check before the consent went, and answers arrive in any order. It
-// reports whether it took the envelope.
+// envelope sent after the first held 403 came back can say it was the users: one sent earlier
+// may have passed Graph's permission check before the consent went, since requests overtake
+// each other on the way and answers arrive in any order. It reports whether it took the
+// envelope.
 func (e *engine) deniedStreak(l *lane, byID map[string]*item, env *Envelope, crid string, seq uint64, denied bool) bool {
 	if denied && l.dropped.Load() != nil {
 		// The lane was dropped for exactly this while the envelope was on its way: its users
@@ -309,7 +310,7 @@ func (e *engine) deniedStreak(l *lane, byID map[string]*item, env *Envelope, cri
 	}
 	if !denied {
 		l.mu.Lock()
-		older := len(l.held) > 0 && seq < l.heldSince
+		older := len(l.held) > 0 && seq <= l.heldSince
 		l.mu.Unlock()
 		if !older {
 			// It was the users after all.
@@ -319,10 +320,8 @@ func (e *engine) deniedStreak(l *lane, byID map[string]*item, env *Envelope, cri
 	}
 	l.mu.Lock()
 	l.denied++
-	if len(l.held) == 0 || seq < l.heldSince {
-		l.heldSince = seq
-	}
 	if len(l.held) == 0 {
+		l.heldSince = l.sends
 		// If no further answer of this lane settles the question (the run may be at its end),
 		// the answers stand as they are after a while.
 		gen := l.heldGen

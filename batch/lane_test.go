@@ -58,10 +58,11 @@ func (g *gatedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // TestLaneLostConsentAnswersOutOfOrder: an app's consent goes while its envelopes are on their
-// way, and the answer to one sent before the others (still served with the consent) arrives
-// after the first 403s. That late success says nothing about the later envelopes: the lane is
+// way, and the answer to one that Graph served before the others (still with the consent)
+// arrives after the first 403s. That late success says nothing about the others: the lane is
 // still dropped and every user of its refused envelopes is revoked by the other app, none
-// reported denied.
+// reported denied. Which of the lane's envelopes Graph serves first is up to the scheduler, as
+// on the network.
 func TestLaneLostConsentAnswersOutOfOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		users, rows := generated(2000)
