@@ -446,7 +446,9 @@ func (e *engine) devicesListed(it *item, body map[string]any) {
 			// Disabled by the run being resumed: its outcome, and its state before that run.
 			t := true
 			d.PriorEnabled, d.Outcome, d.Message = &t, DeviceDisabled, "disabled by the run being resumed"
+			e.mu.Lock() // devices of the first listing may be finishing on other workers
 			it.disabled++
+			e.mu.Unlock()
 		case d.PriorEnabled != nil && !*d.PriorEnabled:
 			d.Outcome = DeviceAlreadyDisabled
 		case synced:
@@ -517,13 +519,14 @@ func (e *engine) deviceDone(it *item, sr StepResponse, r Result, ok bool) {
 	default:
 		d.Outcome = DeviceFailed
 	}
-	if ok {
-		it.parent.disabled++
-	}
 	e.writeDevices(*d)
 	parent := it.parent
 	e.live.Done()
+	// A user's devices answer in different envelopes, on different workers.
 	e.mu.Lock()
+	if ok {
+		parent.disabled++
+	}
 	parent.children--
 	last := parent.children == 0 && parent.settled
 	e.mu.Unlock()
