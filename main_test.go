@@ -25,9 +25,27 @@ var update = flag.Bool("update", false, "rewrite golden files and testscript exp
 // TestMain lets testscript scripts (and tests that need a real child process) run the
 // program as the command "bulkrevoke".
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(waitingTests{m}, map[string]func(){
 		"bulkrevoke": func() { os.Exit(mainExit()) },
 	})
+}
+
+// waitingTests runs more of this package's parallel tests at once than there are CPUs unless
+// -parallel says otherwise: they spend most of their time waiting on emulated Graph latency over
+// loopback and on child processes, and at go test's default of one per CPU, ten runs of the
+// package under -race took longer than go test's ten minutes on two cores.
+type waitingTests struct{ m *testing.M }
+
+func (w waitingTests) Run() int {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		if err := flag.Set("test.parallel", "8"); err != nil {
+			panic(err)
+		}
+	}
+	return w.m.Run()
 }
 
 // simToken is the bearer token the test tenants accept; tests pass it the way an admin would,

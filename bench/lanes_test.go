@@ -31,21 +31,24 @@ func TestLaneFloor(t *testing.T) {
 	}
 }
 
-// TestLanes runs app pools and many tenants at the engine's defaults on synctest's fake clock.
+// TestLanes runs app pools at the engine's defaults on synctest's fake clock.
 func TestLanes(t *testing.T) {
-	tests := []struct {
-		name     string
-		sc       LaneScenario
-		maxRatio float64
-	}{
+	runLaneCells(t, []laneCell{
 		{"three-app pool", LaneScenario{Apps: 3, Tenants: 1, UsersPerTenant: 12000}, 1.10},
-		{"twenty tenants, one app", LaneScenario{Apps: 1, Tenants: 20, UsersPerTenant: 2000}, 1.10},
 		{"three-app pool, sliding window", LaneScenario{Apps: 3, Tenants: 1, UsersPerTenant: 15000, Quota: graphsim.QuotaSlidingWindow}, 1.15},
-		// Six apps would take 120/s and their first bursts 18,000 at once; the tenant's 60/s
-		// binds past its own 18,000, and its refusals must slow all six.
-		{"six-app pool, the tenant binds", LaneScenario{Apps: 6, Tenants: 1, UsersPerTenant: 24000}, 1.10},
-	}
-	for _, tc := range tests {
+	})
+}
+
+type laneCell struct {
+	name     string
+	sc       LaneScenario
+	maxRatio float64
+}
+
+// runLaneCells holds each cell to issue 12's targets: near the floor, at most 2% of steps
+// throttled, nobody lost, failed or revoked twice.
+func runLaneCells(t *testing.T, cells []laneCell) {
+	for _, tc := range cells {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			synctest.Test(t, func(t *testing.T) {
