@@ -864,12 +864,14 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 		})
 	first, second, back := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv"), filepath.Join(dir, "back.csv")
 	containArgs := []string{"--block-sign-in", "--disable-devices", "--exclude", excludes}
+	childURL, closeChild := rs.separate(t)
 	mu.Lock()
-	child = relStartChild(t, dir, relRevokeArgs(rs.url, input, first, containArgs...)...)
+	child = relStartChild(t, dir, relRevokeArgs(childURL, input, first, containArgs...)...)
 	mu.Unlock()
 	if code := child.wait(t); code != -1 || !fired.Load() {
 		t.Fatalf("first run exited %d (kill fired: %v), want killed at %s PATCH %d; stderr:\n%s", code, fired.Load(), object, nth, child.stderr.String())
 	}
+	closeChild()
 	rs.drain()
 	firstRows, _ := relReport(t, first) // torn last line allowed
 	firstDevs := ctDevices(t, report.DevicesPath(first))

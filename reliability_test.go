@@ -98,6 +98,18 @@ func (rs *relServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rs.sim.ServeHTTP(w, r)
 }
 
+// separate serves rs at a URL of its own, for a child the test will kill. drain cannot see a
+// request the dead child wrote that no handler has read yet: it may reach graphsim after drain
+// returned, in the next run's share of the journal. Closing this server drops such requests
+// (the network lost them) and waits for every one a handler took, so the journal is final for
+// that run.
+func (rs *relServer) separate(t *testing.T) (url string, closeIt func()) {
+	t.Helper()
+	srv := httptest.NewServer(rs)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/v1.0", srv.Close
+}
+
 // drain waits until no handler runs, so that graphsim's journal holds everything answered.
 func (rs *relServer) drain() {
 	rs.mu.Lock()
