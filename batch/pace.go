@@ -3,6 +3,7 @@ package batch
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -475,6 +476,12 @@ type pacer struct {
 	inFlight [2]int
 	rtt      time.Duration // smoothed round trip, for how many envelopes the pace needs
 	hintedAt time.Time     // when Graph last reported 90% usage
+
+	// Envelopes waiting to leave, by class, in the order they asked: only the first may go.
+	// Without the queue, whoever re-read the model first after a change went, and a smaller
+	// envelope, whose wait is shorter, could starve a larger one through a throttled stretch.
+	queue  [2][]uint64
+	queued uint64
 }
 
 // ticket is an envelope's charge, handed back with its answer.
@@ -500,12 +507,12 @@ func (p *pacer) maxNear(cl class) int {
 // delay takes n steps of class cl from every quota on the path (only checks, when !take) and
 // returns 0, or returns how long until they might be admitted and a channel closed if something
 // changes before then. limit caps the envelopes of the class in flight.
-func (p *pacer) delay(cl class, n float64, limit int, take bool) (time.Duration, <-chan struct{}, *ticket) {
+func (p *pacer) delay(cl class, n float64, limit int, take bool, no uint64) (time.Duration, <-chan struct{}, *ticket) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.clock.Now()
-	if p.inFlight[cl] >= limit {
+	if p.inFlight[cl] >= limit || (take && p.queue[cl][0] != no) {
 		return time.Hour, c.changed, nil
 	}
 	var wait time.Duration
@@ -530,14 +537,41 @@ func (p *pacer) delay(cl class, n float64, limit int, take bool) (time.Duration,
 		t.sends = append(t.sends, q.take(now, n, p.batch))
 	}
 	p.inFlight[cl]++
+	p.queue[cl] = p.queue[cl][1:]
+	c.notify() // the next in line may go
 	return 0, nil, t
 }
 
+// join puts an envelope of class cl in line and returns its number.
+func (p *pacer) join(cl class) uint64 {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	p.queued++
+	p.queue[cl] = append(p.queue[cl], p.queued)
+	return p.queued
+}
+
+// leave takes an envelope that gave up waiting out of line.
+func (p *pacer) leave(cl class, no uint64) {
+	p.c.mu.Lock()
+	defer p.c.mu.Unlock()
+	if i := slices.Index(p.queue[cl], no); i >= 0 {
+		p.queue[cl] = slices.Delete(p.queue[cl], i, i+1)
+		p.c.notify()
+	}
+}
+
 // acquire waits until n steps of class cl may leave, or ctx ends. With take it charges them to
-// every quota of the path and counts the envelope in flight; without, it only waits.
+// every quota of the path and counts the envelope in flight, envelopes leaving in the order they
+// asked; without, it only waits.
 func (p *pacer) acquire(ctx context.Context, cl class, n float64, limit int, take bool) (*ticket, error) {
+	var no uint64
+	if take {
+		no = p.join(cl)
+		defer p.leave(cl, no)
+	}
 	for {
-		d, changed, t := p.delay(cl, n, limit, take)
+		d, changed, t := p.delay(cl, n, limit, take, no)
 		if t != nil {
 			return t, nil
 		}
