@@ -3,6 +3,7 @@ package batch
 import (
 	"math"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -203,4 +204,47 @@ func TestBlame(t *testing.T) {
 	if got := p.blame(now, tk, "Tenant_Application/ResourceUnit/a/t"); p.paths[classWrite][got] != ru {
 		t.Errorf("scope ResourceUnit: blamed %s, want the resource units", p.paths[classWrite][got].name)
 	}
+}
+
+// TestPacerOrder: envelopes leave in the order they asked to, even when a later, smaller one
+// would fit the refill sooner. Otherwise small envelopes of retried users can overtake a full
+// one for as long as Graph keeps throttling, and its users wait for ever.
+func TestPacerOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newController(RealClock)
+		p := &pacer{c: c, batch: 20}
+		p.paths[classWrite] = []*quota{c.quota("pair/a/t", prior{Limit: 20, Window: 20 * time.Second}, 0, 0)}
+		// send takes n steps and has Graph admit them at once.
+		send := func(n float64) error {
+			tk, err := p.acquire(t.Context(), classWrite, n, 10, true)
+			if err == nil {
+				p.settle(tk, outcome{ok: int(n), rtt: time.Millisecond})
+			}
+			return err
+		}
+		if err := send(20); err != nil { // the whole bucket
+			t.Fatal(err)
+		}
+		start := time.Now()
+		type left struct {
+			n  float64
+			at time.Duration
+		}
+		order := make(chan left, 2)
+		go func() {
+			if err := send(20); err == nil {
+				order <- left{20, time.Since(start)}
+			}
+		}()
+		synctest.Wait() // the full envelope is waiting for the refill
+		go func() {
+			if err := send(10); err == nil {
+				order <- left{10, time.Since(start)}
+			}
+		}()
+		first, second := <-order, <-order
+		if first.n != 20 || second.n != 10 || second.at < first.at {
+			t.Errorf("left: %v then %v; want the envelope of 20 that asked first, then the one of 10", first, second)
+		}
+	})
 }
