@@ -52,7 +52,10 @@ func simulate() (*connection, error) {
 		Seed:                 1,
 		FractionalRetryAfter: true,
 		Latency:              graphsim.Uniform{Min: 50 * time.Millisecond, Max: 200 * time.Millisecond},
-		Faults:               graphsim.Faults{StepRate: 0.08, StepStatuses: []int{429, 503}, RetryAfter: 2 * time.Second},
+		// A few random step faults, and the third operation always throttled: forty users are
+		// few enough draws that a run could otherwise show no throttling at all.
+		Faults: graphsim.Faults{StepRate: 0.08, StepStatuses: []int{429, 503}, RetryAfter: 2 * time.Second,
+			Schedule: []graphsim.Scheduled{{Kind: graphsim.StepFault, Status: 429, Nth: 3}}},
 	}, users)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
