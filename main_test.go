@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -73,13 +74,22 @@ type cliResult struct {
 // visible to it: nothing leaks in from the test process), stdin not a terminal.
 func runCLI(t *testing.T, env map[string]string, stdin string, args ...string) cliResult {
 	t.Helper()
+	return runCLIWith(t, env, nil, false, stdin, args...)
+}
+
+// runCLIWith is runCLI with a transport for sign-in and Graph (nil: the default) and,
+// with tty, a terminal on standard input.
+func runCLIWith(t *testing.T, env map[string]string, transport http.RoundTripper, tty bool, stdin string, args ...string) cliResult {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	s := &sys{
-		stdin:  strings.NewReader(stdin),
-		stdout: &stdout,
-		stderr: &stderr,
-		getenv: func(k string) string { return env[k] },
-		now:    time.Now,
+		stdin:     strings.NewReader(stdin),
+		stdout:    &stdout,
+		stderr:    &stderr,
+		getenv:    func(k string) string { return env[k] },
+		now:       time.Now,
+		stdinTTY:  tty,
+		transport: transport,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -15,7 +15,6 @@ import (
 	"bytes"
 	"cmp"
 	"compress/gzip"
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -258,27 +257,6 @@ func srcCertFile(t *testing.T, ss *srcServer) string {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// srcRun runs the command in-process like runCLI, with a transport for sign-in and Graph (the
-// TLS emulator's), and optionally a terminal on standard input.
-func srcRun(t *testing.T, env map[string]string, transport http.RoundTripper, tty bool, stdin string, args ...string) cliResult {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	s := &sys{
-		stdin:     strings.NewReader(stdin),
-		stdout:    &stdout,
-		stderr:    &stderr,
-		getenv:    func(k string) string { return env[k] },
-		now:       time.Now,
-		stdinTTY:  tty,
-		transport: transport,
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	err := run(ctx, append([]string{"bulkrevoke"}, args...), s)
-	code := exitCode(err, &stderr)
-	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
 }
 
 // srcTokenArgs is a non-interactive revoke of users from Graph with the fixed test token.
@@ -635,7 +613,7 @@ func TestSrcAllUsers(t *testing.T) {
 
 	t.Run("refused without --exclude", func(t *testing.T) {
 		dir := t.TempDir()
-		res := srcRun(t, pool.env, tr, false, "", append(args(filepath.Join(dir, "r.csv")), "--yes")...)
+		res := runCLIWith(t, pool.env, tr, false, "", append(args(filepath.Join(dir, "r.csv")), "--yes")...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "--all-users needs --exclude") ||
 			!strings.Contains(res.stderr, "hint: add --exclude breakglass.csv, or --no-exclude") {
 			t.Errorf("exit %d\n%s", res.code, res.stderr)
@@ -648,7 +626,7 @@ func TestSrcAllUsers(t *testing.T) {
 
 	t.Run("over --max-users", func(t *testing.T) {
 		dir := t.TempDir()
-		res := srcRun(t, pool.env, tr, false, "", append(args(filepath.Join(dir, "r.csv")), "--no-exclude", "--max-users", "9999", "--yes")...)
+		res := runCLIWith(t, pool.env, tr, false, "", append(args(filepath.Join(dir, "r.csv")), "--no-exclude", "--max-users", "9999", "--yes")...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "has 10000 users to revoke, more than --max-users 9999") ||
 			!strings.Contains(res.stderr, "raise --max-users (0 means no limit)") {
 			t.Errorf("exit %d\n%s", res.code, res.stderr)
@@ -664,7 +642,7 @@ func TestSrcAllUsers(t *testing.T) {
 		out := filepath.Join(dir, "report.csv")
 		start := time.Now()
 		// At a terminal, without --yes: the prompt states how many users, and where they come from.
-		res := srcRun(t, pool.env, tr, true, "yes\n", append(args(out), "--exclude", exclude)...)
+		res := runCLIWith(t, pool.env, tr, true, "yes\n", append(args(out), "--exclude", exclude)...)
 		if res.code != exitOK {
 			data, _ := os.ReadFile(out)
 			t.Fatalf("exit %d, want 0\n%s\n%.2000s", res.code, res.stderr, data)
@@ -1079,7 +1057,7 @@ func TestSrcManyTenants(t *testing.T) {
 
 	t.Run("one tenant without consent", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "report.csv")
-		res := srcRun(t, env, tr, false, "", append([]string{"revoke", "--input", list, "--report", out, "--yes"}, signIn...)...)
+		res := runCLIWith(t, env, tr, false, "", append([]string{"revoke", "--input", list, "--report", out, "--yes"}, signIn...)...)
 		if res.code != exitIncomplete {
 			t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 		}
@@ -1130,7 +1108,7 @@ func TestSrcManyTenants(t *testing.T) {
 	requests := sim.Stats().Requests
 	t.Run("--tenant-id restricts the tenants", func(t *testing.T) {
 		dir := t.TempDir()
-		res := srcRun(t, env, tr, false, "", append([]string{"revoke", "--input", list, "--report", filepath.Join(dir, "report.csv"), "--yes",
+		res := runCLIWith(t, env, tr, false, "", append([]string{"revoke", "--input", list, "--report", filepath.Join(dir, "report.csv"), "--yes",
 			"--tenant-id", srcTenants[0], "--tenant-id", strings.ToUpper(srcTenants[1])}, signIn...)...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "the list names tenant "+srcTenants[2]+", which is not among --tenant-id") {
 			t.Errorf("exit %d\n%s", res.code, res.stderr)
@@ -1143,7 +1121,7 @@ func TestSrcManyTenants(t *testing.T) {
 		// The same flags with a list of those two tenants only (named in other capitals).
 		two := writeFile(t, "two.csv", strings.ToUpper(srcTenantsHead(t, list, 0, 1)))
 		out := filepath.Join(dir, "report.csv")
-		res = srcRun(t, env, tr, false, "", append([]string{"revoke", "--input", two, "--report", out, "--yes",
+		res = runCLIWith(t, env, tr, false, "", append([]string{"revoke", "--input", two, "--report", out, "--yes",
 			"--tenant-id", srcTenants[0], "--tenant-id", strings.ToUpper(srcTenants[1])}, signIn...)...)
 		if res.code != exitOK {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
@@ -1172,7 +1150,7 @@ func TestSrcTenantDeniedByGraph(t *testing.T) {
 	})
 	list := srcTenantList(t, all, 0, 1, 2, 3, 4)
 	out := filepath.Join(t.TempDir(), "report.csv")
-	res := srcRun(t, map[string]string{"AZURE_CLIENT_SECRET": app.Secret}, ss.srv.Client().Transport, false, "",
+	res := runCLIWith(t, map[string]string{"AZURE_CLIENT_SECRET": app.Secret}, ss.srv.Client().Transport, false, "",
 		append([]string{"revoke", "--input", list, "--report", out, "--yes", "--auth", "secret", "--client-id", app.ClientID},
 			srcSignIn(ss.srcFront)...)...)
 	if res.code != exitIncomplete {
@@ -1265,7 +1243,7 @@ func TestSrcAppPool(t *testing.T) {
 			})
 			out := filepath.Join(t.TempDir(), "report.csv")
 			args := append([]string{"revoke", "--input", list, "--report", out, "--yes", "--app-pool", pool.file, "--tenant-id", srcTenants[0]}, srcSignIn(ss.srcFront)...)
-			res := srcRun(t, pool.env, ss.srv.Client().Transport, false, "", args...)
+			res := runCLIWith(t, pool.env, ss.srv.Client().Transport, false, "", args...)
 			if res.code != exitOK {
 				t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 			}
@@ -1549,7 +1527,7 @@ func TestSrcAppPoolSignInFails(t *testing.T) {
 	sim := graphsim.New(graphsim.Config{Seed: 89, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Apps: pool.apps}, users)
 	ss := srcStart(t, sim, true, nil)
 	out := filepath.Join(t.TempDir(), "report.csv")
-	res := srcRun(t, pool.env, ss.srv.Client().Transport, false, "", append([]string{"revoke", "--input", srcUPNList(t, users), "--report", out, "--yes",
+	res := runCLIWith(t, pool.env, ss.srv.Client().Transport, false, "", append([]string{"revoke", "--input", srcUPNList(t, users), "--report", out, "--yes",
 		"--app-pool", pool.file, "--tenant-id", srcTenants[0]}, srcSignIn(ss.srcFront)...)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
