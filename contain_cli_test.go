@@ -242,6 +242,19 @@ func ctBool(b *bool) string {
 	return strconv.FormatBool(*b)
 }
 
+// ctDeviceOutcome is what a containment run reports for a device of a listed user: already
+// disabled, or synced from AD, else what the run does to enabled cloud devices (disabled, or
+// would_disable in a dry run).
+func ctDeviceOutcome(g graphsim.Device, enabled batch.DeviceOutcome) batch.DeviceOutcome {
+	switch {
+	case !g.AccountEnabled:
+		return batch.DeviceAlreadyDisabled
+	case g.OnPremisesSyncEnabled:
+		return batch.DeviceSynced
+	}
+	return enabled
+}
+
 func ctInt(n *int) string {
 	if n == nil {
 		return "nil"
@@ -438,13 +451,7 @@ func TestCLIContain(t *testing.T) {
 		if d.PriorEnabled == nil || *d.PriorEnabled != g.AccountEnabled {
 			bad = append(bad, "prior_account_enabled "+ctBool(d.PriorEnabled))
 		}
-		wantOutcome := batch.DeviceDisabled
-		switch {
-		case !g.AccountEnabled:
-			wantOutcome = batch.DeviceAlreadyDisabled
-		case g.OnPremisesSyncEnabled:
-			wantOutcome = batch.DeviceSynced
-		}
+		wantOutcome := ctDeviceOutcome(g, batch.DeviceDisabled)
 		if d.Outcome != wantOutcome || (wantOutcome == batch.DeviceDisabled) != (d.HTTP == http.StatusNoContent) {
 			bad = append(bad, fmt.Sprintf("outcome %s (HTTP %d), want %s", d.Outcome, d.HTTP, wantOutcome))
 		}
@@ -532,13 +539,7 @@ func TestCLIContainDryRun(t *testing.T) {
 	for _, d := range devs {
 		seen[d.ID]++
 		g := want[d.ID]
-		wantOutcome := batch.DeviceWouldDisable
-		switch {
-		case !g.AccountEnabled:
-			wantOutcome = batch.DeviceAlreadyDisabled
-		case g.OnPremisesSyncEnabled:
-			wantOutcome = batch.DeviceSynced
-		}
+		wantOutcome := ctDeviceOutcome(g, batch.DeviceWouldDisable)
 		if d.Outcome != wantOutcome || d.PriorEnabled == nil || *d.PriorEnabled != g.AccountEnabled {
 			t.Errorf("device %s (%s): %s prior=%s, want %s prior=%v", d.ID, g.DisplayName, d.Outcome, ctBool(d.PriorEnabled), wantOutcome, g.AccountEnabled)
 		}
