@@ -323,17 +323,25 @@ func TestSinkFaultCLIInterrupted(t *testing.T) {
 				if r.code != exitInterrupted {
 					t.Fatalf("every row in the report, exit %d; want %d. stderr:\n%s", r.code, exitInterrupted, r.stderr)
 				}
-				_, after, ok := strings.Cut(r.stderr, "To finish, run:\n  ")
-				if !ok {
-					t.Fatalf("no resume command in the summary:\n%s", r.stderr)
-				}
-				command, _, _ = strings.Cut(after, "\n")
+				command = sfLineAfter(t, r.stderr, "To finish, run:\n  ")
 			} else {
 				command = r.checkIncomplete()
 			}
 			r.resume(command)
 		})
 	}
+}
+
+// sfLineAfter returns the rest of the line after marker in a run's stderr: the resume command
+// the summary or the hint prints.
+func sfLineAfter(t *testing.T, stderr, marker string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(stderr, marker)
+	if !ok {
+		t.Fatalf("no %q in stderr:\n%s", marker, stderr)
+	}
+	line, _, _ := strings.Cut(after, "\n")
+	return line
 }
 
 // sfAckServer serves the URL an interrupted child posts to once SIGINT cancelled its run.
@@ -376,11 +384,7 @@ func TestSinkFaultCLIFatal(t *testing.T) {
 				if r.code != exitFailure {
 					t.Fatalf("every row in the report, exit %d; want 1. stderr:\n%s", r.code, r.stderr)
 				}
-				_, after, ok := strings.Cut(r.stderr, "then finish with: ")
-				if !ok {
-					t.Fatalf("no resume command in the hint:\n%s", r.stderr)
-				}
-				command, _, _ = strings.Cut(after, "\n")
+				command = sfLineAfter(t, r.stderr, "then finish with: ")
 			} else {
 				command = r.checkIncomplete()
 			}
