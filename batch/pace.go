@@ -538,7 +538,9 @@ func (p *pacer) delay(cl class, n float64, limit int, take bool, no uint64) (tim
 	}
 	p.inFlight[cl]++
 	p.queue[cl] = p.queue[cl][1:]
-	c.notify() // the next in line may go
+	if len(p.queue[cl]) > 0 {
+		c.notify() // the next in line may go
+	}
 	return 0, nil, t
 }
 
