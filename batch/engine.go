@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -535,10 +534,7 @@ func (e *engine) direct(row Row) (Result, bool) {
 			// A user the resumed run finished still claims its object: a later line naming it
 			// by another form is its duplicate, as in the first run.
 			e.mu.Lock()
-			key := e.tenantID(row.Tenant) + "/" + strings.ToLower(sr.UserID)
-			if _, seen := e.resolved[key]; !seen {
-				e.resolved[key] = row.Line
-			}
+			e.claimLocked(e.tenantID(row.Tenant), sr.UserID, row.Line)
 			e.mu.Unlock()
 		}
 		return sr, ok

@@ -332,7 +332,11 @@ func (e *engine) drainReorder() {
 		}
 		delete(e.reorder, e.nextSeq)
 		e.nextSeq++
-		out = append(out, release{next, e.claimLocked(next)})
+		first := 0
+		if next.res.HTTP >= 200 && next.res.HTTP < 300 {
+			first = e.claimLocked(next.res.TenantID, next.res.UserID, next.row.Line)
+		}
+		out = append(out, release{next, first})
 	}
 	e.mu.Unlock()
 	for _, x := range out {
@@ -340,18 +344,18 @@ func (e *engine) drainReorder() {
 	}
 }
 
-// claimLocked records the looked-up object as the item's line's, unless an earlier line already
-// holds it; then it returns that line. e.mu must be held.
-func (e *engine) claimLocked(it *item) int {
-	id := strings.ToLower(it.res.UserID)
-	if id == "" || it.res.HTTP < 200 || it.res.HTTP >= 300 {
+// claimLocked records a user's object as line's, unless an earlier line already holds it; then
+// it returns that line. e.mu must be held.
+func (e *engine) claimLocked(tenantID, userID string, line int) int {
+	id := strings.ToLower(userID)
+	if id == "" {
 		return 0
 	}
-	key := it.res.TenantID + "/" + id
-	if first, seen := e.resolved[key]; seen && first != it.row.Line {
+	key := tenantID + "/" + id
+	if first, seen := e.resolved[key]; seen && first != line {
 		return first
 	}
-	e.resolved[key] = it.row.Line
+	e.resolved[key] = line
 	return 0
 }
 
