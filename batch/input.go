@@ -851,11 +851,12 @@ func nonBlankCells(rec []string) int {
 // capInput copies at most maxInput bytes of s, cut on a character boundary and marked with
 // "…", and makes it valid UTF-8 so the report never carries raw undecodable bytes.
 func capInput(s string) string {
-	s = clip(s, maxInput)
-	if !utf8.ValidString(s) {
-		return strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.ValidString(s) {
+		return strings.Clone(clip(s, maxInput))
 	}
-	return strings.Clone(s)
+	// Each run of bad bytes becomes a three-byte U+FFFD, which can lengthen the text: replace
+	// first, in no more than the bytes that can be kept, and cut after.
+	return clip(strings.ToValidUTF8(s[:min(len(s), maxInput+1)], "\uFFFD"), maxInput)
 }
 
 // joinInput shows a whole record as Input when no single cell can stand for it.
