@@ -376,8 +376,7 @@ func splitErrors(err error, report bool) error {
 			}
 			return
 		}
-		isReport := strings.Contains(e.Error(), "writing the report") || strings.Contains(e.Error(), "writing the devices report") ||
-			strings.Contains(e.Error(), "recording the changes")
+		isReport := errors.Is(e, batch.ErrReport)
 		if isReport == report && (report || !errors.Is(e, context.Canceled)) {
 			keep = append(keep, e)
 		}

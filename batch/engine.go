@@ -316,7 +316,7 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 	wg.Wait()
 
 	if err := sink.Flush(); err != nil {
-		e.fail(fmt.Errorf("writing the report: %w", err))
+		e.fail(writeError("writing the report", err))
 	}
 	st := Stats{
 		Envelopes: atomic.LoadInt64(&e.stats.Envelopes),
@@ -334,7 +334,7 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 	}
 	e.sinkMu.Lock()
 	if e.sinkErr != nil {
-		e.fail(fmt.Errorf("writing the report: %w (%d row(s) not written)", e.sinkErr, e.sinkLost))
+		e.fail(writeErrorf("writing the report", e.sinkErr, " (%d row(s) not written)", e.sinkLost))
 	}
 	e.sinkMu.Unlock()
 	e.fatalMu.Lock()
@@ -448,7 +448,7 @@ func (e *engine) writeDevices(ds ...DeviceResult) {
 		return
 	}
 	if err := e.cfg.Devices.WriteDevices(ds...); err != nil {
-		e.fail(fmt.Errorf("writing the devices report: %w", err))
+		e.fail(writeError("writing the devices report", err))
 	}
 }
 

@@ -108,7 +108,7 @@ func (e *engine) worker(l *lane, cl class) {
 		}
 		e.send(l, cl, items)
 		if err := e.sink.Flush(); err != nil {
-			e.fail(fmt.Errorf("writing the report: %w", err))
+			e.fail(writeError("writing the report", err))
 		}
 	}
 }
@@ -166,7 +166,7 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 	if len(changes) > 0 && e.cfg.BeforeChange != nil {
 		if err := e.cfg.BeforeChange(changes); err != nil {
 			l.pace.settle(tk, outcome{envelope: true})
-			e.fail(fmt.Errorf("recording the changes about to be made: %w", err))
+			e.fail(writeError("recording the changes about to be made", err))
 			e.abandonAll(items)
 			return
 		}
