@@ -107,12 +107,13 @@ func BenchmarkSend(b *testing.B) {
 func BenchmarkAnswer(b *testing.B) {
 	cfg := Config{Clock: fixedClock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	e := &engine{cfg: cfg.withDefaults(), sink: discard{}, ctrl: newController(cfg.Clock), tenants: map[string]*tenant{},
-		byLine: map[int]*item{}, devices: map[string]int{}, resolved: map[string]int{}, reorder: map[uint64]*item{},
-		skipped: map[uint64]bool{}, waitEnd: map[*quota]time.Time{}}
+		byLine: map[int]*item{}, devices: map[string]int{}, resolved: map[string]int{},
+		waitEnd: map[*quota]time.Time{}}
 	if err := e.setup([]Lane{{Client: nil}}); err == nil {
 		b.Fatal("setup accepted a lane without a client")
 	}
 	t := &tenant{slots: make(chan struct{}, 1)}
+	l := &lane{t: t}
 	resps := make([]StepResponse, MaxBatchSize)
 	for i := range resps {
 		sr := StepResponse{ID: strconv.Itoa(i + 1), Status: 200, Headers: map[string]string{"request-id": "r"},
@@ -134,7 +135,7 @@ func BenchmarkAnswer(b *testing.B) {
 				t: t, stage: stRevoke}
 			it.res.Attempts = 1
 			e.live.Add(1)
-			if _, again := e.answer(it, sr, "crid", "rid", 0); again != (sr.Status == 429) {
+			if _, again := e.answer(l, it, sr, "crid", "rid", 0); again != (sr.Status == 429) {
 				b.Fatalf("step %s: again = %v", sr.ID, again)
 			} else if again {
 				e.live.Done()
