@@ -24,6 +24,7 @@ const (
 	exitOK          = 0   // every row revoked (or would be)
 	exitFailure     = 1   // usage, configuration or authentication error
 	exitIncomplete  = 2   // the run finished but some rows were not revoked
+	exitDeadline    = 3   // stopped by --deadline
 	exitInterrupted = 130 // stopped by SIGINT/SIGTERM
 )
 
@@ -32,6 +33,14 @@ const memoryLimit = 96 << 20
 
 // errIncomplete is returned when a run ended normally but not every row succeeded.
 var errIncomplete = errors.New("not every user was revoked")
+
+// errDeadline is the cause of a run's context ended by --deadline: it tells the deadline from
+// Ctrl-C (context.Cause), which both stop the run the same way.
+var errDeadline = errors.New("the --deadline passed")
+
+// errDeadlineStop is what a run the deadline stopped returns: its summary already said so and
+// printed the --resume command.
+var errDeadlineStop = fmt.Errorf("%w: the run stopped sending", errDeadline)
 
 // hinted is an error with a second line telling the admin what to do about it.
 type hinted struct {
@@ -95,6 +104,8 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	case errors.Is(err, errIncomplete):
 		return exitIncomplete
+	case errors.Is(err, errDeadlineStop):
+		return exitDeadline
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	}
@@ -103,7 +114,34 @@ func exitCode(err error, stderr io.Writer) int {
 	if errors.As(err, &h) && h.Hint() != "" {
 		fmt.Fprintf(stderr, "hint: %s\n", h.Hint())
 	}
+	if errors.Is(err, errDeadline) {
+		// The deadline passed before the run started sending.
+		return exitDeadline
+	}
 	return exitFailure
+}
+
+// withDeadline runs a revoke, validate or enable command under its --deadline: the command's
+// context ends with the cause errDeadline, and the run then stops exactly as on Ctrl-C.
+func withDeadline(c *cli.Context, command func() error) error {
+	d := c.Duration("deadline")
+	if d <= 0 {
+		// A negative one is refused with the other flags (options.check).
+		return command()
+	}
+	parent := c.Context
+	ctx, cancel := context.WithTimeoutCause(parent, d, errDeadline)
+	defer cancel()
+	c.Context = ctx
+	defer func() { c.Context = parent }()
+	err := command()
+	if err != nil && !errors.Is(err, errDeadline) && errors.Is(context.Cause(ctx), errDeadline) &&
+		(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)) {
+		// Signing in or listing the users took the whole time: nothing was sent.
+		return withHint(fmt.Errorf("%w (%s) before anything was sent: %w", errDeadline, d, err),
+			"give the run a longer --deadline")
+	}
+	return err
 }
 
 func newApp(s *sys) *cli.App {
@@ -146,7 +184,9 @@ func newApp(s *sys) *cli.App {
 				// run the program in parallel in one process.
 				HideHelpCommand: true,
 				HideHelp:        true,
-				Action:          func(c *cli.Context) error { return revokeCommand(c, s, "revoke") },
+				Action: func(c *cli.Context) error {
+					return withDeadline(c, func() error { return revokeCommand(c, s, "revoke") })
+				},
 			},
 			{
 				Name:            "validate",
@@ -155,7 +195,9 @@ func newApp(s *sys) *cli.App {
 				Flags:           revokeFlags(),
 				HideHelpCommand: true,
 				HideHelp:        true,
-				Action:          func(c *cli.Context) error { return revokeCommand(c, s, "validate") },
+				Action: func(c *cli.Context) error {
+					return withDeadline(c, func() error { return revokeCommand(c, s, "validate") })
+				},
 			},
 			{
 				Name:            "enable",
@@ -164,7 +206,9 @@ func newApp(s *sys) *cli.App {
 				Flags:           enableFlags(),
 				HideHelpCommand: true,
 				HideHelp:        true,
-				Action:          func(c *cli.Context) error { return revokeCommand(c, s, "enable") },
+				Action: func(c *cli.Context) error {
+					return withDeadline(c, func() error { return revokeCommand(c, s, "enable") })
+				},
 			},
 			{
 				Name:            "sim",
@@ -217,6 +261,7 @@ func runFlags() []cli.Flag {
 		&cli.IntFlag{Name: "batch-size", Value: 20, Usage: "users per $batch request (1-20)"},
 		&cli.IntFlag{Name: "max-attempts", Value: 8, Usage: "failed requests per user before giving up (throttling does not count)"},
 		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "per request"},
+		&cli.DurationFlag{Name: "deadline", Usage: "stop sending after this long (e.g. 2h50m), report every row, print the --resume command and exit 3"},
 
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text|json"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every batch request"},

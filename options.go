@@ -42,7 +42,7 @@ type options struct {
 	// Tuning.
 	concurrency, batchSize, maxAttempts int
 	rate                                float64
-	timeout                             time.Duration
+	timeout, deadline                   time.Duration
 	logFormat                           string
 	verbose                             bool
 
@@ -67,7 +67,7 @@ func newOptions(c *cli.Context, cmd string) (*options, error) {
 		cloud: c.String("cloud"), graphURL: c.String("graph-url"), authorityHost: c.String("authority-host"),
 		tenantIDs: c.StringSlice("tenant-id"), simulate: c.Bool("simulate"),
 		concurrency: c.Int("concurrency"), batchSize: c.Int("batch-size"), maxAttempts: c.Int("max-attempts"),
-		rate: c.Float64("rate"), timeout: c.Duration("timeout"), logFormat: c.String("log-format"), verbose: c.Bool("verbose"),
+		rate: c.Float64("rate"), timeout: c.Duration("timeout"), deadline: c.Duration("deadline"), logFormat: c.String("log-format"), verbose: c.Bool("verbose"),
 	}
 	return o, o.check()
 }
@@ -126,6 +126,8 @@ func (o *options) checkTuning() error {
 		return fmt.Errorf("--rate %v: must be positive (0 means the default)", o.rate)
 	case o.timeout <= 0:
 		return fmt.Errorf("--timeout %v: must be positive", o.timeout)
+	case o.deadline < 0:
+		return withHint(fmt.Errorf("--deadline %v: must be positive", o.deadline), "give the time the run may take, e.g. --deadline 2h50m")
 	}
 	return nil
 }

@@ -290,9 +290,14 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	// What is on disk is what counts: a flush or fsync that failed may have lost rows the
 	// summary saw go by.
 	onDisk, readErr := countReportRows(r.reportPath)
-	interrupted := errors.Is(runErr, context.Canceled)
+	interrupted := errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded)
+	// --deadline stops the run as Ctrl-C does; its context's cause tells them apart.
+	deadline := interrupted && errors.Is(context.Cause(r.ctx()), errDeadline)
 
 	info := report.PrintInfo{ReportPath: r.reportPath, DryRun: o.dryRun, Interrupted: interrupted, Rollback: o.cmd == "enable"}
+	if deadline {
+		info.Notes = append(info.Notes, fmt.Sprintf("Stopped by --deadline %s: nothing was sent after it; requests already in flight were let finish.", o.deadline))
+	}
 	if listed != nil && listed.skippedText() != "" {
 		info.Notes = append(info.Notes, "Group members that are not users, left alone: "+listed.skippedText()+".")
 	}
@@ -333,6 +338,8 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 			hint += "; then finish with: " + r.resumeCommand()
 		}
 		return withHint(runErr, hint)
+	case deadline && nonReportErrors(runErr) == nil:
+		return errDeadlineStop
 	case runErr != nil:
 		return runErr
 	case !summary.AllOK():
@@ -377,7 +384,8 @@ func splitErrors(err error, report bool) error {
 			return
 		}
 		isReport := errors.Is(e, batch.ErrReport)
-		if isReport == report && (report || !errors.Is(e, context.Canceled)) {
+		stopped := errors.Is(e, context.Canceled) || errors.Is(e, context.DeadlineExceeded)
+		if isReport == report && (report || !stopped) {
 			keep = append(keep, e)
 		}
 	}

@@ -79,6 +79,9 @@ type Config struct {
 	// QuotaScale multiplies every throttling limit (0 = 1): 0.5 runs a
 	// quota of 1,500 writes per 150 s that no client is told about.
 	QuotaScale float64
+	// Shape changes the write quotas level by level (the pair's, the
+	// tenant's, the app's across tenants), also untold: throttle.go.
+	Shape Shape
 	// SeparateDeviceWriteQuota charges device PATCHes to a 3,000 per 150 s
 	// app+tenant quota of their own (the throttling docs list one) instead
 	// of the one revokes and user PATCHes share.
@@ -182,7 +185,7 @@ func New(cfg Config, users []User) *Server {
 		dirs:      dirs,
 		apps:      newApps(cfg),
 		tokens:    map[string]*claims{},
-		thr:       newThrottle(cfg.Quota, cfg.QuotaScale, cfg.SeparateDeviceWriteQuota, comp, compApp, compTenant, compSize, now),
+		thr:       newThrottle(cfg.Quota, cfg.QuotaScale, cfg.Shape, cfg.SeparateDeviceWriteQuota, comp, compApp, compTenant, compSize, now),
 		token:     cfg.Token,
 		faults:    cfg.Faults,
 		notBefore: map[string]time.Time{},

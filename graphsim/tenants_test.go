@@ -216,7 +216,9 @@ func TestQuotaLevels(t *testing.T) {
 				// The token bucket runs with headers on the steps, the
 				// sliding window with headers on the envelope.
 				mode := map[QuotaModel]ThrottleHeaderMode{QuotaTokenBucket: HeadersSteps, QuotaSlidingWindow: HeadersEnvelope}[model]
-				cfg := Config{Clock: NewManualClock(t0), Quota: model, QuotaScale: 0.01, ThrottleHeaders: mode, TenantID: tenantA, TenantSize: 1000}
+				// The app-wide quota at the older documentation's 35,000 per 5 min (350 here).
+				cfg := Config{Clock: NewManualClock(t0), Quota: model, QuotaScale: 0.01, Shape: Shape{App: Level{Size: 0.5}},
+					ThrottleHeaders: mode, TenantID: tenantA, TenantSize: 1000}
 				var allTenants []string
 				for _, tn := range tenants(11) {
 					cfg.Tenants = append(cfg.Tenants, Tenant{ID: tn, Users: GenerateUsers(40, 3), Size: 1000})
@@ -345,9 +347,9 @@ func TestSeparateDeviceWriteQuota(t *testing.T) {
 
 func TestCompetingAppElsewhere(t *testing.T) {
 	clock := NewManualClock(t0)
-	comp := Competing{WritesPerSecond: 200, Scope: CompetingAppElsewhere}
+	comp := Competing{WritesPerSecond: 400, Scope: CompetingAppElsewhere}
 	_, base := start(t, Config{Clock: clock, Quota: QuotaSlidingWindow, Competing: comp, ThrottleHeaders: HeadersSteps}, trapUsers())
-	clock.Advance(3 * time.Minute) // 36,000 writes elsewhere, capped at the app's 35,000
+	clock.Advance(3 * time.Minute) // 72,000 writes elsewhere, capped at the app's 70,000
 	_, got := batch(t, base, []testStep{revokeStep("1", "adele@x.com")})
 	if r := got["1"]; r.Status != 429 || !strings.HasPrefix(r.Headers["x-ms-throttle-scope"], "Application/Write/") {
 		t.Errorf("%d %q, want 429 on the app's own limit", r.Status, r.Headers["x-ms-throttle-scope"])

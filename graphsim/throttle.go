@@ -65,13 +65,15 @@ type Competing struct {
 }
 
 // The limits of Graph's identity and access service (graph-notes.md and
-// the throttling docs), before Config.QuotaScale.
+// the throttling docs), before Config.QuotaScale and Config.Shape. The
+// app-wide write limit is today's documented 70,000 per 5 min; older
+// versions of the page said 35,000 (Shape.App.Size 0.5 runs that).
 const (
 	appWriteLimit     = 3000 // per app+tenant pair
 	appWriteWindow    = 150 * time.Second
 	tenantWriteLimit  = 18000 // per tenant, all apps
 	tenantWriteWindow = 5 * time.Minute
-	globalWriteLimit  = 35000 // per app, all tenants
+	globalWriteLimit  = 70000 // per app, all tenants
 	globalWriteWindow = 5 * time.Minute
 	ruWindow          = 10 * time.Second // per app+tenant pair, by tenant size
 	globalRULimit     = 150000           // per app, all tenants
@@ -88,6 +90,36 @@ func ruLimitFor(tenantSize int) float64 {
 	default:
 		return 8000
 	}
+}
+
+// Shape gives each level of the write quotas a size and a window of its
+// own, as multiples of the documented ones (after QuotaScale), without
+// telling the client: Graph may run a tenant on other figures than it
+// documents, and may count them over a shorter window. The zero value is
+// the documented shape.
+type Shape struct {
+	Pair, Tenant, App Level
+}
+
+// Level scales one quota level; a zero field means 1. The refill (or the
+// rate a window sustains) is Size/Window times the documented one.
+//
+//   - Pair{Size: 0.2, Window: 0.2}: 600 writes per 30 s, at the documented 20/s.
+//   - Tenant{Size: 1.0 / 30, Window: 1.0 / 30}: a bucket of 600 that refills at the documented 60/s.
+//   - App{Size: 0.5}: 35,000 per 5 min, the older documentation.
+type Level struct {
+	Size   float64
+	Window float64
+}
+
+func (l Level) apply(limit float64, window time.Duration) (float64, time.Duration) {
+	if l.Size > 0 {
+		limit *= l.Size
+	}
+	if l.Window > 0 {
+		window = time.Duration(float64(window) * l.Window)
+	}
+	return limit, window
 }
 
 // meter is one quota. Costs are charged even when refused, as Graph does.
@@ -239,6 +271,7 @@ type appQuotas struct {
 type throttle struct {
 	model          QuotaModel
 	scale          float64
+	shape          Shape
 	separateDevice bool
 	pairs          map[[2]string]*pairQuotas
 	tenants        map[string]*quota
@@ -252,8 +285,9 @@ type throttle struct {
 }
 
 // newThrottle builds the quotas; scale multiplies every documented limit
-// (0 = 1), so a test can run a quota smaller than the one a client assumes.
-func newThrottle(model QuotaModel, scale float64, separateDevice bool, comp Competing, compApp, compTenant string, compSize int, now time.Time) *throttle {
+// (0 = 1), so a test can run a quota smaller than the one a client assumes,
+// and shape changes the write levels one by one.
+func newThrottle(model QuotaModel, scale float64, shape Shape, separateDevice bool, comp Competing, compApp, compTenant string, compSize int, now time.Time) *throttle {
 	if model == QuotaOff {
 		return nil
 	}
@@ -261,14 +295,19 @@ func newThrottle(model QuotaModel, scale float64, separateDevice bool, comp Comp
 		scale = 1
 	}
 	return &throttle{
-		model: model, scale: scale, separateDevice: separateDevice,
+		model: model, scale: scale, shape: shape, separateDevice: separateDevice,
 		pairs: map[[2]string]*pairQuotas{}, tenants: map[string]*quota{}, apps: map[string]*appQuotas{},
 		competing: comp, lastCompete: now, compApp: compApp, compTenant: compTenant, compSize: compSize,
 	}
 }
 
 func (t *throttle) meter(limit float64, window time.Duration, now time.Time) meter {
-	limit *= t.scale
+	return t.shaped(Level{}, limit, window, now)
+}
+
+// shaped is meter for a write level of the shape.
+func (t *throttle) shaped(l Level, limit float64, window time.Duration, now time.Time) meter {
+	limit, window = l.apply(limit*t.scale, window)
 	if t.model == QuotaSlidingWindow {
 		return newSlidingWindow(limit, window)
 	}
@@ -283,14 +322,14 @@ func (t *throttle) pair(app, tenant string, size int, now time.Time) *pairQuotas
 			ru: &quota{scope: "Tenant_Application/ResourceUnit/" + app + "/" + tenant, level: "Tenant_Application/ResourceUnit",
 				info: "ResourceUnitLimitExceeded", m: t.meter(ruLimitFor(size), ruWindow, now)},
 			write: &quota{scope: "Tenant_Application/Write/" + app + "/" + tenant, level: "Tenant_Application/Write",
-				info: "WriteLimitExceeded", m: t.meter(appWriteLimit, appWriteWindow, now)},
+				info: "WriteLimitExceeded", m: t.shaped(t.shape.Pair, appWriteLimit, appWriteWindow, now)},
 		}
 		if t.separateDevice {
 			// The throttling docs list device writes under a limit of their
 			// own with the same figures; whether Graph keeps them apart from
 			// other writes is not documented.
 			p.deviceWrite = &quota{scope: "Tenant_Application/Write/" + app + "/" + tenant, level: "Tenant_Application/DeviceWrite",
-				info: "WriteLimitExceeded", m: t.meter(appWriteLimit, appWriteWindow, now)}
+				info: "WriteLimitExceeded", m: t.shaped(t.shape.Pair, appWriteLimit, appWriteWindow, now)}
 		}
 		t.pairs[k] = p
 	}
@@ -301,7 +340,7 @@ func (t *throttle) tenant(tenant string, now time.Time) *quota {
 	q := t.tenants[tenant]
 	if q == nil {
 		q = &quota{scope: "Tenant/Write/" + tenant, level: "Tenant/Write",
-			info: "WriteLimitExceeded", m: t.meter(tenantWriteLimit, tenantWriteWindow, now)}
+			info: "WriteLimitExceeded", m: t.shaped(t.shape.Tenant, tenantWriteLimit, tenantWriteWindow, now)}
 		t.tenants[tenant] = q
 	}
 	return q
@@ -314,7 +353,7 @@ func (t *throttle) app(app string, now time.Time) *appQuotas {
 			ru: &quota{scope: "Application/ResourceUnit/" + app, level: "Application/ResourceUnit",
 				info: "ResourceUnitLimitExceeded", m: t.meter(globalRULimit, globalRUWindow, now)},
 			write: &quota{scope: "Application/Write/" + app, level: "Application/Write",
-				info: "WriteLimitExceeded", m: t.meter(globalWriteLimit, globalWriteWindow, now)},
+				info: "WriteLimitExceeded", m: t.shaped(t.shape.App, globalWriteLimit, globalWriteWindow, now)},
 		}
 		t.apps[app] = a
 	}

@@ -2,6 +2,7 @@ package graphsim
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
@@ -333,5 +334,51 @@ func TestParseThrottleHeaders(t *testing.T) {
 	}
 	if _, ok := ParseThrottleHeaders("always"); ok {
 		t.Errorf("ParseThrottleHeaders(always) accepted")
+	}
+}
+
+// TestShape: each level of the write quotas takes the size and window its Level gives it, as
+// multiples of the documented figures after QuotaScale, and the others keep theirs; the app-wide
+// quota is today's documented 70,000 per 5 min.
+func TestShape(t *testing.T) {
+	type want struct {
+		limit  float64
+		window time.Duration
+	}
+	figures := func(m meter) want {
+		switch m := m.(type) {
+		case *tokenBucket:
+			return want{m.limit, time.Duration(m.limit / m.rate * float64(time.Second))}
+		case *slidingWindow:
+			return want{m.limit, m.window}
+		}
+		return want{}
+	}
+	tests := []struct {
+		name              string
+		model             QuotaModel
+		scale             float64
+		shape             Shape
+		pair, tenant, app want
+	}{
+		{"documented", QuotaTokenBucket, 1, Shape{},
+			want{3000, 150 * time.Second}, want{18000, 5 * time.Minute}, want{70000, 5 * time.Minute}},
+		{"a window a fifth of the documented length", QuotaSlidingWindow, 1, Shape{Pair: Level{Size: 0.2, Window: 0.2}},
+			want{600, 30 * time.Second}, want{18000, 5 * time.Minute}, want{70000, 5 * time.Minute}},
+		{"a tenant bucket a thirtieth of the documented, refilling at 60/s", QuotaTokenBucket, 1, Shape{Tenant: Level{Size: 1.0 / 30, Window: 1.0 / 30}},
+			want{3000, 150 * time.Second}, want{600, 10 * time.Second}, want{70000, 5 * time.Minute}},
+		{"the app-wide quota at half, on a half quota", QuotaTokenBucket, 0.5, Shape{App: Level{Size: 0.5}},
+			want{1500, 150 * time.Second}, want{9000, 5 * time.Minute}, want{17500, 5 * time.Minute}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			thr := newThrottle(tc.model, tc.scale, tc.shape, false, Competing{}, "", "", 0, t0)
+			got := [3]want{figures(thr.pair("a", "t", 10, t0).write.m), figures(thr.tenant("t", t0).m), figures(thr.app("a", t0).write.m)}
+			for i, w := range [3]want{tc.pair, tc.tenant, tc.app} {
+				if math.Abs(got[i].limit-w.limit) > 1e-6 || (got[i].window-w.window).Abs() > time.Millisecond {
+					t.Errorf("level %d: %.0f per %v, want %.0f per %v", i, got[i].limit, got[i].window, w.limit, w.window)
+				}
+			}
+		})
 	}
 }
