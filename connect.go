@@ -142,9 +142,18 @@ func connect(ctx context.Context, o *options, s *sys, t target, tenants []string
 			return nil, err
 		}
 	}
+	refused, err := tokenTenants(o, s, tenants)
+	if err != nil {
+		return nil, err
+	}
 	single := len(apps) == 1 && len(tenants) == 1
 	conn := &connection{tenantErrs: map[string]error{}, clock: batch.RealClock, target: t, close: func() {}}
 	for _, tn := range tenants {
+		if err := refused[tn]; err != nil {
+			// Never sent: the engine reports its rows with this reason.
+			conn.tenantErrs[tn] = err
+			continue
+		}
 		signInTo := tn
 		if signInTo == "" && len(o.tenantIDs) == 1 {
 			signInTo = o.tenantIDs[0]
@@ -193,6 +202,55 @@ func connect(ctx context.Context, o *options, s *sys, t target, tenants []string
 		conn.target.tenant = conn.lanes[0].TenantID
 	}
 	return conn, nil
+}
+
+// otherTenantError is why the rows of a tenant the list names are not sent with --auth token:
+// the token is for one tenant, its tid claim, and that is not it (or, for a domain, cannot be
+// known to be it).
+type otherTenantError struct {
+	tenant, tokenTenant string
+}
+
+func (e *otherTenantError) Error() string {
+	if !isGUID(e.tenant) {
+		return fmt.Sprintf("no credential for tenant %s: the --auth token is for tenant %s (its tid claim), and a tenant named by domain cannot be matched to it without Graph; name the tenant by its id in the list",
+			e.tenant, e.tokenTenant)
+	}
+	return fmt.Sprintf("no credential for tenant %s: the --auth token is for tenant %s (its tid claim)", e.tenant, e.tokenTenant)
+}
+
+// tokenTenants decides, with --auth token, which tenants named by the list the token may serve:
+// only its own, by the tid claim. The others are returned with the reason (their rows are
+// reported and never sent). A list naming tenants with a token whose tenant cannot be read, or
+// naming none of the token's, is refused.
+func tokenTenants(o *options, s *sys, tenants []string) (map[string]error, error) {
+	if o.auth != "token" || o.appPool != "" {
+		return nil, nil
+	}
+	named := slices.DeleteFunc(slices.Clone(tenants), func(tn string) bool { return tn == "" })
+	if len(named) == 0 {
+		return nil, nil
+	}
+	tid := tokenTenant(strings.TrimSpace(s.getenv("BULKREVOKE_ACCESS_TOKEN")))
+	if tid == "" {
+		return nil, withHint(errors.New("the list names tenants, but the --auth token has no readable tenant (tid claim): its rows could go to the wrong tenant"),
+			"use a Graph access token as az account get-access-token --resource-type ms-graph gives it, or sign in with --auth secret or certificate, which sign in to each tenant")
+	}
+	refused := map[string]error{}
+	var errs []error
+	for _, tn := range named {
+		if isGUID(tn) && strings.EqualFold(tn, tid) {
+			continue
+		}
+		err := &otherTenantError{tenant: tn, tokenTenant: tid}
+		refused[tn] = err
+		errs = append(errs, err)
+	}
+	if len(refused) == len(named) && !slices.Contains(tenants, "") {
+		return nil, withHint(fmt.Errorf("no row of the list is in the token's tenant: %w", errors.Join(errs...)),
+			"get a token of the list's tenant, or sign in with --auth secret or certificate, which sign in to each tenant")
+	}
+	return refused, nil
 }
 
 // checkTenants refuses a list whose tenants the run was not told to touch: with several

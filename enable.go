@@ -63,6 +63,10 @@ func (r *runner) enable() error {
 	tenants := rb.Tenants()
 	if !o.offline {
 		if err := r.signIn(tenants); err != nil {
+			if other := (*otherTenantError)(nil); errors.As(err, &other) {
+				// A token of another tenant: refused as any sign-in to another tenant is.
+				return r.otherTenant(other.tenant, other.tokenTenant)
+			}
 			return err
 		}
 		if err := r.checkRollbackTenants(tenants); err != nil {
@@ -131,9 +135,14 @@ func (r *runner) checkRollbackTenants(tenants []string) error {
 		}
 		id := r.conn.tenantID(tn)
 		if !strings.EqualFold(id, tn) {
-			return withHint(fmt.Errorf("%s is a report of tenant %s, but the sign-in is for tenant %s", r.o.from, tn, id),
-				"sign in to the tenant the run changed (--tenant-id "+tn+")")
+			return r.otherTenant(tn, id)
 		}
 	}
 	return nil
+}
+
+// otherTenant refuses to undo a run of tenant report with a sign-in for tenant signedIn.
+func (r *runner) otherTenant(report, signedIn string) error {
+	return withHint(fmt.Errorf("%s is a report of tenant %s, but the sign-in is for tenant %s", r.o.from, report, signedIn),
+		"sign in to the tenant the run changed (--tenant-id "+report+")")
 }

@@ -6,6 +6,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,104 @@ func TestSafetyDeadline(t *testing.T) {
 		if n := len(sim.Revocations(u.UPN)); n != 1 {
 			t.Errorf("%s revoked %d times over both runs, want once", u.UPN, n)
 		}
+	}
+}
+
+// Tenants and app of TestSafetyTokenTenant: the token is for safeTenantA.
+const (
+	safeTenantA = "a0a0a0a0-1111-4222-8333-444455556666"
+	safeTenantB = "b0b0b0b0-1111-4222-8333-444455556666"
+	safeApp     = "a9900000-0000-4000-8000-000000000016"
+)
+
+// TestSafetyTokenTenant: with --auth token, the token's tid claim is the run's one tenant. Rows
+// of tenant A go; rows naming tenant B, or a tenant by domain (which cannot be matched to a tid
+// without Graph), are reported denied with the reason and never sent, not even when B has a
+// user of the same name as one in A. A tenant column with a token whose tenant cannot be read,
+// or naming only other tenants, is refused before anything is sent.
+func TestSafetyTokenTenant(t *testing.T) {
+	t.Parallel()
+	inA := []graphsim.User{
+		{ID: "a1a1a1a1-0000-4000-8000-000000000001", UPN: "alice@a.example", UserType: "Member", AccountEnabled: true},
+		{ID: "a1a1a1a1-0000-4000-8000-000000000002", UPN: "shared@x.example", UserType: "Member", AccountEnabled: true},
+	}
+	inB := []graphsim.User{
+		{ID: "b1b1b1b1-0000-4000-8000-000000000001", UPN: "bob@b.example", UserType: "Member", AccountEnabled: true},
+		{ID: "b1b1b1b1-0000-4000-8000-000000000002", UPN: "shared@x.example", UserType: "Member", AccountEnabled: true},
+	}
+	sim, url := startSim(t, graphsim.Config{Seed: 5, TenantID: safeTenantA, AppID: safeApp,
+		Tenants: []graphsim.Tenant{{ID: safeTenantB, Users: inB}}}, inA)
+	env := map[string]string{"BULKREVOKE_ACCESS_TOKEN": sim.IssueToken(safeApp, safeTenantA)}
+	dir := t.TempDir()
+	list := filepath.Join(dir, "tenants.csv")
+	if err := os.WriteFile(list, []byte("tenant,userPrincipalName\n"+
+		strings.ToUpper(safeTenantA)+",alice@a.example\n"+
+		safeTenantB+",bob@b.example\n"+
+		safeTenantB+",shared@x.example\n"+
+		"a.example,shared@x.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(dir, "report.csv")
+	res := runCLI(t, env, "", e2eArgs("revoke", url, list, out)...)
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
+	}
+	e2eCheckRows(t, e2eReadReport(t, out), map[int]e2eWant{
+		2: {status: batch.StatusRevoked, http: 200, upn: "alice@a.example", attempts: 1, ids: true},
+		3: {status: batch.StatusDenied, code: "sign_in", upn: "bob@b.example",
+			message: "no credential for tenant " + safeTenantB + ": the --auth token is for tenant " + safeTenantA + " (its tid claim)"},
+		4: {status: batch.StatusDenied, code: "sign_in", upn: "shared@x.example",
+			message: "no credential for tenant " + safeTenantB + ": the --auth token is for tenant " + safeTenantA},
+		5: {status: batch.StatusDenied, code: "sign_in", upn: "shared@x.example",
+			message: "no credential for tenant a.example: the --auth token is for tenant " + safeTenantA + " (its tid claim), and a tenant named by domain cannot be matched to it without Graph; name the tenant by its id in the list"},
+	})
+	a, b := sim.Tenant(safeTenantA), sim.Tenant(safeTenantB)
+	for _, c := range []struct {
+		tenant *graphsim.TenantView
+		upn    string
+		want   int
+	}{{a, "alice@a.example", 1}, {a, "shared@x.example", 0}, {b, "bob@b.example", 0}, {b, "shared@x.example", 0}} {
+		if got := len(c.tenant.Revocations(c.upn)); got != c.want {
+			t.Errorf("%s in tenant %s revoked %d times, want %d", c.upn, c.tenant.ID(), got, c.want)
+		}
+	}
+	if gs := sim.Stats(); gs.Revocations != 1 || gs.Steps != 1 {
+		t.Errorf("graphsim saw %d steps and %d revocations, want the one of tenant A's row", gs.Steps, gs.Revocations)
+	}
+	if !strings.Contains(res.stderr, "tenant "+safeTenantB+": no credential for tenant "+safeTenantB) {
+		t.Errorf("the summary does not say why tenant B was left out:\n%s", res.stderr)
+	}
+
+	onlyB := filepath.Join(dir, "only-b.csv")
+	if err := os.WriteFile(onlyB, []byte("tenant,userPrincipalName\n"+safeTenantB+",bob@b.example\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	requests := sim.Stats().Requests
+	for _, tc := range []struct {
+		name       string
+		env        map[string]string
+		input      string
+		want, hint string
+	}{
+		{"a token without a readable tid", e2eEnv(), list,
+			"the list names tenants, but the --auth token has no readable tenant (tid claim)", "--auth secret or certificate"},
+		{"a list of another tenant only", env, onlyB,
+			"no row of the list is in the token's tenant: no credential for tenant " + safeTenantB, "get a token of the list's tenant"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "refused.csv")
+			res := runCLI(t, tc.env, "", e2eArgs("revoke", url, tc.input, out)...)
+			if res.code != exitFailure || !strings.Contains(res.stderr, "bulkrevoke: "+tc.want) {
+				t.Errorf("exit %d, want 1 with %q\n%s", res.code, tc.want, res.stderr)
+			}
+			if _, hint, _ := strings.Cut(res.stderr, "\nhint: "); !strings.Contains(hint, tc.hint) {
+				t.Errorf("hint %q, want it to say %q", hint, tc.hint)
+			}
+			e2eNoFile(t, out)
+		})
+	}
+	if gs := sim.Stats(); gs.Requests != requests {
+		t.Errorf("refused runs sent %d requests", gs.Requests-requests)
 	}
 }
