@@ -15,21 +15,19 @@ import (
 // nothing else.
 func (r *runner) enable() error {
 	o, s := r.o, r.s
+	r.reportPath = o.report
+	if r.reportPath == "" {
+		r.reportPath = "bulkrevoke-enable-" + s.now().UTC().Format("20060102T150405Z") + ".csv"
+	}
+	if err := checkOutputs(o, r.reportPath, s.stdin); err != nil {
+		return err
+	}
 	rb, err := report.OpenRollback(o.from)
 	if errors.Is(err, fs.ErrNotExist) {
 		return withHint(err, "give --from the report that the revoke --block-sign-in/--disable-devices run wrote")
 	}
 	if err != nil {
 		return err
-	}
-	r.reportPath = o.report
-	if r.reportPath == "" {
-		r.reportPath = "bulkrevoke-enable-" + s.now().UTC().Format("20060102T150405Z") + ".csv"
-	}
-	for _, p := range []string{o.from, o.resume} {
-		if p != "" && sameFile(p, r.reportPath) {
-			return withHint(errors.New("--report must be a new file"), "give the rollback its own report")
-		}
 	}
 	rows := rb.Rows()
 	users, devices := 0, 0

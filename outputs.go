@@ -2,7 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/bulkrevoke/bulkrevoke/report"
@@ -20,6 +23,78 @@ type outputs struct {
 	// the devices of the rows it finished, carried into this run's devices report, by line.
 	priorDevices map[string]bool
 	knownDevices map[string]int
+}
+
+// checkOutputs refuses, before anything is created, a report that would replace a file the run
+// reads: not with --force either, which is for old reports. It covers every file written next to
+// the report (<report>.devices.csv, .changes.csv, .users.csv, and any other <report>.* name),
+// whether spelled alike or the same file under another name (os.SameFile).
+func checkOutputs(o *options, reportPath string, stdin io.Reader) error {
+	type read struct{ path, what string }
+	var reads []read
+	add := func(path, what string) {
+		if path != "" && path != "-" {
+			reads = append(reads, read{path, what})
+		}
+	}
+	add(o.input, "the user list (--input)")
+	add(o.exclude, "the exclusion list (--exclude)")
+	for _, p := range []struct{ path, what string }{{o.resume, "the report being resumed"}, {o.from, "the report being undone (--from)"}} {
+		if p.path != "" {
+			add(p.path, p.what)
+			add(report.DevicesPath(p.path), "the devices report of "+p.what)
+			add(report.ChangesPath(p.path), "the changes journal of "+p.what)
+		}
+	}
+	add(o.appPool, "the app pool (--app-pool)")
+	add(o.certificate, "the certificate (--certificate)")
+
+	hint := "give --report a new file name: the report and the files written next to it (.devices.csv, .changes.csv, .users.csv) never replace a file the run reads, even with --force"
+	outs := []string{reportPath, report.DevicesPath(reportPath), report.ChangesPath(reportPath), report.UsersPath(reportPath)}
+	refuse := func(out, what string) error {
+		if out == reportPath {
+			return withHint(fmt.Errorf("--report must not be %s", what), hint)
+		}
+		return withHint(fmt.Errorf("--report %s would write %s, which is %s", reportPath, out, what), hint)
+	}
+	for _, in := range reads {
+		for _, out := range outs {
+			if sameFile(in.path, out) {
+				return refuse(out, in.what)
+			}
+		}
+		if besideReport(in.path, reportPath) {
+			return withHint(fmt.Errorf("%s %s is named like the files written next to --report %s", in.what, in.path, reportPath), hint)
+		}
+	}
+	// A list piped in from a file (--input - < report.csv) is read from that very file.
+	if f, ok := stdin.(*os.File); ok && o.input == "-" {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			for _, out := range outs {
+				if fo, err := os.Stat(out); err == nil && os.SameFile(fi, fo) {
+					return refuse(out, "the user list (--input -, read from that file)")
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// besideReport reports whether path is named like a file the run writes next to its report,
+// <report without .csv>.<name>.<ext>, by cleaned absolute paths: companions added later are
+// covered too.
+func besideReport(path, reportPath string) bool {
+	p, err1 := filepath.Abs(path)
+	r, err2 := filepath.Abs(reportPath)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	stem := r
+	if n := len(r) - len(".csv"); n >= 0 && strings.EqualFold(r[n:], ".csv") {
+		stem = r[:n]
+	}
+	rest, ok := strings.CutPrefix(p, stem+".")
+	return ok && strings.Contains(rest, ".")
 }
 
 // createOutputs creates the report and its companions; none is created when any cannot be.

@@ -84,8 +84,8 @@ func (r *runner) revoke() error {
 	if r.reportPath == "" {
 		r.reportPath = "bulkrevoke-report-" + s.now().UTC().Format("20060102T150405Z") + ".csv"
 	}
-	if o.resume != "" && sameFile(o.resume, r.reportPath) {
-		return withHint(errors.New("--report must not be the report being resumed"), "give the resumed run a new report file")
+	if err := checkOutputs(o, r.reportPath, s.stdin); err != nil {
+		return err
 	}
 
 	var listed *resolved

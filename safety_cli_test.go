@@ -9,12 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
+	"github.com/bulkrevoke/bulkrevoke/report"
 )
 
 // TestSafetyDeadline: Graph answers every envelope after 400 ms and one envelope is in flight
@@ -210,5 +212,88 @@ func TestSafetyTokenTenant(t *testing.T) {
 	}
 	if gs := sim.Stats(); gs.Requests != requests {
 		t.Errorf("refused runs sent %d requests", gs.Requests-requests)
+	}
+}
+
+// TestSafetyReportIsInput: a report, or a file written next to it, that is a file the run reads
+// is refused before anything is created, even with --force: however the path is spelled, through
+// a hard link, and for every input flag. The input is left byte for byte, the exit code is 1,
+// nothing is sent and no companion file appears.
+func TestSafetyReportIsInput(t *testing.T) {
+	t.Parallel()
+	sim, url := startSim(t, graphsim.Config{Seed: 6}, e2eTenant())
+	const list = "userPrincipalName\nadele@contoso.com\n"
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	input := write("users.csv", list)
+	linked := filepath.Join(dir, "linked.csv")
+	if err := os.Link(input, linked); err != nil {
+		t.Fatal(err)
+	}
+	exclude := write("exclude.csv", "userPrincipalName\nadmin@contoso.com\n")
+	first := filepath.Join(dir, "first.csv")
+	if res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, first)...); res.code != exitOK {
+		t.Fatalf("first run: exit %d\n%s", res.code, res.stderr)
+	}
+	pool := write("pool.csv", "client_id,secret_env\n0000c11e-0000-4000-8000-00000000c11e,POOL_SECRET\n")
+	named := write("r.retry.csv", list)     // named like a file written next to --report r.csv
+	devices := write("d.devices.csv", list) // the devices report of --report d.csv
+	respelled := filepath.Join(dir, ".", "..", filepath.Base(dir), "users.csv")
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		file string // the input that must stay as it was
+		want string
+	}{
+		{"--report is --input", e2eArgs("revoke", url, input, input, "--force"), input, "--report must not be the user list (--input)"},
+		{"--report is --input spelled otherwise", e2eArgs("revoke", url, input, respelled, "--force"), input, "--report must not be the user list (--input)"},
+		{"--report is a hard link to --input", e2eArgs("revoke", url, input, linked, "--force"), input, "--report must not be the user list (--input)"},
+		{"--report is --input of validate", e2eArgs("validate", url, input, input, "--force"), input, "--report must not be the user list (--input)"},
+		{"--report is --exclude", e2eArgs("revoke", url, input, exclude, "--force", "--exclude", exclude), exclude, "--report must not be the exclusion list (--exclude)"},
+		{"--report is --resume", e2eArgs("revoke", url, input, first, "--force", "--resume", first), first, "--report must not be the report being resumed"},
+		{"--report is --from", []string{"enable", "--auth", "token", "--graph-url", url, "--from", first, "--report", first, "--force", "--yes"}, first,
+			"--report must not be the report being undone (--from)"},
+		{"--report is --app-pool", []string{"revoke", "--graph-url", url, "--input", input, "--report", pool, "--app-pool", pool,
+			"--tenant-id", "contoso.com", "--force", "--yes"}, pool, "--report must not be the app pool (--app-pool)"},
+		{"the devices report is --input", e2eArgs("revoke", url, devices, filepath.Join(dir, "d.csv"), "--force", "--disable-devices"), devices,
+			"--report " + filepath.Join(dir, "d.csv") + " would write " + devices + ", which is the user list (--input)"},
+		{"--input is named like a file next to the report", e2eArgs("revoke", url, named, filepath.Join(dir, "r.csv"), "--force"), named,
+			"the user list (--input) " + named + " is named like the files written next to --report " + filepath.Join(dir, "r.csv")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, err := os.ReadFile(tc.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, _ := os.ReadDir(dir)
+			requests := sim.Stats().Requests
+			res := runCLI(t, e2eEnv(), "", tc.args...)
+			if res.code != exitFailure || !strings.Contains(res.stderr, "bulkrevoke: "+tc.want+"\n") ||
+				!strings.Contains(res.stderr, "\nhint: give --report a new file name") {
+				t.Errorf("exit %d, want 1 with %q and a hint\n%s", res.code, tc.want, res.stderr)
+			}
+			if after, _ := os.ReadFile(tc.file); !bytes.Equal(after, before) {
+				t.Errorf("%s changed:\n%q\nwas\n%q", tc.file, after, before)
+			}
+			if gs := sim.Stats(); gs.Requests != requests {
+				t.Errorf("a refused run sent %d requests", gs.Requests-requests)
+			}
+			if now, _ := os.ReadDir(dir); len(now) != len(entries) {
+				t.Errorf("a refused run left %d new files in %s", len(now)-len(entries), dir)
+			}
+			r := tc.args[slices.Index(tc.args, "--report")+1]
+			for _, p := range []string{report.DevicesPath(r), report.ChangesPath(r), report.UsersPath(r)} {
+				if p != tc.file {
+					e2eNoFile(t, p)
+				}
+			}
+		})
 	}
 }
