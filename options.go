@@ -128,6 +128,9 @@ func (o *options) checkTuning() error {
 		return fmt.Errorf("--timeout %v: must be positive", o.timeout)
 	case o.deadline < 0:
 		return withHint(fmt.Errorf("--deadline %v: must be positive", o.deadline), "give the time the run may take, e.g. --deadline 2h50m")
+	case o.logFormat != "text" && o.logFormat != "json":
+		return withHint(fmt.Errorf("--log-format %q: the formats are text and json", o.logFormat),
+			"--log-format json writes one JSON object per log line to stderr; text (the default) is for people")
 	}
 	return nil
 }

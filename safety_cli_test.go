@@ -297,3 +297,28 @@ func TestSafetyReportIsInput(t *testing.T) {
 		})
 	}
 }
+
+// TestSafetyUsage: flag values that would be ignored or misread are usage errors (exit 1)
+// with a hint, before anything is read or sent.
+func TestSafetyUsage(t *testing.T) {
+	t.Parallel()
+	input := writeFile(t, "users.csv", "userPrincipalName\nadele@contoso.com\n")
+	out := filepath.Join(filepath.Dir(input), "report.csv")
+	for _, tc := range []struct {
+		args       []string
+		want, hint string
+	}{
+		{[]string{"--log-format", "xml"}, `--log-format "xml": the formats are text and json`, "--log-format json"},
+		{[]string{"--log-format", "JSON"}, `--log-format "JSON": the formats are text and json`, "--log-format json"},
+		{[]string{"--deadline", "-5m"}, "--deadline -5m0s: must be positive", "--deadline 2h50m"},
+	} {
+		res := runCLI(t, nil, "", append([]string{"revoke", "--simulate", "--input", input, "--report", out, "--yes"}, tc.args...)...)
+		if res.code != exitFailure || !strings.Contains(res.stderr, "bulkrevoke: "+tc.want+"\n") {
+			t.Errorf("%v: exit %d, want 1 with %q\n%s", tc.args, res.code, tc.want, res.stderr)
+		}
+		if _, hint, _ := strings.Cut(res.stderr, "\nhint: "); !strings.Contains(hint, tc.hint) {
+			t.Errorf("%v: hint %q, want it to say %q", tc.args, hint, tc.hint)
+		}
+		e2eNoFile(t, out)
+	}
+}
