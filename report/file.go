@@ -103,6 +103,13 @@ type csvFile struct {
 	path   string
 	what   string
 	closed bool
+	// rewriting is set while a Rewrite of the file is under way: a row written then would be
+	// lost when the new version takes the file's place, so writes are refused.
+	rewriting bool
+	// replaced is set when a Rewrite's Commit closed the file to put the new version in its
+	// place; Close then returns what closing it returned (closeErr) instead of failing.
+	replaced bool
+	closeErr error
 }
 
 func newCSVFile(w io.Writer, f file, path, what string) *csvFile {
@@ -113,6 +120,9 @@ func newCSVFile(w io.Writer, f file, path, what string) *csvFile {
 func (c *csvFile) writeLocked(recs ...[]string) error {
 	if c.closed {
 		return fmt.Errorf("write %s: it is closed", c.what)
+	}
+	if c.rewriting {
+		return fmt.Errorf("write %s: it is being rewritten", c.what)
 	}
 	for _, rec := range recs {
 		if err := c.cw.Write(rec); err != nil {
@@ -158,8 +168,16 @@ func (c *csvFile) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
+		if c.replaced {
+			return c.closeErr
+		}
 		return fmt.Errorf("close %s: it is already closed", c.what)
 	}
+	return c.closeLocked()
+}
+
+// closeLocked is Close with mu held.
+func (c *csvFile) closeLocked() error {
 	c.closed = true
 	err := c.flushLocked()
 	if c.f == nil {
