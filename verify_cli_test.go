@@ -1,0 +1,207 @@
+//go:build unix
+
+package main
+
+// --verify and crashes (issue 16, item 9): every row reaches the report when its revoke lands,
+// and the read-back is recorded afterwards by putting a verified version of the report in its
+// place. A verified run killed at any moment leaves a report that holds every landed revoke,
+// parses, and resumes; a read-back that cannot be written leaves the report whole.
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+	"github.com/bulkrevoke/bulkrevoke/graphsim"
+)
+
+const (
+	vfUsers  = 400
+	vfKillAt = 100 // revokes landed, or users read back, before the kill
+)
+
+// TestVerifyKillResume kills revoke --verify (a real child process, SIGKILL) while its revokes
+// land, and while it reads the users back, then resumes it with --verify. The killed run's
+// report must parse and hold a revoked row for exactly the users whose revoke landed at
+// graphsim; the resumed run must finish every row, verified, without sending any of them again.
+func TestVerifyKillResume(t *testing.T) {
+	t.Parallel()
+	for _, readBack := range []bool{false, true} {
+		name := "killed during the revokes"
+		if readBack {
+			name = "killed during the read-back"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			vfKillResume(t, readBack)
+		})
+	}
+}
+
+func vfKillResume(t *testing.T, readBack bool) {
+	users, input := relUsers(t, vfUsers)
+	dir := filepath.Dir(input)
+	var (
+		mu    sync.Mutex
+		child *relChild
+		fired atomic.Bool
+	)
+	kill := func() {
+		mu.Lock()
+		c := child
+		mu.Unlock()
+		c.signal(os.Kill)
+	}
+	rs := relStart(t, graphsim.Config{Seed: 16, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 4 * time.Millisecond}}, users,
+		func(rs *relServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
+			if fired.Load() {
+				return false
+			}
+			if !readBack {
+				// Killed before Graph sees this envelope. The child sends one envelope at a time
+				// (--concurrency 1) and writes and flushes an envelope's rows before it sends the
+				// next: every revoke that landed so far has its row in the report now.
+				if rs.sim.Stats().Revocations < vfKillAt || !fired.CompareAndSwap(false, true) {
+					return false
+				}
+				kill()
+				return true
+			}
+			// Graph answers the read-back; past vfKillAt users read back, the answer dies with
+			// the process.
+			rec := httptest.NewRecorder()
+			rs.sim.ServeHTTP(rec, r)
+			if rs.sim.Stats().Reads >= vfKillAt && fired.CompareAndSwap(false, true) {
+				kill()
+				return true
+			}
+			for k, v := range rec.Header() {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(rec.Code)
+			_, _ = w.Write(rec.Body.Bytes())
+			return true
+		})
+	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
+	childURL, closeChild := rs.separate(t)
+	mu.Lock()
+	child = relStartChild(t, dir, relRevokeArgs(childURL, input, first, "--verify", "--concurrency", "1")...)
+	mu.Unlock()
+	if code := child.wait(t); code != -1 || !fired.Load() {
+		t.Fatalf("first run exited %d (kill fired: %v), want killed by the test; stderr:\n%s", code, fired.Load(), child.stderr.String())
+	}
+	closeChild()
+	rs.drain()
+
+	rows, n := relReport(t, first) // parses, each line once, a torn last line allowed
+	landed := 0
+	for i, u := range users {
+		line := i + 2
+		k := len(rs.sim.Revocations(u.UPN))
+		r, ok := rows[line]
+		switch {
+		case k > 0 && (!ok || r.Status != batch.StatusRevoked):
+			t.Errorf("%s: its revoke landed at graphsim, and the killed run's report has no revoked row for line %d (%v)", u.UPN, line, r.Status)
+		case k == 0 && ok:
+			t.Errorf("line %d (%s) is in the killed run's report as %s; graphsim never revoked it", line, u.UPN, r.Status)
+		}
+		if ok && r.Verified != nil {
+			// Either the version written as revokes landed, or the verified one: never half.
+			t.Errorf("line %d: verified=%v in the report of a run killed before its read-back was recorded", line, *r.Verified)
+		}
+		if k > 0 {
+			landed++
+		}
+	}
+	gs := rs.sim.Stats()
+	tmps, _ := filepath.Glob(first + ".*.tmp")
+	t.Logf("killed with %d revokes landed at graphsim and %d users read back: %d rows in the report, %d temporary files beside it",
+		landed, gs.Reads, n, len(tmps))
+	if landed < vfKillAt || n != landed {
+		t.Errorf("%d revokes landed, %d rows in the report; want at least %d, and the same", landed, n, vfKillAt)
+	}
+	if readBack {
+		if n != vfUsers || gs.Reads < vfKillAt {
+			t.Errorf("killed during the read-back: %d rows in the report, %d users read back; want %d and at least %d", n, gs.Reads, vfUsers, vfKillAt)
+		}
+		// The verified version was being written beside the report when the process died.
+		if len(tmps) != 1 {
+			t.Errorf("temporary files beside the report: %q, want the one the read-back was writing", tmps)
+		}
+	} else if gs.Reads != 0 {
+		t.Errorf("killed during the revokes, yet %d users were read back", gs.Reads)
+	}
+
+	res := runCLI(t, e2eEnv(), "", relRevokeArgs(rs.url, input, second, "--verify", "--resume", first)...)
+	if res.code != exitOK {
+		t.Fatalf("resumed run: exit %d, want 0\n%s", res.code, res.stderr)
+	}
+	rs.drain()
+	got := e2eReadReport(t, second)
+	if len(got) != vfUsers {
+		t.Errorf("the resumed report has %d rows for %d input rows", len(got), vfUsers)
+	}
+	for _, r := range got {
+		if r.Status != batch.StatusRevoked || r.Verified == nil || !*r.Verified {
+			t.Errorf("resumed report, line %d: %s verified=%v %s", r.Line, r.Status, r.Verified, r.Note)
+		}
+	}
+	for _, u := range users {
+		// Every landed revoke was in the killed run's report, so none was sent again.
+		if k := len(rs.sim.Revocations(u.UPN)); k != 1 {
+			t.Errorf("%s revoked %d times over the two runs, want once", u.UPN, k)
+		}
+	}
+	if tmps, _ := filepath.Glob(second + ".*.tmp"); len(tmps) != 0 {
+		t.Errorf("the resumed run left %q", tmps)
+	}
+}
+
+// vfLimit is a file size limit the report of sfUsers revoked rows fits under (about 34 KB),
+// and its verified version (about 40 KB: a timestamp and true more per row) does not.
+const vfLimit = 37000
+
+// TestVerifyRewriteFails: the verified version of the report cannot be written (the child's
+// file size limit, as a full disk). The report stays as it was written when the revokes
+// landed, whole; the run exits 1, says the report lacks the verification and why, and prints
+// the --resume command, which reads the users back and finishes the job.
+func TestVerifyRewriteFails(t *testing.T) {
+	t.Parallel()
+	r := sfStart(t, sfLimit{name: "verify, 37 KB", bytes: vfLimit, args: []string{"--verify"}}, nil)
+	if r.n != len(r.users) {
+		t.Fatalf("%d of %d rows in the report: the limit bit on the report itself, not on its verified version", r.n, len(r.users))
+	}
+	for _, row := range r.rows {
+		if row.Status != batch.StatusRevoked || row.Verified != nil {
+			t.Errorf("line %d: %s verified=%v; want revoked, not verified", row.Line, row.Status, row.Verified)
+		}
+	}
+	if tmps, _ := filepath.Glob(r.first + ".*.tmp"); len(tmps) != 0 {
+		t.Errorf("the failed rewrite left %q", tmps)
+	}
+	if !strings.Contains(r.stderr, "recording the verification in the report") {
+		t.Errorf("stderr does not say the verification could not be recorded:\n%s", r.stderr)
+	}
+	if r.rs.sim.Stats().Reads == 0 || strings.Contains(r.stderr, "Not confirmed by read-back") {
+		// The summary counts no read-back the report does not hold.
+		t.Errorf("%d users read back; the summary speaks of a verification the report lacks:\n%s", r.rs.sim.Stats().Reads, r.stderr)
+	}
+	r.resume(r.checkIncomplete())
+	resumed := strings.TrimSuffix(r.first, ".csv") + "-resumed.csv"
+	rows, _ := relReport(t, resumed)
+	for _, row := range rows {
+		if row.Verified == nil || !*row.Verified {
+			t.Errorf("resumed report, line %d: verified=%v", row.Line, row.Verified)
+		}
+	}
+	if st, err := os.Stat(resumed); err != nil || st.Size() <= vfLimit {
+		t.Errorf("the verified report is %v bytes (%v); the case needs one larger than the limit of %d", st.Size(), err, vfLimit)
+	}
+}
