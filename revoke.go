@@ -247,6 +247,9 @@ func (r *runner) engineConfig(prev *report.Previous) batch.Config {
 	if r.out.changes != nil {
 		cfg.BeforeChange = r.out.changes.Record
 	}
+	if prev != nil {
+		cfg.PriorUsers = prev.PriorUsers()
+	}
 	return cfg
 }
 

@@ -114,6 +114,10 @@ type Config struct {
 	OnWait func(now, until time.Time)
 	// MaxPending bounds the users in progress per tenant (the rest wait in the input); default 4000.
 	MaxPending int
+	// PriorUsers, in a resumed run, holds the users (object id or the key it sent, lower case)
+	// the run being resumed blocked, or meant to, while they were enabled: found disabled now,
+	// they were disabled by it, whichever line of the list names them this time.
+	PriorUsers map[string]bool
 	// PriorDevices, in a resumed run, holds the devices (object id, lower case) the run being
 	// resumed found enabled and meant to disable: found disabled now, they were disabled by it.
 	PriorDevices map[string]bool
@@ -211,10 +215,7 @@ type engine struct {
 	byLine   map[int]*item    // items in progress, for duplicates that must wait for them
 	devices  map[string]int   // device object id (lower case) -> line of the user it was found for
 	resolved map[string]int   // lookups: tenant + object id -> line that claimed it
-	reorder  map[uint64]*item // lookups answered ahead of an earlier one, by sequence
-	nextSeq  uint64           // the next lookup sequence to release
-	seq      atomic.Uint64    // lookup sequence numbers handed out
-	skipped  map[uint64]bool  // sequences that will never arrive (abandoned before the lookup)
+	sendSeq  atomic.Uint64    // envelopes handed to clients, in the order they left
 	waitsMu  sync.Mutex
 	waitEnd  map[*quota]time.Time
 
@@ -235,6 +236,7 @@ type tenant struct {
 	lanes  []*lane
 	alive  atomic.Int32
 	slots  chan struct{} // MaxPending tokens
+	okSeq  atomic.Uint64 // the latest send sequence of an envelope with a step that succeeded
 }
 
 // Run sends every row of src through Graph and writes exactly one Result per row to sink.
@@ -254,8 +256,6 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 		byLine:   map[int]*item{},
 		devices:  map[string]int{},
 		resolved: map[string]int{},
-		reorder:  map[uint64]*item{},
-		skipped:  map[uint64]bool{},
 		waitEnd:  map[*quota]time.Time{},
 	}
 	lanes := c.Lanes

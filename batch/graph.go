@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	khttp "github.com/microsoft/kiota-http-go"
@@ -43,6 +44,21 @@ type GraphClient struct {
 	adapter *msgraphgocore.GraphRequestAdapterBase
 	users   *users.UsersRequestBuilder
 	base    string
+	cred    azcore.TokenCredential
+	scopes  []string
+}
+
+// Claims reads the claims of the token the client sends now (azidentity caches it).
+func (c *GraphClient) Claims(ctx context.Context) (Claims, error) {
+	tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: c.scopes})
+	if err != nil {
+		return Claims{}, err
+	}
+	claims, ok := ParseClaims(tok.Token)
+	if !ok {
+		return Claims{}, errors.New("the access token is not a JWT")
+	}
+	return claims, nil
 }
 
 var registerSerializers sync.Once
@@ -70,8 +86,12 @@ func NewGraphClient(opts GraphOptions) (*GraphClient, error) {
 
 	// The provider attaches a token only for hosts it is told about, so a loopback emulator
 	// must be named explicitly or its requests silently go out without Authorization.
+	scopes := opts.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{base.Scheme + "://" + base.Host + "/.default"}
+	}
 	auth, err := kauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(
-		opts.Credential, opts.Scopes, []string{base.Hostname()})
+		opts.Credential, scopes, []string{base.Hostname()})
 	if err != nil {
 		return nil, fmt.Errorf("auth provider: %w", err)
 	}
@@ -107,6 +127,8 @@ func NewGraphClient(opts GraphOptions) (*GraphClient, error) {
 		adapter: adapter,
 		users:   users.NewUsersRequestBuilderInternal(map[string]string{"baseurl": base.String()}, adapter),
 		base:    base.String(),
+		cred:    opts.Credential,
+		scopes:  scopes,
 	}, nil
 }
 

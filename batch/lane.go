@@ -20,19 +20,10 @@ var ErrUnauthorized = errors.New("graph refuses the access token")
 // given up: one can be a token expiring in flight, several mean the credential is wrong.
 const maxAuthFails = 3
 
-// deniedEnvelopes is how many envelopes in a row, every step answered 403, make a lane of a
-// multi-lane run count as having lost its permission (its users then go to the other lanes).
-const deniedEnvelopes = 3
-
-// deniedWait is how long such answers are held when nothing else tells.
-const deniedWait = 30 * time.Second
-
-// heldAnswer is a 403 kept back while it is unclear whether the user or the lane was refused.
-type heldAnswer struct {
-	it        *item
-	sr        StepResponse
-	crid, rid string
-}
+// servedElsewhere is how many users in a row that a lane was refused (403) and another lane of
+// the same tenant then served it takes to drop the lane: evidence about the lane itself, since
+// the same users were served with another app's permission.
+const servedElsewhere = 3
 
 // lane is one app signed in to one tenant, with its pacer and health.
 type lane struct {
@@ -45,12 +36,54 @@ type lane struct {
 	notBefore time.Time // auth backoff
 	authFails int
 	authEpoch uint64
-	denied    int          // envelopes in a row with every step 403
-	held      []heldAnswer // those envelopes' answers, until we know whether it was the lane
-	heldGen   int          // bumped whenever held is emptied
-	heldSince uint64       // envelopes sent when the first of held was answered
-	sends     uint64       // envelopes handed to the client so far, for their send order
-	dropped   atomic.Pointer[string]
+	refused   int // users in a row this lane was refused and another lane served; reset by a success
+	// probing counts users this lane was refused that another lane is trying now. While any
+	// is out the lane takes no new work: what comes back decides whether it was the users or
+	// the lane, and a lane that lost its permission must not refuse envelope after envelope
+	// meanwhile. clear is closed whenever probing is zero.
+	probing int
+	clear   chan struct{}
+	dropped atomic.Pointer[string]
+}
+
+// awaitProbe waits until no user this lane was refused is being tried on another lane.
+func (l *lane) awaitProbe(ctx context.Context) {
+	l.mu.Lock()
+	ch := l.clear
+	l.mu.Unlock()
+	if ch == nil {
+		return
+	}
+	select {
+	case <-ch:
+	case <-ctx.Done():
+	}
+}
+
+// probe notes that users refused by l are being tried elsewhere.
+func (l *lane) probe(n int) {
+	l.mu.Lock()
+	if l.probing == 0 {
+		l.clear = make(chan struct{})
+	}
+	l.probing += n
+	l.mu.Unlock()
+}
+
+// unprobe settles the probe of a user refused by another lane, whatever its answer was.
+func (e *engine) unprobe(it *item) {
+	x := it.probing
+	if x == nil {
+		return
+	}
+	it.probing = nil
+	x.mu.Lock()
+	x.probing--
+	if x.probing == 0 && x.clear != nil {
+		close(x.clear)
+		x.clear = nil
+	}
+	x.mu.Unlock()
 }
 
 func (l *lane) base() string {
@@ -93,7 +126,8 @@ func (e *engine) worker(l *lane, cl class) {
 	for {
 		if l.dropped.Load() == nil && e.workCtx.Err() == nil {
 			// Wait until this lane could send before taking work, so that a lane held back by
-			// Graph leaves the tenant's envelopes to its other lanes.
+			// Graph, or under suspicion, leaves the tenant's envelopes to its other lanes.
+			l.awaitProbe(e.workCtx)
 			_ = e.holdAuth(l)
 			_, _ = l.pace.acquire(e.workCtx, cl, float64(e.cfg.BatchSize), e.cfg.Concurrency, false)
 		}
@@ -139,6 +173,9 @@ func (e *engine) holdAuth(l *lane) error {
 // send makes one attempt at an envelope and sends each item on: to its next step, a retry, or
 // the report.
 func (e *engine) send(l *lane, cl class, items []*item) {
+	if items = e.commit(items); len(items) == 0 {
+		return
+	}
 	if err := e.holdAuth(l); err != nil && e.runCtx.Err() != nil {
 		e.abandonAll(items)
 		return
@@ -177,9 +214,11 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 
 	l.mu.Lock()
 	authEpoch := l.authEpoch
-	l.sends++
-	seq := l.sends
 	l.mu.Unlock()
+	seq := e.sendSeq.Add(1)
+	for _, it := range items {
+		it.prevSeq, it.sentSeq = it.sentSeq, seq
+	}
 	sentAt := e.cfg.Clock.Now()
 	reqCtx, cancel := context.WithTimeout(e.sendCtx, e.cfg.Timeout)
 	env, err := l.Client.Send(reqCtx, crid, steps)
@@ -196,7 +235,6 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 	// Graph answers in any order; taking the answers in input order keeps runs repeatable.
 	slices.SortFunc(env.Steps, func(a, b StepResponse) int { return cmpID(a.ID, b.ID) })
 	o := outcome{rtt: rtt}
-	denied := len(env.Steps) > 0
 	for _, sr := range env.Steps {
 		if sr.Status == http.StatusTooManyRequests {
 			o.refused++
@@ -209,8 +247,15 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 		} else {
 			o.ok++
 		}
-		if sr.Status != http.StatusForbidden {
-			denied = false
+		if sr.Status >= 200 && sr.Status < 300 {
+			// Evidence for the 5xx rule: another user's step of this tenant succeeded in an
+			// envelope sent this late.
+			for {
+				old := l.t.okSeq.Load()
+				if old >= seq || l.t.okSeq.CompareAndSwap(old, seq) {
+					break
+				}
+			}
 		}
 		if u, err := strconv.ParseFloat(sr.Headers["x-ms-throttle-limit-percentage"], 64); err == nil {
 			o.usage = max(o.usage, u)
@@ -227,21 +272,23 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 	}
 	e.settlePace(l, tk, o)
 
-	if l.multi && e.deniedStreak(l, byID, env, crid, seq, denied) {
-		return
-	}
-
 	var retry []pendingRetry
+	var elsewhere []*item
 	for _, sr := range env.Steps {
 		it := byID[sr.ID]
 		if it == nil {
 			continue // an id we did not send; nothing to attribute it to
 		}
 		delete(byID, sr.ID)
-		if w, again := e.answer(it, sr, crid, env.RequestID, o.retryAfter); again {
+		if sr.Status == http.StatusForbidden && e.tryElsewhere(l, it) {
+			elsewhere = append(elsewhere, it)
+			continue
+		}
+		if w, again := e.answer(l, it, sr, crid, env.RequestID, o.retryAfter); again {
 			retry = append(retry, pendingRetry{it, w})
 		}
 	}
+	e.sendElsewhere(l, cl, elsewhere)
 	// Graph answered the envelope but skipped some steps: a transient failure.
 	for _, it := range byID {
 		r := e.base(it)
@@ -272,89 +319,129 @@ func (e *engine) settlePace(l *lane, tk *ticket, o outcome) {
 	}
 }
 
-// deniedStreak holds the answers of an envelope whose every step Graph answered 403, in a run
-// with other lanes: after a few such envelopes in a row the lane has lost its permission, and
-// those users go to the other lanes instead of being reported denied. Only an answer to an
-// envelope sent after the first held 403 came back can say it was the users: one sent earlier
-// may have passed Graph's permission check before the consent went, since requests overtake
-// each other on the way and answers arrive in any order. It reports whether it took the
-// envelope.
-func (e *engine) deniedStreak(l *lane, byID map[string]*item, env *Envelope, crid string, seq uint64, denied bool) bool {
-	if denied && l.dropped.Load() != nil {
-		// The lane was dropped for exactly this while the envelope was on its way: its users
-		// go to the tenant's other lanes at once.
-		var items []*item
-		for _, sr := range env.Steps {
-			if it := byID[sr.ID]; it != nil {
-				items = append(items, it)
+// commit takes the users of an envelope about to leave past the point where an earlier line
+// naming the same user could take them over (claimLocked); those already taken over are
+// reported as that line's duplicates instead of being sent. It returns what is left to send.
+func (e *engine) commit(items []*item) []*item {
+	var taken []*item
+	keep := items[:0:0]
+	e.mu.Lock()
+	for _, it := range items {
+		if it.parent == nil && it.stage != stLookup {
+			if e.commitLocked(it) != 0 {
+				taken = append(taken, it)
+				continue
 			}
 		}
-		e.requeue(items)
-		return true
+		keep = append(keep, it)
 	}
-	// settle takes the held answers (of generation gen, when gen >= 0) and lets them stand:
-	// their 403s are final.
-	settle := func(gen int) {
-		l.mu.Lock()
-		if gen >= 0 && l.heldGen != gen {
-			l.mu.Unlock()
-			return
-		}
-		held := l.held
-		l.held, l.denied = nil, 0
-		l.heldGen++
-		l.mu.Unlock()
-		for _, h := range held {
-			e.answer(h.it, h.sr, h.crid, h.rid, 0)
-		}
+	e.mu.Unlock()
+	for _, it := range taken {
+		e.finalizeAsDuplicate(it, it.dupOf)
 	}
-	if !denied {
-		l.mu.Lock()
-		older := len(l.held) > 0 && seq <= l.heldSince
-		l.mu.Unlock()
-		if !older {
-			// It was the users after all.
-			settle(-1)
-		}
+	return keep
+}
+
+// tryElsewhere decides whether a user's 403 on lane l is tried on another lane of the same
+// tenant instead of standing. A 403 is the user's own answer unless there is evidence about
+// the lane: it was dropped while the step was on its way, or its token's claims lack the
+// permission the step needs (then it is dropped now). Otherwise, in a tenant with another lane,
+// the user is tried once on another app before the 403 stands: if that app serves it, the
+// refusal counts against this lane (servedBy).
+func (e *engine) tryElsewhere(l *lane, it *item) bool {
+	if it.parent == nil && it.stage == stDevice {
 		return false
 	}
+	op := e.step(it, "").Op
+	if l.dropped.Load() == nil {
+		if why, lacks := l.lacks(e.runCtx, op); lacks {
+			e.drop(l, why)
+		}
+	}
+	other := e.otherLane(l)
+	switch {
+	case other == nil:
+		return false
+	case l.dropped.Load() != nil:
+		return true // the lane's fault, not the user's: no try is used up
+	case it.refusedBy == nil || it.refusedBy == l:
+		it.refusedBy = l
+		return true
+	}
+	return false // refused by two apps: the 403 is the user's
+}
+
+// otherLane is a lane of l's tenant other than l still in the run, or nil.
+func (e *engine) otherLane(l *lane) *lane {
+	for _, x := range l.t.lanes {
+		if x != l && x.dropped.Load() == nil {
+			return x
+		}
+	}
+	return nil
+}
+
+// sendElsewhere hands users that lane l was refused for to another lane of their tenant at once,
+// as one envelope, so that the second opinion comes from a different app.
+func (e *engine) sendElsewhere(l *lane, cl class, items []*item) {
+	if len(items) == 0 {
+		return
+	}
+	other := e.otherLane(l)
+	if other == nil {
+		e.requeue(items) // every other lane went meanwhile: the tenant's queue settles them
+		return
+	}
+	if l.dropped.Load() == nil {
+		for _, it := range items {
+			e.unprobe(it)
+			it.probing = l
+		}
+		l.probe(len(items))
+	}
+	go func() {
+		e.send(other, cl, items)
+		if err := e.sink.Flush(); err != nil {
+			e.fail(writeError("writing the report", err))
+		}
+	}()
+}
+
+// servedBy records that lane l served a user's step. A user another lane was refused counts
+// against that lane; enough of them in a row, and no success of its own in between, drop it.
+func (e *engine) servedBy(l *lane, it *item) {
 	l.mu.Lock()
-	l.denied++
-	if len(l.held) == 0 {
-		l.heldSince = l.sends
-		// If no further answer of this lane settles the question (the run may be at its end),
-		// the answers stand as they are after a while.
-		gen := l.heldGen
-		go func() {
-			_ = e.cfg.Clock.Sleep(e.runCtx, deniedWait)
-			settle(gen)
-		}()
-	}
-	for _, sr := range env.Steps {
-		if it := byID[sr.ID]; it != nil {
-			l.held = append(l.held, heldAnswer{it, sr, crid, env.RequestID})
-		}
-	}
-	n, held := l.denied, l.held
-	if n >= deniedEnvelopes {
-		l.held, l.denied = nil, 0
-		l.heldGen++
-	}
+	l.refused = 0
 	l.mu.Unlock()
-	if n >= deniedEnvelopes {
-		e.drop(l, "Graph answered 403 to every user of "+strconv.Itoa(n)+" requests in a row: the app seems to lack the permission in this tenant")
-		items := make([]*item, len(held))
-		for i, h := range held {
-			items[i] = h.it
-		}
-		e.requeue(items)
+	x := it.refusedBy
+	it.refusedBy = nil
+	if x == nil || x == l {
+		return
 	}
-	return true
+	x.mu.Lock()
+	x.refused++
+	n := x.refused
+	x.mu.Unlock()
+	if n >= servedElsewhere {
+		e.drop(x, fmt.Sprintf("Graph refused it (HTTP 403) %d users in a row that %s then served: it has lost its permission in this tenant",
+			n, l.name()))
+	}
+}
+
+// othersServed reports whether a user's 503 is the user's own failure rather than a throttle:
+// other users' steps of the same tenant succeeded in an envelope sent after this user's
+// previous attempt (the same envelope included).
+func (e *engine) othersServed(it *item) bool {
+	return it.t.okSeq.Load() > it.prevSeq
 }
 
 // answer applies one step's response. It returns a wait and true when the step must be sent
 // again.
-func (e *engine) answer(it *item, sr StepResponse, crid, envRequestID string, gate time.Duration) (time.Duration, bool) {
+func (e *engine) answer(l *lane, it *item, sr StepResponse, crid, envRequestID string, gate time.Duration) (time.Duration, bool) {
+	it.sentSome = false
+	if it.probing != l {
+		e.unprobe(it)
+	}
 	r := e.base(it)
 	r.HTTP = sr.Status
 	r.ClientRequestID = crid
@@ -363,6 +450,7 @@ func (e *engine) answer(it *item, sr StepResponse, crid, envRequestID string, ga
 		r.RequestID = envRequestID
 	}
 	if sr.Status >= 200 && sr.Status < 300 {
+		e.servedBy(l, it)
 		e.settled(it, sr, r)
 		return 0, false
 	}
@@ -380,7 +468,8 @@ func (e *engine) answer(it *item, sr StepResponse, crid, envRequestID string, ga
 			ra = max(gate, e.backoff(1))
 		}
 		return ra, true
-	case sr.Status == http.StatusServiceUnavailable && hasRA:
+	case sr.Status == http.StatusServiceUnavailable && hasRA && !e.othersServed(it):
+		// Graph holds everyone back, as far as this tenant's answers tell: a throttle.
 		it.last = r
 		return ra, true
 	case retryable(sr.Status):
@@ -418,6 +507,11 @@ func (e *engine) envelopeFailed(l *lane, tk *ticket, items []*item, crid string,
 	var ee *EnvelopeError
 	var ae *AuthError
 	o := outcome{envelope: true, rtt: rtt}
+	for _, it := range items {
+		if it.probing != l {
+			e.unprobe(it)
+		}
+	}
 	switch {
 	case errors.As(err, &ee):
 		r.HTTP, r.Code, r.Message, r.RequestID = ee.Status, ee.Code, ee.Message, ee.RequestID
@@ -447,6 +541,10 @@ func (e *engine) envelopeFailed(l *lane, tk *ticket, items []*item, crid string,
 		counts = false
 	default:
 		r.Code, r.Message = "network", err.Error()
+		// The envelope left and no answer came back: Graph may have done it.
+		for _, it := range items {
+			it.sentSome = true
+		}
 	}
 	e.settlePace(l, tk, o)
 	e.cfg.Logger.Warn("batch request failed", "client_request_id", crid, "users", len(items), "error", err)

@@ -1,7 +1,6 @@
 package batch
 
 import (
-	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
@@ -42,8 +41,6 @@ type item struct {
 	done  bool // no step left (children may still run)
 	next  string
 
-	seq       uint64 // lookup order, for the earlier line to win a duplicate
-	hasSeq    bool
 	failures  int // failed attempts of the current step; throttling does not count
 	last      Result
 	found     int      // devices found for this user
@@ -51,12 +48,28 @@ type item struct {
 	disabled  int      // devices disabled (or re-enabled) for this user
 	listed    int      // device listings finished (owned, registered)
 	listError string
+	listFails int  // device listings Graph would not give (a failure class of the summary)
+	synced    bool // the lookup said onPremisesSyncEnabled: the cloud cannot block it
 	children  int  // device items still on their way; guarded by engine.mu
 	settled   bool // the user's own steps are done; guarded by engine.mu
 	parent    *item
 	dev       *DeviceResult
 	dups      []Result // duplicate rows waiting for this row's outcome
 	slot      bool     // holds one of its tenant's MaxPending slots
+
+	// The duplicate rule, guarded by engine.mu: an object claimed by this line may still be
+	// claimed by an earlier line naming the same user, until this line commits (a step after
+	// its lookup leaves, or its row is written).
+	committed bool
+	dupOf     int   // the earlier line that took the object over: this row is its duplicate
+	sameAs    []int // earlier lines found to name the same user after this one was sent
+
+	// Evidence for the 403 and 5xx rules (see lane.go).
+	refusedBy *lane  // the lane that answered this user's step 403, while another lane may try it
+	probing   *lane  // that lane, while another lane's answer for this user is awaited
+	sentSeq   uint64 // engine send sequence of the current attempt's envelope
+	prevSeq   uint64 // and of the attempt before it
+	sentSome  bool   // an envelope carrying this user's current step left without an answer
 }
 
 func (e *engine) newItem(row Row, t *tenant) *item {
@@ -73,8 +86,6 @@ func (e *engine) newItem(row Row, t *tenant) *item {
 		}
 	case p.Lookup || (p.Block && !p.Verify):
 		it.stage = stLookup
-		it.hasSeq = true
-		it.seq = e.seq.Add(1) - 1
 	case p.Verify:
 		it.stage = stVerify
 	case p.Revoke && !p.DryRun:
@@ -155,7 +166,7 @@ func (e *engine) needsBlock(it *item) bool {
 	case r.AccountEnabled != nil && !*r.AccountEnabled:
 		r.Blocked, r.BlockError = &f, "already disabled before this run: not changed"
 		return false
-	case it.synced():
+	case it.synced:
 		r.Blocked, r.BlockError = &f, syncedBlockError
 		return false
 	}
@@ -163,8 +174,6 @@ func (e *engine) needsBlock(it *item) bool {
 }
 
 const syncedBlockError = "synced from on-premises AD: Graph cannot block it; disable the account in AD (sessions were still revoked)"
-
-func (it *item) synced() bool { return strings.Contains(it.res.Note, syncedNote) }
 
 const syncedNote = "synced from on-premises AD"
 
@@ -249,7 +258,7 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 		carry(&it.res, keep)
 		it.res.Status = statusFor(sr.Status, StatusRevoked)
 		if e.cfg.Plan.Block && it.res.Blocked != nil && !*it.res.Blocked && it.res.Status == StatusRevoked &&
-			it.res.BlockError != "" && !strings.HasPrefix(it.res.BlockError, "already disabled") {
+			it.res.BlockError != "" && !wasDisabled(it.res) {
 			it.res.Note = joinNote(it.res.Note, "sign-in not blocked: "+it.res.BlockError)
 		}
 		e.nextStage(it)
@@ -260,6 +269,7 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 				break // the next page, same stage
 			}
 		} else {
+			it.listFails++
 			it.listError = joinNote(it.listError, "cannot list "+map[stage]string{stOwned: "owned", stRegistered: "registered"}[it.stage]+
 				" devices: "+describe(r))
 		}
@@ -272,21 +282,23 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 	e.advance(it)
 }
 
-// lookedUp records who the user is; users resolved to an object an earlier line already named
-// become duplicates. Lookups are released in input order for that decision, so that the earlier
-// line always wins, whichever answer came first.
+// lookedUp records who the user is; users resolved to an object another line already claimed
+// become duplicates (claimLocked says which line wins). Nothing waits for other users' lookups.
 func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
 	keep := it.res
 	it.res = r
 	it.res.TenantID = keep.TenantID
 	if ok {
-		readUser(&it.res, sr.Body)
+		it.synced = readUser(&it.res, sr.Body)
 		it.res.PriorAccountEnabled = it.res.AccountEnabled
 		if it.row.Prior != nil {
 			it.res.PriorAccountEnabled = it.row.Prior
+		} else if e.cfg.PriorUsers[strings.ToLower(it.res.UserID)] || e.cfg.PriorUsers[strings.ToLower(it.res.UPN)] {
+			t := true
+			it.res.PriorAccountEnabled = &t
 		}
 		it.res.Status = StatusWouldRevoke
-		if e.cfg.Plan.Block && e.cfg.Plan.DryRun && it.res.AccountEnabled != nil && *it.res.AccountEnabled && !it.synced() {
+		if e.cfg.Plan.Block && e.cfg.Plan.DryRun && it.res.AccountEnabled != nil && *it.res.AccountEnabled && !it.synced {
 			it.res.Status = StatusWouldBlock
 		}
 	} else {
@@ -304,58 +316,54 @@ func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
 			it.done = true
 		}
 	}
-	e.mu.Lock()
-	e.reorder[it.seq] = it
-	e.mu.Unlock()
-	e.drainReorder()
+	first := 0
+	if ok {
+		e.mu.Lock()
+		first = e.claimLocked(it.res.TenantID, it.res.UserID, it.row.Line)
+		e.mu.Unlock()
+	}
+	e.releaseLookup(it, first)
 }
 
-// drainReorder releases looked-up users in input order, as far as the order allows. Which line
-// claims an object is decided here under the lock, in that order: the moves after it run outside
-// the lock, and two goroutines draining at once may interleave them.
-func (e *engine) drainReorder() {
-	type release struct {
-		it    *item
-		first int // the earlier line that claimed the same object; 0 when none
-	}
-	e.mu.Lock()
-	var out []release
-	for {
-		next := e.reorder[e.nextSeq]
-		if next == nil {
-			if e.skipped[e.nextSeq] {
-				delete(e.skipped, e.nextSeq)
-				e.nextSeq++
-				continue
-			}
-			break
-		}
-		delete(e.reorder, e.nextSeq)
-		e.nextSeq++
-		first := 0
-		if next.res.HTTP >= 200 && next.res.HTTP < 300 {
-			first = e.claimLocked(next.res.TenantID, next.res.UserID, next.row.Line)
-		}
-		out = append(out, release{next, first})
-	}
-	e.mu.Unlock()
-	for _, x := range out {
-		e.releaseLookup(x.it, x.first)
-	}
-}
-
-// claimLocked records a user's object as line's, unless an earlier line already holds it; then
-// it returns that line. e.mu must be held.
+// claimLocked records a user's object as line's and returns 0, or returns the line whose row
+// this line's becomes a duplicate of. Of two lines naming one object, the earlier wins while the
+// later has not committed (no step after its lookup has left, its row is not written): the later
+// then becomes the earlier's duplicate when it next comes up (see commitLocked). Once the later
+// line has committed, the earlier line is reported as its duplicate, and the later row notes the
+// earlier line. e.mu must be held.
 func (e *engine) claimLocked(tenantID, userID string, line int) int {
 	id := strings.ToLower(userID)
 	if id == "" {
 		return 0
 	}
 	key := tenantID + "/" + id
-	if first, seen := e.resolved[key]; seen && first != line {
-		return first
+	holder, seen := e.resolved[key]
+	switch {
+	case !seen || holder == line:
+		e.resolved[key] = line
+		return 0
+	case holder < line:
+		return holder
 	}
-	e.resolved[key] = line
+	if h := e.byLine[holder]; h != nil && !h.committed {
+		h.dupOf = line
+		e.resolved[key] = line
+		return 0
+	}
+	if h := e.byLine[holder]; h != nil {
+		h.sameAs = append(h.sameAs, line)
+	}
+	return holder
+}
+
+// commitLocked is the point after which a user's object is no longer taken over by an earlier
+// line: it returns the earlier line that took it over before, else 0 and commits. e.mu must be
+// held.
+func (e *engine) commitLocked(it *item) int {
+	if it.dupOf != 0 {
+		return it.dupOf
+	}
+	it.committed = true
 	return 0
 }
 
@@ -382,13 +390,20 @@ func (e *engine) releaseLookup(it *item, first int) {
 	e.settleUser(it)
 }
 
-// finalizeAsDuplicate reports a user whose lookup resolved to the object of an earlier line.
+// finalizeAsDuplicate reports a user whose lookup resolved to the object another line holds.
 func (e *engine) finalizeAsDuplicate(it *item, first int) {
 	r := it.res
+	// What the row's own steps would have done is the other line's to report: a duplicate
+	// claims no block, and a rollback must find the user once.
+	r.Blocked, r.BlockError, r.Note = nil, "", ""
 	r.Status, r.Code = StatusDuplicate, "duplicate_user"
 	r.Message = "same user as line " + strconv.Itoa(first) + " (both resolve to object " + r.UserID + ")"
+	if first > it.row.Line {
+		r.Message += "; line " + strconv.Itoa(first) + " was answered and sent first"
+	}
 	it.res = r
 	e.mu.Lock()
+	it.dupOf, it.committed = 0, true
 	if f := e.byLine[first]; f != nil {
 		delete(e.byLine, it.row.Line)
 		it.res.At = e.cfg.Clock.Now()
@@ -469,11 +484,6 @@ func (e *engine) devicesListed(it *item, body map[string]any) {
 	e.spawn(it, spawn)
 }
 
-// spawnDevice starts a child item that PATCHes one device.
-func (e *engine) spawnDevice(parent *item, d DeviceResult) {
-	e.spawn(parent, []DeviceResult{d})
-}
-
 // spawn starts child items that PATCH devices. All are counted before any is sent: a child
 // that finishes at once must not find its user with no children left and finish it early.
 func (e *engine) spawn(parent *item, ds []DeviceResult) {
@@ -518,9 +528,9 @@ func (e *engine) deviceDone(it *item, sr StepResponse, r Result, ok bool) {
 		d.Outcome = DeviceEnabled
 	case ok:
 		d.Outcome = DeviceDisabled
-	case sr.Status == http.StatusBadRequest && strings.Contains(strings.ToLower(r.Message), "on-premises"):
-		d.Outcome = DeviceSynced
 	default:
+		// A device synced from on-premises is known from its listing and never PATCHed; a 400
+		// here is Graph's answer for this device, reported with its own message.
 		d.Outcome = DeviceFailed
 	}
 	e.writeDevices(*d)
@@ -566,6 +576,7 @@ func (e *engine) finish(it *item) {
 		if it.listError != "" {
 			r.Note = joinNote(r.Note, it.listError)
 		}
+		r.DeviceListFailed = it.listFails > 0
 	}
 	if e.cfg.Plan.Enable && it.row.Restore != nil && !it.row.Restore.User && r.Status == "" {
 		r.Status, r.Note = StatusUnchanged, joinNote(r.Note, "sign-in was not changed by the run being undone")
@@ -579,6 +590,7 @@ func (e *engine) finish(it *item) {
 
 // finalize writes an item's final row and releases it.
 func (e *engine) finalize(it *item, r Result) {
+	e.unprobe(it)
 	if it.parent != nil {
 		// A device never started: report it, and let its user finish.
 		d := *it.dev
@@ -596,18 +608,19 @@ func (e *engine) finalize(it *item, r Result) {
 		return
 	}
 	e.mu.Lock()
+	if first := e.commitLocked(it); first != 0 {
+		// An earlier line took this user's object over before this row was written.
+		e.mu.Unlock()
+		e.finalizeAsDuplicate(it, first)
+		return
+	}
 	dups := it.dups
 	it.dups = nil
+	for _, l := range it.sameAs {
+		r.Note = joinNote(r.Note, "same user as line "+strconv.Itoa(l))
+	}
 	delete(e.byLine, it.row.Line)
-	skip := it.hasSeq && it.stage == stLookup && !it.done && e.reorder[it.seq] == nil
-	if skip {
-		// Abandoned before its lookup settled: the lookups after it must not wait for it.
-		e.skipped[it.seq] = true
-	}
 	e.mu.Unlock()
-	if skip {
-		defer e.drainReorder()
-	}
 	for i := range dups {
 		dups[i].DupStatus = r.Status
 		dups[i].Note = joinNote(dups[i].Note, string(r.Status)+" at line "+strconv.Itoa(r.Line))
@@ -646,6 +659,16 @@ func (e *engine) abandoned(it *item) Result {
 	r.Status = StatusNotAttempted
 	r.Code = "interrupted"
 	r.Message = "the run stopped before this user was sent"
+	if it.sentSome {
+		// Its request left and no answer came back before the run stopped: Graph may have
+		// done it. --resume sends it again; every step of the plan is safe to repeat.
+		r.Code = "no_answer"
+		r.Message = "the run stopped after this user's " + it.stage.String() + " was sent and before Graph's answer came back: it may have been done; --resume sends it again"
+		if it.last.Code != "" {
+			r.Message += "; last error: " + describe(it.last)
+		}
+		return r
+	}
 	if it.res.Attempts > 0 {
 		r.Message = "the run stopped before this user's " + it.stage.String() + " was sent"
 		if it.last.HTTP != 0 || it.last.Code != "" {
@@ -704,18 +727,24 @@ func mergeFailure(keep, r Result, st Status) Result {
 	return out
 }
 
+// wasDisabled reports whether a row's block was not needed because the user was disabled already.
+func wasDisabled(r Result) bool {
+	return r.PriorAccountEnabled != nil && !*r.PriorAccountEnabled
+}
+
+// blockError says why Graph did not make a block. A synced user is known from its lookup and
+// never sent one; a 400 here is reported with Graph's own message.
 func blockError(r Result) string {
 	switch {
-	case r.HTTP == http.StatusBadRequest && strings.Contains(strings.ToLower(r.Message), "on-premises"):
-		return syncedBlockError
 	case r.HTTP == http.StatusForbidden:
 		return "not allowed (HTTP 403 " + r.Code + "): blocking an admin needs the Privileged Authentication Administrator or Global Administrator role"
 	}
 	return describe(r)
 }
 
-// readUser fills what a user read returned.
-func readUser(r *Result, body map[string]any) {
+// readUser fills what a user read returned; it reports whether the user is synced from
+// on-premises AD.
+func readUser(r *Result, body map[string]any) (synced bool) {
 	if s, ok := body["id"].(string); ok {
 		r.UserID = s
 	}
@@ -732,6 +761,7 @@ func readUser(r *Result, body map[string]any) {
 		r.AccountEnabled = &b
 	}
 	if b, ok := body["onPremisesSyncEnabled"].(bool); ok && b {
+		synced = true
 		r.Note = joinNote(r.Note, syncedNote)
 	}
 	if s, ok := body["signInSessionsValidFromDateTime"].(string); ok {
@@ -739,6 +769,7 @@ func readUser(r *Result, body map[string]any) {
 			r.SessionsValidFrom = t
 		}
 	}
+	return synced
 }
 
 // notes flags what an admin must know about a user beyond the status.
@@ -763,4 +794,3 @@ func joinNote(a, b string) string {
 	return a + "; " + b
 }
 
-var _ = fmt.Sprintf

@@ -110,6 +110,7 @@ type Result struct {
 	BlockError          string // why the block was not made
 	Devices             *int   // devices found (owned and registered, each once); nil when not listed
 	DevicesDisabled     *int   // of those, disabled by this run (or, for a rollback, re-enabled)
+	DeviceListFailed    bool   // Graph would not list the user's devices (Note says why)
 }
 
 // Outcome is the status that decides the exit code: a duplicate counts as the row it repeats.

@@ -35,6 +35,14 @@ func gather(rows map[int]batch.Result, devs []batch.DeviceResult, changes []batc
 			ev.users[r.Line] = batch.Change{Line: r.Line, TenantID: r.TenantID, ID: key, PriorEnabled: r.PriorAccountEnabled}
 		}
 	}
+	// The users already to restore, by object id: the journal may name one of them again
+	// through another line of the list (a duplicate of the row that did the work).
+	objects := map[string]bool{}
+	for line := range ev.users {
+		if id := rows[line].UserID; id != "" {
+			objects[strings.ToLower(id)] = true
+		}
+	}
 	refused := map[string]bool{}
 	for _, d := range devs {
 		k := deviceKey(d.TenantID, d.ID)
@@ -56,6 +64,10 @@ func gather(rows map[int]batch.Result, devs []batch.DeviceResult, changes []batc
 			// admin, a synced user): then there is nothing to undo, and re-enabling would only
 			// be refused again.
 			if r, ok := rows[c.Line]; ok && isFalse(r.Blocked) && blockRefused(r) {
+				continue
+			}
+			r, ok := rows[c.Line]
+			if objects[strings.ToLower(c.ID)] || (ok && objects[strings.ToLower(r.UserID)]) {
 				continue
 			}
 			if _, seen := ev.users[c.Line]; !seen {

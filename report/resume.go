@@ -189,6 +189,21 @@ func (p *Previous) Prior(line int) *bool {
 	return &t
 }
 
+// PriorUsers is the set of users the previous run blocked, or recorded the intent to block, that
+// were enabled before it, by every key it knew them by (object id and the spelling it sent, in
+// lower case): a resumed run may reach the same user through another line of the list
+// (batch.Config.PriorUsers).
+func (p *Previous) PriorUsers() map[string]bool {
+	m := make(map[string]bool, len(p.ev.users))
+	for line, c := range p.ev.users {
+		m[strings.ToLower(c.ID)] = true
+		if r, ok := p.rows[line]; ok && r.UserID != "" {
+			m[strings.ToLower(r.UserID)] = true
+		}
+	}
+	return m
+}
+
 // PriorDevices is the set of devices (object ids in lower case) the previous run disabled, or
 // recorded the intent to, that were enabled before it (batch.Config.PriorDevices).
 func (p *Previous) PriorDevices() map[string]bool {
