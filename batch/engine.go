@@ -211,11 +211,11 @@ type engine struct {
 
 	live     sync.WaitGroup // items not yet final
 	mu       sync.Mutex
-	outcomes outcomeLog       // the status of every finished line, for duplicates of it
-	byLine   map[int]*item    // items in progress, for duplicates that must wait for them
-	devices  map[string]int   // device object id (lower case) -> line of the user it was found for
-	resolved map[string]int   // lookups: tenant + object id -> line that claimed it
-	sendSeq  atomic.Uint64    // envelopes handed to clients, in the order they left
+	outcomes outcomeLog     // the status of every finished line, for duplicates of it
+	byLine   map[int]*item  // items in progress, for duplicates that must wait for them
+	devices  map[string]int // device object id (lower case) -> line of the user it was found for
+	resolved map[string]int // lookups: tenant + object id -> line that claimed it
+	sendSeq  atomic.Uint64  // envelopes handed to clients, in the order they left
 	waitsMu  sync.Mutex
 	waitEnd  map[*quota]time.Time
 

@@ -793,4 +793,3 @@ func joinNote(a, b string) string {
 	}
 	return a + "; " + b
 }
-
