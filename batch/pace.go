@@ -14,9 +14,11 @@ import (
 // Rate control: a design note.
 //
 // Graph documents its identity quotas (3,000 writes per 150 s for one app in one tenant,
-// 18,000 per 5 min for a tenant, 35,000 per 5 min for an app across tenants, and resource
+// 18,000 per 5 min for a tenant, 70,000 per 5 min for an app across tenants, and resource
 // units per 10 s) but not how it counts them, whether as a refilling bucket or a trailing
-// window, and it may run a tenant on a smaller quota than documented. What it always sends is
+// window, over which length, and it may run a tenant on other figures than documented (the
+// app-wide figure itself was 35,000 in older versions of the page). A documented figure is
+// where a quota starts, never a bound: Graph's answers may lower it or raise it. What it always sends is
 // each step's status and, on a 429, the Retry-After after which that step would be admitted.
 // Everything else (x-ms-throttle-limit-percentage, x-ms-throttle-scope) may be missing, so the
 // engine steers by statuses, Retry-After and its own record of what it sent, and uses the
@@ -37,12 +39,17 @@ import (
 //     rate from below zero keeps the latency jitter of later envelopes from being refused.
 //   - The first refusal of a quota during its first burst says the bucket is smaller than
 //     documented: the bucket becomes what Graph admitted, and the rate scales with it.
-//   - A Retry-After longer than a quarter of the window cannot come from a bucket refilling at
-//     the documented pace with the few steps we overdrew: Graph counts a trailing window. The
-//     quota then admits a step when our own charges of the last window, refused ones included
-//     (Graph charges them), leave room within what Graph accepted of them. This replays the
-//     window: charges expire in the order they were made, so the engine sends again as fast as
-//     its old charges leave, which is the least time a window allows.
+//   - A Retry-After much longer than our own overdraw (the refused steps and those sent after
+//     them) would take to refill at the quota's current pace cannot come from a bucket: Graph
+//     counts a trailing window, whatever its documented length. The refused step passes when
+//     as many of our oldest charges have left the window as we overdrew, so the Retry-After
+//     dates the window: its length is from the charge that leaves then to the Retry-After's
+//     end. The quota then admits a step when our own charges of that window, refused ones
+//     included (Graph charges them), leave room within what Graph accepted of them. This
+//     replays the window: charges expire in the order they were made, so the engine sends
+//     again as fast as its old charges leave, which is the least time a window allows. A later
+//     Retry-After longer than the window so estimated cannot come from it: the quota is a
+//     bucket again, refilling at a rate measured as below.
 //   - A later refusal of a bucket means something else draws on the quota (another instance of
 //     the app, other apps in the tenant) or the latency jitter landed a step early. The rate
 //     actually admitted since the previous refusal tells them apart: well below our pace, the
@@ -50,6 +57,11 @@ import (
 //     slowly towards the documented rate, so that a competitor that leaves is noticed; under a
 //     bucket, time spent below the refill is not lost (the bucket keeps it), so slow regrowth
 //     costs little and keeps refusals rare.
+//   - A bucket that held the lane back for a whole window at the documented rate or above,
+//     without a refusal, is probed above it, more slowly still: Graph may give more than it
+//     documents. A refusal while probing returns the pace to the last rate that went a window
+//     unrefused and waits twice as long before the next probe, so a quota that is exactly as
+//     documented costs one refused envelope per probe, ever rarer. Only --rate is a ceiling.
 //   - A refusal without a scope header is charged to the quota on the step's path that is closest
 //     to empty by our own count: after 20 tenants' bursts that is the app's quota, after three
 //     apps' bursts the pairs'. With the header, its scope decides.
@@ -57,7 +69,9 @@ import (
 //     usage) the lane sends only as many envelopes at once as the pace needs, usually one, so
 //     that a wrong guess costs one envelope's steps, not every envelope in flight.
 const (
-	windowEvidence = 0.25 // a Retry-After longer than this share of the window means a trailing window
+	windowEvidence = 0.25 // a Retry-After longer than this share of the documented window means a trailing window
+	windowFactor   = 6    // ... and so does one this many times what our overdraw takes to refill
+	windowSlack    = time.Second
 	paceCut        = 0.9  // rate factor after refusals too close together to measure the rate
 	smallerBurst   = 0.95 // a first burst refused before this share of the bucket means a smaller bucket
 	plausibleShare = 0.25 // ... if Graph admitted at least this share of the documented one
@@ -66,6 +80,7 @@ const (
 	measuredShare  = 0.99 // the pace after a refusal, as a share of the rate Graph admitted since the last
 	quietPeriod    = 30 * time.Second
 	paceGrowth     = 0.002  // share of the pace gained per second, after a quiet period
+	probeGrowth    = 0.0005 // share of the pace gained per second above the documented rate, after a quiet window
 	windowGrowth   = 0.0002 // share of a window's documented size regained per second, after a window without refusals
 	cushion        = 200 * time.Millisecond
 	hintOn         = 0.9
@@ -79,12 +94,14 @@ type prior struct {
 	Window time.Duration
 }
 
-// Graph's documented identity limits. The resource-unit prior is the smallest tenant's budget
-// (tenants under 50 users); larger tenants get 5,000 or 8,000.
+// Graph's documented identity limits, where each quota starts. The resource-unit prior is the
+// smallest tenant's budget (tenants under 50 users); larger tenants get 5,000 or 8,000. The
+// app's across tenants is the current documentation's 70,000 per 5 min (older versions of the
+// throttling page said 35,000).
 var (
 	PriorPairWrite   = prior{3000, 150 * time.Second}
 	PriorTenantWrite = prior{18000, 5 * time.Minute}
-	PriorAppWrite    = prior{35000, 5 * time.Minute}
+	PriorAppWrite    = prior{70000, 5 * time.Minute}
 	PriorPairRead    = prior{3500, 10 * time.Second}
 )
 
@@ -100,11 +117,21 @@ type send struct {
 // quota is the engine's model of one Graph limit. Its fields are guarded by the controller.
 // Its bucket is an x/time/rate Limiter on our clock; a trailing window is counted from hist.
 type quota struct {
-	name    string
-	window  time.Duration
-	limit   float64 // the documented size, or --burst
-	ceiling float64 // the documented rate, or --rate: the pace never exceeds it
-	floor   float64 // the least a run of cuts may bring the pace to
+	name      string
+	window    time.Duration // Graph's window: the documented one until a Retry-After dates it
+	docWindow time.Duration
+	limit     float64 // the documented size, or --burst
+	doc       float64 // the documented rate, or --rate: where the pace starts and regrows to
+	ceiling   float64 // --rate, or +Inf: the only bound on the pace above
+	floor     float64 // the least a run of cuts may bring the pace to
+
+	// Probing above the documented rate: good is the highest pace that went a window
+	// unrefused, markAt and mark when the pace was last marked so, probeQuiet how long the
+	// quota must hold the lane back unrefused before the next probe, boundAt when it last did.
+	good, mark         float64
+	markAt, boundAt    time.Time
+	probeQuiet         time.Duration
+	bestWindowAdmitted float64 // the most of ours a trailing window admitted, refused steps aside
 
 	sliding  bool    // Graph counts a trailing window here
 	capacity float64 // bucket size, or what a window of our charges may hold
@@ -132,20 +159,21 @@ type quota struct {
 const minCapacity = MaxBatchSize
 
 func newQuota(name string, p prior, ratePerSec float64, burst float64, now time.Time) *quota {
-	ceiling := p.Limit / p.Window.Seconds()
+	doc, ceiling := p.Limit/p.Window.Seconds(), math.Inf(1)
 	if ratePerSec > 0 {
-		ceiling = ratePerSec
+		doc, ceiling = ratePerSec, ratePerSec
 	}
 	limit := p.Limit
 	if burst > 0 {
 		limit = burst
 	}
 	limit = math.Max(limit, minCapacity)
-	lim := rate.NewLimiter(rate.Limit(ceiling), int(limit))
+	lim := rate.NewLimiter(rate.Limit(doc), int(limit))
 	// Starts full: an idle app may spend its whole quota at once.
 	lim.SetBurstAt(now, int(limit))
-	return &quota{name: name, window: p.Window, limit: limit, ceiling: ceiling, floor: ceiling / 50,
-		capacity: limit, rate: ceiling, lim: lim, grownAt: now, start: now}
+	return &quota{name: name, window: p.Window, docWindow: p.Window, limit: limit, doc: doc, ceiling: ceiling, floor: doc / 50,
+		capacity: limit, rate: doc, lim: lim, grownAt: now, start: now,
+		good: doc, mark: doc, markAt: now, probeQuiet: p.Window}
 }
 
 // level is the bucket's tokens now; negative when owed.
@@ -177,17 +205,30 @@ func (q *quota) setCapacity(now time.Time, c float64) {
 
 func (q *quota) refill(now time.Time) {
 	if q.sliding {
-		// A window without refusals may hold more: a competitor may have gone.
+		// A window without refusals may hold more: a competitor may have gone. It regrows to
+		// the documented rate over the window Graph counts, or to the most it ever admitted.
+		target := math.Max(q.bestWindowAdmitted, q.limit*q.window.Seconds()/q.docWindow.Seconds())
 		from := maxTime(q.grownAt, q.epAt.Add(q.window))
-		if dt := now.Sub(from).Seconds(); dt > 0 && q.capacity < q.limit {
-			q.capacity = math.Min(q.limit, q.capacity+windowGrowth*q.limit*dt)
+		if dt := now.Sub(from).Seconds(); dt > 0 && q.capacity < target {
+			q.capacity = math.Min(target, q.capacity+windowGrowth*target*dt)
 		}
-	} else {
+	} else if q.rate < q.doc {
 		// Regrowth in proportion to the pace: a pace cut to a small quota probes it as gently
 		// as the documented one, and a pace left by a competitor doubles in about six minutes.
 		from := maxTime(q.grownAt, q.epAt.Add(quietPeriod))
-		if dt := now.Sub(from).Seconds(); dt > 0 && q.rate < q.ceiling {
-			q.setRate(now, q.rate*(1+paceGrowth*dt))
+		if dt := now.Sub(from).Seconds(); dt > 0 {
+			q.setRate(now, math.Min(q.doc, q.rate*(1+paceGrowth*dt)))
+		}
+	} else {
+		// At the documented rate or above, a pace that held the lane back for a whole window
+		// without a refusal is marked good and probed above, while it still holds it back.
+		quiet := q.epAt.Add(q.probeQuiet)
+		if now.Sub(q.markAt) >= q.window && !now.Before(quiet) {
+			q.good, q.mark, q.markAt = math.Max(q.good, q.mark), q.rate, now
+		}
+		from := maxTime(q.grownAt, quiet)
+		if dt := now.Sub(from).Seconds(); dt > 0 && now.Sub(q.boundAt) <= time.Second && q.rate < q.ceiling {
+			q.setRate(now, q.rate*(1+probeGrowth*math.Min(dt, 1)))
 		}
 	}
 	q.grownAt = maxTime(q.grownAt, now)
@@ -203,6 +244,12 @@ func maxTime(a, b time.Time) time.Time {
 // margin is how much longer than its window Graph holds a charge by our clock: Graph starts
 // the window when the step arrives, we when it leaves, a latency earlier.
 func (q *quota) margin() time.Duration { return min(time.Second, q.window/50) }
+
+// kept is how long a charge stays in the history: a window, the documented or the one Graph
+// counts, whichever is longer.
+func (q *quota) kept() time.Duration {
+	return max(q.window, q.docWindow) + q.margin() + time.Second
+}
 
 // inWindow sums our charges that Graph may still count at now.
 func (q *quota) inWindow(now time.Time) (charged, admitted float64) {
@@ -235,6 +282,14 @@ func (q *quota) wait(now time.Time, n float64) time.Duration {
 	if d := q.gate.Sub(now); d > 0 {
 		return d
 	}
+	d := q.waitModel(now, n)
+	if d > 0 {
+		q.boundAt = now // this quota holds the lane back: probing it above the documented rate is worth it
+	}
+	return d
+}
+
+func (q *quota) waitModel(now time.Time, n float64) time.Duration {
 	q.refill(now)
 	if q.sliding {
 		charged, _ := q.inWindow(now)
@@ -286,7 +341,7 @@ func (q *quota) take(now time.Time, n float64, batch float64) *send {
 	q.hist = append(q.hist, s)
 	// One window of history (and the margin) is all the window model reads.
 	cut := 0
-	for cut < len(q.hist) && q.hist[cut].at.Before(now.Add(-q.window-q.margin()-time.Second)) {
+	for cut < len(q.hist) && q.hist[cut].at.Before(now.Add(-q.kept())) {
 		cut++
 	}
 	if cut > 0 {
@@ -321,14 +376,15 @@ func (q *quota) refused(now time.Time, s *send, cumAtSend float64, sent uint64, 
 	// A quota that ran out refuses every step once it is empty; the odd 429 among the steps
 	// of an envelope our model had room for (another service's throttle, an injected fault)
 	// says nothing about the quota. Graph's wait is honoured either way.
-	if !s.near && float64(k) < s.n/2 && !q.windowLike(ra) {
+	windowLike := q.windowLike(s, k, ra)
+	if !s.near && float64(k) < s.n/2 && !windowLike {
 		q.noise++
 		return
 	}
 	fresh := sent == q.episode
 	if fresh {
 		q.episode++
-		q.learn(now, s, cumAtSend, ra, rtt)
+		q.learn(now, s, cumAtSend, k, ra, rtt, windowLike)
 	}
 	if !q.sliding {
 		// Hold a little less than nothing when the gate opens.
@@ -350,35 +406,97 @@ func (q *quota) refused(now time.Time, s *send, cumAtSend float64, sent uint64, 
 	}
 }
 
-// windowLike reports whether a Retry-After is too long for a bucket refilling at the documented
-// pace with the few steps we overdraw: Graph counts a trailing window.
-func (q *quota) windowLike(ra time.Duration) bool {
-	return ra > time.Duration(windowEvidence*float64(q.window))
+// overdraw is how many of our steps Graph may hold beyond what it admits, when it refused k
+// steps of s: those, the refused steps of the other envelopes answered since the last gate
+// opened, and every step still on its way.
+func (q *quota) overdraw(s *send, k int) float64 {
+	over := float64(k)
+	for _, h := range q.hist {
+		if h == s || h.at.Before(q.epAt) {
+			continue
+		}
+		if !h.answered {
+			over += h.n
+		} else {
+			over += h.n - h.ok
+		}
+	}
+	return over
 }
 
-func (q *quota) learn(now time.Time, s *send, cumAtSend float64, ra, rtt time.Duration) {
+// windowLike reports whether a Retry-After is too long for a bucket refilling at the quota's
+// current pace with what we overdrew, or than a quarter of the documented window: Graph counts
+// a trailing window, whatever its length.
+func (q *quota) windowLike(s *send, k int, ra time.Duration) bool {
+	refill := time.Duration(q.overdraw(s, k) / q.rate * float64(time.Second))
+	return ra > windowFactor*refill+windowSlack || ra > time.Duration(windowEvidence*float64(q.docWindow))
+}
+
+// dateWindow estimates the length of Graph's window from a Retry-After: the refused step
+// passes at now+ra, once as many of our oldest charges since the last gate opened have left the
+// window as we overdrew. Graph dated that charge a one-way latency after we sent it, and its
+// Retry-After started a one-way latency before the answer reached us: a round trip in all.
+func (q *quota) dateWindow(now time.Time, s *send, k int, ra, rtt time.Duration) time.Duration {
+	over := q.overdraw(s, k)
+	var leaves time.Time
+	for _, h := range q.hist {
+		if h.at.Before(q.epAt) {
+			continue
+		}
+		leaves = h.at
+		if over -= h.n; over <= 0 {
+			break
+		}
+	}
+	if leaves.IsZero() {
+		return q.window
+	}
+	return max(time.Second, now.Add(ra).Sub(leaves)-rtt)
+}
+
+func (q *quota) learn(now time.Time, s *send, cumAtSend float64, k int, ra, rtt time.Duration, windowLike bool) {
 	first := !q.burstOver
 	q.burstOver = true
-	if !q.sliding && q.windowLike(ra) {
+	if q.sliding && ra > q.window*5/4+rtt {
+		// No window of the length we dated makes anyone wait this long: a bucket after all,
+		// of the size Graph admitted; its rate is measured below from the refusals.
+		q.sliding = false
+		_, admitted := q.inWindow(now)
+		q.setCapacity(now, admitted)
+		q.lim.SetBurstAt(now, int(q.capacity))
+		q.lower(now, 0)
+		q.window = q.docWindow
+	} else if !q.sliding && windowLike {
+		q.window = q.dateWindow(now, s, k, ra, rtt)
 		q.sliding = true
-		q.capacity = q.limit
+		q.capacity = q.limit * q.window.Seconds() / q.docWindow.Seconds()
 	}
 	if q.sliding {
-		// Graph's window is full: it holds for us at most what it admitted of ours, and what
-		// of ours it still holds when it would take the refused step again.
+		// Graph's window is full: it holds for us what it admitted of ours, and what of ours
+		// it still holds when it would take the refused step again. That may be more than we
+		// believed (a larger quota than documented) or less (a competitor, a smaller one).
 		_, admitted := q.inWindow(now)
 		held := q.heldAt(now.Add(ra), rtt)
-		q.capacity = math.Max(minCapacity, math.Min(q.capacity, math.Min(admitted, held)))
+		q.capacity = math.Max(minCapacity, math.Min(admitted, held))
+		q.bestWindowAdmitted = math.Max(q.bestWindowAdmitted, math.Min(admitted, held))
+		return
+	}
+	if q.rate > q.doc+1e-9 && q.rate > q.good+1e-9 {
+		// A refusal while probing above the last good pace: back to it, and probe again only
+		// after twice the quiet.
+		q.setRate(now, q.good)
+		q.mark, q.markAt = q.good, now
+		q.probeQuiet *= 2
 		return
 	}
 	if first {
 		// Refused within the first burst: Graph's bucket is smaller than documented, or was
 		// not full when the run began (another run just before). A bucket far smaller than
 		// documented is the second case: the rate then stays, and later refusals measure it.
-		refill := q.ceiling * s.at.Sub(q.start).Seconds()
+		refill := q.doc * s.at.Sub(q.start).Seconds()
 		if admitted := cumAtSend + s.ok - refill; admitted < smallerBurst*q.capacity && admitted >= q.limit*plausibleShare {
 			q.setCapacity(now, admitted)
-			q.setRate(now, q.ceiling*q.capacity/q.limit)
+			q.setRate(now, q.doc*q.capacity/q.limit)
 		}
 		return
 	}
@@ -403,6 +521,8 @@ func (q *quota) learn(now time.Time, s *send, cumAtSend float64, ra, rtt time.Du
 	}
 	measured := (cumAtSend + s.ok - from.cum) / span.Seconds()
 	q.setRate(now, math.Min(q.rate, measuredShare*measured))
+	q.good = math.Min(q.good, math.Max(q.doc, q.rate))
+	q.mark, q.markAt = q.rate, now
 }
 
 // anchor is a moment when Graph's bucket held about nothing: a refusal's gate opening.

@@ -49,6 +49,7 @@ func TestQuotaScenarios(t *testing.T) {
 		capacity float64 // 0: not checked
 		rate     [2]float64
 		gateAt   time.Duration // the gate's end since paceT0; -1: not checked
+		window   time.Duration // the window Graph is taken to count; 0: not checked
 	}{
 		{
 			name:     "the documented burst, then the documented pace: nothing learned",
@@ -75,6 +76,30 @@ func TestQuotaScenarios(t *testing.T) {
 			name:    "a sliding window",
 			events:  cat(burst(150, 10*time.Millisecond), []paceEvent{{at: 2 * time.Second, take: 20, refused: 20, ra: 148 * time.Second}}),
 			sliding: true, capacity: 3000, rate: [2]float64{20, 20}, gateAt: 150 * time.Second,
+		},
+		{
+			// Graph counts 600 per 30 s: refused after 600, for 29.6 s. Our overdraw (the 20
+			// refused steps) would refill in a second at 20/s, so this is a window, a fifth of
+			// the documented length and dated by the Retry-After.
+			name:    "a window a fifth of the documented length",
+			events:  cat(burst(30, 10*time.Millisecond), []paceEvent{{at: 400 * time.Millisecond, take: 20, refused: 20, ra: 29600 * time.Millisecond}}),
+			sliding: true, capacity: 600, rate: [2]float64{20, 20}, gateAt: 30 * time.Second, window: 30 * time.Second,
+		},
+		{
+			// The same burst refused on a bucket of 600 refilling at 4/s: the Retry-After is what
+			// the overdraw takes at 4/s, five times what it takes at our 20/s. Too short for the
+			// window evidence: a bucket still.
+			name:     "a bucket a fifth of the documented, refilling at a fifth",
+			events:   cat(burst(30, 10*time.Millisecond), []paceEvent{{at: 400 * time.Millisecond, take: 20, refused: 20, ra: 5 * time.Second}}),
+			capacity: 3000, rate: [2]float64{20, 20}, gateAt: 5400 * time.Millisecond,
+		},
+		{
+			// Taken for a window of 30 s, the quota is then refused for 100 s: no window of 30 s
+			// makes anyone wait that long. A bucket after all, of what Graph admitted.
+			name: "a Retry-After the dated window cannot explain",
+			events: cat(burst(30, 10*time.Millisecond), []paceEvent{{at: 400 * time.Millisecond, take: 20, refused: 20, ra: 29600 * time.Millisecond}},
+				[]paceEvent{{at: 30 * time.Second, take: 20, refused: 20, ra: 100 * time.Second}}),
+			capacity: 600, rate: [2]float64{0.4, 20}, gateAt: 130 * time.Second,
 		},
 		{
 			// Past the burst a competitor takes half the refill: between two refusals Graph
@@ -136,6 +161,9 @@ func TestQuotaScenarios(t *testing.T) {
 			}
 			if tc.gateAt >= 0 && !q.gate.Equal(paceT0.Add(tc.gateAt)) && !(tc.gateAt == 0 && q.gate.IsZero()) {
 				t.Errorf("gate at %v, want %v", q.gate.Sub(paceT0), tc.gateAt)
+			}
+			if tc.window > 0 && (q.window-tc.window).Abs() > time.Second {
+				t.Errorf("window %v, want about %v", q.window, tc.window)
 			}
 		})
 	}
@@ -245,6 +273,97 @@ func TestPacerOrder(t *testing.T) {
 		first, second := <-order, <-order
 		if first.n != 20 || second.n != 10 || second.at < first.at {
 			t.Errorf("left: %v then %v; want the envelope of 20 that asked first, then the one of 10", first, second)
+		}
+	})
+}
+
+// TestPriors: the app-wide prior is the current documentation's 70,000 writes per 5 min, and a
+// documented figure is where a quota starts, not a ceiling: only --rate bounds the pace.
+func TestPriors(t *testing.T) {
+	if PriorAppWrite != (prior{70000, 5 * time.Minute}) {
+		t.Errorf("PriorAppWrite = %v, want 70,000 per 5 min", PriorAppWrite)
+	}
+	q := newQuota("app/a", PriorAppWrite, 0, 0, paceT0)
+	if math.Abs(q.rate-70000.0/300) > 1e-9 || !math.IsInf(q.ceiling, 1) {
+		t.Errorf("starts at %.2f/s bounded by %v, want 233.33/s and no bound", q.rate, q.ceiling)
+	}
+	if r := newQuota("pair/a/t", PriorPairWrite, 50, 0, paceT0); r.rate != 50 || r.ceiling != 50 {
+		t.Errorf("--rate 50: starts at %.2f bounded by %.2f, want both 50", r.rate, r.ceiling)
+	}
+}
+
+// graphBucket is Graph's side of a quota in the probe scenarios: a bucket that charges refused
+// steps too, as graphsim's does.
+type graphBucket struct {
+	limit, rate, level float64
+	last               time.Time
+}
+
+func (g *graphBucket) send(now time.Time, n float64) (ok bool, ra time.Duration) {
+	g.level = math.Min(g.limit, g.level+g.rate*now.Sub(g.last).Seconds())
+	g.last = now
+	ok = g.level >= n
+	g.level -= n
+	if ok {
+		return true, 0
+	}
+	return false, time.Duration(-g.level / g.rate * float64(time.Second))
+}
+
+// probe drives one quota against a Graph bucket for d: an envelope of 20 whenever the model
+// admits it, answered 100 ms later. It returns the steps Graph admitted and refused.
+func probe(q *quota, g *graphBucket, d time.Duration) (admitted, refused int) {
+	rtt := 100 * time.Millisecond
+	for now := paceT0; now.Before(paceT0.Add(d)); now = now.Add(10 * time.Millisecond) {
+		if q.wait(now, 20) > 0 {
+			continue
+		}
+		cum, ep := q.cum, q.episode
+		s := q.take(now, 20, 20)
+		ok, ra := g.send(now.Add(rtt/2), 20)
+		at := now.Add(rtt)
+		if ok {
+			q.answered(at, s, 20, false)
+			admitted += 20
+			continue
+		}
+		q.answered(at, s, 0, true)
+		q.refused(at, s, cum, ep, ra+rtt/2, rtt, 20)
+		refused += 20
+	}
+	return admitted, refused
+}
+
+// TestQuotaProbe: a bucket that holds the lane back at the documented rate for a whole window
+// is probed above it. Where Graph gives twice the documented rate, the pace finds much of it;
+// where Graph gives exactly the documented rate, the probes cost a refused envelope each, ever
+// rarer, and the pace stays at the documented rate.
+func TestQuotaProbe(t *testing.T) {
+	t.Run("Graph gives twice the documented rate", func(t *testing.T) {
+		q := newQuota("pair/a/t", PriorPairWrite, 0, 0, paceT0)
+		g := &graphBucket{limit: 3000, rate: 40, level: 3000, last: paceT0}
+		admitted, refused := probe(q, g, time.Hour)
+		t.Logf("pace %.2f/s, %d admitted, %d refused", q.rate, admitted, refused)
+		if q.rate < 30 {
+			t.Errorf("after an hour the pace is %.2f/s, want well above the documented 20/s (Graph gives 40)", q.rate)
+		}
+		if floor := 3000 + 20*3600; admitted < floor*11/10 {
+			t.Errorf("admitted %d in an hour, want well past the documented %d", admitted, floor)
+		}
+	})
+	t.Run("Graph gives the documented rate", func(t *testing.T) {
+		q := newQuota("pair/a/t", PriorPairWrite, 0, 0, paceT0)
+		g := &graphBucket{limit: 3000, rate: 20, level: 3000, last: paceT0}
+		admitted, refused := probe(q, g, time.Hour)
+		t.Logf("pace %.2f/s, %d admitted, %d refused", q.rate, admitted, refused)
+		if refused > 8*20 {
+			t.Errorf("%d steps refused in an hour, want a few probes' envelopes", refused)
+		}
+		if floor := 3000 + 20*3600; admitted < floor*99/100 {
+			t.Errorf("admitted %d in an hour, want at least 99%% of the %d the quota allows", admitted, floor)
+		}
+		if q.rate < 19.5 || q.rate > 21 {
+			t.Errorf("pace %.2f/s, want about the documented 20/s", q.rate)
 		}
 	})
 }
