@@ -39,6 +39,9 @@ type Scenario struct {
 	Headers graphsim.ThrottleHeaderMode
 	// QuotaScale shrinks (or grows) Graph's quotas without telling the engine; 0 means 1.
 	QuotaScale float64
+	// Shape sizes and windows the write levels one by one, also untold (graphsim.Shape); the
+	// floor follows the pair's level.
+	Shape graphsim.Shape
 	// Faults are injected by graphsim on top of throttling.
 	Faults graphsim.Faults
 	// Block also blocks sign-in before each revoke (revoke --block-sign-in): two writes a user.
@@ -116,7 +119,7 @@ func (s Scenario) Floor() time.Duration {
 	if s.Block {
 		writes *= 2
 	}
-	return FloorScaled(writes, s.Quota, s.Competing, s.QuotaScale)
+	return FloorShaped(writes, s.Quota, s.Competing, s.QuotaScale, s.Shape.Pair)
 }
 
 // Floor is the least emulated time in which Graph's app+tenant write quota admits n writes, less
@@ -137,6 +140,11 @@ func Floor(n int, model graphsim.QuotaModel, comp graphsim.Competing) time.Durat
 
 // FloorScaled is Floor for a quota scale times the documented one (0 means 1).
 func FloorScaled(n int, model graphsim.QuotaModel, comp graphsim.Competing, scale float64) time.Duration {
+	return FloorShaped(n, model, comp, scale, graphsim.Level{})
+}
+
+// FloorShaped is FloorScaled for a pair's quota of another size and window (graphsim.Level).
+func FloorShaped(n int, model graphsim.QuotaModel, comp graphsim.Competing, scale float64, pair graphsim.Level) time.Duration {
 	if scale <= 0 {
 		scale = 1
 	}
@@ -144,23 +152,34 @@ func FloorScaled(n int, model graphsim.QuotaModel, comp graphsim.Competing, scal
 	if comp.Scope == graphsim.CompetingSameApp {
 		c = comp.WritesPerSecond
 	}
-	limit := QuotaLimit * scale
+	limit, window := shaped(pair, QuotaLimit*scale, QuotaWindow)
 	rest := math.Max(0, float64(n)-limit)
 	switch model {
 	case graphsim.QuotaTokenBucket:
-		left := limit/QuotaWindow.Seconds() - c
+		left := limit/window.Seconds() - c
 		if left <= 0 {
 			return time.Duration(math.MaxInt64)
 		}
 		return time.Duration(rest / left * float64(time.Second))
 	case graphsim.QuotaSlidingWindow:
-		per := limit - c*QuotaWindow.Seconds()
+		per := limit - c*window.Seconds()
 		if per <= 0 {
 			return time.Duration(math.MaxInt64)
 		}
-		return time.Duration(math.Ceil(rest/per)) * QuotaWindow
+		return time.Duration(math.Ceil(rest/per)) * window
 	}
 	return 0
+}
+
+// shaped is a documented limit and window under a graphsim.Level (zero fields mean 1).
+func shaped(l graphsim.Level, limit float64, window time.Duration) (float64, time.Duration) {
+	if l.Size > 0 {
+		limit *= l.Size
+	}
+	if l.Window > 0 {
+		window = time.Duration(float64(window) * l.Window)
+	}
+	return limit, window
 }
 
 // Run runs the engine and then the sequential loop, each against its own fresh graphsim.
@@ -186,6 +205,7 @@ func (s Scenario) server(users []graphsim.User, clock graphsim.Clock) *graphsim.
 		Competing:            s.Competing,
 		ThrottleHeaders:      s.Headers,
 		QuotaScale:           s.QuotaScale,
+		Shape:                s.Shape,
 		Faults:               s.Faults,
 	}
 	if s.LatencyMax > 0 {
@@ -257,7 +277,7 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 				writes++
 			}
 		}
-		floor = FloorScaled(writes, s.Quota, s.Competing, s.QuotaScale)
+		floor = FloorShaped(writes, s.Quota, s.Competing, s.QuotaScale, s.Shape.Pair)
 	}
 	return Result{
 		Scenario: s.Name, Runner: "bulkrevoke", Users: len(users), Measured: len(users),

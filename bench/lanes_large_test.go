@@ -5,16 +5,17 @@ package bench
 import "testing"
 
 // TestLanesLarge runs the lane cells that only bind past Graph's larger quotas, so they need
-// tens of thousands of users: six apps against the tenant's 18,000 per 5 min and one app against
-// its 35,000 per 5 min across twenty tenants. Under the race detector they cost some 20 s of CPU
+// tens of thousands of users: six apps against the tenant's 18,000 per 5 min, one app against its
+// documented 70,000 per 5 min across twenty tenants, and against half of that, untold. Under the race detector they cost some 20 s of CPU
 // a run, which made `go test -race -count=10 ./...` outlast go test's ten minutes per package on
 // two cores; the race-checked code paths are the same as the smaller cells'. .ci/run runs this
 // package once more without -race so that they run in CI too.
 func TestLanesLarge(t *testing.T) {
 	runLaneCells(t, []laneCell{
-		{"twenty tenants, one app", LaneScenario{Apps: 1, Tenants: 20, UsersPerTenant: 2000}, 1.10},
+		// Twenty pairs would take 400/s; the app's 233/s binds past its 70,000.
+		{"twenty tenants, one app, the documented 70,000", LaneScenario{Apps: 1, Tenants: 20, UsersPerTenant: 6000}, 1.10, 0.03},
 		// Six apps would take 120/s and their first bursts 18,000 at once; the tenant's 60/s
 		// binds past its own 18,000, and its refusals must slow all six.
-		{"six-app pool, the tenant binds", LaneScenario{Apps: 6, Tenants: 1, UsersPerTenant: 24000}, 1.10},
+		{"six-app pool, the tenant binds", LaneScenario{Apps: 6, Tenants: 1, UsersPerTenant: 24000}, 1.10, 0},
 	})
 }
