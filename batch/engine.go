@@ -216,6 +216,7 @@ type engine struct {
 	devices  map[string]int // device object id (lower case) -> line of the user it was found for
 	resolved map[string]int // lookups: tenant + object id -> line that claimed it
 	sendSeq  atomic.Uint64  // envelopes handed to clients, in the order they left
+	produced atomic.Bool    // every input row is read
 	waitsMu  sync.Mutex
 	waitEnd  map[*quota]time.Time
 
@@ -304,6 +305,7 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 	e.live.Add(1) // the producer's own hold: queues stay open while rows may still come
 	go func() {
 		e.produce(src)
+		e.produced.Store(true)
 		e.live.Done()
 	}()
 	e.live.Wait()

@@ -430,9 +430,10 @@ func (e *engine) servedBy(l *lane, it *item) {
 
 // othersServed reports whether a user's 503 is the user's own failure rather than a throttle:
 // other users' steps of the same tenant succeeded in an envelope sent after this user's
-// previous attempt (the same envelope included).
+// previous attempt (the same envelope included), or the user is the last of its tenant in
+// progress, so that no answer to anyone else can ever tell (a 503 for ever must still end).
 func (e *engine) othersServed(it *item) bool {
-	return it.t.okSeq.Load() > it.prevSeq
+	return it.t.okSeq.Load() > it.prevSeq || (e.produced.Load() && len(it.t.slots) <= 1)
 }
 
 // answer applies one step's response. It returns a wait and true when the step must be sent

@@ -151,6 +151,16 @@ func (s *Server) SetConsent(appID, tenantID string, consented bool) {
 	a.consent[strings.ToLower(tenantID)] = consented
 }
 
+// SetRoles replaces the roles an app's new tokens carry (nil: none), as when its admin consent
+// is withdrawn and a token issued afterwards names no permission.
+func (s *Server) SetRoles(appID string, roles []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a := s.apps[strings.ToLower(appID)]; a != nil {
+		a.roles = slices.Clone(roles)
+	}
+}
+
 // RevokeApp withdraws an app's consent in every tenant.
 func (s *Server) RevokeApp(appID string) {
 	s.mu.Lock()

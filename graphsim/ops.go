@@ -162,6 +162,14 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 		return res
 	}
 
+	if u != nil && u.Failing != 0 {
+		s.stats.StepFaults++
+		res := fail(u.Failing, faultCode(u.Failing), faultMessage(u.Failing))
+		if u.FailingRetryAfter > 0 {
+			res.header["Retry-After"] = s.formatRetryAfter(u.FailingRetryAfter)
+		}
+		return res
+	}
 	if fs, ok := s.stepFault(n, now, u, r.key); ok {
 		s.stats.StepFaults++
 		res := fail(fs, faultCode(fs), faultMessage(fs))

@@ -27,6 +27,10 @@ type User struct {
 	// refuses to change their accountEnabled (block them in AD instead), but
 	// revoking their sessions works.
 	OnPremisesSyncEnabled bool
+	// Failing, when set, is the status every step on this user answers (500, or 503 with
+	// FailingRetryAfter): a user Graph cannot serve while it serves everyone else.
+	Failing           int
+	FailingRetryAfter time.Duration
 	// Department, Mail and JobTitle exist so that $filter has something to
 	// select a population by.
 	Department, Mail, JobTitle string
