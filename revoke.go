@@ -52,7 +52,8 @@ type runner struct {
 	in         *input
 	conn       *connection
 	out        *outputs
-	started    bool // something was sent: outputs are kept whatever happens
+	started    bool     // something was sent: outputs are kept whatever happens
+	notes      []string // lines for the summary about the run's inputs (exclusion entries matching nobody)
 	removes    []string
 }
 
@@ -106,7 +107,7 @@ func (r *runner) revoke() error {
 	}
 	r.in = in
 	readerOpts := batch.ReaderOptions{Name: in.name, Column: o.column, TenantColumn: o.tenantColumn}
-	excluded, err := loadExcludes(o.exclude, o.column)
+	excluded, exclEntries, err := loadExcludes(o.exclude, o.column)
 	if err != nil {
 		return err
 	}
@@ -126,6 +127,33 @@ func (r *runner) revoke() error {
 		}
 		return fmt.Errorf("%s: no users in the file", in.name)
 	}
+	if r.conn == nil && !o.offline {
+		if err := r.signIn(sv.tenants); err != nil {
+			return err
+		}
+	}
+	if len(exclEntries) > 0 {
+		// Exclusions name users, not spellings: each entry is looked up before anything is
+		// written, and a row is skipped when it names an excluded object by either key.
+		if o.offline {
+			r.notes = append(r.notes, "--offline: --exclude matched exact spellings only (an object id does not match the same user's UPN); run without --offline to match users")
+		} else {
+			notes, err := r.resolveExcludes(o.exclude, excluded, exclEntries, sv.tenants)
+			if err != nil {
+				return err
+			}
+			r.notes = append(r.notes, notes...)
+			if _, err := in.Seek(0, io.SeekStart); err != nil {
+				return err
+			}
+			if sv, err = surveyInput(in, readerOpts, excluded, prev, o.devices); err != nil {
+				return err
+			}
+		}
+		for _, n := range r.notes {
+			fmt.Fprintln(s.stderr, "bulkrevoke: exclusion: "+n)
+		}
+	}
 	if max := o.maxUsers; max > 0 && sv.toSend > max && !o.dryRun {
 		what := "file"
 		if listed != nil {
@@ -133,11 +161,6 @@ func (r *runner) revoke() error {
 		}
 		return withHint(fmt.Errorf("%s has %d users to revoke, more than --max-users %d", o.describeSource(), sv.toSend, max),
 			"check that this is the right "+what+"; if it is, raise --max-users (0 means no limit)")
-	}
-	if r.conn == nil && !o.offline {
-		if err := r.signIn(sv.tenants); err != nil {
-			return err
-		}
 	}
 
 	if r.out, err = createOutputs(r.reportPath, o, prev); err != nil {
@@ -296,6 +319,9 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	info := report.PrintInfo{ReportPath: r.reportPath, DryRun: o.dryRun, Interrupted: interrupted, Rollback: o.cmd == "enable"}
 	if deadline {
 		info.Notes = append(info.Notes, fmt.Sprintf("Stopped by --deadline %s: nothing was sent after it; requests already in flight were let finish.", o.deadline))
+	}
+	for _, n := range r.notes {
+		info.Notes = append(info.Notes, "Exclusion: "+n+".")
 	}
 	if listed != nil && listed.skippedText() != "" {
 		info.Notes = append(info.Notes, "Group members that are not users, left alone: "+listed.skippedText()+".")

@@ -133,15 +133,6 @@ func surveyInput(in *input, opts batch.ReaderOptions, excluded exclusions, prev 
 	}
 }
 
-// exclusions are the users never to touch, by lower-case key, and by tenant when the
-// exclusion list names one.
-type exclusions map[string]bool
-
-func (x exclusions) has(row batch.Row) bool {
-	k := strings.ToLower(row.Key)
-	return x[k] || (row.Tenant != "" && x[row.Tenant+"/"+k])
-}
-
 // sameUserColumns pairs the columns that name the same user two ways, by normalized header
 // name: a resolved list's id and userPrincipalName, an export's object id and UPN, Defender's
 // AccountObjectId and AccountUpn, a sign-in log's User ID and Username.
@@ -212,40 +203,6 @@ func (a *altReader) alias(row batch.Row, excluded exclusions) {
 		excluded[k] = true
 	case row.Tenant != "" && excluded[row.Tenant+"/"+o]:
 		excluded[row.Tenant+"/"+k] = true
-	}
-}
-
-func loadExcludes(path, column string) (exclusions, error) {
-	if path == "" {
-		return nil, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot open the exclusion list: %w", err)
-	}
-	defer f.Close()
-	r, err := batch.NewReader(bufio.NewReader(f), batch.ReaderOptions{Name: path, Column: column})
-	if err != nil {
-		return nil, err
-	}
-	set := exclusions{}
-	for {
-		row, err := r.Next()
-		if err == io.EOF {
-			return set, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if row.Kind == batch.KindInvalid {
-			// An exclusion that cannot be read must not silently let its user be revoked.
-			return nil, withHint(fmt.Errorf("%s:%d: %s", path, row.Line, row.Reason), "fix the exclusion list")
-		}
-		if row.Tenant != "" {
-			set[row.Tenant+"/"+strings.ToLower(row.Key)] = true
-		} else {
-			set[strings.ToLower(row.Key)] = true
-		}
 	}
 }
 
