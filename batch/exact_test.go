@@ -307,3 +307,73 @@ func TestConsentLostRolesClaim(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestDeviceListingFailed: a user whose devices Graph will not list is still revoked, and its
+// row carries the failure as a value (DeviceListFailed) for the summary to count, not only as
+// note text.
+func TestDeviceListingFailed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		users, rows := generated(30)
+		for i := range 10 {
+			users[i].FailingDevices = http.StatusForbidden
+		}
+		_, sink, _, err := runSim(t, graphsim.Config{Seed: 8}, users, rows, batch.Config{Plan: batch.Plan{Revoke: true, Devices: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, row := range rows {
+			r := sink.byLine[row.Line]
+			failed := i < 10
+			if r.Status != batch.StatusRevoked || r.DeviceListFailed != failed ||
+				strings.Contains(r.Note, "cannot list owned devices") != failed {
+				t.Errorf("line %d: %s device_list_failed=%v note %q, want revoked and %v", r.Line, r.Status, r.DeviceListFailed, r.Note, failed)
+			}
+		}
+	})
+}
+
+// TestNoAnswerInFlight: the run stops while an envelope is out and its answer never comes back;
+// its users' rows say the request left and may have landed (no_answer), the others that it
+// stopped before sending say so.
+func TestNoAnswerInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		users, rows := generated(60)
+		sim := graphsim.New(graphsim.Config{Token: token, Seed: 8}, users)
+		ctx, cancel := context.WithCancel(t.Context())
+		var mu sync.Mutex
+		n := 0
+		hang := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			mu.Lock()
+			n++
+			first := n == 1
+			mu.Unlock()
+			if first {
+				cancel()
+				<-req.Context().Done() // the answer never comes: the grace period ends it
+				return nil, req.Context().Err()
+			}
+			return sim.Transport().RoundTrip(req)
+		})
+		sink := newCollector(t)
+		_, err := batch.Run(ctx, batch.Config{Concurrency: 1, Grace: time.Second}, batch.Rows(rows), client(t, "http://localhost", hang), sink)
+		if err == nil {
+			t.Fatal("the run did not report its interruption")
+		}
+		noAnswer := 0
+		for _, r := range sink.byLine {
+			switch {
+			case r.Code == "no_answer":
+				noAnswer++
+				if r.Status != batch.StatusNotAttempted || !strings.Contains(r.Message, "may have been done") {
+					t.Errorf("line %d: %s %q", r.Line, r.Status, r.Message)
+				}
+			case r.Status == batch.StatusNotAttempted && r.Code == "interrupted":
+			default:
+				t.Errorf("line %d: %s %s %q", r.Line, r.Status, r.Code, r.Message)
+			}
+		}
+		if len(sink.byLine) != len(rows) || noAnswer != batch.MaxBatchSize {
+			t.Errorf("%d rows, %d without an answer; want %d and one envelope's %d", len(sink.byLine), noAnswer, len(rows), batch.MaxBatchSize)
+		}
+	})
+}

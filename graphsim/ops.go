@@ -162,6 +162,12 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 		return res
 	}
 
+	if u != nil && u.FailingDevices != 0 && r.kind == routeUserDevices {
+		if u.FailingDevices == http.StatusForbidden {
+			return fail(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+		}
+		return fail(u.FailingDevices, faultCode(u.FailingDevices), faultMessage(u.FailingDevices))
+	}
 	if u != nil && u.Failing != 0 {
 		s.stats.StepFaults++
 		res := fail(u.Failing, faultCode(u.Failing), faultMessage(u.Failing))

@@ -31,6 +31,8 @@ type User struct {
 	// FailingRetryAfter): a user Graph cannot serve while it serves everyone else.
 	Failing           int
 	FailingRetryAfter time.Duration
+	// FailingDevices, when set, is the status its device listings answer.
+	FailingDevices int
 	// Department, Mail and JobTitle exist so that $filter has something to
 	// select a population by.
 	Department, Mail, JobTitle string

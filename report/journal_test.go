@@ -22,7 +22,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
-func ptr(b bool) *bool { return &b }
+func ptr[T any](v T) *T { return &v }
 
 func iptr(n int) *int { return &n }
 

@@ -44,6 +44,7 @@ type Summary struct {
 	blocked, alreadyDisabled, notBlocked int
 	listed                               bool
 	devicesFound, devicesDisabled        int
+	listFailed                           int // users whose devices Graph would not list
 	// From the devices report's rows, when the caller adds them.
 	deviceOutcomes map[batch.DeviceOutcome]int
 
@@ -103,6 +104,9 @@ func (s *Summary) Add(r batch.Result) {
 	}
 	if r.DevicesDisabled != nil {
 		s.devicesDisabled += *r.DevicesDisabled
+	}
+	if r.DeviceListFailed {
+		s.listFailed++
 	}
 }
 
@@ -196,12 +200,12 @@ func (s *Summary) Failed() int {
 
 // AllOK reports whether the run did all it was asked, the test for exit status 0: no row
 // Failed, every revoke read back confirmed it, every block asked for was made (or the user was
-// disabled already), and no device that AddDevices counted failed, was left unattempted or
-// could only be disabled in on-premises AD.
+// disabled already), every device listing asked for was given, and no device that AddDevices
+// counted failed, was left unattempted or could only be disabled in on-premises AD.
 func (s *Summary) AllOK() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.failed == 0 && s.unverified == 0 && s.notBlocked == 0 && s.devicesLeft() == 0
+	return s.failed == 0 && s.unverified == 0 && s.notBlocked == 0 && s.devicesLeft() == 0 && s.listFailed == 0
 }
 
 // devicesLeft counts the devices the run was asked to change and did not.
@@ -405,6 +409,9 @@ func (s *Summary) printContainment(p func(string, ...any), info PrintInfo, rollb
 	}
 	if s.devicesLeft() > 0 && info.DevicesPath != "" {
 		p(" (see %s)", info.DevicesPath)
+	}
+	if s.listFailed > 0 {
+		p("; device listing failed for %s (see the note column)", users(s.listFailed))
 	}
 	p(".\n")
 }

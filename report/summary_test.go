@@ -234,6 +234,7 @@ func TestSummaryOK(t *testing.T) {
 		{"device failed", []batch.Result{{Status: batch.StatusRevoked}}, []batch.DeviceResult{{Outcome: batch.DeviceFailed}}, 0, false},
 		{"device synced", []batch.Result{{Status: batch.StatusRevoked}}, []batch.DeviceResult{{Outcome: batch.DeviceSynced}}, 0, false},
 		{"device not attempted", []batch.Result{{Status: batch.StatusRevoked}}, []batch.DeviceResult{{Outcome: batch.DeviceNotAttempted}}, 0, false},
+		{"device listing failed", []batch.Result{{Status: batch.StatusRevoked, Devices: ptr(0), DevicesDisabled: ptr(0), DeviceListFailed: true}}, nil, 0, false},
 		{"devices done", []batch.Result{{Status: batch.StatusRevoked}},
 			[]batch.DeviceResult{{Outcome: batch.DeviceDisabled}, {Outcome: batch.DeviceAlreadyDisabled}, {Outcome: batch.DeviceWouldDisable}}, 0, true},
 		{"rollback", []batch.Result{{Status: batch.StatusEnabled}, {Status: batch.StatusUnchanged}}, []batch.DeviceResult{{Outcome: batch.DeviceEnabled}}, 0, true},
@@ -250,5 +251,22 @@ func TestSummaryOK(t *testing.T) {
 				t.Errorf("Failed(), AllOK() = %d, %v; want %d, %v", s.Failed(), s.AllOK(), tt.failed, tt.ok)
 			}
 		})
+	}
+}
+
+// TestSummaryDeviceListingFailed: a run whose device listings failed says how many, instead of
+// "0 found, 0 disabled" alone.
+func TestSummaryDeviceListingFailed(t *testing.T) {
+	s := NewSummary(time.Time{})
+	for range 259 {
+		s.Add(batch.Result{Status: batch.StatusRevoked, Devices: ptr(0), DevicesDisabled: ptr(0), DeviceListFailed: true})
+	}
+	s.Finish(time.Time{})
+	var b strings.Builder
+	if err := s.Print(&b, PrintInfo{ReportPath: "r.csv"}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "Devices: 0 found, 0 disabled; device listing failed for 259 users (see the note column).") || s.AllOK() {
+		t.Errorf("AllOK %v, summary:\n%s", s.AllOK(), b.String())
 	}
 }
