@@ -86,6 +86,7 @@ const (
 	hintOn         = 0.9
 	hintTTL        = 5 * time.Second
 	nearEnvelopes  = 2
+	debtHorizon    = 2 * time.Second // a shared quota's steps in flight, in seconds of its pace
 )
 
 // prior is a documented Graph limit: Limit charges per Window.
@@ -139,9 +140,17 @@ type quota struct {
 	lim      *rate.Limiter
 	grownAt  time.Time
 
-	hist  []*send // our charges, oldest first, kept for a window
-	cum   float64 // every step ever charged here
-	start time.Time
+	hist []*send // our charges, oldest first, kept for a window
+	// Lanes that draw on the quota, steps of theirs on the way, and a signal fired when some
+	// come back.
+	lanes  map[*pacer]bool
+	flying float64
+	landed signal
+	// The last lane refused on a path through this quota, and when.
+	refusedBy *pacer
+	refusedAt time.Time
+	cum       float64 // every step ever charged here
+	start     time.Time
 
 	gate      time.Time
 	episode   uint64    // counts refusals that taught something
@@ -558,16 +567,35 @@ const (
 
 // controller holds every quota of a run behind one lock: decisions span several quotas (a pair,
 // its tenant, its app) and must see them together.
+//
+// A waiting envelope is woken only by what may let it leave: its own lane's envelopes coming
+// back or leaving the line (the pacer's signal), or steps of a shared quota it waits on coming
+// back (the quota's). Everything else it sees when its sleep ends, at most a second later.
 type controller struct {
 	mu     sync.Mutex
 	clock  Clock
 	quotas map[string]*quota
-	// changed is closed and replaced whenever an answer may let a waiting envelope leave.
-	changed chan struct{}
 }
 
 func newController(clock Clock) *controller {
-	return &controller{clock: clock, quotas: map[string]*quota{}, changed: make(chan struct{})}
+	return &controller{clock: clock, quotas: map[string]*quota{}}
+}
+
+// signal is a channel closed and replaced to wake whoever waits on it; the zero value works.
+type signal struct{ ch chan struct{} }
+
+func (s *signal) wait() <-chan struct{} {
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) fire() {
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
 }
 
 // quota returns the quota named name, creating it from p.
@@ -582,11 +610,6 @@ func (c *controller) quota(name string, p prior, rate, burst float64) *quota {
 	return q
 }
 
-func (c *controller) notify() {
-	close(c.changed)
-	c.changed = make(chan struct{})
-}
-
 // pacer is one lane's way through the quotas: an app in a tenant.
 type pacer struct {
 	c     *controller
@@ -596,6 +619,8 @@ type pacer struct {
 	inFlight [2]int
 	rtt      time.Duration // smoothed round trip, for how many envelopes the pace needs
 	hintedAt time.Time     // when Graph last reported 90% usage
+	changed  signal        // an envelope of this lane came back or left the line
+	reads    int           // how often its envelopes read the model, for tests
 
 	// Envelopes waiting to leave, by class, in the order they asked: only the first may go.
 	// Without the queue, whoever re-read the model first after a change went, and a smaller
@@ -625,27 +650,44 @@ func (p *pacer) maxNear(cl class) int {
 }
 
 // delay takes n steps of class cl from every quota on the path (only checks, when !take) and
-// returns 0, or returns how long until they might be admitted and a channel closed if something
-// changes before then. limit caps the envelopes of the class in flight.
-func (p *pacer) delay(cl class, n float64, limit int, take bool, no uint64) (time.Duration, <-chan struct{}, *ticket) {
+// returns 0, or returns how long until they might be admitted and the channels closed if
+// something changes before then that may let them go sooner. limit caps the envelopes of the
+// class in flight.
+func (p *pacer) delay(cl class, n float64, limit int, take bool, no uint64) (time.Duration, []<-chan struct{}, *ticket) {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.clock.Now()
+	p.reads++
+	own := []<-chan struct{}{p.changed.wait()}
 	if p.inFlight[cl] >= limit || (take && p.queue[cl][0] != no) {
-		return time.Hour, c.changed, nil
+		return time.Hour, own, nil
 	}
 	var wait time.Duration
 	near := now.Sub(p.hintedAt) < hintTTL
 	for _, q := range p.paths[cl] {
+		q.join(p)
 		wait = max(wait, q.wait(now, n))
 		near = near || q.near(now, p.batch)
 	}
 	if wait > 0 {
-		return wait, c.changed, nil
+		return wait, own, nil
 	}
 	if near && p.inFlight[cl] >= p.maxNear(cl) {
-		return time.Hour, c.changed, nil
+		return time.Hour, own, nil
+	}
+	// A quota several lanes share lets only as many steps be on their way across all of them as
+	// its pace admits in a couple of seconds, and near its edge only as many as it admits in a
+	// round trip and a half: its first refusal then finds that many in flight, not every lane's
+	// envelopes, and Graph charges only those.
+	var held []<-chan struct{}
+	for _, q := range p.paths[cl][1:] {
+		if q.shared() && q.flying > 0 && q.flying+n > q.mostInFlight(p, q.near(now, p.batch)) {
+			held = append(held, q.landed.wait())
+		}
+	}
+	if len(held) > 0 {
+		return time.Hour, append(own, held...), nil
 	}
 	t := &ticket{class: cl, n: n, at: now}
 	if !take {
@@ -655,13 +697,44 @@ func (p *pacer) delay(cl class, n float64, limit int, take bool, no uint64) (tim
 		t.cums = append(t.cums, q.cum)
 		t.episodes = append(t.episodes, q.episode)
 		t.sends = append(t.sends, q.take(now, n, p.batch))
+		q.flying += n
 	}
 	p.inFlight[cl]++
 	p.queue[cl] = p.queue[cl][1:]
 	if len(p.queue[cl]) > 0 {
-		c.notify() // the next in line may go
+		p.changed.fire() // the next in line may go
 	}
 	return 0, nil, t
+}
+
+// join notes that lane p draws on the quota.
+func (q *quota) join(p *pacer) {
+	if q.lanes == nil {
+		q.lanes = map[*pacer]bool{}
+	}
+	q.lanes[p] = true
+}
+
+// shared reports whether more than one lane draws on the quota.
+func (q *quota) shared() bool { return len(q.lanes) > 1 }
+
+// mostInFlight is how many steps of the quota may be on their way at once across every lane:
+// what its pace admits in debtHorizon, or near its edge in a round trip and a half (the slowest
+// lane's), and at least an envelope. Sending faster than the pace within the horizon costs
+// nothing: Graph refills while the steps travel.
+func (q *quota) mostInFlight(p *pacer, near bool) float64 {
+	horizon := debtHorizon
+	if near {
+		rtt := time.Duration(0)
+		for l := range q.lanes {
+			rtt = max(rtt, l.rtt)
+		}
+		if rtt <= 0 {
+			rtt = 200 * time.Millisecond
+		}
+		horizon = rtt * 3 / 2
+	}
+	return math.Max(p.batch, math.Ceil(q.rate*horizon.Seconds()))
 }
 
 // join puts an envelope of class cl in line and returns its number.
@@ -679,7 +752,7 @@ func (p *pacer) leave(cl class, no uint64) {
 	defer p.c.mu.Unlock()
 	if i := slices.Index(p.queue[cl], no); i >= 0 {
 		p.queue[cl] = slices.Delete(p.queue[cl], i, i+1)
-		p.c.notify()
+		p.changed.fire()
 	}
 }
 
@@ -701,12 +774,17 @@ func (p *pacer) acquire(ctx context.Context, cl class, n float64, limit int, tak
 		// seen, and a model that changes under us must be read again.
 		d = min(d, time.Second)
 		sctx, cancel := context.WithCancel(ctx)
+		var w [4]<-chan struct{} // nil channels never fire
+		copy(w[:], changed)
 		go func() {
 			select {
-			case <-changed:
-				cancel()
+			case <-w[0]:
+			case <-w[1]:
+			case <-w[2]:
+			case <-w[3]:
 			case <-sctx.Done():
 			}
+			cancel()
 		}()
 		_ = p.c.clock.Sleep(sctx, d)
 		cancel()
@@ -741,6 +819,7 @@ func (p *pacer) settle(t *ticket, o outcome) {
 	defer c.mu.Unlock()
 	now := c.clock.Now()
 	p.inFlight[t.class]--
+	p.changed.fire()
 	if o.rtt > 0 {
 		if p.rtt == 0 {
 			p.rtt = o.rtt
@@ -751,6 +830,8 @@ func (p *pacer) settle(t *ticket, o outcome) {
 	path := p.paths[t.class]
 	for i, q := range path {
 		q.answered(now, t.sends[i], float64(o.ok), o.refused > 0)
+		q.flying -= t.n
+		q.landed.fire()
 	}
 	if o.usage >= hintOn {
 		p.hintedAt = now
@@ -760,6 +841,9 @@ func (p *pacer) settle(t *ticket, o outcome) {
 	}
 	if o.refused > 0 {
 		i := p.blame(now, t, o.scope)
+		for _, q := range path {
+			q.refusedBy, q.refusedAt = p, now
+		}
 		path[i].refused(now, t.sends[i], t.cums[i], t.episodes[i], o.retryAfter, o.rtt, o.refused)
 	} else if o.envelope && o.retryAfter > 0 {
 		// A whole envelope refused says nothing about which quota, only when to come back.
@@ -767,7 +851,6 @@ func (p *pacer) settle(t *ticket, o outcome) {
 			path[0].gate = until
 		}
 	}
-	c.notify()
 }
 
 // blame picks the quota a refusal belongs to: the one the scope header names, else the one our
@@ -782,7 +865,23 @@ func (p *pacer) blame(now time.Time, t *ticket, scope string) int {
 			}
 		}
 	}
-	best, low := 0, math.Inf(1)
+	// Another lane refused a moment ago on a path through a quota we share, while our own
+	// pair's model had room: that quota, not either lane's own, is the one both ran into. (Lanes
+	// that filled their pairs together are each refused by their own: a pair with less than a
+	// quarter left may be the one.)
+	best, low := -1, math.Inf(1)
+	since := max(time.Second, 2*p.rtt)
+	for i, q := range path {
+		if i > 0 && q.shared() && q.refusedBy != nil && q.refusedBy != p && now.Sub(q.refusedAt) <= since && path[0].room(now) > 0.25 {
+			if r := q.room(now); r < low-1e-9 {
+				best, low = i, r
+			}
+		}
+	}
+	if best >= 0 {
+		return best
+	}
+	best, low = 0, math.Inf(1)
 	for i, q := range path {
 		if r := q.room(now); r < low-1e-9 {
 			best, low = i, r

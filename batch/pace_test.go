@@ -1,7 +1,10 @@
 package batch
 
 import (
+	"context"
+	"fmt"
 	"math"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -232,6 +235,27 @@ func TestBlame(t *testing.T) {
 	if got := p.blame(now, tk, "Tenant_Application/ResourceUnit/a/t"); p.paths[classWrite][got] != ru {
 		t.Errorf("scope ResourceUnit: blamed %s, want the resource units", p.paths[classWrite][got].name)
 	}
+
+	// Without the header, a refusal that comes a moment after another lane's through a quota
+	// both share is that quota's, even where our own count has less room in the pair.
+	c2 := newController(RealClock)
+	app2 := c2.quota("app/a", PriorAppWrite, 0, 0)
+	one, two := &pacer{c: c2, batch: 20}, &pacer{c: c2, batch: 20}
+	one.paths[classWrite] = []*quota{c2.quota("pair/a/t1", PriorPairWrite, 0, 0), app2}
+	two.paths[classWrite] = []*quota{c2.quota("pair/a/t2", PriorPairWrite, 0, 0), app2}
+	app2.join(one)
+	app2.join(two)
+	now = c2.clock.Now()
+	for _, q := range []*quota{one.paths[classWrite][0], two.paths[classWrite][0]} {
+		q.lower(now, 1000) // each pair's bucket a third full, the app's full by our count
+	}
+	if got := one.blame(now, tk, ""); got != 0 {
+		t.Errorf("the first refusal: blamed %s, want the pair's (closest to empty)", one.paths[classWrite][got].name)
+	}
+	app2.refusedBy, app2.refusedAt = one, now
+	if got := two.blame(now.Add(100*time.Millisecond), tk, ""); two.paths[classWrite][got] != app2 {
+		t.Errorf("another lane's refusal a moment later: blamed %s, want the app's they share", two.paths[classWrite][got].name)
+	}
 }
 
 // TestPacerOrder: envelopes leave in the order they asked to, even when a later, smaller one
@@ -365,5 +389,90 @@ func TestQuotaProbe(t *testing.T) {
 		if q.rate < 19.5 || q.rate > 21 {
 			t.Errorf("pace %.2f/s, want about the documented 20/s", q.rate)
 		}
+	})
+}
+
+// TestPacerWakes: an answer wakes only the envelopes it may let go, those of its own lane (and
+// of lanes held by a shared quota's steps in flight). Lane b waits ten seconds on its own pair's
+// refill while lane a, which shares the app's quota with it, sends and hears back fifty times:
+// b reads the model about once per second of its wait, not once per answer of a's.
+func TestPacerWakes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newController(RealClock)
+		app := c.quota("app/x", PriorAppWrite, 0, 0)
+		a, b := &pacer{c: c, batch: 20}, &pacer{c: c, batch: 20}
+		a.paths[classWrite] = []*quota{c.quota("pair/x/a", PriorPairWrite, 0, 0), app}
+		b.paths[classWrite] = []*quota{c.quota("pair/x/b", prior{Limit: 20, Window: 10 * time.Second}, 0, 0), app}
+		send := func(p *pacer) error {
+			tk, err := p.acquire(t.Context(), classWrite, 20, 4, true)
+			if err == nil {
+				p.settle(tk, outcome{ok: 20, rtt: 100 * time.Millisecond})
+			}
+			return err
+		}
+		if err := send(b); err != nil { // b's whole bucket: its next envelope waits 10 s
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- send(b) }()
+		synctest.Wait()
+		before := b.reads
+		for range 50 {
+			if err := send(a); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.clock.Sleep(context.Background(), 100*time.Millisecond)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if n := b.reads - before; n > 13 {
+			t.Errorf("b read the model %d times while a sent 50 envelopes over its 10 s wait, want about 10", n)
+		}
+	})
+}
+
+// TestSharedInFlight: a quota several lanes share lets only as many steps be on their way
+// across all of them as its pace admits in a couple of seconds, so that its first refusal finds
+// few in flight. Twenty lanes share an app quota of 100 steps per 10 s (10/s): one envelope of
+// 20 is in flight at a time, where the bucket alone would let five go at once.
+func TestSharedInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newController(RealClock)
+		app := c.quota("app/x", prior{Limit: 100, Window: 10 * time.Second}, 0, 0)
+		var mu sync.Mutex
+		var granted []*ticket
+		var lanes []*pacer
+		for i := range 20 {
+			p := &pacer{c: c, batch: 20}
+			p.paths[classWrite] = []*quota{c.quota(fmt.Sprintf("pair/x/%d", i), PriorPairWrite, 0, 0), app}
+			lanes = append(lanes, p)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		for _, p := range lanes {
+			go func() {
+				if tk, err := p.acquire(ctx, classWrite, 20, 4, true); err == nil {
+					mu.Lock()
+					granted = append(granted, tk)
+					mu.Unlock()
+				}
+			}()
+		}
+		synctest.Wait()
+		if len(granted) != 1 {
+			t.Fatalf("%d envelopes left at once across twenty lanes, want 1", len(granted))
+		}
+		for _, p := range lanes {
+			if p.inFlight[classWrite] > 0 {
+				p.settle(granted[0], outcome{ok: 20, rtt: 100 * time.Millisecond})
+			}
+		}
+		synctest.Wait()
+		if len(granted) != 2 {
+			t.Errorf("after the first came back, %d had left, want 2", len(granted))
+		}
+		cancel()
+		synctest.Wait()
 	})
 }
