@@ -108,17 +108,6 @@ type AuthError struct{ Err error }
 func (e *AuthError) Error() string { return "cannot get an access token: " + e.Err.Error() }
 func (e *AuthError) Unwrap() error { return e.Err }
 
-// retryable reports whether an HTTP status is worth another attempt: throttling and the
-// transient server errors Graph documents. Every other 4xx is final for that user.
-func retryable(status int) bool {
-	switch status {
-	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
-		http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusRequestTimeout:
-		return true
-	}
-	return false
-}
-
 // MaxRetryAfter caps any wait Graph asks for. Its longest documented window is the tenant's
 // 5 minutes; a longer value is a fault, and honouring a date a year away would freeze the run.
 const MaxRetryAfter = 10 * time.Minute

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -780,17 +779,9 @@ func (e *engine) later(retry []pendingRetry) {
 	}
 }
 
-// backoff is the wait before attempt n+1 when Graph named none: exponential from BaseBackoff,
-// capped at MaxBackoff, with jitter so that retries from many envelopes do not arrive together.
+// backoff is the wait before attempt n+1 when Graph named none (Backoff on the run's settings).
 func (e *engine) backoff(attempts int) time.Duration {
-	d := e.cfg.BaseBackoff
-	for i := 1; i < attempts && d < e.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	if d > e.cfg.MaxBackoff {
-		d = e.cfg.MaxBackoff
-	}
-	return d/2 + rand.N(d/2+1)
+	return Backoff(e.cfg.BaseBackoff, e.cfg.MaxBackoff, attempts)
 }
 
 // noteWait counts a quota's gate closing until `until`, for the summary and the progress line.

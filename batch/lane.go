@@ -450,7 +450,9 @@ func (e *engine) answer(l *lane, it *item, sr StepResponse, crid, envRequestID s
 	if r.RequestID == "" {
 		r.RequestID = envRequestID
 	}
-	if sr.Status >= 200 && sr.Status < 300 {
+	a := stepAnswer(sr, e.cfg.Clock.Now())
+	v := CheckRetry(a)
+	if v == Done {
 		e.servedBy(l, it)
 		e.settled(it, sr, r)
 		return 0, false
@@ -459,27 +461,29 @@ func (e *engine) answer(l *lane, it *item, sr StepResponse, crid, envRequestID s
 	if r.Code == "" {
 		r.Code = httpCode(sr.Status)
 	}
-	ra, hasRA := ParseRetryAfter(sr.Headers["retry-after"], e.cfg.Clock.Now())
-	switch {
-	case sr.Status == http.StatusTooManyRequests:
-		atomic.AddInt64(&e.stats.Throttled, 1)
+	if v == Throttled && sr.Status != http.StatusTooManyRequests && e.othersServed(it) {
+		// A 503 that other users of the tenant are not getting: this user's own failure.
+		v = Transient
+	}
+	switch v {
+	case Throttled:
+		if sr.Status == http.StatusTooManyRequests {
+			atomic.AddInt64(&e.stats.Throttled, 1)
+		}
 		// Throttling is Graph asking for time, not a failure: it never uses up an attempt.
 		it.last = r
-		if !hasRA {
-			ra = max(gate, e.backoff(1))
+		if !a.HasRetryAfter {
+			return max(gate, e.backoff(1)), true
 		}
-		return ra, true
-	case sr.Status == http.StatusServiceUnavailable && hasRA && !e.othersServed(it):
-		// Graph holds everyone back, as far as this tenant's answers tell: a throttle.
-		it.last = r
-		return ra, true
-	case retryable(sr.Status):
-		if !hasRA {
-			ra = -1
+		return a.RetryAfter, true
+	case Transient:
+		wait := time.Duration(-1)
+		if a.HasRetryAfter {
+			wait = a.RetryAfter
 		}
-		return e.failed(it, r, ra)
+		return e.failed(it, r, wait)
 	}
-	e.settled(it, sr, r)
+	e.settled(it, sr, r) // Final, and a step refused for the token (Graph answers that for the envelope)
 	return 0, false
 }
 
@@ -503,43 +507,27 @@ func (e *engine) failed(it *item, r Result, wait time.Duration) (time.Duration, 
 // envelopeFailed handles an envelope Graph did not accept as a whole: every item shares the fate.
 func (e *engine) envelopeFailed(l *lane, tk *ticket, items []*item, crid string, err error, authEpoch uint64, rtt time.Duration) {
 	var r Result
-	wait := time.Duration(-1)
-	counts, again := true, true
-	var ee *EnvelopeError
-	var ae *AuthError
 	o := outcome{envelope: true, rtt: rtt}
 	for _, it := range items {
 		if it.probing != l {
 			e.unprobe(it)
 		}
 	}
+	a := envelopeAnswer(err)
+	v := CheckRetry(a)
+	wait := time.Duration(-1)
+	if a.HasRetryAfter {
+		wait = a.RetryAfter
+	}
+	var ee *EnvelopeError
 	switch {
 	case errors.As(err, &ee):
 		r.HTTP, r.Code, r.Message, r.RequestID = ee.Status, ee.Code, ee.Message, ee.RequestID
 		if r.Code == "" {
 			r.Code = httpCode(ee.Status)
 		}
-		wait = ee.RetryAfter
-		switch {
-		case ee.Status == http.StatusTooManyRequests:
-			atomic.AddInt64(&e.stats.Throttled, 1)
-			counts = false
-			if wait < 0 {
-				wait = e.backoff(1)
-			}
-			o.retryAfter = wait
-		case ee.Status == http.StatusServiceUnavailable && wait >= 0:
-			counts = false
-		case ee.Status == http.StatusUnauthorized:
-			e.authFailed(l, err, authEpoch)
-			counts = false
-		case !retryable(ee.Status):
-			again = false
-		}
-	case errors.As(err, &ae):
-		r.Code, r.Message = "token", ae.Error()
-		e.authFailed(l, err, authEpoch)
-		counts = false
+	case a.NoToken:
+		r.Code, r.Message = "token", err.Error()
 	default:
 		r.Code, r.Message = "network", err.Error()
 		// The envelope left and no answer came back: Graph may have done it.
@@ -547,6 +535,21 @@ func (e *engine) envelopeFailed(l *lane, tk *ticket, items []*item, crid string,
 			it.sentSome = true
 		}
 	}
+	switch v {
+	case Throttled:
+		if a.Status == http.StatusTooManyRequests {
+			atomic.AddInt64(&e.stats.Throttled, 1)
+			if wait < 0 {
+				wait = e.backoff(1)
+			}
+			o.retryAfter = wait
+		}
+	case Refused:
+		e.authFailed(l, err, authEpoch)
+	}
+	// An envelope throttled or refused for its token uses up no user's attempt; one Graph
+	// refused for good fails every user in it; a fault counts an attempt of each.
+	counts, again := v == Transient, v != Final
 	e.settlePace(l, tk, o)
 	e.cfg.Logger.Warn("batch request failed", "client_request_id", crid, "users", len(items), "error", err)
 

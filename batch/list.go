@@ -63,112 +63,84 @@ func List(ctx context.Context, cfg Config, client Client, req ListRequest, page 
 		reqCtx, cancel := context.WithTimeout(ctx, c.Timeout)
 		env, err := client.Send(reqCtx, c.NewRequestID(), []Step{{ID: "1", Op: OpGet, URL: next, Headers: req.Headers}})
 		cancel()
-		o := outcome{rtt: c.Clock.Now().Sub(sent)}
-		var wait time.Duration
+		o := outcome{rtt: c.Clock.Now().Sub(sent), envelope: err != nil}
+		var a Answer
+		var sr StepResponse
 		switch {
 		case err != nil:
-			o.envelope = true
-			var ee *EnvelopeError
-			var ae *AuthError
-			switch {
-			case errors.As(err, &ee) && ee.Status == http.StatusTooManyRequests:
-				st.Throttled++
-				wait = max(ee.RetryAfter, c.BaseBackoff)
-				o.retryAfter = wait
-			case errors.As(err, &ee) && ee.Status == http.StatusUnauthorized, errors.As(err, &ae):
-				if authFails++; authFails >= maxAuthFails {
-					p.settle(t, o)
-					return st, fmt.Errorf("%w: %v", ErrUnauthorized, err)
-				}
-				wait = c.BaseBackoff
-			case errors.As(err, &ee) && !retryable(ee.Status):
-				p.settle(t, o)
-				return st, &ListError{Status: ee.Status, Code: ee.Code, Message: ee.Message}
-			default:
-				if failures++; failures >= c.MaxAttempts {
-					p.settle(t, o)
-					return st, fmt.Errorf("listing %s: giving up after %d failed attempt(s): %w", next, failures, err)
-				}
-				wait = max(0, ee.retryAfterOr(-1))
-				if wait == 0 {
-					wait = backoffFor(c, failures)
-				}
-			}
-			p.settle(t, o)
+			a = envelopeAnswer(err)
 		case len(env.Steps) != 1:
-			p.settle(t, o)
-			if failures++; failures >= c.MaxAttempts {
-				return st, fmt.Errorf("listing %s: graph's batch response had no answer", next)
-			}
-			wait = backoffFor(c, failures)
+			a, err = Answer{}, errors.New("graph's batch response had no answer")
 		default:
-			sr := env.Steps[0]
-			ra, hasRA := ParseRetryAfter(sr.Headers["retry-after"], c.Clock.Now())
-			switch {
-			case sr.Status == http.StatusTooManyRequests:
-				st.Throttled++
-				o.refused = 1
-				o.retryAfter = ra
-				if !hasRA {
-					o.retryAfter = c.BaseBackoff
+			sr = env.Steps[0]
+			a = stepAnswer(sr, c.Clock.Now())
+		}
+		var wait time.Duration
+		switch CheckRetry(a) {
+		case Done:
+			o.ok = 1
+			p.settle(t, o)
+			failures, authFails = 0, 0
+			values, _ := sr.Body["value"].([]any)
+			objs := make([]map[string]any, 0, len(values))
+			for _, v := range values {
+				if m, ok := v.(map[string]any); ok {
+					objs = append(objs, m)
 				}
-				wait = o.retryAfter
-			case sr.Status == http.StatusServiceUnavailable && hasRA:
-				o.ok = 1
-				wait = ra
-			case retryable(sr.Status):
-				o.ok = 1
-				if failures++; failures >= c.MaxAttempts {
-					p.settle(t, o)
-					return st, fmt.Errorf("listing %s: giving up after %d failed attempt(s): HTTP %d", next, failures, sr.Status)
-				}
-				wait = backoffFor(c, failures)
-				if hasRA {
-					wait = ra
-				}
-			case sr.Status < 200 || sr.Status > 299:
-				p.settle(t, o)
-				code, msg := graphError(sr.Body)
-				return st, &ListError{Status: sr.Status, Code: code, Message: msg}
-			default:
-				o.ok = 1
-				p.settle(t, o)
-				failures, authFails = 0, 0
-				values, _ := sr.Body["value"].([]any)
-				objs := make([]map[string]any, 0, len(values))
-				for _, v := range values {
-					if m, ok := v.(map[string]any); ok {
-						objs = append(objs, m)
-					}
-				}
-				if err := page(objs); err != nil {
+			}
+			if err := page(objs); err != nil {
+				return st, err
+			}
+			next = ""
+			if link, _ := sr.Body["@odata.nextLink"].(string); link != "" {
+				if next, err = RelativeTo(base, link); err != nil {
 					return st, err
 				}
-				next = ""
-				if link, _ := sr.Body["@odata.nextLink"].(string); link != "" {
-					if next, err = RelativeTo(base, link); err != nil {
-						return st, err
-					}
-				}
-				continue
 			}
+			continue
+		case Throttled:
+			wait = RetryWait(a, 1, c.BaseBackoff, c.MaxBackoff)
+			if a.Status == http.StatusTooManyRequests {
+				st.Throttled++
+				o.retryAfter = wait
+				if !o.envelope {
+					o.refused = 1
+				}
+			} else if !o.envelope {
+				o.ok = 1
+			}
+		case Refused:
+			if authFails++; authFails >= maxAuthFails {
+				p.settle(t, o)
+				return st, fmt.Errorf("%w: %v", ErrUnauthorized, err)
+			}
+			wait = Backoff(c.BaseBackoff, c.MaxBackoff, authFails)
+		case Transient:
+			if !o.envelope {
+				o.ok = 1
+			}
+			if failures++; failures >= c.MaxAttempts {
+				p.settle(t, o)
+				why := fmt.Sprintf("HTTP %d", a.Status)
+				if err != nil {
+					why = err.Error()
+				}
+				return st, fmt.Errorf("listing %s: giving up after %d failed attempt(s): %s", next, failures, why)
+			}
+			wait = RetryWait(a, failures, c.BaseBackoff, c.MaxBackoff)
+		case Final:
 			p.settle(t, o)
+			var ee *EnvelopeError
+			if errors.As(err, &ee) {
+				return st, &ListError{Status: ee.Status, Code: ee.Code, Message: ee.Message}
+			}
+			code, msg := graphError(sr.Body)
+			return st, &ListError{Status: sr.Status, Code: code, Message: msg}
 		}
+		p.settle(t, o)
 		if err := c.Clock.Sleep(ctx, wait); err != nil {
 			return st, err
 		}
 	}
 	return st, nil
-}
-
-func (e *EnvelopeError) retryAfterOr(d time.Duration) time.Duration {
-	if e == nil || e.RetryAfter < 0 {
-		return d
-	}
-	return e.RetryAfter
-}
-
-func backoffFor(c Config, attempts int) time.Duration {
-	e := &engine{cfg: c}
-	return e.backoff(attempts)
 }
