@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -168,7 +169,7 @@ func connect(ctx context.Context, o *options, s *sys, t target, tenants []string
 				// The tenant's error is reported under its tenant (a row's tenant_id, the
 				// summary's "tenant X:"): it names the app only when there are several.
 				if o.appPool != "" {
-					conn.dropped = append(conn.dropped, "app "+a.clientID+" in tenant "+cmpOr(signInTo, "(default)")+": "+err.Error())
+					conn.dropped = append(conn.dropped, "app "+a.clientID+" in tenant "+cmp.Or(signInTo, "(default)")+": "+err.Error())
 					err = fmt.Errorf("app %s: %w", a.clientID, err)
 				}
 				errs = append(errs, err)
@@ -190,7 +191,7 @@ func connect(ctx context.Context, o *options, s *sys, t target, tenants []string
 					if name == "" && len(o.tenantIDs) == 1 {
 						name = o.tenantIDs[0]
 					}
-					err = fmt.Errorf("tenant %s: %w", cmpOr(name, "(default)"), err)
+					err = fmt.Errorf("tenant %s: %w", cmp.Or(name, "(default)"), err)
 				}
 				all = append(all, err)
 			}
@@ -296,12 +297,5 @@ func signInLane(ctx context.Context, s *sys, t target, o *options, a app, tenant
 	if err != nil {
 		return batch.Lane{}, err
 	}
-	return batch.Lane{TenantID: cmpOr(tid, tenant), App: a.clientID, Client: client}, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
+	return batch.Lane{TenantID: cmp.Or(tid, tenant), App: a.clientID, Client: client}, nil
 }

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -380,7 +382,7 @@ func (r *runner) dropped() []string {
 	}
 	out := append([]string(nil), r.conn.dropped...)
 	for tn, err := range r.conn.tenantErrs {
-		out = append(out, "tenant "+cmpOr(tn, "(default)")+": "+err.Error())
+		out = append(out, "tenant "+cmp.Or(tn, "(default)")+": "+err.Error())
 	}
 	return out
 }
@@ -453,7 +455,7 @@ func (r *runner) confirmText(sv survey, listed *resolved) string {
 	tenants := []string{}
 	if r.conn != nil {
 		for _, l := range r.conn.lanes {
-			if l.TenantID != "" && !contains(tenants, l.TenantID) {
+			if l.TenantID != "" && !slices.Contains(tenants, l.TenantID) {
 				tenants = append(tenants, l.TenantID)
 			}
 		}
@@ -481,15 +483,6 @@ func (r *runner) confirmText(sv survey, listed *resolved) string {
 		b.WriteString("Their accounts will be disabled until re-enabled (bulkrevoke enable --from <this report>).\n")
 	}
 	return b.String()
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // confirm asks a person at a terminal; without one it refuses, because a script that forgot

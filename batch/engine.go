@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -715,18 +716,7 @@ func describe(r Result) string {
 	if r.Message != "" {
 		parts = append(parts, r.Message)
 	}
-	return joinSpace(parts)
-}
-
-func joinSpace(parts []string) string {
-	out := ""
-	for _, p := range parts {
-		if out != "" {
-			out += " "
-		}
-		out += p
-	}
-	return out
+	return strings.Join(parts, " ")
 }
 
 // retryGroups buckets items by how long they must wait, so that one timer serves them and they

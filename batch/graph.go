@@ -255,12 +255,6 @@ func (c *GraphClient) byURL(s Step) (*abstractions.RequestInformation, error) {
 // Base is the versioned root the client sends to.
 func (c *GraphClient) Base() string { return c.base }
 
-// Relative turns a URL Graph handed out (an @odata.nextLink) into a step URL, refusing one that
-// points anywhere but this client's root: following it would send the token elsewhere.
-func (c *GraphClient) Relative(link string) (string, error) {
-	return RelativeTo(c.base, link)
-}
-
 // RelativeTo is Relative for a given versioned root.
 func RelativeTo(base, link string) (string, error) {
 	b, err := url.Parse(base)

@@ -204,13 +204,18 @@ func (s *Server) tokenLifetime() time.Duration {
 func (s *Server) mint(appID, tenantID, aud string) (string, int) {
 	now := s.clock.Now()
 	life := s.tokenLifetime()
-	roles := defaultRoles
-	if a := s.apps[strings.ToLower(appID)]; a != nil {
-		appID, roles = a.id, a.roles
-	}
 	d := s.dirs[strings.ToLower(tenantID)]
 	if d != nil {
 		tenantID = d.id
+	}
+	roles := defaultRoles
+	if a := s.apps[strings.ToLower(appID)]; a != nil {
+		appID, roles = a.id, a.roles
+		if !a.consent[strings.ToLower(tenantID)] {
+			// No admin consent in this tenant: Entra issues an app-only token that names no
+			// application permission (no roles claim); Graph refuses its every request.
+			roles = nil
+		}
 	}
 	oid := guidFromName("sp:" + strings.ToLower(appID) + "/" + strings.ToLower(tenantID))
 	payload := object(

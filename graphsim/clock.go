@@ -4,37 +4,17 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	engine "github.com/bulkrevoke/bulkrevoke/batch"
 )
 
-// Clock is the time source graphsim shares with the client under test, so
-// quotas, Retry-After and the client's waits all agree on what "now" is.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d on this clock; it returns ctx.Err() if ctx ends first.
-	Sleep(ctx context.Context, d time.Duration) error
-}
+// Clock is the time source graphsim shares with the client under test, so quotas, Retry-After
+// and the client's waits all agree on what "now" is: the engine's own clock type.
+type Clock = engine.Clock
 
-// RealClock is the wall clock. Inside a testing/synctest bubble it follows the
-// bubble's fake time, which makes it usable for synctest-driven tests too.
-var RealClock Clock = realClock{}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
-
-func (realClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// RealClock is the wall clock. Inside a testing/synctest bubble it follows the bubble's fake
+// time, which makes it usable for synctest-driven tests too.
+var RealClock = engine.RealClock
 
 // ScaledClock runs emulated time factor times faster than real time, so a
 // benchmark of a 150-second quota window finishes in seconds.
