@@ -62,15 +62,16 @@ const (
 	StatusFailed       Status = "failed"
 	StatusNotAttempted Status = "not_attempted"
 	StatusExcluded     Status = "excluded"
-	StatusWouldBlock   Status = "would_block" // dry run of --block-sign-in: the user would be blocked and revoked
-	StatusEnabled      Status = "enabled"     // rollback: sign-in re-enabled
-	StatusUnchanged    Status = "unchanged"   // rollback: nothing of this row's to restore
+	StatusWouldBlock   Status = "would_block"  // dry run of --block-sign-in: the user would be blocked and revoked
+	StatusEnabled      Status = "enabled"      // rollback: sign-in re-enabled
+	StatusUnchanged    Status = "unchanged"    // rollback: nothing of this row's to restore
+	StatusWouldEnable  Status = "would_enable" // dry run of a rollback: sign-in or devices would be re-enabled
 )
 
 // OK reports whether the status counts as success for the exit code.
 func (s Status) OK() bool {
 	switch s {
-	case StatusRevoked, StatusWouldRevoke, StatusWouldBlock, StatusEnabled, StatusUnchanged:
+	case StatusRevoked, StatusWouldRevoke, StatusWouldBlock, StatusEnabled, StatusUnchanged, StatusWouldEnable:
 		return true
 	}
 	return false
@@ -149,6 +150,7 @@ const (
 	DeviceFailed          DeviceOutcome = "failed"
 	DeviceNotAttempted    DeviceOutcome = "not_attempted"
 	DeviceEnabled         DeviceOutcome = "enabled"
+	DeviceWouldEnable     DeviceOutcome = "would_enable" // dry run of a rollback
 )
 
 // Change is a directory change about to be sent. The engine hands every change of an envelope

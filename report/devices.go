@@ -18,7 +18,7 @@ var devicesTable = &table{what: "devices report", columns: DevicesHeader, requir
 
 var deviceOutcomes = map[batch.DeviceOutcome]bool{
 	batch.DeviceDisabled: true, batch.DeviceAlreadyDisabled: true, batch.DeviceWouldDisable: true,
-	batch.DeviceSynced: true, batch.DeviceFailed: true, batch.DeviceNotAttempted: true, batch.DeviceEnabled: true,
+	batch.DeviceSynced: true, batch.DeviceFailed: true, batch.DeviceNotAttempted: true, batch.DeviceEnabled: true, batch.DeviceWouldEnable: true,
 }
 
 // DeviceJournal writes the devices report next to a report. It is a batch.DeviceSink, safe for

@@ -69,7 +69,7 @@ func undoable(path string, rows map[int]batch.Result, haveDevs bool, changes []b
 	for _, line := range lines {
 		r := rows[line]
 		switch r.Status {
-		case batch.StatusEnabled, batch.StatusUnchanged:
+		case batch.StatusEnabled, batch.StatusUnchanged, batch.StatusWouldEnable:
 			return &RollbackError{Path: path, Why: fmt.Sprintf("this is the report of a rollback (input line %d is %s), not of a run to undo", line, r.Status),
 				hint: "give enable the report of the revoke run; enabling it again re-enables only what that run disabled"}
 		case batch.StatusWouldRevoke, batch.StatusWouldBlock:

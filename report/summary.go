@@ -17,7 +17,7 @@ import (
 func Statuses() []batch.Status {
 	return []batch.Status{
 		batch.StatusRevoked, batch.StatusWouldRevoke, batch.StatusWouldBlock,
-		batch.StatusEnabled, batch.StatusUnchanged,
+		batch.StatusEnabled, batch.StatusWouldEnable, batch.StatusUnchanged,
 		batch.StatusNotFound, batch.StatusDenied, batch.StatusFailed,
 		batch.StatusInvalid, batch.StatusDuplicate, batch.StatusExcluded,
 		batch.StatusNotAttempted,
@@ -51,14 +51,23 @@ type Summary struct {
 	waits   int64
 	waited  time.Duration
 	dropped []string
+
+	// Rows that need action, by status (denied rows also by their fix), for the next steps.
+	classes   map[string]*class
+	deniedFix func(batch.Result) string
+	// wouldEnable counts the rows of a rollback's dry run whose sign-in it would re-enable.
+	wouldEnable int
 }
 
-type tenantCount struct{ rows, done, failed int }
+type tenantCount struct {
+	rows, done, failed int
+	counts             map[batch.Status]int
+}
 
 // NewSummary starts a summary for a run that began at start.
 func NewSummary(start time.Time) *Summary {
 	return &Summary{counts: make(map[batch.Status]int), start: start, tenants: map[string]*tenantCount{},
-		deviceOutcomes: map[batch.DeviceOutcome]int{}}
+		deviceOutcomes: map[batch.DeviceOutcome]int{}, classes: map[string]*class{}}
 }
 
 // Add counts one row's result.
@@ -69,13 +78,19 @@ func (s *Summary) Add(r batch.Result) {
 	s.total++
 	tc := s.tenants[r.TenantID]
 	if tc == nil {
-		tc = &tenantCount{}
+		tc = &tenantCount{counts: map[batch.Status]int{}}
 		s.tenants[r.TenantID] = tc
 	}
 	tc.rows++
+	tc.counts[r.Status]++
 	switch r.Status {
-	case batch.StatusRevoked, batch.StatusWouldRevoke, batch.StatusWouldBlock, batch.StatusEnabled:
+	case batch.StatusRevoked, batch.StatusWouldRevoke, batch.StatusWouldBlock, batch.StatusEnabled, batch.StatusWouldEnable:
 		tc.done++
+	}
+	s.addClass(r)
+	if r.Status == batch.StatusWouldEnable && isTrue(r.PriorAccountEnabled) {
+		// The run being undone found the user enabled and blocked it: sign-in would be re-enabled.
+		s.wouldEnable++
 	}
 	if failure(r) {
 		s.failed++
@@ -176,6 +191,13 @@ func (s *Summary) Counts() map[batch.Status]int {
 	return c
 }
 
+// Tenants lists the tenants rows were counted for, sorted ("" for rows without one).
+func (s *Summary) Tenants() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Sorted(maps.Keys(s.tenants))
+}
+
 // Unverified is the number of revoked users whose read-back did not show the revoke.
 func (s *Summary) Unverified() int {
 	s.mu.Lock()
@@ -227,6 +249,12 @@ type PrintInfo struct {
 	Incomplete string
 	// Notes are further lines about the run (a group's members that were not users).
 	Notes []string
+	// RetryPath is the list of the rows worth another run (<report>.retry.csv), when one was
+	// written; RetryCommand runs them again (for a rollback, the --resume command).
+	RetryPath, RetryCommand string
+	// Simulated is, under --simulate, how long the run took on the simulated tenant's clock,
+	// which runs faster than the wall clock: Graph's waits are counted on it too.
+	Simulated time.Duration
 }
 
 // Print writes the end-of-run summary for humans to w.
@@ -235,10 +263,17 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 	defer s.mu.Unlock()
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	rollback := info.Rollback || s.counts[batch.StatusEnabled]+s.counts[batch.StatusUnchanged] > 0
+	rollback := info.Rollback || s.counts[batch.StatusEnabled]+s.counts[batch.StatusUnchanged]+s.counts[batch.StatusWouldEnable] > 0
 
 	done, notDone := "revoked", "not revoked"
 	switch {
+	case rollback && info.DryRun:
+		done, notDone = "would enable", "would not"
+		p("Dry run: nothing was re-enabled. The rollback would re-enable sign-in for %s", users(s.wouldEnable))
+		if n := s.deviceOutcomes[batch.DeviceWouldEnable]; n > 0 {
+			p(" and %d %s", n, plural(n, "device", "devices"))
+		}
+		p(" (%d rows).\n", s.total)
 	case rollback:
 		done, notDone = "enabled", "not enabled"
 		p("Rollback: sign-in re-enabled for %d of %d rows.\n", s.counts[batch.StatusEnabled], s.total)
@@ -272,11 +307,19 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 		p("  (%d of the duplicates %s a row that succeeded: not failures)\n", s.dupsOK, plural(s.dupsOK, "repeats", "repeat"))
 	}
 	s.printTenants(p, done, notDone)
+	s.printNextSteps(p, info)
 	s.printContainment(p, info, rollback)
 
 	if !s.end.IsZero() {
 		elapsed := s.end.Sub(s.start)
-		p("Elapsed %s", roundDuration(elapsed))
+		if info.Simulated > 0 {
+			// The simulated tenant's clock runs faster than the wall clock; Graph's waits
+			// below are counted on it, so the elapsed time is given on it too.
+			p("Elapsed %s of simulated time (%s on the wall clock)", roundDuration(info.Simulated), roundDuration(elapsed))
+			elapsed = info.Simulated
+		} else {
+			p("Elapsed %s", roundDuration(elapsed))
+		}
 		if sent := s.sent(); sent > 0 && elapsed > 0 {
 			rate := float64(sent) / elapsed.Seconds()
 			if rate >= 0.1 {
@@ -291,7 +334,11 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 		p("Throttled responses seen: %d (each waited out as Graph asked).\n", s.throttled)
 	}
 	if s.waits > 0 {
-		p("Graph asked to wait %d %s, %s in all.\n", s.waits, plural(int(s.waits), "time", "times"), roundDuration(s.waited))
+		p("Graph asked to wait %d %s, %s in all", s.waits, plural(int(s.waits), "time", "times"), roundDuration(s.waited))
+		if info.Simulated > 0 {
+			p(" (simulated time)")
+		}
+		p(".\n")
 	}
 	if len(s.dropped) > 0 {
 		p("Dropped from the run:\n")
@@ -387,6 +434,8 @@ func (s *Summary) printContainment(p func(string, ...any), info PrintInfo, rollb
 	}
 	found := max(s.devicesFound, outcomes)
 	switch {
+	case rollback && info.DryRun:
+		p("Devices: %d would be re-enabled", s.deviceOutcomes[batch.DeviceWouldEnable])
 	case rollback:
 		p("Devices: %d of %d re-enabled", s.devicesDisabled, found)
 	case info.DryRun:

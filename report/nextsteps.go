@@ -1,0 +1,246 @@
+package report
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+)
+
+// maxExamples is how many users (or lines) a next-step line names.
+const maxExamples = 5
+
+// NextStep is one class of rows that needs action after a run, with what to do about it.
+type NextStep struct {
+	Status string   `json:"status"` // a report status: denied, not_found, invalid, failed, not_attempted
+	Count  int      `json:"count"`
+	Users  []string `json:"users"` // up to five, as the list wrote them, lowest lines first
+	Lines  []int    `json:"lines"` // their lines in the list
+	Fix    string   `json:"fix"`
+}
+
+// class gathers the rows of one status (and, for denied rows, one fix) that need action: how
+// many, and the five with the lowest lines.
+type class struct {
+	status  batch.Status
+	fix     string
+	n       int
+	first   []example
+	tenants map[string]bool
+}
+
+type example struct {
+	line int
+	user string
+}
+
+func (c *class) add(r batch.Result) {
+	c.n++
+	if c.tenants == nil {
+		c.tenants = map[string]bool{}
+	}
+	if len(c.tenants) < 10 {
+		c.tenants[r.TenantID] = true
+	}
+	user := r.Input
+	if user == "" {
+		user = cmpOr(r.UPN, r.UserID)
+	}
+	i, _ := slices.BinarySearchFunc(c.first, r.Line, func(e example, line int) int { return e.line - line })
+	if i >= maxExamples {
+		return
+	}
+	c.first = slices.Insert(c.first, i, example{r.Line, user})
+	if len(c.first) > maxExamples {
+		c.first = c.first[:maxExamples]
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// needsAction lists the statuses a next step is given for, in the order they are printed.
+var needsAction = []batch.Status{batch.StatusDenied, batch.StatusNotFound, batch.StatusInvalid, batch.StatusFailed, batch.StatusNotAttempted}
+
+// addClass counts r in its class when its status needs action; the caller holds s.mu.
+func (s *Summary) addClass(r batch.Result) {
+	if !slices.Contains(needsAction, r.Status) {
+		return
+	}
+	key := string(r.Status)
+	fix := ""
+	if r.Status == batch.StatusDenied {
+		fix = "Graph refused it (error_code and error_message say why); the README's \"Sign-in and permissions\" lists what each step needs"
+		if s.deniedFix != nil {
+			fix = s.deniedFix(r)
+		}
+		key += "\x00" + fix
+	}
+	c := s.classes[key]
+	if c == nil {
+		c = &class{status: r.Status, fix: fix}
+		s.classes[key] = c
+	}
+	c.add(r)
+}
+
+// SetDeniedFix tells the summary what a denied row needs (DeniedFix, with the run's Access), so
+// that denied rows are told apart by their fix.
+func (s *Summary) SetDeniedFix(fix func(batch.Result) string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deniedFix = fix
+}
+
+// NextSteps lists, per class of rows that needs action, how many, the first few users, and
+// what to do.
+func (s *Summary) NextSteps(info PrintInfo) []NextStep {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextSteps(info)
+}
+
+func (s *Summary) nextSteps(info PrintInfo) []NextStep {
+	var out []NextStep
+	for _, st := range needsAction {
+		var cs []*class
+		for _, c := range s.classes {
+			if c.status == st {
+				cs = append(cs, c)
+			}
+		}
+		// Denied rows of several fixes: the biggest group first.
+		slices.SortFunc(cs, func(a, b *class) int {
+			if a.n != b.n {
+				return b.n - a.n
+			}
+			return strings.Compare(a.fix, b.fix)
+		})
+		for _, c := range cs {
+			ns := NextStep{Status: string(st), Count: c.n, Users: []string{}, Lines: []int{}}
+			for _, e := range c.first {
+				ns.Users = append(ns.Users, e.user)
+				ns.Lines = append(ns.Lines, e.line)
+			}
+			ns.Fix = c.fixText(info)
+			out = append(out, ns)
+		}
+	}
+	return out
+}
+
+// fixText is what to do about a class's rows.
+func (c *class) fixText(info PrintInfo) string {
+	again := "run them again"
+	switch {
+	case info.RetryCommand != "" && info.RetryPath != "":
+		again = "run them again from " + info.RetryPath + " (the command is below)"
+	case info.RetryCommand != "":
+		again = "run them again (the command is below)"
+	case info.ResumeCommand != "":
+		again = "the --resume command below sends them again"
+	}
+	switch c.status {
+	case batch.StatusDenied:
+		return c.fix
+	case batch.StatusNotFound:
+		tenants := slices.Sorted(maps.Keys(c.tenants))
+		where := "in the tenant"
+		switch {
+		case len(tenants) == 1 && tenants[0] != "":
+			where = "in tenant " + tenants[0]
+		case len(tenants) > 1:
+			where = "in the tenant of each row (tenant_id)"
+		}
+		return "Graph knows no such user " + where + ": check the spelling, and that the list is for that tenant (a guest is named by its #EXT# userPrincipalName there)"
+	case batch.StatusInvalid:
+		return "not a userPrincipalName or object id, or a bad tenant (error_message says why): correct those lines in the list and run them again"
+	case batch.StatusFailed:
+		return "Graph kept failing for them (error_message has its last answer): " + again
+	case batch.StatusNotAttempted:
+		return "never sent, or sent with no answer back (error_code no_answer: it may have been done; sending again is harmless): " + again
+	}
+	return ""
+}
+
+// printNextSteps writes the next-step lines, then the retry command once.
+func (s *Summary) printNextSteps(p func(string, ...any), info PrintInfo) {
+	steps := s.nextSteps(info)
+	if len(steps) == 0 {
+		return
+	}
+	p("Next steps:\n")
+	retry := false
+	for _, ns := range steps {
+		var who string
+		if ns.Status == string(batch.StatusInvalid) {
+			lines := make([]string, len(ns.Lines))
+			for i, l := range ns.Lines {
+				lines[i] = strconv.Itoa(l)
+			}
+			who = plural(len(lines), "line ", "lines ") + strings.Join(lines, ", ")
+		} else {
+			names := make([]string, len(ns.Users))
+			for i, u := range ns.Users {
+				names[i] = cmpOr(u, "line "+strconv.Itoa(ns.Lines[i]))
+			}
+			who = strings.Join(names, ", ")
+		}
+		if more := ns.Count - len(ns.Users); more > 0 {
+			who += fmt.Sprintf(" and %d more", more)
+		}
+		p("  %s %d (%s): %s.\n", ns.Status, ns.Count, who, ns.Fix)
+		retry = retry || ns.Status == string(batch.StatusFailed) || ns.Status == string(batch.StatusNotAttempted)
+	}
+	if retry && info.RetryCommand != "" {
+		p("To run the failed and not attempted rows again, run:\n  %s\n", info.RetryCommand)
+	}
+}
+
+// Access is what a denied row's fix depends on besides the row: the steps of the run's plan,
+// and whether a person signed in (delegated: device code, browser, Azure CLI) rather than an app.
+type Access struct {
+	Plan      batch.Plan
+	Delegated bool
+}
+
+// DeniedFix says what a denied row needs, from the step Graph refused and Graph's code: the
+// permission or the Entra role, as the README's permissions table lists them. A block Graph
+// refused does not deny the row (block_error says why); a denied row is a refused lookup,
+// revoke or re-enable, or a tenant or app the run could not use.
+func DeniedFix(a Access, r batch.Result) string {
+	code := ""
+	if r.Code != "" && r.Code != "Authorization_RequestDenied" {
+		code = " (Graph's code: " + r.Code + ")"
+	}
+	const adminRole = "the Privileged Authentication Administrator (or Global Administrator) Entra role"
+	switch {
+	case r.Code == "sign_in":
+		return "the run has no sign-in for this row's tenant (error_message says why): grant the app admin consent in that tenant, or with --auth token use a token of that tenant"
+	case r.Code == "lane_dropped":
+		return "every app signed in to this tenant was dropped during the run (error_message says why): restore its consent or credential, then run these rows again"
+	case a.Plan.Enable:
+		if a.Delegated {
+			return "re-enabling sign-in needs a signed-in admin with the User Administrator role; for an admin, " + adminRole + code
+		}
+		return "re-enabling sign-in needs the application permission User.EnableDisableAccount.All; for an admin, the app's service principal also needs " + adminRole + code
+	case a.Plan.Lookup && (a.Plan.DryRun || lookupRefused(r)):
+		return "reading users needs the permission User.Read.All, admin-consented" + code
+	case a.Delegated:
+		return "revoking needs the signed-in admin to hold a role that may revoke sessions (Helpdesk, User, Password, Authentication, Privileged Authentication or Global Administrator); for another admin, Privileged Authentication or Global Administrator" + code
+	}
+	return "Graph refuses this for an admin the app may not touch: give the app's service principal " + adminRole +
+		"; if Graph refuses every user, grant User.RevokeSessions.All with admin consent" + code
+}
+
+// lookupRefused reports whether the row's lookup was refused: it learned nothing of the user.
+func lookupRefused(r batch.Result) bool {
+	return r.AccountEnabled == nil && r.DisplayName == "" && r.UserType == ""
+}

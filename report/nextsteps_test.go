@@ -1,0 +1,185 @@
+package report
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+)
+
+// TestNextSteps: one step per class that needs action, naming the five lowest lines' users (or
+// the lines, for invalid rows) and how many more; denied rows are told apart by their fix.
+func TestNextSteps(t *testing.T) {
+	s := NewSummary(time.Time{})
+	s.SetDeniedFix(func(r batch.Result) string { return DeniedFix(Access{Plan: batch.Plan{Revoke: true}}, r) })
+	for line := 20; line >= 2; line-- { // arriving out of order, as rows do
+		s.Add(batch.Result{Line: line, Input: "u" + strings.Repeat("x", line) + "@contoso.com", Status: batch.StatusFailed})
+	}
+	s.Add(batch.Result{Line: 30, Input: "admin@contoso.com", Status: batch.StatusDenied, HTTP: 403, Code: "Authorization_RequestDenied"})
+	s.Add(batch.Result{Line: 31, Input: "far@contoso.com", Status: batch.StatusDenied, Code: "sign_in"})
+	s.Add(batch.Result{Line: 32, Input: "bad value", Status: batch.StatusInvalid})
+	s.Add(batch.Result{Line: 33, Input: "x@contoso.com", Status: batch.StatusRevoked})
+	s.Add(batch.Result{Line: 34, Input: "gone@contoso.com", Status: batch.StatusNotFound, TenantID: "t1"})
+
+	steps := s.NextSteps(PrintInfo{RetryPath: "r.retry.csv", RetryCommand: "bulkrevoke revoke --input r.retry.csv"})
+	var got []string
+	for _, ns := range steps {
+		got = append(got, ns.Status)
+	}
+	if want := []string{"denied", "denied", "not_found", "invalid", "failed"}; !slices.Equal(got, want) {
+		t.Fatalf("steps %v, want %v", got, want)
+	}
+	failed := steps[4]
+	if failed.Count != 19 || !slices.Equal(failed.Lines, []int{2, 3, 4, 5, 6}) || failed.Users[0] != "uxx@contoso.com" ||
+		!strings.Contains(failed.Fix, "run them again from r.retry.csv") {
+		t.Errorf("failed step %+v", failed)
+	}
+	if !strings.Contains(steps[2].Fix, "in tenant t1") {
+		t.Errorf("not_found fix %q does not name the tenant", steps[2].Fix)
+	}
+	var b strings.Builder
+	if err := s.Print(&b, PrintInfo{RetryPath: "r.retry.csv", RetryCommand: "bulkrevoke revoke --input r.retry.csv"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Next steps:\n",
+		"  denied 1 (admin@contoso.com): Graph refuses this for an admin the app may not touch: give the app's service principal the Privileged Authentication Administrator",
+		"  denied 1 (far@contoso.com): the run has no sign-in for this row's tenant",
+		"  invalid 1 (line 32): ",
+		"  failed 19 (uxx@contoso.com, uxxx@contoso.com, uxxxx@contoso.com, uxxxxx@contoso.com, uxxxxxx@contoso.com and 14 more): ",
+		"To run the failed and not attempted rows again, run:\n  bulkrevoke revoke --input r.retry.csv\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
+// TestDeniedFix: the fix follows the step Graph refused (from the plan and what the row learned)
+// and Graph's code, as the README's permissions table has them.
+func TestDeniedFix(t *testing.T) {
+	denied := batch.Result{Status: batch.StatusDenied, HTTP: 403, Code: "Authorization_RequestDenied"}
+	looked := denied
+	looked.DisplayName, looked.AccountEnabled = "Admin", ptr(true)
+	for _, tc := range []struct {
+		name   string
+		access Access
+		row    batch.Result
+		want   string
+	}{
+		{"revoke of an admin", Access{Plan: batch.Plan{Revoke: true}}, denied, "Privileged Authentication Administrator"},
+		{"revoke, delegated", Access{Plan: batch.Plan{Revoke: true}, Delegated: true}, denied, "Helpdesk, User, Password"},
+		{"block run: the lookup refused", Access{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true}}, denied, "User.Read.All"},
+		{"block run: the revoke refused", Access{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true}}, looked, "Privileged Authentication Administrator"},
+		{"dry run", Access{Plan: batch.Plan{Lookup: true, Revoke: true, DryRun: true}}, looked, "User.Read.All"},
+		{"rollback", Access{Plan: batch.Plan{Enable: true}}, denied, "User.EnableDisableAccount.All"},
+		{"another code", Access{Plan: batch.Plan{Revoke: true}}, batch.Result{Status: batch.StatusDenied, HTTP: 403, Code: "Forbidden"}, "(Graph's code: Forbidden)"},
+		{"no sign-in", Access{Plan: batch.Plan{Revoke: true}}, batch.Result{Status: batch.StatusDenied, Code: "sign_in"}, "admin consent"},
+		{"lane dropped", Access{Plan: batch.Plan{Revoke: true}}, batch.Result{Status: batch.StatusDenied, Code: "lane_dropped"}, "consent or credential"},
+	} {
+		if got := DeniedFix(tc.access, tc.row); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want it to say %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestWriteRetry: the failed and not attempted rows of a report, as a list the reader takes, in
+// report order; a tenant column when asked; nothing at all when there is nothing to retry; an
+// existing file refused unless forced.
+func TestWriteRetry(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, rows ...batch.Result) string {
+		p := filepath.Join(dir, name)
+		j, err := Create(p, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Write(rows...); err != nil {
+			t.Fatal(err)
+		}
+		if err := j.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	const (
+		id   = "aaaaaaaa-0000-4000-8000-000000000001"
+		tidA = "a0a0a0a0-0000-4000-8000-00000000000a"
+		tidB = "b0b0b0b0-0000-4000-8000-00000000000b"
+	)
+	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	rep := write("r.csv",
+		batch.Result{Line: 2, Input: "done@contoso.com", Status: batch.StatusRevoked, At: at, TenantID: tidA},
+		batch.Result{Line: 3, Input: "-dash@contoso.com", Status: batch.StatusFailed, At: at, TenantID: tidA},
+		batch.Result{Line: 4, Input: id, UserID: id, Status: batch.StatusNotAttempted, Code: "no_answer", At: at, TenantID: tidB},
+		batch.Result{Line: 5, Input: "gone@contoso.com", Status: batch.StatusNotFound, At: at, TenantID: tidA},
+		batch.Result{Line: 6, Input: "admin@contoso.com", Status: batch.StatusDenied, At: at, TenantID: tidA},
+	)
+	out := RetryPath(rep)
+	if want := filepath.Join(dir, "r.retry.csv"); out != want {
+		t.Fatalf("RetryPath = %s, want %s", out, want)
+	}
+	n, err := WriteRetry(rep, out, false, true, func(r batch.Result) string {
+		return map[string]string{tidA: "a.example"}[r.TenantID]
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("WriteRetry = %d, %v; want 2 rows", n, err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The cell as the list had it, unescaped (the report prefixes "-" against formulas).
+	if want := "userPrincipalName,tenant\n-dash@contoso.com,a.example\n" + id + "," + tidB + "\n"; string(data) != want {
+		t.Errorf("retry list:\n%s\nwant:\n%s", data, want)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("retry list mode: %v %v", fi.Mode(), err)
+	}
+	r, err := batch.NewReader(strings.NewReader(string(data)), batch.ReaderOptions{Name: "retry"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []batch.Kind{batch.KindUPN, batch.KindObjectID} {
+		row, err := r.Next()
+		if err != nil || row.Kind != want || row.Tenant == "" {
+			t.Errorf("read back: %+v %v; want a %s with its tenant", row, err, want)
+		}
+	}
+
+	if _, err := WriteRetry(rep, out, false, false, nil); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("an existing retry list: %v, want it refused", err)
+	}
+	if n, err := WriteRetry(rep, out, true, false, nil); err != nil || n != 2 {
+		t.Errorf("forced: %d, %v", n, err)
+	}
+	if data, _ := os.ReadFile(out); !strings.HasPrefix(string(data), "userPrincipalName\n") {
+		t.Errorf("without tenants:\n%s", data)
+	}
+
+	ids := write("ids.csv", batch.Result{Line: 2, Input: id, UserID: id, Status: batch.StatusFailed, At: at})
+	if _, err := WriteRetry(ids, RetryPath(ids), false, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(RetryPath(ids)); string(data) != "id\n"+id+"\n" {
+		t.Errorf("object ids only:\n%s", data)
+	}
+
+	none := write("none.csv", batch.Result{Line: 2, Input: "done@contoso.com", Status: batch.StatusRevoked, At: at})
+	old := RetryPath(none)
+	if err := os.WriteFile(old, []byte("userPrincipalName\nold@contoso.com\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := WriteRetry(none, old, true, false, nil); n != 0 || err != nil {
+		t.Errorf("nothing to retry: %d, %v", n, err)
+	}
+	if data, _ := os.ReadFile(old); string(data) != "userPrincipalName\nold@contoso.com\n" {
+		t.Errorf("a run with nothing to retry touched the list already there: %q", data)
+	}
+}
