@@ -13,23 +13,29 @@ import (
 
 // Tenant is one more directory served next to the one New's users make.
 type Tenant struct {
-	ID                string // a GUID; the tid of its tokens
-	Users             []User
-	Devices           []Device
-	Groups            []Group
-	ServicePrincipals []ServicePrincipal
+	ID string `json:"id"` // a GUID; the tid of its tokens
+	// Domains are the tenant's verified domain names: the sign-in endpoints
+	// accept them in place of the id, as Entra does.
+	Domains           []string           `json:"domains,omitempty"`
+	Users             []User             `json:"users"`
+	Devices           []Device           `json:"devices,omitempty"`
+	Groups            []Group            `json:"groups,omitempty"`
+	ServicePrincipals []ServicePrincipal `json:"servicePrincipals,omitempty"`
 	// Size picks the resource-unit budget; 0 = number of users.
-	Size int
+	Size int `json:"size,omitempty"`
 }
 
 // App is an application registration: a client id with a secret, consented
 // (its service principal provisioned with admin consent) in some tenants.
 type App struct {
-	ClientID, Secret, DisplayName string
-	Tenants                       []string // tenant ids it is consented in
+	ClientID string `json:"clientId"`
+	// Secret is never written out (State leaves it empty).
+	Secret      string   `json:"-"`
+	DisplayName string   `json:"displayName,omitempty"`
+	Tenants     []string `json:"tenants"` // tenant ids it is consented in
 	// Roles go into the tokens' roles claim; nil = the permissions
 	// bulkrevoke asks for. graphsim does not check them per operation.
-	Roles []string
+	Roles []string `json:"roles"`
 }
 
 var defaultRoles = []string{"User.RevokeSessions.All", "User.EnableDisableAccount.All", "User.Read.All", "Device.ReadWrite.All", "GroupMember.Read.All"}
@@ -37,6 +43,7 @@ var defaultRoles = []string{"User.RevokeSessions.All", "User.EnableDisableAccoun
 // appState is an App as the server tracks it; consent and secret change at
 // run time.
 type appState struct {
+	seq              int // registration order
 	id, name, secret string
 	consent          map[string]bool // by lower-cased tenant id
 	roles            []string
@@ -145,7 +152,7 @@ func (s *Server) SetConsent(appID, tenantID string, consented bool) {
 	defer s.mu.Unlock()
 	a := s.apps[strings.ToLower(appID)]
 	if a == nil {
-		a = &appState{id: appID, consent: map[string]bool{}, roles: defaultRoles}
+		a = &appState{seq: len(s.apps), id: appID, consent: map[string]bool{}, roles: defaultRoles}
 		s.apps[strings.ToLower(appID)] = a
 	}
 	a.consent[strings.ToLower(tenantID)] = consented
@@ -204,7 +211,7 @@ func (s *Server) tokenLifetime() time.Duration {
 func (s *Server) mint(appID, tenantID, aud string) (string, int) {
 	now := s.clock.Now()
 	life := s.tokenLifetime()
-	d := s.dirs[strings.ToLower(tenantID)]
+	d := s.dirByName(tenantID)
 	if d != nil {
 		tenantID = d.id
 	}
@@ -259,7 +266,7 @@ func (s *Server) serveIdentity(w http.ResponseWriter, r *http.Request, tenant, w
 	defer s.mu.Unlock()
 	s.stats.Requests++
 	base := requestBase(r)
-	d := s.dirs[strings.ToLower(tenant)]
+	d := s.dirByName(tenant)
 	status, body := http.StatusOK, []byte(nil)
 	switch {
 	case d == nil:
@@ -363,7 +370,10 @@ func newApps(cfg Config) map[string]*appState {
 	apps := map[string]*appState{}
 	apps[strings.ToLower(cfg.AppID)] = &appState{id: cfg.AppID, consent: map[string]bool{strings.ToLower(cfg.TenantID): true}, roles: defaultRoles}
 	for _, a := range cfg.Apps {
-		st := &appState{id: a.ClientID, name: a.DisplayName, secret: a.Secret, consent: map[string]bool{}, roles: defaultRoles}
+		st := &appState{seq: len(apps), id: a.ClientID, name: a.DisplayName, secret: a.Secret, consent: map[string]bool{}, roles: defaultRoles}
+		if prev := apps[strings.ToLower(a.ClientID)]; prev != nil {
+			st.seq = prev.seq
+		}
 		if a.Roles != nil {
 			st.roles = slices.Clone(a.Roles)
 		}

@@ -10,27 +10,32 @@ import (
 // its object id (ID); DeviceID is the id the device itself reports, which
 // /devices/{id} does not accept.
 type Device struct {
-	ID, DeviceID, DisplayName string
-	AccountEnabled            bool
+	ID             string `json:"id"`
+	DeviceID       string `json:"deviceId,omitempty"`
+	DisplayName    string `json:"displayName,omitempty"`
+	AccountEnabled bool   `json:"accountEnabled"`
 	// OnPremisesSyncEnabled devices are mastered in on-premises AD, so
 	// Graph refuses to disable them.
-	OnPremisesSyncEnabled bool
+	OnPremisesSyncEnabled bool `json:"onPremisesSyncEnabled,omitempty"`
 	// Owners and RegisteredUsers hold user object ids.
-	Owners, RegisteredUsers []string
+	Owners          []string `json:"owners,omitempty"`
+	RegisteredUsers []string `json:"registeredUsers,omitempty"`
 }
 
 // Group is a group of the emulated directory. Members holds the object ids of
 // users, groups, devices and service principals; nested groups may form
 // cycles, as Graph does not forbid them either.
 type Group struct {
-	ID, DisplayName string
-	Members         []string
+	ID          string   `json:"id"`
+	DisplayName string   `json:"displayName"`
+	Members     []string `json:"members,omitempty"`
 }
 
 // ServicePrincipal exists so that groups can hold members that are neither
 // users nor devices, as real groups do.
 type ServicePrincipal struct {
-	ID, DisplayName string
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName,omitempty"`
 }
 
 // objKind is the type of a directory object, as @odata.type names it.
@@ -99,8 +104,10 @@ func (o dirObject) id() string {
 // lower-casing suffices. Objects are created by New and only their
 // properties change afterwards, so the indexes need no maintenance.
 type directory struct {
-	id   string
-	size int // picks the resource-unit budget
+	id      string
+	domains []string // verified domain names, for sign-in
+	size    int      // picks the resource-unit budget
+	sized   bool     // size was given, not the number of users
 
 	users []*User
 	byKey map[string]*User
@@ -113,6 +120,7 @@ type directory struct {
 	groups    []*Group
 	groupByID map[string]*Group
 	spByID    map[string]*ServicePrincipal
+	sps       []*ServicePrincipal // in seeding order
 	// transitive caches each group's flattened membership: membership never
 	// changes, and a nested group is walked by every page of a listing.
 	transitive map[*Group][]dirObject
@@ -176,6 +184,7 @@ func newDirectory(id string, size int, users []User, devices []Device, groups []
 	for i := range sps {
 		sp := sps[i]
 		d.spByID[strings.ToLower(sp.ID)] = &sp
+		d.sps = append(d.sps, &sp)
 	}
 	return d
 }

@@ -3,7 +3,6 @@ package graphsim
 import (
 	"maps"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -129,11 +128,13 @@ type rec struct {
 }
 
 func (s *Server) recordUser(d *directory, u *User, kind EventKind, at time.Time) {
+	s.touch()
 	s.seq++
 	d.userLog[u] = append(d.userLog[u], rec{at, s.seq, uint8(kind)})
 }
 
 func (s *Server) recordDevice(d *directory, dv *Device, kind EventKind, at time.Time) {
+	s.touch()
 	s.seq++
 	d.deviceLog[dv] = append(d.deviceLog[dv], rec{at, s.seq, uint8(kind)})
 }
@@ -170,9 +171,10 @@ type TenantView struct {
 	d *directory
 }
 
-// Tenant returns a view of the tenant with this id (any case), or nil.
+// Tenant returns a view of the tenant with this id or verified domain name
+// (any case), or nil.
 func (s *Server) Tenant(id string) *TenantView {
-	d := s.dirs[strings.ToLower(id)]
+	d := s.dirByName(id)
 	if d == nil {
 		return nil
 	}

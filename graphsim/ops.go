@@ -231,6 +231,9 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 			return fail(http.StatusBadRequest, "Request_BadRequest", syncedMessage)
 		}
 		ch.applyUser(u)
+		if !ch.empty() {
+			s.touch()
+		}
 		if ch.accountEnabled != nil {
 			kind := EventBlock
 			if *ch.accountEnabled {
@@ -244,6 +247,9 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 			return fail(http.StatusBadRequest, "Request_BadRequest", syncedMessage)
 		}
 		ch.applyDevice(dv)
+		if !ch.empty() {
+			s.touch()
+		}
 		if ch.accountEnabled != nil {
 			kind := EventDeviceDisable
 			if *ch.accountEnabled {

@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +46,10 @@ type Config struct {
 	// envelope as Graph does for write steps missing them.
 	LenientBatchBodies bool
 	TenantID, AppID    string // reported in x-ms-throttle-scope; "" = derived from Seed
+	// TenantDomains are the verified domain names of the tenant TenantID: the
+	// sign-in endpoints accept them in place of its id (Tenant.Domains for
+	// the others).
+	TenantDomains []string
 	// ThrottleHeaders says which answers carry Graph's optional throttle headers
 	// (x-ms-throttle-limit-percentage, -scope, -information). The zero value
 	// sends none, as users report of Graph; Retry-After is always sent.
@@ -129,6 +134,9 @@ type Server struct {
 	rng       *rand.Rand
 	def       *directory            // the tenant of New's users
 	dirs      map[string]*directory // every tenant, by lower-cased id
+	order     []*directory          // every tenant, the default first, as configured
+	domains   map[string]*directory // tenants by lower-cased verified domain name
+	changed   chan struct{}         // signalled (never blocking) when an object changes
 	apps      map[string]*appState  // by lower-cased client id
 	tokens    map[string]*claims    // decoded tokens, nil for unreadable ones
 	thr       *throttle
@@ -163,12 +171,28 @@ func New(cfg Config, users []User) *Server {
 	}
 	now := cfg.Clock.Now()
 	def := newDirectory(cfg.TenantID, cfg.TenantSize, users, cfg.Devices, cfg.Groups, cfg.ServicePrincipals)
+	def.domains = slices.Clone(cfg.TenantDomains)
 	dirs := map[string]*directory{strings.ToLower(def.id): def}
+	order := []*directory{def}
 	for _, t := range cfg.Tenants {
 		if dirs[strings.ToLower(t.ID)] != nil {
 			panic("graphsim: tenant " + t.ID + " given twice")
 		}
-		dirs[strings.ToLower(t.ID)] = newDirectory(t.ID, t.Size, t.Users, t.Devices, t.Groups, t.ServicePrincipals)
+		d := newDirectory(t.ID, t.Size, t.Users, t.Devices, t.Groups, t.ServicePrincipals)
+		d.domains = slices.Clone(t.Domains)
+		dirs[strings.ToLower(t.ID)] = d
+		order = append(order, d)
+	}
+	domains := map[string]*directory{}
+	for _, d := range order {
+		d.sized = d.size != len(d.users)
+		for _, name := range d.domains {
+			k := strings.ToLower(name)
+			if domains[k] != nil || dirs[k] != nil {
+				panic("graphsim: domain " + name + " given twice")
+			}
+			domains[k] = d
+		}
 	}
 	comp := cfg.Competing
 	compApp, compTenant := cmp.Or(comp.AppID, cfg.AppID), cmp.Or(comp.TenantID, cfg.TenantID)
@@ -183,6 +207,9 @@ func New(cfg Config, users []User) *Server {
 		rng:       rng,
 		def:       def,
 		dirs:      dirs,
+		order:     order,
+		domains:   domains,
+		changed:   make(chan struct{}, 1),
 		apps:      newApps(cfg),
 		tokens:    map[string]*claims{},
 		thr:       newThrottle(cfg.Quota, cfg.QuotaScale, cfg.Shape, cfg.SeparateDeviceWriteQuota, comp, compApp, compTenant, compSize, now),
@@ -441,6 +468,11 @@ func requestBase(r *http.Request) string {
 		if r.TLS != nil {
 			scheme = "https"
 		}
+	}
+	// A TLS-terminating front (or bulkrevoke's loopback sign-in, which presents
+	// plain http to its client as https) says what the client reached.
+	if p := strings.ToLower(r.Header.Get("X-Forwarded-Proto")); p == "https" || p == "http" {
+		scheme = p
 	}
 	return scheme + "://" + host
 }

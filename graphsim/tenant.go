@@ -14,28 +14,34 @@ import (
 
 // User is one directory object of the emulated tenant.
 type User struct {
-	ID, UPN, DisplayName, UserType string // UserType "Member" or "Guest"
-	AccountEnabled                 bool
+	ID          string `json:"id"`
+	UPN         string `json:"userPrincipalName"`
+	DisplayName string `json:"displayName,omitempty"`
+	UserType    string `json:"userType,omitempty"` // "Member" or "Guest"
+	// AccountEnabled false is a user whose sign-in is blocked.
+	AccountEnabled bool `json:"accountEnabled"`
 	// Protected users answer revoke with 403 Authorization_RequestDenied, like
 	// an admin the caller's role may not act on.
-	Protected bool
+	Protected bool `json:"protected,omitempty"`
 	// IgnoreRevoke users answer revoke with success but keep their timestamp,
 	// so a client's verification step has something to catch.
-	IgnoreRevoke            bool
-	SignInSessionsValidFrom time.Time
+	IgnoreRevoke            bool      `json:"ignoreRevoke,omitempty"`
+	SignInSessionsValidFrom time.Time `json:"signInSessionsValidFromDateTime,omitzero"`
 	// OnPremisesSyncEnabled users are mastered in on-premises AD: Graph
 	// refuses to change their accountEnabled (block them in AD instead), but
 	// revoking their sessions works.
-	OnPremisesSyncEnabled bool
+	OnPremisesSyncEnabled bool `json:"onPremisesSyncEnabled,omitempty"`
 	// Failing, when set, is the status every step on this user answers (500, or 503 with
 	// FailingRetryAfter): a user Graph cannot serve while it serves everyone else.
-	Failing           int
-	FailingRetryAfter time.Duration
+	Failing           int           `json:"failing,omitempty"`
+	FailingRetryAfter time.Duration `json:"failingRetryAfter,omitempty"`
 	// FailingDevices, when set, is the status its device listings answer.
-	FailingDevices int
+	FailingDevices int `json:"failingDevices,omitempty"`
 	// Department, Mail and JobTitle exist so that $filter has something to
 	// select a population by.
-	Department, Mail, JobTitle string
+	Department string `json:"department,omitempty"`
+	Mail       string `json:"mail,omitempty"`
+	JobTitle   string `json:"jobTitle,omitempty"`
 }
 
 func userTypeFor(upn string) string {
