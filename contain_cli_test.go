@@ -765,8 +765,8 @@ func TestCLIRollback(t *testing.T) {
 		c.checkUndone(t, nil, nil)
 		rows := e2eReadReport(t, dry)
 		for id := range c.blockedIDs {
-			if r := rows[c.line[id]]; r.Status != batch.StatusUnchanged || !strings.Contains(r.Note, "dry run: would re-enable sign-in") {
-				t.Errorf("line %d: %s %q, want unchanged with what would be re-enabled", c.line[id], r.Status, r.Note)
+			if r := rows[c.line[id]]; r.Status != batch.StatusWouldEnable || !strings.Contains(r.Note, "dry run: would re-enable sign-in") {
+				t.Errorf("line %d: %s %q, want would_enable with what would be re-enabled", c.line[id], r.Status, r.Note)
 			}
 		}
 		if r := rows[c.line[c.disabled.ID]]; strings.Contains(r.Note, "would re-enable sign-in") {
@@ -802,7 +802,7 @@ func TestCLIRollback(t *testing.T) {
 		}
 		rows := e2eReadReport(t, dry)
 		for _, line := range drop {
-			if r := rows[line]; r.Status != batch.StatusUnchanged || !strings.Contains(r.Note, "dry run: would re-enable sign-in") {
+			if r := rows[line]; r.Status != batch.StatusWouldEnable || !strings.Contains(r.Note, "dry run: would re-enable sign-in") {
 				t.Errorf("line %d, missing from the resumed rollback's report: %s %q, want what would be re-enabled", line, r.Status, r.Note)
 			}
 		}

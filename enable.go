@@ -106,15 +106,29 @@ func (r *runner) enable() error {
 			res.Status, res.Note = batch.StatusUnchanged, "the run being undone did not disable this user (it was disabled before, or not blocked)"
 			return res, true
 		case o.dryRun:
-			res.Status = batch.StatusUnchanged
+			res.Status = batch.StatusWouldEnable
 			var what []string
 			if row.Restore.User {
 				what = append(what, "sign-in")
+				// What the run being undone found before it blocked the user.
+				enabled := true
+				res.PriorAccountEnabled = &enabled
 			}
 			if n := len(row.Restore.Devices); n > 0 {
 				what = append(what, fmt.Sprintf("%d device(s)", n))
 				dn := n
 				res.Devices = &dn
+				if r.devices != nil {
+					// The devices report lists the devices it would re-enable. A write that
+					// fails sticks: the run's next flush reports it.
+					ds := make([]batch.DeviceResult, 0, n)
+					for _, d := range row.Restore.Devices {
+						d.Line, d.TenantID, d.User, d.At = row.Line, res.TenantID, row.Input, res.At
+						d.Outcome, d.HTTP, d.Code, d.Message, d.RequestID = batch.DeviceWouldEnable, 0, "", "", ""
+						ds = append(ds, d)
+					}
+					r.devices.WriteDevices(ds...)
+				}
 			}
 			res.Note = "dry run: would re-enable " + strings.Join(what, " and ")
 			return res, true

@@ -4,12 +4,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"slices"
 	"syscall"
@@ -17,6 +19,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+
+	"github.com/bulkrevoke/bulkrevoke/report"
 )
 
 // Exit codes. They are part of the tool's contract with scripts.
@@ -64,6 +68,9 @@ type sys struct {
 	now                 func() time.Time
 	// transport, when set, carries sign-in and Graph requests (tests: a TLS emulator's client).
 	transport http.RoundTripper
+	// summary, set by a command given --summary-json once its flags are read, is filled by the
+	// run and written by run with the exit code.
+	summary *summaryJSON
 }
 
 func main() { os.Exit(mainExit()) }
@@ -92,13 +99,37 @@ func mainExit() int {
 	return exitCode(err, s.stderr)
 }
 
-// run is the whole program but for the process exit.
+// run is the whole program but for the process exit. A run given --summary-json has it
+// written here, once the command's error and with it the exit code are known.
 func run(ctx context.Context, args []string, s *sys) error {
-	return newApp(s).RunContext(ctx, args)
+	err := newApp(s).RunContext(ctx, args)
+	if s.summary != nil {
+		if jerr := s.summary.write(s, err); jerr != nil {
+			if err == nil {
+				return jerr
+			}
+			// The run's own outcome decides the exit code; the missing file is said.
+			fmt.Fprintf(s.stderr, "bulkrevoke: %v\n", jerr)
+		}
+	}
+	return err
 }
 
 // exitCode maps run's error to the process exit code and tells the admin what went wrong.
 func exitCode(err error, stderr io.Writer) int {
+	code := codeOf(err)
+	if err == nil || summarized(err) {
+		return code
+	}
+	fmt.Fprintf(stderr, "bulkrevoke: %v\n", err)
+	if h := hintOf(err); h != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", h)
+	}
+	return code
+}
+
+// codeOf is the exit code for run's error.
+func codeOf(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
@@ -108,17 +139,99 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitDeadline
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
-	}
-	fmt.Fprintf(stderr, "bulkrevoke: %v\n", err)
-	var h interface{ Hint() string }
-	if errors.As(err, &h) && h.Hint() != "" {
-		fmt.Fprintf(stderr, "hint: %s\n", h.Hint())
-	}
-	if errors.Is(err, errDeadline) {
+	case errors.Is(err, errDeadline):
 		// The deadline passed before the run started sending.
 		return exitDeadline
 	}
 	return exitFailure
+}
+
+// summarized reports whether the run's summary said all there is to say about err.
+func summarized(err error) bool {
+	return errors.Is(err, errIncomplete) || errors.Is(err, errDeadlineStop) || errors.Is(err, context.Canceled)
+}
+
+func hintOf(err error) string {
+	var h interface{ Hint() string }
+	if errors.As(err, &h) {
+		return h.Hint()
+	}
+	return ""
+}
+
+// exitMeanings say what each exit code means, for --summary-json (as the README's table does).
+var exitMeanings = map[int]string{
+	exitOK:          "every user was revoked (in a dry run: would be; for enable: re-enabled)",
+	exitFailure:     "usage, configuration or sign-in error, or the report could not be written completely: nothing or not everything was attempted",
+	exitIncomplete:  "the run finished, but not every user got what the run was for (see counts and next_steps)",
+	exitDeadline:    "stopped by --deadline: every row is reported, those not sent not_attempted",
+	exitInterrupted: "interrupted: every row is reported, those not sent not_attempted",
+}
+
+// summaryJSON is --summary-json: one JSON object for scripts and playbooks, written at the end
+// of every run that got past its flags, whatever its exit code.
+type summaryJSON struct {
+	path string // "-" for standard output
+	doc  report.Doc
+}
+
+// write puts the document with the exit code err maps to in its place: on standard output, or
+// in a file written beside it and renamed over it, so that a reader never sees half of one.
+func (j *summaryJSON) write(s *sys, err error) error {
+	d := j.doc
+	d.Finished = s.now()
+	if !d.Started.IsZero() {
+		d.ElapsedSeconds = d.Finished.Sub(d.Started).Seconds()
+	}
+	d.ExitCode = codeOf(err)
+	d.ExitMeaning = exitMeanings[d.ExitCode]
+	if err != nil && !summarized(err) {
+		first := err
+		for {
+			j, ok := first.(interface{ Unwrap() []error })
+			if !ok || len(j.Unwrap()) == 0 {
+				break
+			}
+			first = j.Unwrap()[0]
+		}
+		d.Error, d.Hint = first.Error(), hintOf(err)
+	}
+	data, merr := json.MarshalIndent(d, "", "  ")
+	if merr != nil {
+		return fmt.Errorf("--summary-json: %w", merr)
+	}
+	data = append(data, '\n')
+	if j.path == "-" {
+		_, werr := s.stdout.Write(data)
+		return werr
+	}
+	if werr := writeFileAtomic(j.path, data); werr != nil {
+		return withHint(fmt.Errorf("--summary-json: %w", werr), "give --summary-json a path in a directory you may write to, or - for standard output")
+	}
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file beside path (mode 0600), syncs it and renames
+// it over path.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // withDeadline runs a revoke, validate or enable command under its --deadline: the command's
@@ -192,7 +305,7 @@ func newApp(s *sys) *cli.App {
 				Name:            "validate",
 				Usage:           "check a user list against Graph without changing anything (same as revoke --dry-run)",
 				UsageText:       "bulkrevoke validate --input users.csv [--report report.csv] [options]",
-				Flags:           revokeFlags(),
+				Flags:           validateFlags(),
 				HideHelpCommand: true,
 				HideHelp:        true,
 				Action: func(c *cli.Context) error {
@@ -263,6 +376,7 @@ func runFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "timeout", Value: 60 * time.Second, Usage: "per request"},
 		&cli.DurationFlag{Name: "deadline", Usage: "stop sending after this long (e.g. 2h50m), report every row, print the --resume command and exit 3"},
 
+		&cli.StringFlag{Name: "summary-json", Usage: "write the run's outcome as one JSON object to this file at the end (- for standard output)"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text|json"},
 		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every batch request"},
 	}
@@ -287,6 +401,11 @@ func revokeFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "verify-skew", Value: 5 * time.Minute, Usage: "clock skew allowed when verifying"},
 	}
 	return slices.Concat(who, runFlags(), signInFlags(), []cli.Flag{helpFlag()})
+}
+
+// validateFlags are revoke's but --dry-run: validate is one.
+func validateFlags() []cli.Flag {
+	return slices.DeleteFunc(revokeFlags(), func(f cli.Flag) bool { return slices.Contains(f.Names(), "dry-run") })
 }
 
 func enableFlags() []cli.Flag {

@@ -32,6 +32,7 @@ type options struct {
 	// Where the results go.
 	report, resume string
 	force, yes     bool
+	summaryJSON    string // --summary-json: a file, or - for standard output
 
 	// Sign-in.
 	auth, clientID, certificate, appPool string
@@ -62,7 +63,7 @@ func newOptions(c *cli.Context, cmd string) (*options, error) {
 		dryRun: cmd == "validate" || c.Bool("dry-run"), offline: c.Bool("offline"), verify: c.Bool("verify"),
 		verifySkew: c.Duration("verify-skew"), block: c.Bool("block-sign-in"),
 		devices: c.Bool("disable-devices") || c.Bool("devices"),
-		report:  c.String("report"), resume: c.String("resume"), force: c.Bool("force"), yes: c.Bool("yes"),
+		report:  c.String("report"), resume: c.String("resume"), force: c.Bool("force"), yes: c.Bool("yes"), summaryJSON: c.String("summary-json"),
 		auth: c.String("auth"), clientID: c.String("client-id"), certificate: c.String("certificate"), appPool: c.String("app-pool"),
 		cloud: c.String("cloud"), graphURL: c.String("graph-url"), authorityHost: c.String("authority-host"),
 		tenantIDs: c.StringSlice("tenant-id"), simulate: c.Bool("simulate"),

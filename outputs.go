@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -49,8 +50,9 @@ func checkOutputs(o *options, reportPath string, stdin io.Reader) error {
 	add(o.appPool, "the app pool (--app-pool)")
 	add(o.certificate, "the certificate (--certificate)")
 
-	hint := "give --report a new file name: the report and the files written next to it (.devices.csv, .changes.csv, .users.csv) never replace a file the run reads, even with --force"
-	outs := []string{reportPath, report.DevicesPath(reportPath), report.ChangesPath(reportPath), report.UsersPath(reportPath)}
+	hint := "give --report a new file name: the report and the files written next to it (.devices.csv, .changes.csv, .users.csv, .retry.csv) never replace a file the run reads, even with --force"
+	outs := []string{reportPath, report.DevicesPath(reportPath), report.ChangesPath(reportPath), report.UsersPath(reportPath),
+		report.RetryPath(reportPath)}
 	refuse := func(out, what string) error {
 		if out == reportPath {
 			return withHint(fmt.Errorf("--report must not be %s", what), hint)
@@ -65,6 +67,19 @@ func checkOutputs(o *options, reportPath string, stdin io.Reader) error {
 		}
 		if besideReport(in.path, reportPath) {
 			return withHint(fmt.Errorf("%s %s is named like the files written next to --report %s", in.what, in.path, reportPath), hint)
+		}
+	}
+	if j := o.summaryJSON; j != "" && j != "-" {
+		jhint := "give --summary-json a file of its own"
+		for _, in := range reads {
+			if sameFile(in.path, j) {
+				return withHint(fmt.Errorf("--summary-json must not be %s", in.what), jhint)
+			}
+		}
+		for _, out := range outs {
+			if sameFile(out, j) {
+				return withHint(fmt.Errorf("--summary-json %s would be overwritten by a file the run writes (%s)", j, out), jhint)
+			}
 		}
 	}
 	// A list piped in from a file (--input - < report.csv) is read from that very file.
@@ -102,7 +117,23 @@ func createOutputs(path string, o *options, prev *report.Previous) (*outputs, er
 	out := &outputs{}
 	fail := func(err error) (*outputs, error) {
 		out.discard()
-		return nil, withHint(err, "choose another --report path, or add --force to overwrite")
+		// The hint matches the error: --force only helps with a file that is there.
+		hint := "choose another --report path"
+		switch {
+		case errors.Is(err, fs.ErrExist) && !o.force:
+			hint += ", or add --force to overwrite"
+		case errors.Is(err, fs.ErrNotExist):
+			hint = "create the directory first, or choose another --report path"
+		case errors.Is(err, fs.ErrPermission):
+			hint = "choose a --report path in a directory you may write to"
+		}
+		return nil, withHint(err, hint)
+	}
+	if o.cmd != "enable" && !o.force {
+		// The retry list is written at the end; one already there would stop it then.
+		if rp := report.RetryPath(path); exists(rp) {
+			return fail(fmt.Errorf("create retry list: %s already exists; refusing to overwrite it: %w", rp, fs.ErrExist))
+		}
 	}
 	j, err := report.Create(path, o.force)
 	if err != nil {
@@ -180,6 +211,11 @@ func (out *outputs) close() error {
 	}
 	errs = append(errs, out.journal.Close())
 	return errors.Join(errs...)
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // discard closes and removes the files of a run that never started.

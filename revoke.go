@@ -9,8 +9,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/time/rate"
@@ -25,6 +28,16 @@ func revokeCommand(c *cli.Context, s *sys, cmd string) error {
 	o, err := newOptions(c, cmd)
 	if err != nil {
 		return err
+	}
+	if o.summaryJSON != "" {
+		if err := checkSummaryJSON(o.summaryJSON); err != nil {
+			return err
+		}
+		// From here on, every outcome is written there (run, in main.go).
+		s.summary = &summaryJSON{path: o.summaryJSON, doc: report.NewDoc()}
+		d := &s.summary.doc
+		d.Command, d.Version, d.DryRun, d.Started = cmd, version(), o.dryRun, s.now()
+		d.Tenants = append(d.Tenants, o.tenantIDs...)
 	}
 	t, err := resolveTarget(o.cloud, o.graphURL)
 	if err != nil {
@@ -57,6 +70,12 @@ type runner struct {
 	started    bool     // something was sent: outputs are kept whatever happens
 	notes      []string // lines for the summary about the run's inputs (exclusion entries matching nobody)
 	removes    []string
+	// listTenants are the tenants the list names as it names them ("" for rows naming none),
+	// for the retry list's tenant column.
+	listTenants []string
+	// devices is the run's devices report as the engine writes it (a rollback's dry run writes
+	// the devices it would re-enable there too).
+	devices batch.DeviceSink
 }
 
 func (r *runner) cleanup() {
@@ -123,6 +142,7 @@ func (r *runner) revoke() error {
 	if err != nil {
 		return err
 	}
+	r.listTenants = sv.tenants
 	if sv.rows == 0 {
 		if listed != nil {
 			return fmt.Errorf("%s: no users", o.describeSource())
@@ -291,11 +311,26 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	}
 	progress := newProgress(s, rows, verb, r.logger)
 	cfg.OnWait = progress.wait
-	rec := &recorder{journal: r.out.journal, devices: r.out.devices, summary: summary, progress: progress}
+	fix := func(x batch.Result) string { return report.DeniedFix(r.access(), x) }
+	summary.SetDeniedFix(fix)
+	rec := &recorder{journal: r.out.journal, devices: r.out.devices, summary: summary, progress: progress, fix: fix}
 	if r.out.devices != nil {
 		cfg.Devices = &deviceRecorder{journal: r.out.devices, summary: summary}
+		r.devices = cfg.Devices
 	}
 	var sink batch.Sink = rec
+	switch {
+	case o.dryRun && o.cmd == "enable":
+		fmt.Fprintln(s.stderr, "DRY RUN: nothing will be re-enabled; the report says what the rollback would re-enable (would_enable).")
+	case o.dryRun && o.offline:
+		fmt.Fprintln(s.stderr, "DRY RUN, offline: the list is checked for syntax and duplicates only; nothing is sent to Graph.")
+	case o.dryRun:
+		fmt.Fprintln(s.stderr, "DRY RUN: users are only read; nothing will be revoked, blocked or disabled.")
+	}
+	var simStart time.Time
+	if o.simulate && r.conn != nil {
+		simStart = r.conn.clock.Now()
+	}
 	r.logger.Info("starting", "source", o.describeSource(), "users", rows, "report", r.reportPath, "graph", r.target.graphURL)
 	r.started = true
 	st, runErr := batch.Run(r.ctx(), cfg, src, nil, sink)
@@ -310,6 +345,10 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	summary.AddThrottled(int(st.Throttled))
 	summary.AddDropped(append(r.dropped(), st.Dropped...))
 	summary.Finish(s.now())
+	var simulated time.Duration
+	if !simStart.IsZero() {
+		simulated = max(r.conn.clock.Now().Sub(simStart), time.Nanosecond)
+	}
 	closeErr := r.out.close()
 	// What is on disk is what counts: a flush or fsync that failed may have lost rows the
 	// summary saw go by.
@@ -318,7 +357,8 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	// --deadline stops the run as Ctrl-C does; its context's cause tells them apart.
 	deadline := interrupted && errors.Is(context.Cause(r.ctx()), errDeadline)
 
-	info := report.PrintInfo{ReportPath: r.reportPath, DryRun: o.dryRun, Interrupted: interrupted, Rollback: o.cmd == "enable"}
+	info := report.PrintInfo{ReportPath: r.reportPath, DryRun: o.dryRun, Interrupted: interrupted, Rollback: o.cmd == "enable",
+		Simulated: simulated}
 	if deadline {
 		info.Notes = append(info.Notes, fmt.Sprintf("Stopped by --deadline %s: nothing was sent after it; requests already in flight were let finish.", o.deadline))
 	}
@@ -343,6 +383,12 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	if interrupted || incomplete != nil {
 		info.ResumeCommand = r.resumeCommand()
 	}
+	if incomplete == nil {
+		// The rows worth another run, from the report as it is on disk. Rows missing from an
+		// incomplete report would be missing from it too: the --resume command covers those.
+		r.retry(summary, &info)
+	}
+	r.fillDoc(summary, info, listed)
 	if err := summary.Print(s.stderr, info); err != nil {
 		return err
 	}
@@ -513,7 +559,27 @@ func (r *runner) resumeCommand() string {
 	}
 	parts = append(parts, "--resume", shellQuote(r.reportPath),
 		"--report", shellQuote(strings.TrimSuffix(r.reportPath, ".csv")+"-resumed.csv"))
-	for _, name := range []string{"column", "tenant-column", "exclude", "cloud", "graph-url", "authority-host", "auth", "client-id", "certificate", "app-pool"} {
+	return strings.Join(append(parts, r.sameFlags(true)...), " ")
+}
+
+// retryCommand is the command that runs the rows of the retry list again, into a report of its
+// own: the run's flags, the retry list as its --input (its own header: no --column).
+func (r *runner) retryCommand(list string) string {
+	parts := []string{"bulkrevoke", r.o.c.Command.Name, "--input", shellQuote(list),
+		"--report", shellQuote(strings.TrimSuffix(r.reportPath, ".csv") + "-retry.csv")}
+	return strings.Join(append(parts, r.sameFlags(false)...), " ")
+}
+
+// sameFlags are the flags a command finishing this run repeats: how it signs in, what it does,
+// whom it leaves out, and (with columns) how the list is read.
+func (r *runner) sameFlags(columns bool) []string {
+	c := r.o.c
+	var parts []string
+	names := []string{"exclude", "cloud", "graph-url", "authority-host", "auth", "client-id", "certificate", "app-pool"}
+	if columns {
+		names = append([]string{"column", "tenant-column"}, names...)
+	}
+	for _, name := range names {
 		if c.IsSet(name) {
 			parts = append(parts, "--"+name, shellQuote(c.String(name)))
 		}
@@ -526,11 +592,108 @@ func (r *runner) resumeCommand() string {
 			parts = append(parts, "--"+name)
 		}
 	}
-	if r.o.fromGraph() && !c.IsSet("max-users") {
+	switch {
+	case c.IsSet("max-users"):
+		parts = append(parts, "--max-users", strconv.Itoa(r.o.maxUsers))
+	case r.o.fromGraph():
 		// The resolved list was checked against --max-users already.
 		parts = append(parts, "--max-users", "0")
 	}
-	return strings.Join(parts, " ")
+	return parts
+}
+
+// retry writes the retry list of the rows worth another run (revoke and validate) and puts it
+// and the command that runs it in info. A rollback has no list: its --resume command sends its
+// failed and not attempted rows again.
+func (r *runner) retry(summary *report.Summary, info *report.PrintInfo) {
+	counts := summary.Counts()
+	if counts[batch.StatusFailed]+counts[batch.StatusNotAttempted] == 0 {
+		return
+	}
+	if r.o.cmd == "enable" {
+		info.RetryCommand = r.resumeCommand()
+		return
+	}
+	withTenant := slices.ContainsFunc(r.listTenants, func(t string) bool { return t != "" })
+	names := map[string]string{} // tenant id (lower case) -> the list's name for it
+	for _, name := range r.listTenants {
+		id := name
+		if r.conn != nil {
+			id = r.conn.tenantID(name)
+		}
+		if _, ok := names[strings.ToLower(id)]; !ok && name != "" {
+			names[strings.ToLower(id)] = name
+		}
+	}
+	path := report.RetryPath(r.reportPath)
+	n, err := report.WriteRetry(r.reportPath, path, r.o.force, withTenant, func(x batch.Result) string {
+		return names[strings.ToLower(x.TenantID)]
+	})
+	switch {
+	case err != nil:
+		info.Notes = append(info.Notes, fmt.Sprintf("The retry list could not be written (%v); the --resume command sends the same rows again.", err))
+		info.ResumeCommand = r.resumeCommand()
+	case n > 0:
+		info.RetryPath, info.RetryCommand = path, r.retryCommand(path)
+	}
+}
+
+// access is what a denied row's fix depends on besides the row.
+func (r *runner) access() report.Access {
+	delegated := slices.Contains([]string{"device-code", "browser", "azure-cli"}, r.o.auth) && r.o.appPool == "" && !r.o.simulate
+	return report.Access{Plan: r.o.actions(), Delegated: delegated}
+}
+
+// fillDoc puts what the run did in --summary-json's document; run writes it with the exit code.
+func (r *runner) fillDoc(summary *report.Summary, info report.PrintInfo, listed *resolved) {
+	if r.s.summary == nil {
+		return
+	}
+	d := &r.s.summary.doc
+	summary.Fill(d, info)
+	if r.out.changes != nil {
+		d.Reports.Changes = report.ChangesPath(r.reportPath)
+	}
+	if listed != nil {
+		d.Reports.Users = listed.path
+	}
+	if ts := r.runTenants(summary); len(ts) > 0 {
+		d.Tenants = ts
+	}
+}
+
+// runTenants are the tenants the run's rows were processed in, else those it signed in to.
+func (r *runner) runTenants(summary *report.Summary) []string {
+	var ts []string
+	for _, t := range summary.Tenants() {
+		if t != "" {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 && r.conn != nil {
+		for _, l := range r.conn.lanes {
+			if l.TenantID != "" && !slices.Contains(ts, l.TenantID) {
+				ts = append(ts, l.TenantID)
+			}
+		}
+	}
+	return ts
+}
+
+// checkSummaryJSON refuses, before anything is done, a --summary-json the end of the run could
+// not write: in a directory that is not there, or a directory itself.
+func checkSummaryJSON(path string) error {
+	if path == "-" {
+		return nil
+	}
+	hint := "give --summary-json a file in an existing directory, or - for standard output"
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return withHint(fmt.Errorf("--summary-json %s is not a regular file", path), hint)
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return withHint(fmt.Errorf("--summary-json %s: directory %s does not exist", path, filepath.Dir(path)), hint)
+	}
+	return nil
 }
 
 func shellQuote(s string) string {
@@ -563,6 +726,9 @@ type recorder struct {
 	devices  *report.DeviceJournal // flushed with the report
 	summary  *report.Summary
 	progress *progress
+	// fix says what a denied row needs (report.DeniedFix); it goes in the row's note, beside
+	// Graph's own message.
+	fix func(batch.Result) string
 }
 
 // deviceRecorder sends each device's row to the devices report and the summary.
@@ -582,8 +748,18 @@ func (d *deviceRecorder) WriteDevices(ds ...batch.DeviceResult) error {
 // The summary counts what happened even when the report could not record it: the admin
 // reads there what Graph did, and in the incomplete part what the report lacks.
 func (r *recorder) Write(rs ...batch.Result) error {
-	for _, x := range rs {
-		r.summary.Add(x)
+	copied := false
+	for i, x := range rs {
+		if x.Status == batch.StatusDenied && r.fix != nil {
+			if !copied {
+				// The engine's slice is its own: the note goes on a copy.
+				rs, copied = slices.Clone(rs), true
+			}
+			if fix := r.fix(x); !strings.Contains(x.Note, fix) {
+				rs[i].Note = strings.TrimPrefix(x.Note+"; "+fix, "; ")
+			}
+		}
+		r.summary.Add(rs[i])
 	}
 	r.progress.Add(len(rs))
 	return r.journal.Write(rs...)

@@ -156,13 +156,15 @@ func TestSafetyTokenTenant(t *testing.T) {
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
+	// Graph's message stays; the note says what to do.
+	const noSignIn = "grant the app admin consent in that tenant, or with --auth token use a token of that tenant"
 	e2eCheckRows(t, e2eReadReport(t, out), map[int]e2eWant{
 		2: {status: batch.StatusRevoked, http: 200, upn: "alice@a.example", attempts: 1, ids: true},
-		3: {status: batch.StatusDenied, code: "sign_in", upn: "bob@b.example",
+		3: {status: batch.StatusDenied, code: "sign_in", upn: "bob@b.example", note: noSignIn,
 			message: "no credential for tenant " + safeTenantB + ": the --auth token is for tenant " + safeTenantA + " (its tid claim)"},
-		4: {status: batch.StatusDenied, code: "sign_in", upn: "shared@x.example",
+		4: {status: batch.StatusDenied, code: "sign_in", upn: "shared@x.example", note: noSignIn,
 			message: "no credential for tenant " + safeTenantB + ": the --auth token is for tenant " + safeTenantA},
-		5: {status: batch.StatusDenied, code: "sign_in", upn: "shared@x.example",
+		5: {status: batch.StatusDenied, code: "sign_in", upn: "shared@x.example", note: noSignIn,
 			message: "no credential for tenant a.example: the --auth token is for tenant " + safeTenantA + " (its tid claim), and a tenant named by domain cannot be matched to it without Graph; name the tenant by its id in the list"},
 	})
 	a, b := sim.Tenant(safeTenantA), sim.Tenant(safeTenantB)
@@ -242,7 +244,7 @@ func TestSafetyReportIsInput(t *testing.T) {
 		t.Fatalf("first run: exit %d\n%s", res.code, res.stderr)
 	}
 	pool := write("pool.csv", "client_id,secret_env\n0000c11e-0000-4000-8000-00000000c11e,POOL_SECRET\n")
-	named := write("r.retry.csv", list)     // named like a file written next to --report r.csv
+	named := write("r.previous.csv", list)  // named like a file written next to --report r.csv
 	devices := write("d.devices.csv", list) // the devices report of --report d.csv
 	respelled := filepath.Join(dir, ".", "..", filepath.Base(dir), "users.csv")
 
@@ -289,7 +291,7 @@ func TestSafetyReportIsInput(t *testing.T) {
 				t.Errorf("a refused run left %d new files in %s", len(now)-len(entries), dir)
 			}
 			r := tc.args[slices.Index(tc.args, "--report")+1]
-			for _, p := range []string{report.DevicesPath(r), report.ChangesPath(r), report.UsersPath(r)} {
+			for _, p := range []string{report.DevicesPath(r), report.ChangesPath(r), report.UsersPath(r), report.RetryPath(r)} {
 				if p != tc.file {
 					e2eNoFile(t, p)
 				}
