@@ -311,8 +311,8 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	}
 	progress := newProgress(s, rows, verb, r.logger)
 	cfg.OnWait = progress.wait
-	fix := func(x batch.Result) string { return report.DeniedFix(r.access(), x) }
-	summary.SetDeniedFix(fix)
+	fix := func(x batch.Result) string { return report.Fix(r.access(), x) }
+	summary.SetFix(fix)
 	rec := &recorder{journal: r.out.journal, devices: r.out.devices, summary: summary, progress: progress, fix: fix}
 	if r.out.devices != nil {
 		cfg.Devices = &deviceRecorder{journal: r.out.devices, summary: summary}

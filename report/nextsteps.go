@@ -15,7 +15,9 @@ const maxExamples = 5
 
 // NextStep is one class of rows that needs action after a run, with what to do about it.
 type NextStep struct {
-	Status string   `json:"status"` // a report status: denied, not_found, invalid, failed, not_attempted
+	// Status is a report status (denied, not_found, invalid, failed, not_attempted), or
+	// not_blocked: revoked rows whose block was not made.
+	Status string   `json:"status"`
 	Count  int      `json:"count"`
 	Users  []string `json:"users"` // up to five, as the list wrote them, lowest lines first
 	Lines  []int    `json:"lines"` // their lines in the list
@@ -66,37 +68,56 @@ func cmpOr(a, b string) string {
 	return b
 }
 
-// needsAction lists the statuses a next step is given for, in the order they are printed.
-var needsAction = []batch.Status{batch.StatusDenied, batch.StatusNotFound, batch.StatusInvalid, batch.StatusFailed, batch.StatusNotAttempted}
+// statusNotBlocked is the class of revoked rows whose block was not made.
+const statusNotBlocked batch.Status = "not_blocked"
 
-// addClass counts r in its class when its status needs action; the caller holds s.mu.
+// needsAction lists the classes a next step is given for, in the order they are printed.
+var needsAction = []batch.Status{batch.StatusDenied, statusNotBlocked, batch.StatusNotFound, batch.StatusInvalid,
+	batch.StatusFailed, batch.StatusNotAttempted}
+
+// addClass counts r in its class when it needs action; the caller holds s.mu.
 func (s *Summary) addClass(r batch.Result) {
-	if !slices.Contains(needsAction, r.Status) {
+	st := r.Status
+	if notBlocked(r) {
+		st = statusNotBlocked
+	}
+	if !slices.Contains(needsAction, st) {
 		return
 	}
-	key := string(r.Status)
+	key := string(st)
 	fix := ""
-	if r.Status == batch.StatusDenied {
-		fix = "Graph refused it (error_code and error_message say why); the README's \"Sign-in and permissions\" lists what each step needs"
-		if s.deniedFix != nil {
-			fix = s.deniedFix(r)
+	if st == batch.StatusDenied || st == statusNotBlocked {
+		switch {
+		case s.fix != nil:
+			fix = s.fix(r)
+		case st == statusNotBlocked:
+			fix = BlockFix(Access{}, r)
+		default:
+			// Without the run's plan, the step Graph refused is unknown.
+			fix = "Graph refused it (error_code and error_message say why); the README's \"Sign-in and permissions\" lists what each step needs"
 		}
 		key += "\x00" + fix
 	}
 	c := s.classes[key]
 	if c == nil {
-		c = &class{status: r.Status, fix: fix}
+		c = &class{status: st, fix: fix}
 		s.classes[key] = c
 	}
 	c.add(r)
 }
 
-// SetDeniedFix tells the summary what a denied row needs (DeniedFix, with the run's Access), so
-// that denied rows are told apart by their fix.
-func (s *Summary) SetDeniedFix(fix func(batch.Result) string) {
+// notBlocked reports whether a row's block was asked for and not made (the user was not
+// disabled already): Summary counts it against the exit status.
+func notBlocked(r batch.Result) bool {
+	return isFalse(r.Blocked) && !isFalse(r.PriorAccountEnabled)
+}
+
+// SetFix tells the summary what a denied row, or a block not made, needs (Fix, with the run's
+// Access), so that such rows are told apart by their fix.
+func (s *Summary) SetFix(fix func(batch.Result) string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.deniedFix = fix
+	s.fix = fix
 }
 
 // NextSteps lists, per class of rows that needs action, how many, the first few users, and
@@ -148,7 +169,7 @@ func (c *class) fixText(info PrintInfo) string {
 		again = "the --resume command below sends them again"
 	}
 	switch c.status {
-	case batch.StatusDenied:
+	case batch.StatusDenied, statusNotBlocked:
 		return c.fix
 	case batch.StatusNotFound:
 		tenants := slices.Sorted(maps.Keys(c.tenants))
@@ -211,10 +232,36 @@ type Access struct {
 	Delegated bool
 }
 
+// Fix says what a denied row needs, or a row whose block was not made; "" for other rows.
+func Fix(a Access, r batch.Result) string {
+	switch {
+	case r.Status == batch.StatusDenied:
+		return DeniedFix(a, r)
+	case notBlocked(r):
+		return BlockFix(a, r)
+	}
+	return ""
+}
+
+// BlockFix says what a row whose block was not made needs, from its block_error: a user synced
+// from on-premises AD is disabled there; a 403 is the permission or, for an admin, the role; any
+// other failure may pass on another try (--resume tries the block again).
+func BlockFix(a Access, r batch.Result) string {
+	switch {
+	case strings.Contains(r.BlockError, "on-premises"):
+		return "synced from on-premises AD, which Graph cannot block: disable the accounts in AD"
+	case strings.Contains(r.BlockError, "HTTP 403") && a.Delegated:
+		return "blocking needs the signed-in admin to hold User Administrator; for an admin, Privileged Authentication Administrator (or Global Administrator)"
+	case strings.Contains(r.BlockError, "HTTP 403"):
+		return "blocking needs the application permission User.EnableDisableAccount.All; for an admin, the app's service principal also needs the Privileged Authentication Administrator (or Global Administrator) Entra role"
+	}
+	return "the block failed (block_error says why): run the same command again with --resume <this report> --report <a new one> to try it again"
+}
+
 // DeniedFix says what a denied row needs, from the step Graph refused and Graph's code: the
 // permission or the Entra role, as the README's permissions table lists them. A block Graph
-// refused does not deny the row (block_error says why); a denied row is a refused lookup,
-// revoke or re-enable, or a tenant or app the run could not use.
+// refused does not deny the row (BlockFix); a denied row is a refused lookup, revoke or
+// re-enable, or a tenant or app the run could not use.
 func DeniedFix(a Access, r batch.Result) string {
 	code := ""
 	if r.Code != "" && r.Code != "Authorization_RequestDenied" {

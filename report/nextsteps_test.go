@@ -17,7 +17,7 @@ import (
 // the lines, for invalid rows) and how many more; denied rows are told apart by their fix.
 func TestNextSteps(t *testing.T) {
 	s := NewSummary(time.Time{})
-	s.SetDeniedFix(func(r batch.Result) string { return DeniedFix(Access{Plan: batch.Plan{Revoke: true}}, r) })
+	s.SetFix(func(r batch.Result) string { return Fix(Access{Plan: batch.Plan{Revoke: true}}, r) })
 	for line := 20; line >= 2; line-- { // arriving out of order, as rows do
 		s.Add(batch.Result{Line: line, Input: "u" + strings.Repeat("x", line) + "@contoso.com", Status: batch.StatusFailed})
 	}
@@ -61,9 +61,10 @@ func TestNextSteps(t *testing.T) {
 	}
 }
 
-// TestDeniedFix: the fix follows the step Graph refused (from the plan and what the row learned)
-// and Graph's code, as the README's permissions table has them.
-func TestDeniedFix(t *testing.T) {
+// TestFix: a denied row's fix follows the step Graph refused (from the plan and what the row
+// learned) and Graph's code, as the README's permissions table has them; a block not made, its
+// block_error.
+func TestFix(t *testing.T) {
 	denied := batch.Result{Status: batch.StatusDenied, HTTP: 403, Code: "Authorization_RequestDenied"}
 	looked := denied
 	looked.DisplayName, looked.AccountEnabled = "Admin", ptr(true)
@@ -82,8 +83,15 @@ func TestDeniedFix(t *testing.T) {
 		{"another code", Access{Plan: batch.Plan{Revoke: true}}, batch.Result{Status: batch.StatusDenied, HTTP: 403, Code: "Forbidden"}, "(Graph's code: Forbidden)"},
 		{"no sign-in", Access{Plan: batch.Plan{Revoke: true}}, batch.Result{Status: batch.StatusDenied, Code: "sign_in"}, "admin consent"},
 		{"lane dropped", Access{Plan: batch.Plan{Revoke: true}}, batch.Result{Status: batch.StatusDenied, Code: "lane_dropped"}, "consent or credential"},
+		{"block refused", Access{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			Blocked: ptr(false), PriorAccountEnabled: ptr(true), BlockError: "not allowed (HTTP 403 Authorization_RequestDenied): blocking an admin needs ..."},
+			"User.EnableDisableAccount.All; for an admin, the app's service principal also needs the Privileged Authentication Administrator"},
+		{"block of a synced user", Access{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			Blocked: ptr(false), PriorAccountEnabled: ptr(true), BlockError: "synced from on-premises AD: Graph cannot block it"}, "disable the accounts in AD"},
+		{"block failed", Access{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			Blocked: ptr(false), PriorAccountEnabled: ptr(true), BlockError: "HTTP 500: giving up"}, "--resume"},
 	} {
-		if got := DeniedFix(tc.access, tc.row); !strings.Contains(got, tc.want) {
+		if got := Fix(tc.access, tc.row); !strings.Contains(got, tc.want) {
 			t.Errorf("%s: %q, want it to say %q", tc.name, got, tc.want)
 		}
 	}

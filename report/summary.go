@@ -53,8 +53,8 @@ type Summary struct {
 	dropped []string
 
 	// Rows that need action, by status (denied rows also by their fix), for the next steps.
-	classes   map[string]*class
-	deniedFix func(batch.Result) string
+	classes map[string]*class
+	fix     func(batch.Result) string
 	// wouldEnable counts the rows of a rollback's dry run whose sign-in it would re-enable.
 	wouldEnable int
 }
