@@ -173,14 +173,17 @@ func (r *Reader) readHeader(opts ReaderOptions, look lookahead) error {
 			continue
 		}
 		line := r.line()
+		if (opts.Column != "" || opts.TenantColumn != "") && noHeader(rec, opts) {
+			return r.numbered(rec, line, opts)
+		}
 		if opts.TenantColumn != "" {
-			if r.tcol = findColumn(rec, opts.TenantColumn); r.tcol < 0 {
+			if r.tcol = pickNamed(rec, opts.TenantColumn); r.tcol < 0 {
 				return fmt.Errorf("%s:%d: no tenant column %q in the header (found: %s)", r.name, line, clip(opts.TenantColumn, 60), listCells(rec))
 			}
 		}
 		switch {
 		case opts.Column != "":
-			if r.col = findColumn(rec, opts.Column); r.col < 0 {
+			if r.col = pickNamed(rec, opts.Column); r.col < 0 {
 				return fmt.Errorf("%s:%d: no column %q in the header (found: %s)", r.name, line, clip(opts.Column, 60), listCells(rec))
 			}
 			if r.col == r.tcol {
@@ -222,13 +225,89 @@ func (r *Reader) readHeader(opts ReaderOptions, look lookahead) error {
 	}
 }
 
+// columnNumber reads --column N: a positive integer, 1-based, as a column index; ok is false
+// for a name.
+func columnNumber(s string) (idx int, ok bool) {
+	s = trimValue(s)
+	if s == "" || len(s) > 6 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n := 0
+	for _, c := range s {
+		n = n*10 + int(c-'0')
+	}
+	return n - 1, n > 0
+}
+
+// noHeader decides, for --column N and --tenant-column N, whether the first record is data: when
+// every such option is a number that names no header cell, and the record names none of the
+// user or tenant columns the reader knows (userPrincipalName, id, ...). A name always wins, so
+// a header cell "1" is still selected by --column 1.
+func noHeader(rec []string, opts ReaderOptions) bool {
+	for _, o := range []string{opts.Column, opts.TenantColumn} {
+		if _, num := columnNumber(o); o != "" && (!num || findColumn(rec, o) >= 0) {
+			return false
+		}
+	}
+	return pickUserColumn(rec, -1) < 0 && pickTenantColumn(rec, -1) < 0
+}
+
+// pickNamed finds --column or --tenant-column in a header: by name (findColumn), else by number.
+func pickNamed(rec []string, want string) int {
+	if i := findColumn(rec, want); i >= 0 {
+		return i
+	}
+	if i, ok := columnNumber(want); ok && i < len(rec) {
+		return i
+	}
+	return -1
+}
+
+// numbered starts a list without a header whose columns --column N (and --tenant-column N)
+// pick by number, such as "az ad user list --query [].[id,userPrincipalName] -o tsv": the
+// first record is its first row.
+func (r *Reader) numbered(rec []string, line int, opts ReaderOptions) error {
+	col, ok := columnNumber(opts.Column)
+	if !ok {
+		return fmt.Errorf("%s:%d: --tenant-column %s picks a column by number and the first line names no user column; "+
+			"give the users' column too: --column NAME of a header, or --column N in a list without one",
+			r.name, line, clip(trimValue(opts.TenantColumn), 60))
+	}
+	r.col = col
+	if opts.TenantColumn != "" {
+		r.tcol, _ = columnNumber(opts.TenantColumn)
+	}
+	for _, c := range []struct {
+		flag string
+		idx  int
+	}{{"--column", r.col}, {"--tenant-column", r.tcol}} {
+		if c.idx >= len(rec) {
+			return fmt.Errorf("%s:%d: %s %d, but the first line has %d %s (found: %s)", r.name, line, c.flag, c.idx+1, len(rec),
+				plural(len(rec), "column", "columns"), listCells(rec))
+		}
+	}
+	if r.col == r.tcol {
+		return fmt.Errorf("%s:%d: --column and --tenant-column both name column %d; the users and their tenants must be in two columns", r.name, line, r.col+1)
+	}
+	r.pending, r.pendLn = append([]string(nil), rec...), line
+	return nil
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // noUserColumn explains a header without a user column: what it holds, and what to do.
 func (r *Reader) noUserColumn(rec []string, line int, look lookahead) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s:%d: no user column in the header (found: %s); name one with --column NAME", r.name, line, listValues(rec))
 	for _, c := range rec {
 		if k, _, _ := Classify(c); k != KindInvalid {
-			b.WriteString("; this line looks like data: add a header line naming the columns first")
+			b.WriteString("; this line looks like data: add a header line naming the columns first, " +
+				"or give the users' column by number: --column 1 for the first")
 			return errors.New(b.String())
 		}
 	}

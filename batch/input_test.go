@@ -287,6 +287,9 @@ var exportCases = []struct {
 	{"outfile-format-table.txt", "outfile-format-table.txt", ReaderOptions{}},
 	{"outfile-format-table-wide.txt", "outfile-format-table-wide.txt", ReaderOptions{}},
 	{"multi-tenant-list.csv", "multi-tenant-list.txt", ReaderOptions{}},
+	{"az-ad-user-list.tsv", "az-ad-user-list-tsv.txt", ReaderOptions{}},
+	{"az-ad-user-list.tsv", "az-ad-user-list-tsv-column-2.txt", ReaderOptions{Column: "2"}},
+	{"az-ad-user-list.tsv", "az-ad-user-list-tsv-column-1.txt", ReaderOptions{Column: "1"}},
 }
 
 func TestReaderExports(t *testing.T) {
@@ -622,7 +625,7 @@ func TestReaderErrors(t *testing.T) {
 			name:    "no user column, first line is data",
 			in:      []byte("\nalice@x.com,Alice Smith\n"),
 			opts:    ReaderOptions{Name: "-"},
-			wantErr: "stdin:2: no user column in the header (found: alice@x.com, Alice Smith); name one with --column NAME; this line looks like data: add a header line naming the columns first",
+			wantErr: "stdin:2: no user column in the header (found: alice@x.com, Alice Smith); name one with --column NAME; this line looks like data: add a header line naming the columns first, or give the users' column by number: --column 1 for the first",
 		},
 		{
 			name: "mail is not a user column",
@@ -1050,5 +1053,45 @@ func TestReaderTenant(t *testing.T) {
 			wantErr: `input:1: --column and --tenant-column both name the column "tenant"; the users and their tenants must be in two columns`},
 		{name: "a tenant column alone is no user column", in: []byte("tenant,name\ncontoso.com,Adele\n"),
 			wantErr: "input:1: no user column in the header (found: tenant, name); name one with --column NAME; name holds names, which cannot address a user: export the userPrincipalName or object id column too"},
+	})
+}
+
+// TestReaderColumnNumber: --column N (1-based) picks a column of a list without a header, such
+// as "az ad user list --query [].[id,userPrincipalName] -o tsv"; a header cell of that name
+// still wins, and a first line naming known columns stays the header.
+func TestReaderColumnNumber(t *testing.T) {
+	const id1, id2 = "87d349ed-44d7-43e1-9a83-5f2406dee5bd", "b2c6f7d1-3a4e-4f5b-8c9d-0e1f2a3b4c5d"
+	tsv := []byte(id1 + "\tadele@contoso.com\n" + id2 + "\talex@contoso.com\n\n" + id1 + "\n")
+	runReaderCases(t, []readerCase{
+		{name: "az -o tsv, --column 2", in: tsv, opts: ReaderOptions{Column: "2"},
+			want: []Row{rowUPN(1, "adele@contoso.com"), rowUPN(2, "alex@contoso.com"), rowBad(4, id1, "missing the user column")}},
+		{name: "az -o tsv, --column 1", in: tsv, opts: ReaderOptions{Column: " 1 "},
+			want: []Row{rowOID(1, id1, id1), rowOID(2, id2, id2), withDup(rowOID(4, id1, id1), 1)}},
+		{name: "a one-column list, --column 1", in: []byte("adele@contoso.com\nnot a user\n"), opts: ReaderOptions{Column: "1"},
+			want: []Row{rowUPN(1, "adele@contoso.com"), rowBad(2, "not a user", "contains a space")}},
+		{name: "a semicolon list whose first value is bad stays data", in: []byte("Adele Vance;adele@contoso.com\nAlex;alex@contoso.com\n"), opts: ReaderOptions{Column: "2"},
+			want: []Row{rowUPN(1, "adele@contoso.com"), rowUPN(2, "alex@contoso.com")}},
+		{name: "a header cell named 1 wins", in: []byte("0,1\nx,adele@contoso.com\n"), opts: ReaderOptions{Column: "1"},
+			column: "1", want: []Row{rowUPN(2, "adele@contoso.com")}},
+		{name: "a header naming known columns stays the header", in: []byte("id,userPrincipalName\n" + id1 + ",adele@contoso.com\n"), opts: ReaderOptions{Column: "2"},
+			column: "userPrincipalName", want: []Row{rowUPN(2, "adele@contoso.com")}},
+		{name: "--column NAME and --tenant-column N in a header", in: []byte("upn,home\nadele@contoso.com,contoso.com\n"), opts: ReaderOptions{Column: "upn", TenantColumn: "2"},
+			column: "upn", tenantColumn: "home", want: []Row{withTenant(rowUPN(2, "adele@contoso.com"), "contoso.com")}},
+		{name: "--column N and --tenant-column N without a header", in: []byte("contoso.com,adele@contoso.com\nfabrikam.com,adele@contoso.com\n"), opts: ReaderOptions{Column: "2", TenantColumn: "1"},
+			want: []Row{withTenant(rowUPN(1, "adele@contoso.com"), "contoso.com"), withTenant(rowUPN(2, "adele@contoso.com"), "fabrikam.com")}},
+		{name: "a column beyond the first line", in: tsv, opts: ReaderOptions{Name: "u.tsv", Column: "3"},
+			wantErr: "u.tsv:1: --column 3, but the first line has 2 columns (found: " + id1 + ", adele@contoso.com)"},
+		{name: "a tenant column beyond the first line", in: tsv, opts: ReaderOptions{Column: "2", TenantColumn: "5"},
+			wantErr: "input:1: --tenant-column 5, but the first line has 2 columns (found: " + id1 + ", adele@contoso.com)"},
+		{name: "both on one column", in: tsv, opts: ReaderOptions{Column: "2", TenantColumn: "2"},
+			wantErr: "input:1: --column and --tenant-column both name column 2; the users and their tenants must be in two columns"},
+		{name: "--tenant-column N alone", in: tsv, opts: ReaderOptions{TenantColumn: "1"},
+			wantErr: "input:1: --tenant-column 1 picks a column by number and the first line names no user column; give the users' column too: --column NAME of a header, or --column N in a list without one"},
+		{name: "0 is a name", in: tsv, opts: ReaderOptions{Column: "0"},
+			wantErr: `input:1: no column "0" in the header (found: ` + id1 + `, adele@contoso.com)`},
+		{name: "-1 is a name", in: tsv, opts: ReaderOptions{Column: "-1"},
+			wantErr: `input:1: no column "-1" in the header (found: ` + id1 + `, adele@contoso.com)`},
+		{name: "a number beyond a header is no column", in: []byte("upn,x\na@b.co,1\n"), opts: ReaderOptions{Column: "3"},
+			wantErr: `input:1: no column "3" in the header (found: upn, x)`},
 	})
 }
