@@ -56,7 +56,8 @@ func FuzzReader(f *testing.F) {
 		if !utf8.ValidString(r.Column()) {
 			t.Fatalf("Column() = %q, not valid UTF-8", r.Column())
 		}
-		// Every row starts on its own line, so there are never more rows than lines.
+		// Every row of a CSV starts on its own line, so there are never more rows than lines
+		// (a JSON list numbers its elements, which can share a line).
 		maxRows := bytes.Count(data, []byte{'\n'}) + bytes.Count(data, []byte{'\r'}) + 1
 		seen := map[string]int{}
 		prev := 0
@@ -72,7 +73,7 @@ func FuzzReader(f *testing.F) {
 				}
 				return
 			}
-			if n >= maxRows {
+			if n >= maxRows && r.js == nil {
 				t.Fatalf("more rows (%d) than lines (%d)", n+1, maxRows)
 			}
 			checkRow(t, row)

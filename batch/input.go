@@ -43,7 +43,8 @@ type Reader struct {
 	pendLn  int
 	seen    map[digest]int32 // digest of the lower-cased key -> line of its first occurrence
 	seeds   [2]maphash.Seed
-	err     error // sticky: io.EOF or the fatal error
+	js      *jsonList // set when the input is JSON (json.go); the CSV fields are then unused
+	err     error     // sticky: io.EOF or the fatal error
 }
 
 const (
@@ -75,9 +76,12 @@ func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
 	case "-":
 		name = "stdin"
 	}
-	src, err := decodeInput(r, name)
+	src, text, err := decodeInput(r, name)
 	if err != nil {
 		return nil, err
+	}
+	if head, _ := peekHead(src); isJSONInput(opts.Name, head) {
+		return newJSONReader(src, name, text, opts)
 	}
 	pre, err := skipPreamble(src, opts)
 	if err != nil {
@@ -95,15 +99,21 @@ func NewReader(r io.Reader, opts ReaderOptions) (*Reader, error) {
 	// A space after the comma before a quoted field is common in hand-made lists; with tab
 	// as the delimiter this would also eat empty fields and shift columns, so comma-like only.
 	cr.TrimLeadingSpace = comma != '\t'
-	rd := &Reader{name: name, cr: cr, comma: comma, col: -1, tcol: -1, lineOff: pre.lines,
-		seen: make(map[digest]int32), seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+	rd := newReader(name)
+	rd.cr, rd.comma, rd.lineOff = cr, comma, pre.lines
 	if err := rd.readHeader(opts, lookAhead(head, comma)); err != nil {
 		return nil, err
 	}
 	return rd, nil
 }
 
+func newReader(name string) *Reader {
+	return &Reader{name: name, col: -1, tcol: -1,
+		seen: make(map[digest]int32), seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
+}
+
 // Column is the header cell of the column the users are read from, "" for a headerless list.
+// For JSON it is the user field of the first element, "" when that is no object or has none.
 func (r *Reader) Column() string { return r.column }
 
 // TenantColumn is the header cell of the column the rows' tenants are read from, "" if none.
@@ -114,6 +124,13 @@ func (r *Reader) TenantColumn() string { return r.tcolumn }
 func (r *Reader) Next() (Row, error) {
 	if r.err != nil {
 		return Row{}, r.err
+	}
+	if r.js != nil {
+		row, err := r.js.next()
+		if err != nil {
+			r.err = err
+		}
+		return row, err
 	}
 	if r.pending != nil {
 		rec, line := r.pending, r.pendLn
@@ -355,28 +372,37 @@ func (r *Reader) row(rec []string, line int) Row {
 		}
 		cell = rec[r.col]
 	}
-	in := trimValue(cell)
-	kind, key, reason := Classify(in)
-	row := Row{Line: line, Input: capInput(in), Kind: kind, Reason: reason}
+	var tenant, why string
 	if r.tcol >= 0 {
-		why := "missing the tenant column"
+		why = "missing the tenant column"
 		if r.tcol < len(rec) {
-			if row.Tenant, why = ParseTenant(rec[r.tcol]); why != "" {
+			if tenant, why = ParseTenant(rec[r.tcol]); why != "" {
 				why = "tenant " + why
 			}
 		}
-		if why != "" && kind != KindInvalid {
-			// Sent without its tenant, the row would go to the run's default tenant: maybe
-			// the wrong one, where the same UPN can name someone else.
-			row.Kind, row.Reason = KindInvalid, why
-			return row
-		}
+	}
+	return r.value(line, cell, tenant, why)
+}
+
+// value makes the Row of one user value (a CSV cell or a JSON string) and its tenant, as
+// ParseTenant gave it; noTenant says why a list with tenants has none for this row ("" when
+// the list has no tenants or the row has a good one). Both formats classify values, check
+// tenants and find duplicates here.
+func (r *Reader) value(line int, cell, tenant, noTenant string) Row {
+	in := trimValue(cell)
+	kind, key, reason := Classify(in)
+	row := Row{Line: line, Input: capInput(in), Kind: kind, Reason: reason, Tenant: tenant}
+	if noTenant != "" && kind != KindInvalid {
+		// Sent without its tenant, the row would go to the run's default tenant: maybe
+		// the wrong one, where the same UPN can name someone else.
+		row.Kind, row.Reason = KindInvalid, noTenant
+		return row
 	}
 	if kind == KindInvalid {
 		return row
 	}
-	// Never a substring of the record, which csv hands out as one string: that would keep a
-	// megabyte line alive. Input is already a copy, usually equal to the key.
+	// Never a substring of the record, which csv (and encoding/json) hand out as one string:
+	// that would keep a megabyte line alive. Input is already a copy, usually equal to the key.
 	row.Key = row.Input
 	if key != row.Input {
 		row.Key = strings.Clone(key)
@@ -434,18 +460,27 @@ func (r *Reader) fatal(err error) error {
 	return &inputError{msg: msg, err: err}
 }
 
+// textInfo is what decodeInput did to the file's bytes, so that a byte offset in the text can
+// be given as one in the file.
+type textInfo struct {
+	bom  int  // bytes of a UTF-8 byte-order mark dropped before the text
+	wide bool // the file is UTF-16: offsets in the text are not offsets in the file
+}
+
 // decodeInput returns a reader of UTF-8 text: it drops a UTF-8 BOM, decodes UTF-16 (with a BOM,
 // or without one when the NUL bytes give it away) and refuses binary files.
-func decodeInput(r io.Reader, name string) (*bufio.Reader, error) {
+func decodeInput(r io.Reader, name string) (*bufio.Reader, textInfo, error) {
+	var info textInfo
 	raw := bufio.NewReaderSize(r, bufLen)
 	head, err := peekHead(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, info, fmt.Errorf("%s: %w", name, err)
 	}
 	var enc encoding.Encoding
 	switch {
 	case bytes.HasPrefix(head, []byte("\xEF\xBB\xBF")):
 		raw.Discard(3)
+		info.bom = 3
 	case bytes.HasPrefix(head, []byte("\xFF\xFE")):
 		raw.Discard(2)
 		enc = unicode.UTF16(unicode.LittleEndian, unicode.IgnoreBOM)
@@ -457,16 +492,17 @@ func decodeInput(r io.Reader, name string) (*bufio.Reader, error) {
 	}
 	src := raw
 	if enc != nil {
+		info.wide = true
 		src = bufio.NewReaderSize(transform.NewReader(raw, enc.NewDecoder()), bufLen)
 	}
 	text, err := peekHead(src)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, info, fmt.Errorf("%s: %w", name, err)
 	}
 	if looksBinary(text, enc != nil) {
-		return nil, fmt.Errorf("%s: %s%s", name, binaryMsg, formatHint(head))
+		return nil, info, fmt.Errorf("%s: %s%s", name, binaryMsg, formatHint(head))
 	}
-	return src, nil
+	return src, info, nil
 }
 
 // peekHead returns up to sniffLen bytes without consuming them; a short input is not an error.

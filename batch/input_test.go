@@ -287,6 +287,11 @@ var exportCases = []struct {
 	{"outfile-format-table.txt", "outfile-format-table.txt", ReaderOptions{}},
 	{"outfile-format-table-wide.txt", "outfile-format-table-wide.txt", ReaderOptions{}},
 	{"multi-tenant-list.csv", "multi-tenant-list.txt", ReaderOptions{}},
+	{"az-ad-user-list.json", "az-ad-user-list.txt", ReaderOptions{}},
+	{"az-ad-user-list.json", "az-ad-user-list-by-id.txt", ReaderOptions{Column: "id"}},
+	{"az-rest-users-page.json", "az-rest-users-page.txt", ReaderOptions{}},
+	{"get-mguser-ps7.json", "get-mguser-ps7.txt", ReaderOptions{}},
+	{"get-mguser-single-ps51.json", "get-mguser-single-ps51.txt", ReaderOptions{}},
 	{"az-ad-user-list.tsv", "az-ad-user-list-tsv.txt", ReaderOptions{}},
 	{"az-ad-user-list.tsv", "az-ad-user-list-tsv-column-2.txt", ReaderOptions{Column: "2"}},
 	{"az-ad-user-list.tsv", "az-ad-user-list-tsv-column-1.txt", ReaderOptions{Column: "1"}},
@@ -343,6 +348,9 @@ func renderReader(r *Reader, err error) string {
 	for {
 		row, err := r.Next()
 		if err == io.EOF {
+			if r.NextLink() != "" {
+				fmt.Fprintf(&b, "next link %q\n", r.NextLink())
+			}
 			return b.String()
 		}
 		if err != nil {
