@@ -2,6 +2,9 @@ package batch
 
 import (
 	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -93,6 +96,135 @@ func FuzzReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzJSONReader reads anything as a JSON list and checks it against encoding/json read plainly,
+// value after value: the same elements, one row each, numbered 1, 2, ...; an error exactly
+// where the plain decoder fails, at the same byte offset; duplicates as in a CSV.
+func FuzzJSONReader(f *testing.F) {
+	exports, _ := filepath.Glob(filepath.Join("..", "testdata", "exports", "*.json"))
+	for _, name := range exports {
+		if b, err := os.ReadFile(name); err == nil {
+			f.Add(b, "")
+		}
+	}
+	for _, s := range []string{
+		`["a@b.co", "A@B.CO", null, 1, true, [], {}, {"id": "87d349ed-44d7-43e1-9a83-5f2406dee5bd"}, "{87D349ED-44D7-43E1-9A83-5F2406DEE5BD}"]`,
+		`{"@odata.context": "x", "@odata.nextLink": "y", "value": [{"userPrincipalName": "a@b.co", "tenantId": "x.com"}, {"upn": "a@b.co"}], "value": ["c@d.co"]}`,
+		`{"value": {"a": [1, {"b": 2}]}, "upn": "a@b.co"}` + "\n" + `{"value": "c@d.co", "PSPath": "x"}`,
+		"[\n  \"a@b.co\",\n]", `[{"upn": "a@b.co",}]`, `[{"upn" "a@b.co"}]`, `["a@b.co" "b@c.co"]`, `{'upn': 1}`,
+		`[{"upn": "a@b.co"}`, `"a@b.co"`, `[1.5e3, -0, "\ud800", "\u00e9@b.co"]`, `{"value": [], "value": 5}`,
+	} {
+		f.Add([]byte(s), "")
+	}
+	f.Add([]byte(`[{"id": "87d349ed-44d7-43e1-9a83-5f2406dee5bd", "upn": "a@b.co"}]`), "upn")
+	f.Add([]byte(`[{"upn": "a@b.co"}, {"UPN": null}]`), "2")
+	f.Fuzz(func(t *testing.T, data []byte, column string) {
+		r, err := NewReader(bytes.NewReader(data), ReaderOptions{Name: "fuzz.json", Column: column})
+		var rows []Row
+		for err == nil {
+			var row Row
+			if row, err = r.Next(); err == nil {
+				rows = append(rows, row)
+			}
+		}
+		if err != io.EOF {
+			if msg := err.Error(); !strings.HasPrefix(msg, "fuzz.json:") || len(msg) > 2048 {
+				t.Fatalf("error %q does not name the file or is too long", msg)
+			}
+		}
+		if r != nil {
+			if _, again := r.Next(); again != err {
+				t.Fatalf("Next after %v returned %v", err, again)
+			}
+			if !utf8.ValidString(r.Column()) || !utf8.ValidString(r.TenantColumn()) || !utf8.ValidString(r.NextLink()) {
+				t.Fatalf("columns %q, %q or next link %q not valid UTF-8", r.Column(), r.TenantColumn(), r.NextLink())
+			}
+		}
+		seen := map[string]int{}
+		for i, row := range rows {
+			checkRow(t, row)
+			if row.Line != i+1 {
+				t.Fatalf("row %d has line %d: rows are numbered by element", i+1, row.Line)
+			}
+			if row.Kind == KindInvalid {
+				continue
+			}
+			fold := row.Tenant + "/" + strings.ToLower(row.Key)
+			if first, ok := seen[fold]; ok != (row.DupOf != 0) || ok && first != row.DupOf {
+				t.Fatalf("row %+v: DupOf wrong, first seen on line %d (%v)", row, first, ok)
+			} else if !ok {
+				seen[fold] = row.Line
+			}
+		}
+		if column != "" || bytes.IndexByte(data, 0) >= 0 || bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) ||
+			bytes.HasPrefix(data, []byte("\xFF\xFE")) || bytes.HasPrefix(data, []byte("\xFE\xFF")) ||
+			err != io.EOF && strings.Contains(err.Error(), binaryMsg) {
+			return // the plain decoder would see other text, or --column refused the first element
+		}
+		want, wantErr := plainElements(data)
+		switch {
+		case wantErr == nil && err != io.EOF:
+			t.Fatalf("error %v, the plain decoder reads it all", err)
+		case wantErr == nil && len(rows) != want:
+			t.Fatalf("%d rows, the plain decoder finds %d elements", len(rows), want)
+		case wantErr == nil:
+		case err == io.EOF:
+			t.Fatalf("no error, the plain decoder fails: %v", wantErr)
+		default:
+			off := int64(len(data)) // cut short: the end
+			var se *json.SyntaxError
+			if errors.As(wantErr, &se) {
+				off = se.Offset - 1
+			}
+			if prefix := fmt.Sprintf("fuzz.json:%d: ", off); !strings.HasPrefix(err.Error(), prefix) {
+				t.Fatalf("error %q, the plain decoder fails at byte %d: %v", err, off, wantErr)
+			}
+		}
+	})
+}
+
+// plainElements counts the elements of a JSON list with encoding/json, value after value: a
+// list's items; of an object, the items of its "value" lists, or the object itself when it has
+// none; any other value is one.
+func plainElements(data []byte) (int, error) {
+	n := 0
+	d := json.NewDecoder(bytes.NewReader(data))
+	for {
+		var raw json.RawMessage
+		if err := d.Decode(&raw); err == io.EOF {
+			return n, nil
+		} else if err != nil {
+			return n, err
+		}
+		raw = bytes.TrimLeft(raw, " \t\r\n")
+		switch raw[0] {
+		case '[':
+			var items []json.RawMessage
+			json.Unmarshal(raw, &items)
+			n += len(items)
+		case '{':
+			fields := json.NewDecoder(bytes.NewReader(raw))
+			fields.Token()
+			lists, items := false, 0
+			for fields.More() {
+				k, _ := fields.Token()
+				var v json.RawMessage
+				fields.Decode(&v)
+				if key, _ := k.(string); strings.EqualFold(key, "value") && bytes.HasPrefix(bytes.TrimLeft(v, " \t\r\n"), []byte("[")) {
+					var list []json.RawMessage
+					json.Unmarshal(v, &list)
+					lists, items = true, items+len(list)
+				}
+			}
+			if !lists {
+				items = 1
+			}
+			n += items
+		default:
+			n++
+		}
+	}
 }
 
 func checkErr(t *testing.T, err error) {
