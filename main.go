@@ -405,7 +405,13 @@ func revokeFlags() []cli.Flag {
 
 // validateFlags are revoke's but --dry-run: validate is one.
 func validateFlags() []cli.Flag {
-	return slices.DeleteFunc(revokeFlags(), func(f cli.Flag) bool { return slices.Contains(f.Names(), "dry-run") })
+	flags := slices.DeleteFunc(revokeFlags(), func(f cli.Flag) bool { return slices.Contains(f.Names(), "dry-run") })
+	for i, f := range flags {
+		if slices.Contains(f.Names(), "offline") {
+			flags[i] = &cli.BoolFlag{Name: "offline", Usage: "check syntax and duplicates only, no Graph call, no credentials"}
+		}
+	}
+	return flags
 }
 
 func enableFlags() []cli.Flag {
