@@ -77,15 +77,41 @@ func checkGraphURL(s string) (*url.URL, error) {
 	return u, nil
 }
 
-// checkAuthorityHost accepts a sign-in authority only over https: it receives the app's secret
-// or certificate assertion.
+// checkAuthorityHost accepts a sign-in authority only over https, except plain http to a
+// loopback address (the emulator, bulkrevoke sim), as for --graph-url: it receives the app's
+// secret or certificate assertion.
 func checkAuthorityHost(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || u.Scheme != "https" {
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, withHint(fmt.Errorf("--authority-host %q is not an https URL", s),
 			"give the authority's root, e.g. https://login.microsoftonline.us/")
 	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return nil, withHint(fmt.Errorf("--authority-host %q: only https is allowed (plain http only to a loopback address)", s),
+			"the app's secret or certificate assertion must not travel unencrypted")
+	}
 	return u, nil
+}
+
+// loopbackAuthority carries sign-in requests to a plain-http authority on a loopback address
+// (checkAuthorityHost allows no other). azidentity and MSAL accept only https authorities, so
+// they are given https://host/ and this transport sends exactly that host's requests over
+// plain http, saying in X-Forwarded-Proto what the client asked for (as a TLS-terminating
+// front does), so that the emulator's metadata names the authority MSAL expects. Requests to
+// any other host go to next unchanged.
+type loopbackAuthority struct {
+	host string // host:port of the authority
+	next policy.Transporter
+}
+
+func (l loopbackAuthority) Do(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" || !strings.EqualFold(req.URL.Host, l.host) {
+		return l.next.Do(req)
+	}
+	r := req.Clone(req.Context())
+	r.URL.Scheme = "http"
+	r.Header.Set("X-Forwarded-Proto", "https")
+	return l.next.Do(r)
 }
 
 func isLoopback(host string) bool {
@@ -112,11 +138,24 @@ func credential(in signIn, t target, s *sys) (azcore.TokenCredential, error) {
 	mode, tenantID, clientID := in.mode, in.tenantID, in.clientID
 	client := azcore.ClientOptions{Cloud: t.authority}
 	custom := in.authorityHost != ""
-	if custom {
-		client.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: strings.TrimRight(in.authorityHost, "/") + "/"}
-	}
 	if s.transport != nil {
 		client.Transport = &http.Client{Transport: s.transport}
+	}
+	if custom {
+		u, err := checkAuthorityHost(in.authorityHost)
+		if err != nil {
+			return nil, err
+		}
+		if u.Scheme == "http" {
+			// A loopback emulator: see loopbackAuthority.
+			next := client.Transport
+			if next == nil {
+				next = &http.Client{}
+			}
+			client.Transport = loopbackAuthority{host: u.Host, next: next}
+			u.Scheme = "https"
+		}
+		client.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: strings.TrimRight(u.String(), "/") + "/"}
 	}
 	need := func(what, val, flag string) error {
 		if val == "" {
