@@ -119,13 +119,7 @@ func readAppPool(path string) ([]app, error) {
 // tenant no app could sign in to has its rows denied with the reason, and the others go on.
 func connect(ctx context.Context, o *options, s *sys, t target, tenants []string) (*connection, error) {
 	if o.simulate {
-		conn, err := simulate()
-		if err == nil && len(tenants) == 1 {
-			// The simulated tenant answers for whichever one tenant the rows name (a rollback's
-			// rows name it by its id).
-			conn.lanes[0].Tenant = tenants[0]
-		}
-		return conn, err
+		return simulate(o, tenants)
 	}
 	if len(tenants) == 0 || o.fromGraph() {
 		// A Graph query lists the users of the run's one tenant (--tenant-id, or the
