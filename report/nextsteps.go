@@ -78,7 +78,7 @@ var needsAction = []batch.Status{batch.StatusDenied, statusNotBlocked, batch.Sta
 // addClass counts r in its class when it needs action; the caller holds s.mu.
 func (s *Summary) addClass(r batch.Result) {
 	st := r.Status
-	if notBlocked(r) {
+	if r.Status.OK() && notBlocked(r) {
 		st = statusNotBlocked
 	}
 	if !slices.Contains(needsAction, st) {
@@ -237,7 +237,7 @@ func Fix(a Access, r batch.Result) string {
 	switch {
 	case r.Status == batch.StatusDenied:
 		return DeniedFix(a, r)
-	case notBlocked(r):
+	case r.Status.OK() && notBlocked(r):
 		return BlockFix(a, r)
 	}
 	return ""
