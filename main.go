@@ -378,7 +378,7 @@ func runFlags() []cli.Flag {
 
 		&cli.StringFlag{Name: "summary-json", Usage: "write the run's outcome as one JSON object to this file at the end (- for standard output)"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text|json"},
-		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log every batch request"},
+		&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log one debug line per batch request: its ids, steps by operation, statuses and Graph's wait (never a token or a body)"},
 	}
 }
 
@@ -388,7 +388,7 @@ func revokeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "group", Usage: "the transitive members of this group (object id or exact display name)"},
 		&cli.StringFlag{Name: "filter", Usage: "the users an OData $filter selects, e.g. \"department eq 'Finance'\""},
 		&cli.BoolFlag{Name: "all-users", Usage: "every user of the tenant (needs --exclude or --no-exclude)"},
-		&cli.StringFlag{Name: "column", Usage: "the input column holding the user (default: detected)"},
+		&cli.StringFlag{Name: "column", Usage: "the input column holding the user, by name or by number from 1 for a list without a header (default: detected)"},
 		&cli.StringFlag{Name: "tenant-column", Usage: "the input column holding the user's tenant (default: detected)"},
 		&cli.StringFlag{Name: "exclude", Usage: "users never to touch (e.g. break-glass accounts), same format as --input"},
 		&cli.BoolFlag{Name: "no-exclude", Usage: "with --all-users: there is deliberately no exclusion list"},

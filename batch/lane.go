@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -188,8 +189,10 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 	steps := make([]Step, len(items))
 	byID := make(map[string]*item, len(items))
 	var changes []Change
+	attempt := 0 // for -v: the highest of its users' attempts, as the report's attempts column counts them
 	for i, it := range items {
 		it.res.Attempts++
+		attempt = max(attempt, it.res.Attempts)
 		if it.res.Attempts > 1 {
 			atomic.AddInt64(&e.stats.Retries, 1)
 		}
@@ -224,6 +227,7 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 	env, err := l.Client.Send(reqCtx, crid, steps)
 	cancel()
 	rtt := e.cfg.Clock.Now().Sub(sentAt)
+	logEnvelope(e.cfg.Logger, l.App, cmp.Or(l.TenantID, l.Tenant), attempt, crid, steps, env, err, e.cfg.Clock.Now())
 	if err != nil {
 		e.envelopeFailed(l, tk, items, crid, err, authEpoch, rtt)
 		return

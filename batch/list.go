@@ -61,8 +61,10 @@ func List(ctx context.Context, cfg Config, client Client, req ListRequest, page 
 		st.Steps++
 		sent := c.Clock.Now()
 		reqCtx, cancel := context.WithTimeout(ctx, c.Timeout)
-		env, err := client.Send(reqCtx, c.NewRequestID(), []Step{{ID: "1", Op: OpGet, URL: next, Headers: req.Headers}})
+		crid, steps := c.NewRequestID(), []Step{{ID: "1", Op: OpGet, URL: next, Headers: req.Headers}}
+		env, err := client.Send(reqCtx, crid, steps)
 		cancel()
+		logEnvelope(c.Logger, "", "", failures+1, crid, steps, env, err, c.Clock.Now())
 		o := outcome{rtt: c.Clock.Now().Sub(sent), envelope: err != nil}
 		var a Answer
 		var sr StepResponse
