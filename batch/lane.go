@@ -130,7 +130,7 @@ func (e *engine) worker(l *lane, cl class) {
 			// Graph, or under suspicion, leaves the tenant's envelopes to its other lanes.
 			l.awaitProbe(e.workCtx)
 			_ = e.holdAuth(l)
-			_, _ = l.pace.acquire(e.workCtx, cl, float64(e.cfg.BatchSize), e.cfg.Concurrency, false)
+			_, _ = l.pace.acquire(e.workCtx, cl, float64(e.cfg.BatchSize), e.cfg.Concurrency, false, nil)
 		}
 		items, ok := <-q.work
 		if !ok {
@@ -181,7 +181,14 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 		e.abandonAll(items)
 		return
 	}
-	tk, err := l.pace.acquire(e.runCtx, cl, float64(len(items)), e.cfg.Concurrency, true)
+	n := float64(len(items))
+	tk, err := l.pace.acquire(e.runCtx, cl, n, e.cfg.Concurrency, true, func(d time.Duration) bool {
+		return e.sooner(l, cl, n, d)
+	})
+	if errors.Is(err, errHandedBack) {
+		e.requeue(items)
+		return
+	}
 	if err != nil {
 		e.abandonAll(items)
 		return
@@ -307,20 +314,29 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 
 // settlePace hands an answer to the pacer and counts any wait it imposed.
 func (e *engine) settlePace(l *lane, tk *ticket, o outcome) {
-	before := map[*quota]time.Time{}
-	for _, q := range l.pace.paths[tk.class] {
-		before[q] = q.gateAt(l.pace.c)
-	}
-	l.pace.settle(tk, o)
-	if o.refused == 0 && !(o.envelope && o.retryAfter > 0) {
-		return
-	}
 	now := e.cfg.Clock.Now()
-	for _, q := range l.pace.paths[tk.class] {
-		if g := q.gateAt(l.pace.c); g.After(before[q]) {
-			e.noteWait(q, now, g)
+	for _, m := range l.pace.settle(tk, o) {
+		e.noteWait(m.q, now, m.until)
+	}
+}
+
+// errHandedBack is acquire's answer when an envelope is better sent by another lane.
+var errHandedBack = errors.New("handed back to the tenant's other lanes")
+
+// sooner reports whether another lane of l's tenant could send n steps of class cl
+// handBackAfter sooner than the wait d that lane l's quotas ask. The lane's workers check for
+// room before they take an envelope, but several take one at the same moment, and the last may
+// find the quota spent: held for a window's length while the tenant's other lanes run dry
+// (a pool on a trailing window ended a whole window late). Its envelope goes back to the
+// tenant's queue, which the other lanes' workers take from; l's own take from it again only
+// when it has room.
+func (e *engine) sooner(l *lane, cl class, n float64, d time.Duration) bool {
+	for _, x := range l.t.lanes {
+		if x != l && x.dropped.Load() == nil && x.pace.wouldWait(cl, n)+handBackAfter <= d {
+			return true
 		}
 	}
+	return false
 }
 
 // commit takes the users of an envelope about to leave past the point where an earlier line

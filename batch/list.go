@@ -53,7 +53,7 @@ func List(ctx context.Context, cfg Config, client Client, req ListRequest, page 
 	next := req.URL
 	failures, authFails := 0, 0
 	for next != "" {
-		t, err := p.acquire(ctx, classRead, 1, 1, true)
+		t, err := p.acquire(ctx, classRead, 1, 1, true, nil)
 		if err != nil {
 			return st, err
 		}

@@ -72,9 +72,10 @@ const (
 	windowEvidence = 0.25 // a Retry-After longer than this share of the documented window means a trailing window
 	windowFactor   = 6    // ... and so does one this many times what our overdraw takes to refill
 	windowSlack    = time.Second
-	paceCut        = 0.9  // rate factor after refusals too close together to measure the rate
-	smallerBurst   = 0.95 // a first burst refused before this share of the bucket means a smaller bucket
-	plausibleShare = 0.25 // ... if Graph admitted at least this share of the documented one
+	handBackAfter  = 5 * time.Second // an envelope held back this long may go to another lane of its tenant
+	paceCut        = 0.9             // rate factor after refusals too close together to measure the rate
+	smallerBurst   = 0.95            // a first burst refused before this share of the bucket means a smaller bucket
+	plausibleShare = 0.25            // ... if Graph admitted at least this share of the documented one
 	measureMin     = 5 * time.Second
 	maxAnchors     = 16
 	measuredShare  = 0.99 // the pace after a refusal, as a share of the rate Graph admitted since the last
@@ -737,6 +738,20 @@ func (q *quota) mostInFlight(p *pacer, near bool) float64 {
 	return math.Max(p.batch, math.Ceil(q.rate*horizon.Seconds()))
 }
 
+// wouldWait is how long n steps of class cl would wait for this lane's quotas now, without
+// taking anything or counting the lane as held back; envelopes in flight are not counted.
+func (p *pacer) wouldWait(cl class, n float64) time.Duration {
+	c := p.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.clock.Now()
+	var wait time.Duration
+	for _, q := range p.paths[cl] {
+		wait = max(wait, q.gate.Sub(now), q.waitModel(now, n))
+	}
+	return wait
+}
+
 // join puts an envelope of class cl in line and returns its number.
 func (p *pacer) join(cl class) uint64 {
 	p.c.mu.Lock()
@@ -758,8 +773,10 @@ func (p *pacer) leave(cl class, no uint64) {
 
 // acquire waits until n steps of class cl may leave, or ctx ends. With take it charges them to
 // every quota of the path and counts the envelope in flight, envelopes leaving in the order they
-// asked; without, it only waits.
-func (p *pacer) acquire(ctx context.Context, cl class, n float64, limit int, take bool) (*ticket, error) {
+// asked; without, it only waits. When a quota would hold the envelope back handBackAfter or
+// longer and handBack, asked with the wait, says so, acquire gives up with errHandedBack
+// instead: another lane can send the envelope sooner.
+func (p *pacer) acquire(ctx context.Context, cl class, n float64, limit int, take bool, handBack func(time.Duration) bool) (*ticket, error) {
 	var no uint64
 	if take {
 		no = p.join(cl)
@@ -769,6 +786,9 @@ func (p *pacer) acquire(ctx context.Context, cl class, n float64, limit int, tak
 		d, changed, t := p.delay(cl, n, limit, take, no)
 		if t != nil {
 			return t, nil
+		}
+		if handBack != nil && d >= handBackAfter && d < time.Hour && handBack(d) {
+			return nil, errHandedBack
 		}
 		// Sleep in slices of at most a second: a gate closed by another lane's answer must be
 		// seen, and a model that changes under us must be read again.
@@ -794,13 +814,6 @@ func (p *pacer) acquire(ctx context.Context, cl class, n float64, limit int, tak
 	}
 }
 
-// gateAt reads the quota's gate under the controller's lock.
-func (q *quota) gateAt(c *controller) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return q.gate
-}
-
 // outcome is what Graph said to one envelope, as far as pacing is concerned.
 type outcome struct {
 	ok         int           // steps admitted (any status but 429)
@@ -812,12 +825,22 @@ type outcome struct {
 	rtt        time.Duration
 }
 
-// settle hands back a ticket with Graph's answer.
-func (p *pacer) settle(t *ticket, o outcome) {
+// gateMove is a quota's gate that an answer closed, or kept closed for longer.
+type gateMove struct {
+	q     *quota
+	until time.Time
+}
+
+// settle hands back a ticket with Graph's answer and returns the gates it moved.
+func (p *pacer) settle(t *ticket, o outcome) []gateMove {
 	c := p.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.clock.Now()
+	before := make([]time.Time, len(p.paths[t.class]))
+	for i, q := range p.paths[t.class] {
+		before[i] = q.gate
+	}
 	p.inFlight[t.class]--
 	p.changed.fire()
 	if o.rtt > 0 {
@@ -851,6 +874,13 @@ func (p *pacer) settle(t *ticket, o outcome) {
 			path[0].gate = until
 		}
 	}
+	var moved []gateMove
+	for i, q := range path {
+		if q.gate.After(before[i]) {
+			moved = append(moved, gateMove{q, q.gate})
+		}
+	}
+	return moved
 }
 
 // blame picks the quota a refusal belongs to: the one the scope header names, else the one our

@@ -268,7 +268,7 @@ func TestPacerOrder(t *testing.T) {
 		p.paths[classWrite] = []*quota{c.quota("pair/a/t", prior{Limit: 20, Window: 20 * time.Second}, 0, 0)}
 		// send takes n steps and has Graph admit them at once.
 		send := func(n float64) error {
-			tk, err := p.acquire(t.Context(), classWrite, n, 10, true)
+			tk, err := p.acquire(t.Context(), classWrite, n, 10, true, nil)
 			if err == nil {
 				p.settle(tk, outcome{ok: int(n), rtt: time.Millisecond})
 			}
@@ -404,7 +404,7 @@ func TestPacerWakes(t *testing.T) {
 		a.paths[classWrite] = []*quota{c.quota("pair/x/a", PriorPairWrite, 0, 0), app}
 		b.paths[classWrite] = []*quota{c.quota("pair/x/b", prior{Limit: 20, Window: 10 * time.Second}, 0, 0), app}
 		send := func(p *pacer) error {
-			tk, err := p.acquire(t.Context(), classWrite, 20, 4, true)
+			tk, err := p.acquire(t.Context(), classWrite, 20, 4, true, nil)
 			if err == nil {
 				p.settle(tk, outcome{ok: 20, rtt: 100 * time.Millisecond})
 			}
@@ -452,7 +452,7 @@ func TestSharedInFlight(t *testing.T) {
 		defer cancel()
 		for _, p := range lanes {
 			go func() {
-				if tk, err := p.acquire(ctx, classWrite, 20, 4, true); err == nil {
+				if tk, err := p.acquire(ctx, classWrite, 20, 4, true, nil); err == nil {
 					mu.Lock()
 					granted = append(granted, tk)
 					mu.Unlock()
