@@ -2,6 +2,7 @@ package batch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -474,5 +475,57 @@ func TestSharedInFlight(t *testing.T) {
 		}
 		cancel()
 		synctest.Wait()
+	})
+}
+
+// TestHandBack: an envelope its own lane's quota holds back handBackAfter or longer gives up
+// when handBack says another lane can send it sooner, and is asked with the wait; a short wait,
+// or a handBack that says no, keeps it waiting for its quota. A pool on a trailing window ended
+// a whole window late without this (bench TestLanes, the three-app sliding-window cell).
+func TestHandBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := newController(RealClock)
+		p := &pacer{c: c, batch: 20}
+		// 20 steps per 100 s: once spent, the next envelope waits 100 s.
+		p.paths[classWrite] = []*quota{c.quota("pair/x/a", prior{Limit: 20, Window: 100 * time.Second}, 0, 0)}
+		tk, err := p.acquire(t.Context(), classWrite, 20, 4, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.settle(tk, outcome{ok: 20, rtt: 100 * time.Millisecond})
+
+		var asked time.Duration
+		start := time.Now()
+		_, err = p.acquire(t.Context(), classWrite, 20, 4, true, func(d time.Duration) bool { asked = d; return true })
+		if !errors.Is(err, errHandedBack) || time.Since(start) != 0 {
+			t.Fatalf("acquire = %v after %v, want errHandedBack at once", err, time.Since(start))
+		}
+		if asked < 90*time.Second {
+			t.Errorf("handBack was asked with a wait of %v, want the quota's (about 100 s)", asked)
+		}
+		if w := p.wouldWait(classWrite, 20); w < 90*time.Second {
+			t.Errorf("wouldWait = %v, want about 100 s", w)
+		}
+
+		start = time.Now()
+		tk, err = p.acquire(t.Context(), classWrite, 20, 4, true, func(time.Duration) bool { return false })
+		if err != nil || time.Since(start) < 90*time.Second {
+			t.Fatalf("acquire = %v after %v, want a ticket after the quota's wait", err, time.Since(start))
+		}
+		p.settle(tk, outcome{ok: 20, rtt: 100 * time.Millisecond})
+
+		// A wait shorter than handBackAfter is never handed back: the lane sends it itself.
+		q := c.quota("pair/x/b", prior{Limit: 20, Window: 2 * time.Second}, 0, 0)
+		b := &pacer{c: c, batch: 20}
+		b.paths[classWrite] = []*quota{q}
+		tk, err = b.acquire(t.Context(), classWrite, 20, 4, true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.settle(tk, outcome{ok: 20, rtt: 100 * time.Millisecond})
+		called := false
+		if _, err := b.acquire(t.Context(), classWrite, 20, 4, true, func(time.Duration) bool { called = true; return true }); err != nil || called {
+			t.Errorf("a 2 s wait: acquire = %v, handBack asked %v; want a ticket, not asked", err, called)
+		}
 	})
 }
