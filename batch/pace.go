@@ -542,8 +542,8 @@ type anchor struct {
 	slack bool // since then we sent less than the pace allowed
 }
 
-// answered records what Graph admitted of a charge.
-func (q *quota) answered(now time.Time, s *send, ok float64, refused bool) {
+// answer records what Graph admitted of a charge.
+func (s *send) answer(ok float64) {
 	s.ok, s.answered = ok, true
 }
 
@@ -640,7 +640,7 @@ type ticket struct {
 	episodes []uint64
 }
 
-// maxInFlight is how many envelopes of a class may be on their way at once near the edge.
+// maxNear is how many envelopes of a class may be on their way at once near the edge.
 func (p *pacer) maxNear(cl class) int {
 	q := p.paths[cl][0]
 	rtt := p.rtt
@@ -852,7 +852,7 @@ func (p *pacer) settle(t *ticket, o outcome) []gateMove {
 	}
 	path := p.paths[t.class]
 	for i, q := range path {
-		q.answered(now, t.sends[i], float64(o.ok), o.refused > 0)
+		t.sends[i].answer(float64(o.ok))
 		q.flying -= t.n
 		q.landed.fire()
 	}

@@ -146,7 +146,7 @@ func TestQuotaScenarios(t *testing.T) {
 					last = q.take(now, ev.take, 20)
 				}
 				ok := ev.take - float64(ev.refused)
-				q.answered(now, last, ok, ev.refused > 0)
+				last.answer(ok)
 				if ev.refused > 0 {
 					q.refused(now, last, lastCum, lastEp, ev.ra, 100*time.Millisecond, ev.refused)
 				}
@@ -181,7 +181,7 @@ func TestQuotaDrainAndReplay(t *testing.T) {
 		q.take(paceT0.Add(time.Duration(i)*10*time.Millisecond), 20, 20)
 	}
 	s := q.take(paceT0.Add(2*time.Second), 20, 20)
-	q.answered(paceT0.Add(2*time.Second), s, 0, true)
+	s.answer(0)
 	q.refused(paceT0.Add(2100*time.Millisecond), s, 3000, 0, 500*time.Millisecond, 100*time.Millisecond, 20)
 	open := paceT0.Add(2600 * time.Millisecond)
 	if w := q.wait(open.Add(-time.Millisecond), 1); w <= 0 {
@@ -194,10 +194,10 @@ func TestQuotaDrainAndReplay(t *testing.T) {
 	w := newQuota("pair/window", PriorPairWrite, 0, 0, paceT0)
 	for i := range 150 {
 		at := paceT0.Add(time.Duration(i) * 10 * time.Millisecond)
-		w.answered(at, w.take(at, 20, 20), 20, false)
+		w.take(at, 20, 20).answer(20)
 	}
 	s = w.take(paceT0.Add(2*time.Second), 20, 20)
-	w.answered(paceT0.Add(2*time.Second), s, 0, true)
+	s.answer(0)
 	w.refused(paceT0.Add(2100*time.Millisecond), s, 3000, 0, 148*time.Second, 100*time.Millisecond, 20)
 	if !w.sliding {
 		t.Fatal("not in the window model")
@@ -348,11 +348,11 @@ func probe(q *quota, g *graphBucket, d time.Duration) (admitted, refused int) {
 		ok, ra := g.send(now.Add(rtt/2), 20)
 		at := now.Add(rtt)
 		if ok {
-			q.answered(at, s, 20, false)
+			s.answer(20)
 			admitted += 20
 			continue
 		}
-		q.answered(at, s, 0, true)
+		s.answer(0)
 		q.refused(at, s, cum, ep, ra+rtt/2, rtt, 20)
 		refused += 20
 	}
