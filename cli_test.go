@@ -7,7 +7,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"os"
@@ -54,13 +53,6 @@ func e2eTenant() []graphsim.User {
 	}
 }
 
-func e2eEnv() map[string]string { return map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken} }
-
-// e2eArgs is a non-interactive run of cmd against the emulator at url.
-func e2eArgs(cmd, url, input, reportPath string, extra ...string) []string {
-	return append([]string{cmd, "--auth", "token", "--graph-url", url, "--input", input, "--report", reportPath, "--yes"}, extra...)
-}
-
 // samePair checks two report rows that name one user: one did the work and the other is its
 // duplicate, naming it and its outcome. The earlier line wins unless the later one was sent
 // before the earlier's lookup came back (nothing waits for a slow lookup); then the earlier row
@@ -82,28 +74,6 @@ func samePair(t *testing.T, rows map[int]batch.Result, a, b int) (doer, dup int)
 		t.Errorf("line %d lost to the later line %d without saying why: %q", dup, doer, x.Message)
 	}
 	return doer, dup
-}
-
-// e2eReadReport reads a report and checks it holds exactly one row per data line it names
-// (report.ReadReport refuses a line reported twice; the raw count catches a torn last row).
-func e2eReadReport(t *testing.T, path string) map[int]batch.Result {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rows, err := report.ReadReport(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	if len(recs)-1 != len(rows) {
-		t.Fatalf("%s has %d records for %d lines", path, len(recs)-1, len(rows))
-	}
-	return rows
 }
 
 // e2eWant is what one report row must say. Messages and notes are matched as substrings;
@@ -222,11 +192,11 @@ bob+tag@contoso.com,Plus
 ,Nobody
 `)
 	out := filepath.Join(t.TempDir(), "report.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out)...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want %d\n%s", res.code, exitIncomplete, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	revoked := func(upn, id string) e2eWant {
 		return e2eWant{status: batch.StatusRevoked, http: 200, upn: upn, userID: id, attempts: 1, ids: true}
 	}
@@ -291,14 +261,14 @@ func TestE2ERevokeAllValid(t *testing.T) {
 	t.Chdir(t.TempDir())
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	var stdout, stderr bytes.Buffer
-	s := &sys{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return e2eEnv()[k] },
+	s := &sys{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return tokenEnv()[k] },
 		now: func() time.Time { return now }}
 	err := run(t.Context(), []string{"bulkrevoke", "revoke", "--auth", "token", "--graph-url", url, "--input", input, "--yes"}, s)
 	if code := exitCode(err, &stderr); code != exitOK {
 		t.Fatalf("exit %d, want 0\n%s", code, stderr.String())
 	}
 	const name = "bulkrevoke-report-20260304T050607Z.csv"
-	rows := e2eReadReport(t, name)
+	rows := readReport(t, name)
 	want := map[int]e2eWant{}
 	for i, u := range users {
 		w := e2eWant{status: batch.StatusRevoked, http: 200, upn: u.UPN, attempts: 1, ids: true}
@@ -428,11 +398,11 @@ func e2eFaultRun(t *testing.T, tc e2eFault) {
 	input := writeFile(t, "users.csv", e2eList(users))
 	out := filepath.Join(t.TempDir(), "report.csv")
 	start := time.Now()
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--max-attempts", "20")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--max-attempts", "20")...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	want := map[int]e2eWant{}
 	for i, u := range users {
 		w := e2eWant{status: batch.StatusRevoked, http: 200, upn: u.UPN, attempts: -1, ids: true}
@@ -542,11 +512,11 @@ func TestE2EExports(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sim, url := startSim(t, graphsim.Config{Seed: 6}, tenant)
 			out := filepath.Join(t.TempDir(), "report.csv")
-			res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, tc.file, out, tc.extra...)...)
+			res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, tc.file, out, tc.extra...)...)
 			if res.code != tc.code {
 				t.Fatalf("exit %d, want %d\n%s", res.code, tc.code, res.stderr)
 			}
-			e2eCheckRows(t, e2eReadReport(t, out), tc.want)
+			e2eCheckRows(t, readReport(t, out), tc.want)
 			e2eRevoked(t, sim, tc.revoked)
 		})
 	}
@@ -580,7 +550,7 @@ func TestE2EStdin(t *testing.T) {
 	dir := t.TempDir()
 
 	refused := filepath.Join(dir, "refused.csv")
-	res := runCLI(t, e2eEnv(), list, "revoke", "--auth", "token", "--graph-url", url, "--input", "-", "--report", refused)
+	res := runCLI(t, tokenEnv(), list, "revoke", "--auth", "token", "--graph-url", url, "--input", "-", "--report", refused)
 	if res.code != exitFailure || !strings.Contains(res.stderr, "refusing to revoke without confirmation") ||
 		!strings.Contains(res.stderr, "\nhint: add --yes") {
 		t.Errorf("piped list without --yes: exit %d\n%s", res.code, res.stderr)
@@ -592,11 +562,11 @@ func TestE2EStdin(t *testing.T) {
 	e2eEmptyDir(t, tmp)
 
 	out := filepath.Join(dir, "report.csv")
-	res = runCLI(t, e2eEnv(), list, e2eArgs("revoke", url, "-", out)...)
+	res = runCLI(t, tokenEnv(), list, cliArgs("revoke", url, "-", out)...)
 	if res.code != exitOK {
 		t.Fatalf("--input - --yes: exit %d\n%s", res.code, res.stderr)
 	}
-	e2eCheckRows(t, e2eReadReport(t, out), map[int]e2eWant{
+	e2eCheckRows(t, readReport(t, out), map[int]e2eWant{
 		1: {status: batch.StatusRevoked, http: 200, upn: "adele@contoso.com", attempts: 1, ids: true},
 		2: {status: batch.StatusRevoked, http: 200, userID: e2eOBrienID, attempts: 1, ids: true},
 		3: {status: batch.StatusRevoked, http: 200, upn: "$svc@contoso.com", attempts: 1, ids: true},
@@ -610,8 +580,8 @@ func TestE2EStdin(t *testing.T) {
 
 	// A dry run asks nobody, so a piped list needs no --yes.
 	dry := filepath.Join(dir, "dry.csv")
-	res = runCLI(t, e2eEnv(), list, "validate", "--auth", "token", "--graph-url", url, "--input", "-", "--report", dry)
-	if res.code != exitOK || len(e2eReadReport(t, dry)) != 3 {
+	res = runCLI(t, tokenEnv(), list, "validate", "--auth", "token", "--graph-url", url, "--input", "-", "--report", dry)
+	if res.code != exitOK || len(readReport(t, dry)) != 3 {
 		t.Errorf("validate --input -: exit %d\n%s", res.code, res.stderr)
 	}
 	e2eEmptyDir(t, tmp)
@@ -629,13 +599,13 @@ func TestE2EConfigRefused(t *testing.T) {
 		args      []string
 		err, hint string
 	}{
-		{"plain http off loopback", e2eEnv(), []string{"--auth", "token", "--graph-url", "http://example.com/v1.0"},
+		{"plain http off loopback", tokenEnv(), []string{"--auth", "token", "--graph-url", "http://example.com/v1.0"},
 			`--graph-url "http://example.com/v1.0": only https is allowed`, "access tokens must not travel unencrypted"},
-		{"graph url with a query", e2eEnv(), []string{"--auth", "token", "--graph-url", url + "?$top=1"},
+		{"graph url with a query", tokenEnv(), []string{"--auth", "token", "--graph-url", url + "?$top=1"},
 			"is not a plain absolute URL", "give the versioned root"},
-		{"unknown cloud", e2eEnv(), []string{"--auth", "token", "--graph-url", url, "--cloud", "mars"},
+		{"unknown cloud", tokenEnv(), []string{"--auth", "token", "--graph-url", url, "--cloud", "mars"},
 			`unknown cloud "mars"`, "use one of global, usgov, usgov-dod, china"},
-		{"unknown auth", e2eEnv(), []string{"--auth", "password", "--graph-url", url},
+		{"unknown auth", tokenEnv(), []string{"--auth", "password", "--graph-url", url},
 			`unknown --auth "password"`, "use one of default, secret, certificate"},
 		{"secret without AZURE_CLIENT_SECRET", nil, []string{"--auth", "secret", "--graph-url", url,
 			"--tenant-id", "00000000-0000-4000-8000-000000000001", "--client-id", "00000000-0000-4000-8000-000000000002"},
@@ -676,7 +646,7 @@ func TestE2EWrongToken(t *testing.T) {
 	sim, url := startSim(t, graphsim.Config{Seed: 8}, users)
 	input := writeFile(t, "users.csv", e2eList(users)+"not a upn\n")
 	out := filepath.Join(t.TempDir(), "report.csv")
-	res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": "expired-or-for-another-resource"}, "", e2eArgs("revoke", url, input, out)...)
+	res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": "expired-or-for-another-resource"}, "", cliArgs("revoke", url, input, out)...)
 	if res.code != exitFailure {
 		t.Fatalf("exit %d, want 1\n%s", res.code, res.stderr)
 	}
@@ -693,7 +663,7 @@ func TestE2EWrongToken(t *testing.T) {
 	if gs.Writes != 0 || gs.Revocations != 0 || gs.Unauthorized < 3 {
 		t.Errorf("graphsim: %d writes, %d revocations, %d 401s; want 0, 0, >= 3", gs.Writes, gs.Revocations, gs.Unauthorized)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	if len(rows) != len(users)+1 {
 		t.Fatalf("%d report rows, want %d", len(rows), len(users)+1)
 	}
@@ -730,11 +700,11 @@ $svc@contoso.com
 `)
 	out := filepath.Join(t.TempDir(), "report.csv")
 	// --max-users does not limit a dry run: it sends no revoke.
-	res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, out, "--max-users", "1")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, out, "--max-users", "1")...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	would := func(id, upn string) e2eWant {
 		return e2eWant{status: batch.StatusWouldRevoke, http: 200, userID: id, upn: upn, attempts: 1, ids: true}
 	}
@@ -780,10 +750,10 @@ $svc@contoso.com
 	// Every row would be revoked: exit 0, through revoke --dry-run as well.
 	clean := writeFile(t, "clean.csv", "adele@contoso.com\n"+e2eOBrienID+"\n"+e2eGuestUPN+"\n")
 	cleanOut := filepath.Join(t.TempDir(), "clean-report.csv")
-	if res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, clean, cleanOut, "--dry-run")...); res.code != exitOK {
+	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, clean, cleanOut, "--dry-run")...); res.code != exitOK {
 		t.Errorf("clean dry run: exit %d\n%s", res.code, res.stderr)
 	}
-	for l, r := range e2eReadReport(t, cleanOut) {
+	for l, r := range readReport(t, cleanOut) {
 		if r.Status != batch.StatusWouldRevoke {
 			t.Errorf("clean dry run, line %d: %s", l, r.Status)
 		}
@@ -814,12 +784,12 @@ func TestE2EDryRunDuplicateOrder(t *testing.T) {
 	input := writeFile(t, "users.csv", b.String())
 	for run := range 5 {
 		out := filepath.Join(t.TempDir(), "report.csv")
-		res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, out, "--batch-size", "1", "--concurrency", "8")...)
+		res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, out, "--batch-size", "1", "--concurrency", "8")...)
 		// A duplicate of a user who would be revoked is no failure.
 		if res.code != exitOK {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
 		}
-		rows := e2eReadReport(t, out)
+		rows := readReport(t, out)
 		for i := range pairs {
 			doer, _ := samePair(t, rows, 2+i, 2+len(pairs)+i)
 			if rows[doer].Status != batch.StatusWouldRevoke {
@@ -851,11 +821,11 @@ func TestE2EVerify(t *testing.T) {
 		t.Run("verify-skew "+skew, func(t *testing.T) {
 			sim, url := startSim(t, graphsim.Config{Seed: 12}, tenant())
 			out := filepath.Join(t.TempDir(), "report.csv")
-			res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--verify", "--verify-skew", skew)...)
+			res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--verify", "--verify-skew", skew)...)
 			if res.code != exitIncomplete {
 				t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 			}
-			rows := e2eReadReport(t, out)
+			rows := readReport(t, out)
 			stuck := "signInSessionsValidFromDateTime did not move"
 			e2eCheckRows(t, rows, map[int]e2eWant{
 				// The read-back names each user in full, whichever form the list used.
@@ -902,10 +872,10 @@ func TestE2EVerify(t *testing.T) {
 	sim, url := startSim(t, graphsim.Config{Seed: 13}, e2eTenant())
 	clean := writeFile(t, "clean.csv", "adele@contoso.com\n"+e2eOBrienID+"\n")
 	out := filepath.Join(t.TempDir(), "clean-report.csv")
-	if res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, clean, out, "--verify", "--verify-skew", "0s")...); res.code != exitOK {
+	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, clean, out, "--verify", "--verify-skew", "0s")...); res.code != exitOK {
 		t.Fatalf("all verified: exit %d\n%s", res.code, res.stderr)
 	}
-	for l, r := range e2eReadReport(t, out) {
+	for l, r := range readReport(t, out) {
 		if r.Verified == nil || !*r.Verified {
 			t.Errorf("line %d: verified=%v", l, r.Verified)
 		}
@@ -953,11 +923,11 @@ func TestE2EResume(t *testing.T) {
 	input := writeFile(t, "users.csv", e2eList(users)+"ghost@contoso.com\nnot a upn\n")
 	dir := t.TempDir()
 	first := filepath.Join(dir, "first.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, first, "--max-attempts", "1")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, first, "--max-attempts", "1")...)
 	if res.code != exitIncomplete {
 		t.Fatalf("first run: exit %d\n%s", res.code, res.stderr)
 	}
-	before := e2eReadReport(t, first)
+	before := readReport(t, first)
 	for _, l := range []int{6, 32} {
 		if before[l].Status != batch.StatusFailed || before[l].HTTP != 500 {
 			t.Fatalf("line %d: %s %d, want failed 500", l, before[l].Status, before[l].HTTP)
@@ -982,11 +952,11 @@ func TestE2EResume(t *testing.T) {
 	writes := sim.Stats().Writes
 
 	second := filepath.Join(dir, "second.csv")
-	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, second, "--resume", first)...)
+	res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, second, "--resume", first)...)
 	if res.code != exitIncomplete { // the ghost is still missing, the typo still a typo
 		t.Fatalf("resume: exit %d\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, second)
+	rows := readReport(t, second)
 	if len(rows) != len(users)+2 {
 		t.Fatalf("%d rows after resume, want %d", len(rows), len(users)+2)
 	}
@@ -1037,7 +1007,7 @@ func TestE2EResume(t *testing.T) {
 	other := writeFile(t, "other.csv", e2eList(shuffled)+"ghost@contoso.com\nnot a upn\n")
 	requests := sim.Stats().Requests
 	refused := filepath.Join(dir, "refused.csv")
-	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, other, refused, "--resume", second)...)
+	res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, other, refused, "--resume", second)...)
 	if res.code != exitFailure || !strings.Contains(res.stderr, second+": line 2 was \""+users[0].UPN+"\" in that report but is \""+users[1].UPN+"\"") ||
 		!strings.Contains(res.stderr, "\nhint: use the report produced from this input file") {
 		t.Errorf("resume with a report of another list: exit %d\n%s", res.code, res.stderr)
@@ -1047,7 +1017,7 @@ func TestE2EResume(t *testing.T) {
 	// The report being resumed is never the new report, however it is spelled, even with --force.
 	secondBytes, _ := os.ReadFile(second)
 	for _, same := range []string{second, filepath.Join(dir, ".", "..", filepath.Base(dir), "second.csv")} {
-		res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, same, "--resume", second, "--force")...)
+		res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, same, "--resume", second, "--force")...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "--report must not be the report being resumed") ||
 			!strings.Contains(res.stderr, "\nhint: ") {
 			t.Errorf("--report %s --resume %s: exit %d\n%s", same, second, res.code, res.stderr)
@@ -1070,14 +1040,14 @@ func TestE2EExclude(t *testing.T) {
 	// The break-glass list as an export: a header, other columns, other capitals.
 	exclude := writeFile(t, "breakglass.csv", "userPrincipalName,displayName\nADMIN@contoso.com,Break glass\n"+strings.ToUpper(e2eOBrienID)+",By id\n")
 	out := filepath.Join(t.TempDir(), "report.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--exclude", exclude)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--exclude", exclude)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0 (excluded rows are not failures)\n%s", res.code, res.stderr)
 	}
 	excluded := func(upn, id string) e2eWant {
 		return e2eWant{status: batch.StatusExcluded, upn: upn, userID: id, note: "on the --exclude list"}
 	}
-	e2eCheckRows(t, e2eReadReport(t, out), map[int]e2eWant{
+	e2eCheckRows(t, readReport(t, out), map[int]e2eWant{
 		2: {status: batch.StatusRevoked, http: 200, upn: "adele@contoso.com", attempts: 1, ids: true},
 		3: excluded("admin@contoso.com", ""),
 		4: excluded("", e2eOBrienID),
@@ -1095,10 +1065,10 @@ func TestE2EExclude(t *testing.T) {
 	// A dry run does not look excluded users up as rows of the list: its reads are the two
 	// exclusion entries (looked up by each run) and the three other users.
 	dry := filepath.Join(t.TempDir(), "dry.csv")
-	if res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, dry, "--exclude", exclude)...); res.code != exitOK {
+	if res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, dry, "--exclude", exclude)...); res.code != exitOK {
 		t.Errorf("dry run: exit %d\n%s", res.code, res.stderr)
 	}
-	if rows := e2eReadReport(t, dry); rows[3].Status != batch.StatusExcluded || rows[4].Status != batch.StatusExcluded {
+	if rows := readReport(t, dry); rows[3].Status != batch.StatusExcluded || rows[4].Status != batch.StatusExcluded {
 		t.Errorf("dry run: lines 3, 4 are %s, %s; want excluded", rows[3].Status, rows[4].Status)
 	}
 	if gs := sim.Stats(); gs.Reads != 3+2*2 {
@@ -1114,7 +1084,7 @@ func TestE2EExclude(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := writeFile(t, "bad.csv", tc.content)
 			out := filepath.Join(t.TempDir(), "report.csv")
-			res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--exclude", bad)...)
+			res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--exclude", bad)...)
 			if res.code != exitFailure || !strings.Contains(res.stderr, tc.err) || tc.hint != "" && !strings.Contains(res.stderr, "\nhint: "+tc.hint) {
 				t.Errorf("exit %d, stderr:\n%s\nwant exit 1, %q and a hint %q", res.code, res.stderr, tc.err, tc.hint)
 			}
@@ -1122,7 +1092,7 @@ func TestE2EExclude(t *testing.T) {
 		})
 	}
 	missing := filepath.Join(t.TempDir(), "nope.csv")
-	if res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out+".2", "--exclude", missing)...); res.code != exitFailure ||
+	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out+".2", "--exclude", missing)...); res.code != exitFailure ||
 		!strings.Contains(res.stderr, "cannot open the exclusion list") {
 		t.Errorf("missing exclusion list: exit %d\n%s", res.code, res.stderr)
 	}
@@ -1143,7 +1113,7 @@ func TestE2EMaxUsers(t *testing.T) {
 	exclude := writeFile(t, "exclude.csv", "extra@contoso.com\n")
 	dir := t.TempDir()
 
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, filepath.Join(dir, "a.csv"), "--max-users", "5", "--exclude", exclude)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, filepath.Join(dir, "a.csv"), "--max-users", "5", "--exclude", exclude)...)
 	if res.code != exitFailure || !strings.Contains(res.stderr, "has 6 users to revoke, more than --max-users 5") ||
 		!strings.Contains(res.stderr, "\nhint: check that this is the right file") {
 		t.Errorf("6 users, --max-users 5: exit %d\n%s", res.code, res.stderr)
@@ -1161,7 +1131,7 @@ func TestE2EMaxUsers(t *testing.T) {
 		fmt.Fprintf(&big, "user%d@contoso.com\n", i)
 	}
 	bigInput := writeFile(t, "big.csv", big.String())
-	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, bigInput, filepath.Join(dir, "big.csv"))...)
+	res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, bigInput, filepath.Join(dir, "big.csv"))...)
 	if res.code != exitFailure || !strings.Contains(res.stderr, "has 10001 users to revoke, more than --max-users 10000") {
 		t.Errorf("10,001 users by default: exit %d\n%s", res.code, res.stderr)
 	}
@@ -1176,8 +1146,8 @@ func TestE2EMaxUsers(t *testing.T) {
 		{"--max-users", "1", "--dry-run"},
 	} {
 		out := filepath.Join(dir, fmt.Sprintf("ok%d.csv", i))
-		res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, extra...)...)
-		if res.code != exitIncomplete || len(e2eReadReport(t, out)) != 9 {
+		res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, extra...)...)
+		if res.code != exitIncomplete || len(readReport(t, out)) != 9 {
 			t.Errorf("%v: exit %d, want 2 (the typo and the repeat)\n%s", extra, res.code, res.stderr)
 		}
 	}
@@ -1189,7 +1159,7 @@ func e2eConfirm(t *testing.T, url, input, out, answer string, extra ...string) c
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	s := &sys{stdin: strings.NewReader(answer), stdout: &stdout, stderr: &stderr, stdinTTY: true,
-		getenv: func(k string) string { return e2eEnv()[k] }, now: time.Now}
+		getenv: func(k string) string { return tokenEnv()[k] }, now: time.Now}
 	args := append([]string{"bulkrevoke", "revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", out}, extra...)
 	err := run(t.Context(), args, s)
 	return cliResult{code: exitCode(err, &stderr), stdout: stdout.String(), stderr: stderr.String()}
@@ -1235,7 +1205,7 @@ func TestE2EConfirmation(t *testing.T) {
 	if gs := sim.Stats(); gs.Revocations != 7 || len(sim.Revocations(users[2].ID)) != 0 {
 		t.Errorf("%d revocations, want the 7 users not excluded", gs.Revocations)
 	}
-	if len(e2eReadReport(t, out)) != 10 {
+	if len(readReport(t, out)) != 10 {
 		t.Error("the confirmed run's report does not have one row per input row")
 	}
 
@@ -1255,60 +1225,5 @@ func TestE2EConfirmation(t *testing.T) {
 // TestE2EScripts runs the command as a separate process from the scripts in
 // testdata/script/e2e: the demo tenant (--simulate), standard input and a real terminal.
 func TestE2EScripts(t *testing.T) {
-	repo, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testscript.Run(t, testscript.Params{
-		Dir:           "testdata/script/e2e",
-		UpdateScripts: *update,
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"reportcols": reportCols,
-			"golden":     e2eGolden(repo),
-		},
-		Setup: func(env *testscript.Env) error {
-			env.Setenv("REPO", repo)
-			return nil
-		},
-	})
-}
-
-// e2eGolden makes the script command "golden NAME": the last command's standard output must
-// equal testdata/golden/NAME, which -update rewrites.
-func e2eGolden(repo string) func(ts *testscript.TestScript, neg bool, args []string) {
-	return func(ts *testscript.TestScript, neg bool, args []string) {
-		if neg || len(args) != 1 {
-			ts.Fatalf("usage: golden NAME")
-		}
-		path := filepath.Join(repo, "testdata", "golden", args[0])
-		got := ts.ReadFile("stdout")
-		if *update {
-			ts.Check(os.WriteFile(path, []byte(got), 0o644))
-			return
-		}
-		want, err := os.ReadFile(path)
-		ts.Check(err)
-		if got != string(want) {
-			ts.Fatalf("stdout differs from %s (go test -run TestE2EScripts . -update rewrites it):\n%s", path, e2eDiff(string(want), got))
-		}
-	}
-}
-
-// e2eDiff lists the lines that differ, for a golden mismatch.
-func e2eDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	var b strings.Builder
-	for i := range max(len(w), len(g)) {
-		var a, c string
-		if i < len(w) {
-			a = w[i]
-		}
-		if i < len(g) {
-			c = g[i]
-		}
-		if a != c {
-			fmt.Fprintf(&b, "line %d:\n  want %q\n  got  %q\n", i+1, a, c)
-		}
-	}
-	return b.String()
+	testscript.Run(t, scriptParams(t, "testdata/script/e2e", nil))
 }

@@ -182,7 +182,7 @@ func (p *ctPop) files(t *testing.T) (dir, input, excludes string) {
 // contain runs revoke --block-sign-in --disable-devices over the list into report.
 func (w *ctWorld) contain(t *testing.T, reportPath string, extra ...string) cliResult {
 	t.Helper()
-	args := e2eArgs("revoke", w.url, w.input, reportPath, append([]string{"--block-sign-in", "--disable-devices", "--exclude", w.excludes}, extra...)...)
+	args := cliArgs("revoke", w.url, w.input, reportPath, append([]string{"--block-sign-in", "--disable-devices", "--exclude", w.excludes}, extra...)...)
 	return runCLI(t, w.env, "", args...)
 }
 
@@ -194,21 +194,6 @@ func (w *ctWorld) enable(t *testing.T, env map[string]string, from, reportPath s
 
 func ctEnableArgs(url, from, reportPath string, extra ...string) []string {
 	return append([]string{"enable", "--auth", "token", "--graph-url", url, "--from", from, "--report", reportPath, "--yes"}, extra...)
-}
-
-// ctDevices reads a devices report (a torn last line is ignored, as by ReadReport).
-func ctDevices(t *testing.T, path string) []batch.DeviceResult {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ds, err := report.ReadDevices(f)
-	if err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	return ds
 }
 
 // ctEvents splits graphsim's journal by object: what landed on each user and device, in
@@ -318,8 +303,8 @@ func TestCLIContain(t *testing.T) {
 	if !strings.Contains(res.stderr, "could not be blocked (see block_error)") {
 		t.Errorf("the summary does not mention the users that could not be blocked:\n%s", res.stderr)
 	}
-	rows := e2eReadReport(t, out)
-	devs := ctDevices(t, report.DevicesPath(out))
+	rows := readReport(t, out)
+	devs := readDevices(t, report.DevicesPath(out))
 	gs := w.sim.Stats()
 	byObject := ctEvents(w.sim.Journal())
 
@@ -507,7 +492,7 @@ func TestCLIContainDryRun(t *testing.T) {
 	w := ctStart(t, true)
 	out := filepath.Join(w.dir, "dry.csv")
 	// No --yes: a dry run changes nothing, so it asks nothing.
-	args := slices.DeleteFunc(e2eArgs("revoke", w.url, w.input, out, "--dry-run", "--block-sign-in", "--disable-devices", "--exclude", w.excludes),
+	args := slices.DeleteFunc(cliArgs("revoke", w.url, w.input, out, "--dry-run", "--block-sign-in", "--disable-devices", "--exclude", w.excludes),
 		func(a string) bool { return a == "--yes" })
 	res := runCLI(t, w.env, "", args...)
 	// The missing user makes the exit code 2, as in any dry run.
@@ -527,8 +512,8 @@ func TestCLIContainDryRun(t *testing.T) {
 	if _, err := os.Stat(report.ChangesPath(out)); err == nil {
 		t.Error("a dry run wrote a changes journal: it has no change to record")
 	}
-	rows := e2eReadReport(t, out)
-	devs := ctDevices(t, report.DevicesPath(out))
+	rows := readReport(t, out)
+	devs := readDevices(t, report.DevicesPath(out))
 	samePair(t, rows, w.line[w.users[7].ID], w.dupLine)
 	w.line[w.users[7].ID] = w.doerLine(rows)
 	for _, u := range w.processed {
@@ -586,7 +571,7 @@ func ctContained(t *testing.T, withAdmin bool) *contained {
 	if res := w.contain(t, c.out); res.code != exitIncomplete { // the synced user is not blocked
 		t.Fatalf("containment run: exit %d, want 2\n%s", res.code, res.stderr)
 	}
-	c.rows, c.devs, c.mark = e2eReadReport(t, c.out), ctDevices(t, report.DevicesPath(c.out)), len(w.sim.Journal())
+	c.rows, c.devs, c.mark = readReport(t, c.out), readDevices(t, report.DevicesPath(c.out)), len(w.sim.Journal())
 	w.line[w.users[7].ID] = w.doerLine(c.rows)
 	for _, r := range c.rows {
 		if ctTrue(r.Blocked) && ctTrue(r.PriorAccountEnabled) {
@@ -650,16 +635,6 @@ func (c *contained) checkUndone(t *testing.T, users, devices map[string]bool) {
 	}
 }
 
-// ctTerminal runs the command as at a terminal where a person types answer.
-func ctTerminal(t *testing.T, env map[string]string, answer string, args ...string) cliResult {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	s := &sys{stdin: strings.NewReader(answer), stdout: &stdout, stderr: &stderr, stdinTTY: true,
-		getenv: func(k string) string { return env[k] }, now: time.Now}
-	err := run(t.Context(), append([]string{"bulkrevoke"}, args...), s)
-	return cliResult{code: exitCode(err, &stderr), stdout: stdout.String(), stderr: stderr.String()}
-}
-
 // TestCLIRollback: enable --from the containment run's report re-enables exactly the users and
 // devices that run disabled, as graphsim's journal shows, never a user the run found disabled
 // already; without --devices only the users; --dry-run nothing, also when it resumes an earlier
@@ -673,7 +648,7 @@ func TestCLIRollback(t *testing.T) {
 		// Declined at a terminal: the prompt counts what would be re-enabled; nothing is sent.
 		before := c.sim.Stats().Requests
 		args := slices.DeleteFunc(ctEnableArgs(c.url, c.out, back, "--devices"), func(a string) bool { return a == "--yes" })
-		res := ctTerminal(t, c.env, "no\n", args...)
+		res := runCLIWith(t, c.env, nil, true, "no\n", args...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "About to RE-ENABLE sign-in for ") ||
 			!strings.Contains(res.stderr, fmt.Sprintf(" and %d devices that the run reported in %s disabled.", len(c.disabledIDs), c.out)) ||
 			!strings.Contains(res.stderr, "nothing was re-enabled") {
@@ -695,7 +670,7 @@ func TestCLIRollback(t *testing.T) {
 		if now, _ := c.sim.User(c.disabled.ID); now.AccountEnabled {
 			t.Errorf("the user the run found disabled already was re-enabled")
 		}
-		rows := e2eReadReport(t, back)
+		rows := readReport(t, back)
 		for _, u := range c.processed {
 			r, ok := rows[c.line[u.ID]]
 			want := batch.StatusUnchanged
@@ -715,7 +690,7 @@ func TestCLIRollback(t *testing.T) {
 			}
 		}
 		seen := map[string]int{}
-		for _, d := range ctDevices(t, report.DevicesPath(back)) {
+		for _, d := range readDevices(t, report.DevicesPath(back)) {
 			seen[d.ID]++
 			if d.Outcome != batch.DeviceEnabled || !c.disabledIDs[d.ID] {
 				t.Errorf("rollback devices report: %s %s (disabled by the run: %v)", d.ID, d.Outcome, c.disabledIDs[d.ID])
@@ -743,7 +718,7 @@ func TestCLIRollback(t *testing.T) {
 		if _, err := os.Stat(report.DevicesPath(back)); err == nil {
 			t.Error("a rollback without --devices wrote a devices report")
 		}
-		rows := e2eReadReport(t, back)
+		rows := readReport(t, back)
 		for id := range c.blockedIDs {
 			if r := rows[c.line[id]]; r.Status != batch.StatusEnabled {
 				t.Errorf("line %d: %s, want enabled", c.line[id], r.Status)
@@ -763,7 +738,7 @@ func TestCLIRollback(t *testing.T) {
 			t.Errorf("the dry rollback sent %d user and %d device PATCHes", gs.Patches-before.Patches, gs.DevicePatches-before.DevicePatches)
 		}
 		c.checkUndone(t, nil, nil)
-		rows := e2eReadReport(t, dry)
+		rows := readReport(t, dry)
 		for id := range c.blockedIDs {
 			if r := rows[c.line[id]]; r.Status != batch.StatusWouldEnable || !strings.Contains(r.Note, "dry run: would re-enable sign-in") {
 				t.Errorf("line %d: %s %q, want would_enable with what would be re-enabled", c.line[id], r.Status, r.Note)
@@ -800,7 +775,7 @@ func TestCLIRollback(t *testing.T) {
 		if evs := c.sim.Journal()[mark:]; len(evs) != 0 {
 			t.Errorf("%d changes landed in a dry run", len(evs))
 		}
-		rows := e2eReadReport(t, dry)
+		rows := readReport(t, dry)
 		for _, line := range drop {
 			if r := rows[line]; r.Status != batch.StatusWouldEnable || !strings.Contains(r.Note, "dry run: would re-enable sign-in") {
 				t.Errorf("line %d, missing from the resumed rollback's report: %s %q, want what would be re-enabled", line, r.Status, r.Note)
@@ -860,55 +835,54 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 	dir, input, excludes := p.files(t)
 	var (
 		mu      sync.Mutex
-		child   *relChild
+		child   *childProc
 		patches atomic.Int64
 		fired   atomic.Bool
 	)
-	rs := relStart(t, graphsim.Config{Seed: nth, Devices: p.devices, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, p.users,
-		func(rs *relServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
-			if fired.Load() {
-				return false // what the dead child had sent already still arrives
-			}
-			body, err := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			if err != nil {
-				return false
-			}
-			n := ctPatches(body, r.Header.Get("Content-Encoding"), object)
-			if n == 0 || patches.Add(n) < nth || !fired.CompareAndSwap(false, true) {
-				return false
-			}
-			// Graph does the work; the answer dies with the process.
-			rs.sim.ServeHTTP(httptest.NewRecorder(), r)
-			mu.Lock()
-			c := child
-			mu.Unlock()
-			c.signal(os.Kill)
-			return true
-		})
+	rs := serveSim(t, tokenSim(graphsim.Config{Seed: nth, Devices: p.devices, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, p.users), simOpts{hook: func(rs *simServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
+		if fired.Load() {
+			return false // what the dead child had sent already still arrives
+		}
+		body, err := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if err != nil {
+			return false
+		}
+		n := ctPatches(body, r.Header.Get("Content-Encoding"), object)
+		if n == 0 || patches.Add(n) < nth || !fired.CompareAndSwap(false, true) {
+			return false
+		}
+		// Graph does the work; the answer dies with the process.
+		rs.sim.ServeHTTP(httptest.NewRecorder(), r)
+		mu.Lock()
+		c := child
+		mu.Unlock()
+		c.signal(os.Kill)
+		return true
+	}})
 	first, second, back := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv"), filepath.Join(dir, "back.csv")
 	containArgs := []string{"--block-sign-in", "--disable-devices", "--exclude", excludes}
 	childURL, closeChild := rs.separate(t)
 	mu.Lock()
-	child = relStartChild(t, dir, relRevokeArgs(childURL, input, first, containArgs...)...)
+	child = startChild(t, dir, nil, cliArgs("revoke", childURL, input, first, containArgs...)...)
 	mu.Unlock()
 	if code := child.wait(t); code != -1 || !fired.Load() {
 		t.Fatalf("first run exited %d (kill fired: %v), want killed at %s PATCH %d; stderr:\n%s", code, fired.Load(), object, nth, child.stderr.String())
 	}
 	closeChild()
 	rs.drain()
-	firstRows, _ := relReport(t, first) // torn last line allowed
-	firstDevs := ctDevices(t, report.DevicesPath(first))
+	firstRows, _ := readTornReport(t, first) // torn last line allowed
+	firstDevs := readDevices(t, report.DevicesPath(first))
 	mark1 := len(rs.sim.Journal())
 
 	env := map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}
-	res := runCLI(t, env, "", relRevokeArgs(rs.url, input, second, append(containArgs, "--resume", first)...)...)
+	res := runCLI(t, env, "", cliArgs("revoke", rs.url, input, second, append(containArgs, "--resume", first)...)...)
 	if res.code != exitIncomplete { // the synced user cannot be blocked
 		t.Fatalf("resumed run: exit %d, want 2\n%s", res.code, res.stderr)
 	}
 	rs.drain()
 	mark2 := len(rs.sim.Journal())
-	secondRows := e2eReadReport(t, second)
+	secondRows := readReport(t, second)
 	if len(secondRows) != 43 {
 		t.Errorf("the resumed report has %d rows, want 43", len(secondRows))
 	}
@@ -926,7 +900,7 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 	}
 	reachable := p.reachable()
 	seen := map[string]int{}
-	for _, d := range ctDevices(t, report.DevicesPath(second)) {
+	for _, d := range readDevices(t, report.DevicesPath(second)) {
 		seen[d.ID]++
 		g := reachable[d.ID]
 		if g.AccountEnabled && !g.OnPremisesSyncEnabled && (d.Outcome != batch.DeviceDisabled || !ctTrue(d.PriorEnabled)) {
@@ -1086,11 +1060,11 @@ func TestCLIRollbackRefused(t *testing.T) {
 	t.Parallel()
 	c := ctContained(t, false)
 	plain := filepath.Join(c.dir, "plain.csv")
-	if res := runCLI(t, c.env, "", e2eArgs("revoke", c.url, c.input, plain, "--exclude", c.excludes)...); res.code != exitIncomplete {
+	if res := runCLI(t, c.env, "", cliArgs("revoke", c.url, c.input, plain, "--exclude", c.excludes)...); res.code != exitIncomplete {
 		t.Fatalf("plain revoke: exit %d\n%s", res.code, res.stderr)
 	}
 	dry := filepath.Join(c.dir, "dry.csv")
-	if res := runCLI(t, c.env, "", e2eArgs("revoke", c.url, c.input, dry, "--dry-run", "--block-sign-in", "--disable-devices", "--exclude", c.excludes)...); res.code != exitIncomplete {
+	if res := runCLI(t, c.env, "", cliArgs("revoke", c.url, c.input, dry, "--dry-run", "--block-sign-in", "--disable-devices", "--exclude", c.excludes)...); res.code != exitIncomplete {
 		t.Fatalf("dry run: exit %d\n%s", res.code, res.stderr)
 	}
 	back := filepath.Join(c.dir, "back.csv")
@@ -1228,7 +1202,7 @@ func TestCLIRollbackTorn(t *testing.T) {
 			if gs := c.sim.Stats(); gs.Statuses[http.StatusNotFound] != 1 { // the list's missing user, in the containment run
 				t.Errorf("%d answers 404: something of the torn row %q was sent", gs.Statuses[http.StatusNotFound], torn)
 			}
-			rows := e2eReadReport(t, back)
+			rows := readReport(t, back)
 			r, ok := rows[c.line[tornID]]
 			switch {
 			case alone && ok:

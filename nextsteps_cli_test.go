@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -66,7 +65,7 @@ func nsCheckDoc(t *testing.T, d report.Doc, code int, cmd, reportPath string) {
 		t.Errorf("reports.report %q, want %q", d.Reports.Report, reportPath)
 	}
 	want := map[string]int{}
-	rows := e2eReadReport(t, reportPath)
+	rows := readReport(t, reportPath)
 	for _, r := range rows {
 		want[string(r.Status)]++
 	}
@@ -78,34 +77,6 @@ func nsCheckDoc(t *testing.T, d report.Doc, code int, cmd, reportPath string) {
 	if d.Rows != len(rows) {
 		t.Errorf("rows %d, the report has %d", d.Rows, len(rows))
 	}
-}
-
-// nsAfter is the command printed on the line after marker in stderr.
-func nsAfter(t *testing.T, stderr, marker string) string {
-	t.Helper()
-	_, after, ok := strings.Cut(stderr, marker+"\n  ")
-	if !ok {
-		t.Fatalf("no %q in the summary:\n%s", marker, stderr)
-	}
-	command, _, _ := strings.Cut(after, "\n")
-	return command
-}
-
-// nsShell runs a printed command as an admin would paste it, with env added to relEnv's.
-func nsShell(t *testing.T, dir, command string, env ...string) (int, string) {
-	t.Helper()
-	cmd := exec.Command("sh", "-c", command)
-	cmd.Dir, cmd.Env = dir, append(relEnv(), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	err := cmd.Run()
-	if ee, ok := err.(*exec.ExitError); ok {
-		return ee.ExitCode(), out.String()
-	}
-	if err != nil {
-		t.Fatalf("%s: %v", command, err)
-	}
-	return 0, out.String()
 }
 
 const nsFlakyID = "99999999-9999-4999-8999-999999999999"
@@ -125,7 +96,7 @@ func TestNextStepsSummary(t *testing.T) {
 	list += "not an email\nbob+tag@contoso.com\nflaky@contoso.com\no'brien@contoso.com\n"
 	input := writeFile(t, "users.csv", list)
 	out := filepath.Join(filepath.Dir(input), "out.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--max-attempts", "2")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--max-attempts", "2")...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
@@ -149,7 +120,7 @@ func TestNextStepsSummary(t *testing.T) {
 		}
 		at += i + len(w)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	if r := rows[3]; r.Status != batch.StatusDenied || r.Code != "Authorization_RequestDenied" ||
 		r.Message != "Insufficient privileges to complete the operation." || !strings.Contains(r.Note, "Privileged Authentication Administrator") {
 		t.Errorf("the admin's row: %s %s %q, note %q; want Graph's message kept and the fix in the note", r.Status, r.Code, r.Message, r.Note)
@@ -165,12 +136,12 @@ func TestNextStepsSummary(t *testing.T) {
 		// block_error and in the note; an ordinary user is blocked and needs nothing.
 		input := writeFile(t, "users.csv", "userPrincipalName\nadele@contoso.com\nadmin@contoso.com\n")
 		out := filepath.Join(filepath.Dir(input), "out.csv")
-		res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--block-sign-in")...)
+		res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--block-sign-in")...)
 		if res.code != exitIncomplete || !strings.Contains(res.stderr, "Next steps:\n  denied 1 (admin@contoso.com): Graph refuses this for an admin") ||
 			strings.Contains(res.stderr, "not_blocked") {
 			t.Fatalf("exit %d, want 2 with the admin denied and no block class\n%s", res.code, res.stderr)
 		}
-		r := e2eReadReport(t, out)[3]
+		r := readReport(t, out)[3]
 		if r.Status != batch.StatusDenied || !ctFalse(r.Blocked) || !strings.Contains(r.BlockError, "Privileged Authentication Administrator") ||
 			!strings.Contains(r.Note, "Privileged Authentication Administrator") {
 			t.Errorf("the admin's row: %s blocked=%s %q note %q", r.Status, ctBool(r.Blocked), r.BlockError, r.Note)
@@ -192,19 +163,19 @@ func TestRetryList(t *testing.T) {
 		// The first envelope fails as a whole with a 500, and one attempt is all a user gets.
 		var armed atomic.Bool
 		armed.Store(true)
-		rs := relStart(t, graphsim.Config{Seed: 2}, users, func(rs *relServer, n int64, w http.ResponseWriter, r *http.Request) bool {
+		rs := serveSim(t, tokenSim(graphsim.Config{Seed: 2}, users), simOpts{hook: func(rs *simServer, n int64, w http.ResponseWriter, r *http.Request) bool {
 			if armed.Load() && n == 1 {
 				w.WriteHeader(http.StatusInternalServerError)
 				return true
 			}
 			return false
-		})
+		}})
 		first := filepath.Join(dir, "first.csv")
-		res := runCLI(t, e2eEnv(), "", relRevokeArgs(rs.url, input, first, "--concurrency", "1", "--batch-size", "5", "--max-attempts", "1")...)
+		res := runCLI(t, tokenEnv(), "", cliArgs("revoke", rs.url, input, first, "--concurrency", "1", "--batch-size", "5", "--max-attempts", "1")...)
 		if res.code != exitIncomplete {
 			t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 		}
-		rows := e2eReadReport(t, first)
+		rows := readReport(t, first)
 		var failed []string
 		for l := 2; l <= len(users)+1; l++ {
 			if rows[l].Status == batch.StatusFailed {
@@ -222,14 +193,14 @@ func TestRetryList(t *testing.T) {
 		if got[0] != "userPrincipalName" || !slices.Equal(slices.Sorted(slices.Values(got[1:])), failed) {
 			t.Errorf("retry list:\n%s\nwant the failed users %v", data, failed)
 		}
-		command := nsAfter(t, res.stderr, "To run the failed and not attempted rows again, run:")
+		command := lineAfter(t, res.stderr, "To run the failed and not attempted rows again, run:"+"\n  ")
 		armed.Store(false)
-		code, out := nsShell(t, dir, command)
+		code, out := shell(t, dir, command)
 		if code != exitOK || strings.Contains(out, "Next steps") {
 			t.Fatalf("%s: exit %d\n%s", command, code, out)
 		}
 		rs.drain()
-		again := e2eReadReport(t, filepath.Join(dir, "first-retry.csv"))
+		again := readReport(t, filepath.Join(dir, "first-retry.csv"))
 		if len(again) != len(failed) {
 			t.Errorf("the retry run reported %d rows for %d", len(again), len(failed))
 		}
@@ -262,12 +233,12 @@ func TestRetryList(t *testing.T) {
 		dir := filepath.Dir(input)
 		first := filepath.Join(dir, "first.csv")
 		res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": token}, "",
-			e2eArgs("revoke", url, input, first, "--deadline", "1s", "--concurrency", "1", "--batch-size", "5")...)
+			cliArgs("revoke", url, input, first, "--deadline", "1s", "--concurrency", "1", "--batch-size", "5")...)
 		if res.code != exitDeadline {
 			t.Fatalf("exit %d, want 3\n%s", res.code, res.stderr)
 		}
 		var stopped []string
-		for _, r := range e2eReadReport(t, first) {
+		for _, r := range readReport(t, first) {
 			if r.Status == batch.StatusNotAttempted {
 				stopped = append(stopped, r.Input+","+tenant)
 			}
@@ -281,15 +252,15 @@ func TestRetryList(t *testing.T) {
 		if len(stopped) == 0 || got[0] != "userPrincipalName,tenant" || !slices.Equal(slices.Sorted(slices.Values(got[1:])), stopped) {
 			t.Fatalf("retry list:\n%s\nwant the %d rows the deadline stopped", data, len(stopped))
 		}
-		if nsAfter(t, res.stderr, "To finish, run:") == "" {
+		if lineAfter(t, res.stderr, "To finish, run:"+"\n  ") == "" {
 			t.Error("no --resume command beside the retry command")
 		}
-		command := nsAfter(t, res.stderr, "To run the failed and not attempted rows again, run:")
-		code, out := nsShell(t, dir, command, "BULKREVOKE_ACCESS_TOKEN="+token)
+		command := lineAfter(t, res.stderr, "To run the failed and not attempted rows again, run:"+"\n  ")
+		code, out := shell(t, dir, command, "BULKREVOKE_ACCESS_TOKEN="+token)
 		if code != exitOK {
 			t.Fatalf("%s: exit %d\n%s", command, code, out)
 		}
-		for _, r := range e2eReadReport(t, filepath.Join(dir, "first-retry.csv")) {
+		for _, r := range readReport(t, filepath.Join(dir, "first-retry.csv")) {
 			if r.Status != batch.StatusRevoked || !strings.EqualFold(r.TenantID, tenant) {
 				t.Errorf("retry run, line %d (%s): %s in %q", r.Line, r.Input, r.Status, r.TenantID)
 			}
@@ -312,7 +283,7 @@ func TestRetryList(t *testing.T) {
 		if err := os.WriteFile(old, []byte(before), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out)...)
+		res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out)...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "bulkrevoke: create retry list: "+old+" already exists") ||
 			!strings.Contains(res.stderr, "hint: choose another --report path, or add --force to overwrite") {
 			t.Fatalf("exit %d, want 1: a retry list in the way\n%s", res.code, res.stderr)
@@ -321,7 +292,7 @@ func TestRetryList(t *testing.T) {
 		if sim.Stats().Requests != 0 {
 			t.Fatal("a refused run sent requests")
 		}
-		res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--force")...)
+		res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--force")...)
 		if res.code != exitOK || strings.Contains(res.stderr, "Next steps") || strings.Contains(res.stderr, "retry.csv") {
 			t.Fatalf("exit %d, want 0 and no next steps\n%s", res.code, res.stderr)
 		}
@@ -329,7 +300,7 @@ func TestRetryList(t *testing.T) {
 			t.Errorf("a run with nothing to retry changed the retry list already there: %q", data)
 		}
 		// The retry list of one report is the input of the next, not of the report it goes with.
-		res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, old, out, "--force")...)
+		res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, old, out, "--force")...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "would write "+old+", which is the user list (--input)") {
 			t.Errorf("--input %s --report %s: exit %d\n%s", old, out, res.code, res.stderr)
 		}
@@ -347,7 +318,7 @@ func TestSummaryJSON(t *testing.T) {
 
 	t.Run("0 to stdout", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "ok.csv")
-		res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--summary-json", "-")...)
+		res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--summary-json", "-")...)
 		if res.code != exitOK {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
 		}
@@ -357,7 +328,7 @@ func TestSummaryJSON(t *testing.T) {
 			d.ResumeCommand != "" || d.Error != "" || d.Reports.Retry != "" || d.DryRun {
 			t.Errorf("a run that revoked everyone: %+v", d)
 		}
-		relNoSecrets(t, "--summary-json", res.stdout)
+		noSecrets(t, "--summary-json", res.stdout)
 	})
 
 	t.Run("1", func(t *testing.T) {
@@ -366,7 +337,7 @@ func TestSummaryJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		j := filepath.Join(t.TempDir(), "summary.json")
-		res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--summary-json", j)...)
+		res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--summary-json", j)...)
 		data, err := os.ReadFile(j)
 		if res.code != exitFailure || err != nil {
 			t.Fatalf("exit %d, %v\n%s", res.code, err, res.stderr)
@@ -383,7 +354,7 @@ func TestSummaryJSON(t *testing.T) {
 		input := writeFile(t, "mixed.csv", "userPrincipalName\nadele@contoso.com\nadmin@contoso.com\nghost@contoso.com\n")
 		out := filepath.Join(filepath.Dir(input), "mixed-report.csv")
 		j := filepath.Join(filepath.Dir(input), "summary.json")
-		res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, out, "--summary-json", j)...)
+		res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, out, "--summary-json", j)...)
 		data, err := os.ReadFile(j)
 		if res.code != exitIncomplete || err != nil {
 			t.Fatalf("exit %d, %v\n%s", res.code, err, res.stderr)
@@ -405,7 +376,7 @@ func TestSummaryJSON(t *testing.T) {
 		_, url := startSim(t, graphsim.Config{Seed: 6, Latency: graphsim.Uniform{Min: 300 * time.Millisecond, Max: 300 * time.Millisecond}}, users)
 		out := filepath.Join(filepath.Dir(input), "late.csv")
 		j := filepath.Join(filepath.Dir(input), "summary.json")
-		res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--summary-json", j,
+		res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--summary-json", j,
 			"--deadline", "1s", "--concurrency", "1", "--batch-size", "5")...)
 		data, err := os.ReadFile(j)
 		if res.code != exitDeadline || err != nil {
@@ -427,8 +398,8 @@ func TestSummaryJSON(t *testing.T) {
 		ack := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ackOnce.Do(func() { close(acked) }) }))
 		t.Cleanup(ack.Close)
 		var childMu sync.Mutex
-		var child *relChild
-		rs := relStart(t, graphsim.Config{Seed: 7}, users, func(rs *relServer, n int64, w http.ResponseWriter, r *http.Request) bool {
+		var child *childProc
+		rs := serveSim(t, tokenSim(graphsim.Config{Seed: 7}, users), simOpts{hook: func(rs *simServer, n int64, w http.ResponseWriter, r *http.Request) bool {
 			if n != 2 {
 				return false
 			}
@@ -446,12 +417,11 @@ func TestSummaryJSON(t *testing.T) {
 			case <-r.Context().Done():
 				return true
 			}
-		})
+		}})
 		out := filepath.Join(t.TempDir(), "stopped.csv")
 		j := filepath.Join(filepath.Dir(out), "summary.json")
 		childMu.Lock()
-		child = relStartChildEnv(t, dir, []string{relAckEnv + "=" + ack.URL},
-			relRevokeArgs(rs.url, input, out, "--concurrency", "1", "--batch-size", "10", "--summary-json", j)...)
+		child = startChild(t, dir, []string{relAckEnv + "=" + ack.URL}, cliArgs("revoke", rs.url, input, out, "--concurrency", "1", "--batch-size", "10", "--summary-json", j)...)
 		childMu.Unlock()
 		code := child.wait(t)
 		rs.drain()
@@ -473,17 +443,17 @@ func TestSummaryJSON(t *testing.T) {
 		// Usage errors are not past the flags: nothing is written. A --summary-json the run
 		// could not write at the end is refused at the start.
 		j := filepath.Join(t.TempDir(), "s.json")
-		res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, filepath.Join(t.TempDir(), "r.csv"), "--summary-json", j, "--batch-size", "0")...)
+		res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, filepath.Join(t.TempDir(), "r.csv"), "--summary-json", j, "--batch-size", "0")...)
 		if res.code != exitFailure {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
 		}
 		e2eNoFile(t, j)
-		res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, filepath.Join(t.TempDir(), "r.csv"), "--summary-json", filepath.Join(dir, "no", "s.json"))...)
+		res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, filepath.Join(t.TempDir(), "r.csv"), "--summary-json", filepath.Join(dir, "no", "s.json"))...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "directory "+filepath.Join(dir, "no")+" does not exist") ||
 			!strings.Contains(res.stderr, "hint: give --summary-json a file in an existing directory") {
 			t.Errorf("exit %d\n%s", res.code, res.stderr)
 		}
-		res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, filepath.Join(t.TempDir(), "r.csv"), "--summary-json", input)...)
+		res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, filepath.Join(t.TempDir(), "r.csv"), "--summary-json", input)...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "--summary-json must not be the user list (--input)") {
 			t.Errorf("--summary-json is the input: exit %d\n%s", res.code, res.stderr)
 		}
@@ -504,7 +474,7 @@ func TestDryRunSays(t *testing.T) {
 	if !strings.HasPrefix(res.stderr, "DRY RUN: nothing will be re-enabled") {
 		t.Errorf("no dry-run banner first:\n%s", res.stderr)
 	}
-	rows := e2eReadReport(t, dry)
+	rows := readReport(t, dry)
 	// A would_enable row re-enables sign-in (the run being undone found the user enabled), or
 	// only devices.
 	would, signIn, devs := 0, 0, 0
@@ -519,7 +489,7 @@ func TestDryRunSays(t *testing.T) {
 			}
 		}
 	}
-	ds := ctDevices(t, report.DevicesPath(dry))
+	ds := readDevices(t, report.DevicesPath(dry))
 	for _, d := range ds {
 		if d.Outcome != batch.DeviceWouldEnable || !c.disabledIDs[d.ID] || rows[d.Line].Status != batch.StatusWouldEnable {
 			t.Errorf("devices report: %s %s for line %d (%s)", d.ID, d.Outcome, d.Line, rows[d.Line].Status)
@@ -543,7 +513,7 @@ func TestDryRunSays(t *testing.T) {
 		t.Errorf("enable --from a dry rollback: exit %d\n%s", res.code, res.stderr)
 	}
 
-	res = runCLI(t, c.env, "", e2eArgs("validate", c.url, c.input, filepath.Join(c.dir, "v.csv"), "--exclude", c.excludes)...)
+	res = runCLI(t, c.env, "", cliArgs("validate", c.url, c.input, filepath.Join(c.dir, "v.csv"), "--exclude", c.excludes)...)
 	if !strings.HasPrefix(res.stderr, "DRY RUN: users are only read; nothing will be revoked, blocked or disabled.\n") {
 		t.Errorf("validate: no dry-run banner first:\n%s", res.stderr)
 	}
@@ -579,7 +549,7 @@ func TestHintsMatch(t *testing.T) {
 			if tc.name == "permission denied" && os.Geteuid() == 0 {
 				t.Skip("root writes anywhere")
 			}
-			res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, tc.report, tc.extra...)...)
+			res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, tc.report, tc.extra...)...)
 			if res.code != exitFailure || !strings.HasSuffix(res.stderr, tc.hint) {
 				t.Errorf("exit %d, want 1 ending %q\n%s", res.code, tc.hint, res.stderr)
 			}

@@ -6,7 +6,6 @@ package main
 import (
 	"bytes"
 	"encoding/csv"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,24 +15,19 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 	"unicode/utf16"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
 	"github.com/bulkrevoke/bulkrevoke/report"
 )
-
-// relSecret stands in for an app's client secret: it is in every child's environment, and no
-// output may ever contain it or the token.
-const relSecret = "relFakeSecret~Q8x.9zZ_do-not-print"
 
 // relUsers is a tenant of n plain members and an input file naming them, one per line.
 func relUsers(t *testing.T, n int) ([]graphsim.User, string) {
@@ -51,258 +45,7 @@ func relUsers(t *testing.T, n int) ([]graphsim.User, string) {
 	return users, writeFile(t, "users.csv", b.String())
 }
 
-// relServer serves graphsim over loopback with a hook run on each $batch request: hook may
-// serve the request itself (returning true) or leave it to graphsim. It waits for every
-// handler at cleanup and on Drain, so the journal is final when read.
-type relServer struct {
-	sim *graphsim.Server
-	url string
-	n   atomic.Int64
-	// active counts handlers running. Not a WaitGroup: a dead child's last requests may still
-	// arrive while the test waits, and WaitGroup forbids an Add from zero during a Wait.
-	mu     sync.Mutex
-	idle   *sync.Cond
-	active int
-	hook   func(rs *relServer, n int64, w http.ResponseWriter, r *http.Request) bool
-}
-
-// relStart serves graphsim behind a relServer. Everything the handlers read is set before the
-// test server starts, so the race detector sees it ordered before them.
-func relStart(t *testing.T, cfg graphsim.Config, users []graphsim.User, hook func(*relServer, int64, http.ResponseWriter, *http.Request) bool) *relServer {
-	t.Helper()
-	cfg.Token = simToken
-	rs := &relServer{hook: hook, sim: graphsim.New(cfg, users)}
-	rs.idle = sync.NewCond(&rs.mu)
-	srv := httptest.NewServer(rs)
-	t.Cleanup(srv.Close)
-	rs.url = srv.URL + "/v1.0"
-	return rs
-}
-
-func (rs *relServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rs.mu.Lock()
-	rs.active++
-	rs.mu.Unlock()
-	defer func() {
-		rs.mu.Lock()
-		rs.active--
-		rs.idle.Broadcast()
-		rs.mu.Unlock()
-	}()
-	if strings.HasSuffix(r.URL.Path, "/$batch") {
-		n := rs.n.Add(1)
-		if rs.hook != nil && rs.hook(rs, n, w, r) {
-			return
-		}
-	}
-	rs.sim.ServeHTTP(w, r)
-}
-
-// separate serves rs at a URL of its own, for a child the test will kill. drain cannot see a
-// request the dead child wrote that no handler has read yet: it may reach graphsim after drain
-// returned, in the next run's share of the journal. Closing this server drops such requests
-// (the network lost them) and waits for every one a handler took, so the journal is final for
-// that run.
-func (rs *relServer) separate(t *testing.T) (url string, closeIt func()) {
-	t.Helper()
-	srv := httptest.NewServer(rs)
-	t.Cleanup(srv.Close)
-	return srv.URL + "/v1.0", srv.Close
-}
-
-// drain waits until no handler runs, so that graphsim's journal holds everything answered.
-func (rs *relServer) drain() {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	for rs.active > 0 {
-		rs.idle.Wait()
-	}
-}
-
-// relChild is the program run as a real child process, found on PATH where testscript.Main
-// put a copy of the test binary under the command's name.
-type relChild struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	mu             sync.Mutex
-	proc           *os.Process
-}
-
-func relEnv() []string {
-	return []string{
-		"PATH=" + os.Getenv("PATH"),
-		"HOME=" + os.TempDir(),
-		"BULKREVOKE_ACCESS_TOKEN=" + simToken,
-		"AZURE_CLIENT_SECRET=" + relSecret,
-	}
-}
-
-func relStartChild(t *testing.T, dir string, args ...string) *relChild {
-	t.Helper()
-	return relStartChildEnv(t, dir, nil, args...)
-}
-
-// relStartChildEnv is relStartChild with env added to relEnv's.
-func relStartChildEnv(t *testing.T, dir string, env []string, args ...string) *relChild {
-	t.Helper()
-	c := &relChild{cmd: exec.Command("bulkrevoke", args...)}
-	c.cmd.Dir = dir
-	c.cmd.Env = append(relEnv(), env...)
-	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
-	if err := c.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c.mu.Lock()
-	c.proc = c.cmd.Process
-	c.mu.Unlock()
-	t.Cleanup(func() { c.signal(os.Kill) })
-	return c
-}
-
-// signal reaches the child from a server handler; the lock orders it after Start for the race
-// detector, which cannot see that the request came from the child.
-func (c *relChild) signal(sig os.Signal) {
-	c.mu.Lock()
-	p := c.proc
-	c.mu.Unlock()
-	if p != nil {
-		_ = p.Signal(sig)
-	}
-}
-
-// wait returns the exit code, or -1 when the child was killed by a signal.
-func (c *relChild) wait(t *testing.T) int {
-	t.Helper()
-	err := c.cmd.Wait()
-	if err == nil {
-		return 0
-	}
-	if ee, ok := err.(*exec.ExitError); ok {
-		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			return -1
-		}
-		return ee.ExitCode()
-	}
-	t.Fatal(err)
-	return 0
-}
-
-// relReport reads the report at path; see relReportData.
-func relReport(t testing.TB, path string) (map[int]batch.Result, int) {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return relReportData(t, path, data)
-}
-
-// relReportData reads a report as raw CSV, record by record, checking that no line number
-// appears twice, and returns its rows by line through report.ReadReport (what --resume reads)
-// with the number of complete records. A killed run may leave a torn last line, cut mid-write:
-// without its newline, inside a quoted field, or short of fields. Reading stops at the first
-// such record, and it must be the last thing in the file: an unparseable record with lines
-// after it is corruption, not a crash. csv.Reader.ReadAll cannot do this: it returns no
-// records at all when any of them fails to parse. ReadReport must agree on exactly the
-// complete rows: a torn row is neither lost from the middle nor taken for a finished one.
-func relReportData(t testing.TB, name string, data []byte) (map[int]batch.Result, int) {
-	t.Helper()
-	cr := csv.NewReader(bytes.NewReader(data))
-	cr.FieldsPerRecord = len(report.Header)
-	lines := map[int]bool{}
-	n := 0
-	for header := true; ; header = false {
-		start := cr.InputOffset()
-		rec, err := cr.Read()
-		if err == io.EOF {
-			break
-		}
-		if end := cr.InputOffset(); err == nil && data[end-1] != '\n' {
-			err = errors.New("no newline at the end")
-		}
-		if err != nil {
-			// A cut write leaves no line break after the record's start but, at most, its own.
-			tail := data[start:]
-			if i := bytes.IndexByte(tail, '\n'); i >= 0 && i < len(tail)-1 {
-				t.Errorf("%s: the record at byte %d is unparseable (%v) and is not the last line", name, start, err)
-			} else {
-				t.Logf("%s: torn last line %q: %v", name, tail, err)
-			}
-			break
-		}
-		if header {
-			if !slices.Equal(rec, report.Header) {
-				t.Fatalf("%s: header %q, want %q", name, rec, report.Header)
-			}
-			continue
-		}
-		line, err := strconv.Atoi(rec[0])
-		if err != nil {
-			t.Errorf("%s: line number %q: %v", name, rec[0], err)
-			continue
-		}
-		if lines[line] {
-			t.Errorf("%s: line %d reported twice", name, line)
-		}
-		lines[line] = true
-		n++
-	}
-	rows, err := report.ReadReport(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("%s: %v", name, err)
-	}
-	for line := range lines {
-		if _, ok := rows[line]; !ok {
-			t.Errorf("%s: ReadReport lost the complete row of line %d", name, line)
-		}
-	}
-	for line := range rows {
-		if !lines[line] {
-			t.Errorf("%s: ReadReport returned line %d, which is not a complete row", name, line)
-		}
-	}
-	return rows, n
-}
-
-// relRecorder is a testing.TB that records failures instead of failing, so that a test can
-// check that relReportData rejects a corrupt report. Fatal ends the calling goroutine, as
-// testing's does.
-type relRecorder struct {
-	testing.TB
-	mu       sync.Mutex
-	failures []string
-}
-
-func (r *relRecorder) Helper()                   {}
-func (r *relRecorder) Logf(string, ...any)       {}
-func (r *relRecorder) Errorf(f string, a ...any) { r.record(fmt.Sprintf(f, a...)) }
-func (r *relRecorder) Fatal(a ...any)            { r.record(fmt.Sprint(a...)); runtime.Goexit() }
-func (r *relRecorder) Fatalf(f string, a ...any) {
-	r.record(fmt.Sprintf(f, a...))
-	runtime.Goexit()
-}
-
-func (r *relRecorder) record(s string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.failures = append(r.failures, s)
-}
-
-// run calls f on its own goroutine, so that a Fatal ends f and not the test, and returns the
-// failures recorded.
-func (r *relRecorder) run(f func(testing.TB)) []string {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		f(r)
-	}()
-	<-done
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.failures
-}
-
-// TestRelReportTorn feeds relReport the reports a run killed mid-write leaves, and reports it
+// TestRelReportTorn feeds readTornReport the reports a run killed mid-write leaves, and reports it
 // must refuse: every complete row comes back, with its content, and nothing else.
 func TestRelReportTorn(t *testing.T) {
 	results := []batch.Result{
@@ -352,7 +95,7 @@ func TestRelReportTorn(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rows, n := relReportData(t, "report.csv", []byte(tc.report))
+			rows, n, _ := scanReport(t, "report.csv", []byte(tc.report))
 			if n != tc.want || len(rows) != tc.want {
 				t.Fatalf("%d records, %d rows; want %d of each", n, len(rows), tc.want)
 			}
@@ -373,28 +116,12 @@ func TestRelReportTorn(t *testing.T) {
 	}
 	for _, tc := range corrupt {
 		t.Run(tc.name, func(t *testing.T) {
-			failures := (&relRecorder{TB: t}).run(func(tb testing.TB) { relReportData(tb, "report.csv", []byte(tc.report)) })
+			failures := (&failRecorder{TB: t}).run(func(tb testing.TB) { scanReport(tb, "report.csv", []byte(tc.report)) })
 			if !strings.Contains(strings.Join(failures, "\n"), tc.failure) {
 				t.Errorf("failures %q, want one saying %q", failures, tc.failure)
 			}
 		})
 	}
-}
-
-// relNoSecrets fails when any of texts holds the token or the secret.
-func relNoSecrets(t *testing.T, what string, texts ...string) {
-	t.Helper()
-	for _, s := range texts {
-		for _, secret := range []string{simToken, relSecret} {
-			if strings.Contains(s, secret) {
-				t.Errorf("%s contains a secret (%.8s...)", what, secret)
-			}
-		}
-	}
-}
-
-func relRevokeArgs(url, input, reportPath string, extra ...string) []string {
-	return append([]string{"revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", reportPath, "--yes"}, extra...)
 }
 
 // TestRelKillAndResume kills the program (SIGKILL) at several points of a run, driven by the
@@ -419,44 +146,43 @@ func TestRelKillAndResume(t *testing.T) {
 func relKillAndResume(t *testing.T, nth int64, after bool) {
 	users, input := relUsers(t, 200)
 	dir := filepath.Dir(input)
-	var child *relChild
+	var child *childProc
 	var childMu sync.Mutex
 	var killed atomic.Bool
-	rs := relStart(t, graphsim.Config{Seed: nth, Latency: graphsim.Uniform{Min: 10 * time.Millisecond, Max: 30 * time.Millisecond}}, users,
-		func(rs *relServer, n int64, w http.ResponseWriter, r *http.Request) bool {
-			if n != nth {
-				return false
-			}
-			childMu.Lock()
-			c := child
-			childMu.Unlock()
-			if !after {
-				killed.Store(true)
-				c.signal(os.Kill)
-				return true
-			}
-			rec := httptest.NewRecorder()
-			rs.sim.ServeHTTP(rec, r)
+	rs := serveSim(t, tokenSim(graphsim.Config{Seed: nth, Latency: graphsim.Uniform{Min: 10 * time.Millisecond, Max: 30 * time.Millisecond}}, users), simOpts{hook: func(rs *simServer, n int64, w http.ResponseWriter, r *http.Request) bool {
+		if n != nth {
+			return false
+		}
+		childMu.Lock()
+		c := child
+		childMu.Unlock()
+		if !after {
 			killed.Store(true)
 			c.signal(os.Kill)
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(rec.Body.Bytes())
 			return true
-		})
+		}
+		rec := httptest.NewRecorder()
+		rs.sim.ServeHTTP(rec, r)
+		killed.Store(true)
+		c.signal(os.Kill)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return true
+	}})
 	first := filepath.Join(dir, "first.csv")
 	childMu.Lock()
-	child = relStartChild(t, dir, relRevokeArgs(rs.url, input, first)...)
+	child = startChild(t, dir, nil, cliArgs("revoke", rs.url, input, first)...)
 	childMu.Unlock()
 	if code := child.wait(t); code != -1 || !killed.Load() {
 		t.Fatalf("first run exited %d (killed: %v), want killed by the test; stderr:\n%s", code, killed.Load(), child.stderr.String())
 	}
 	rs.drain()
-	relNoSecrets(t, "the killed run's output", child.stdout.String(), child.stderr.String())
+	noSecrets(t, "the killed run's output", child.stdout.String(), child.stderr.String())
 
-	firstRows, _ := relReport(t, first)
+	firstRows, _ := readTornReport(t, first)
 	before := map[string]int{}
 	for _, r := range firstRows {
 		if r.Status == batch.StatusRevoked {
@@ -468,12 +194,12 @@ func relKillAndResume(t *testing.T, nth int64, after bool) {
 	}
 
 	second := filepath.Join(dir, "second.csv")
-	resume := relStartChild(t, dir, relRevokeArgs(rs.url, input, second, "--resume", first)...)
+	resume := startChild(t, dir, nil, cliArgs("revoke", rs.url, input, second, "--resume", first)...)
 	if code := resume.wait(t); code != 0 {
 		t.Fatalf("resumed run exited %d, want 0; stderr:\n%s", code, resume.stderr.String())
 	}
 	rs.drain()
-	rows, n := relReport(t, second)
+	rows, n := readTornReport(t, second)
 	if n != len(users) || len(rows) != len(users) {
 		t.Fatalf("resumed report has %d rows (%d distinct lines) for %d input rows", n, len(rows), len(users))
 	}
@@ -496,7 +222,7 @@ func relKillAndResume(t *testing.T, nth int64, after bool) {
 	}
 	t.Logf("killed with %d rows revoked in the report", len(before))
 	data, _ := os.ReadFile(second)
-	relNoSecrets(t, "the resumed run's output and reports", resume.stdout.String(), resume.stderr.String(), string(data))
+	noSecrets(t, "the resumed run's output and reports", resume.stdout.String(), resume.stderr.String(), string(data))
 }
 
 // relAckEnv, in the environment of a child, names a URL the child posts to once SIGINT has
@@ -559,35 +285,33 @@ func TestRelInterrupt(t *testing.T) {
 	ack := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ackOnce.Do(func() { close(acked) }) }))
 	t.Cleanup(ack.Close)
 	var childMu sync.Mutex
-	var child *relChild
+	var child *childProc
 	var unacked atomic.Bool
-	rs := relStart(t, graphsim.Config{Seed: 7}, users,
-		func(rs *relServer, n int64, w http.ResponseWriter, r *http.Request) bool {
-			if n != 2 {
-				return false
-			}
-			// Read the body first: only then does net/http cancel r's context when the child
-			// hangs up, which ends the wait below if the ack never comes.
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				return true
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			childMu.Lock()
-			child.signal(os.Interrupt)
-			childMu.Unlock()
-			select {
-			case <-acked:
-				return false // graphsim answers, after the cancellation: the envelope was in flight
-			case <-r.Context().Done():
-				unacked.Store(true)
-				return true
-			}
-		})
+	rs := serveSim(t, tokenSim(graphsim.Config{Seed: 7}, users), simOpts{hook: func(rs *simServer, n int64, w http.ResponseWriter, r *http.Request) bool {
+		if n != 2 {
+			return false
+		}
+		// Read the body first: only then does net/http cancel r's context when the child
+		// hangs up, which ends the wait below if the ack never comes.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return true
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		childMu.Lock()
+		child.signal(os.Interrupt)
+		childMu.Unlock()
+		select {
+		case <-acked:
+			return false // graphsim answers, after the cancellation: the envelope was in flight
+		case <-r.Context().Done():
+			unacked.Store(true)
+			return true
+		}
+	}})
 	first := filepath.Join(dir, "first.csv")
 	childMu.Lock()
-	child = relStartChildEnv(t, dir, []string{relAckEnv + "=" + ack.URL},
-		relRevokeArgs(rs.url, input, first, "--concurrency", "1", "-v", "--log-format", "json")...)
+	child = startChild(t, dir, []string{relAckEnv + "=" + ack.URL}, cliArgs("revoke", rs.url, input, first, "--concurrency", "1", "-v", "--log-format", "json")...)
 	childMu.Unlock()
 	code := child.wait(t)
 	if unacked.Load() {
@@ -597,7 +321,7 @@ func TestRelInterrupt(t *testing.T) {
 		t.Fatalf("exit code %d, want %d; stderr:\n%s", code, exitInterrupted, child.stderr.String())
 	}
 	rs.drain()
-	rows, n := relReport(t, first)
+	rows, n := readTornReport(t, first)
 	if n != len(users) || len(rows) != len(users) {
 		t.Fatalf("report has %d rows (%d distinct) for %d input rows", n, len(rows), len(users))
 	}
@@ -623,16 +347,16 @@ func TestRelInterrupt(t *testing.T) {
 		t.Fatalf("resume command = %q", command)
 	}
 	report0, _ := os.ReadFile(first)
-	relNoSecrets(t, "the interrupted run's output", child.stdout.String(), stderr, string(report0))
+	noSecrets(t, "the interrupted run's output", child.stdout.String(), stderr, string(report0))
 
 	resume := exec.Command("sh", "-c", command)
-	resume.Dir, resume.Env = dir, relEnv()
+	resume.Dir, resume.Env = dir, childEnv()
 	var out bytes.Buffer
 	resume.Stdout, resume.Stderr = &out, &out
 	if err := resume.Run(); err != nil {
 		t.Fatalf("%s: %v\n%s", command, err, out.String())
 	}
-	rows, n = relReport(t, filepath.Join(dir, "first-resumed.csv"))
+	rows, n = readTornReport(t, filepath.Join(dir, "first-resumed.csv"))
 	if n != len(users) || len(rows) != len(users) {
 		t.Fatalf("resumed report has %d rows (%d distinct) for %d input rows", n, len(rows), len(users))
 	}
@@ -647,7 +371,7 @@ func TestRelInterrupt(t *testing.T) {
 			t.Errorf("%s revoked %d times, want once", u.UPN, k)
 		}
 	}
-	relNoSecrets(t, "the resumed run's output", out.String())
+	noSecrets(t, "the resumed run's output", out.String())
 }
 
 // relUTF16 encodes s as UTF-16LE with a BOM, as Excel's "Unicode text" does.
@@ -690,13 +414,13 @@ func TestRelBadInput(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rs := relStart(t, graphsim.Config{Seed: 1}, users, nil)
+			rs := serveSim(t, tokenSim(graphsim.Config{Seed: 1}, users), simOpts{})
 			input := writeFile(t, "in.csv", tc.content)
 			if tc.dir {
 				input = t.TempDir()
 			}
 			reportPath := filepath.Join(t.TempDir(), "report.csv")
-			args := relRevokeArgs(rs.url, input, reportPath)
+			args := cliArgs("revoke", rs.url, input, reportPath)
 			if tc.column != "" {
 				args = append(args, "--column", tc.column)
 			}
@@ -716,7 +440,7 @@ func TestRelBadInput(t *testing.T) {
 				}
 				return
 			}
-			rows, n := relReport(t, reportPath)
+			rows, n := readTornReport(t, reportPath)
 			if n != len(tc.statuses) {
 				t.Fatalf("%d report rows, want %d", n, len(tc.statuses))
 			}
@@ -748,8 +472,8 @@ func TestRelReportRefused(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rs := relStart(t, graphsim.Config{Seed: 1}, users, nil)
-			res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}, "", relRevokeArgs(rs.url, input, tc.path)...)
+			rs := serveSim(t, tokenSim(graphsim.Config{Seed: 1}, users), simOpts{})
+			res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}, "", cliArgs("revoke", rs.url, input, tc.path)...)
 			if res.code != exitFailure || !strings.Contains(res.stderr, tc.stderr) {
 				t.Fatalf("exit %d, stderr:\n%s\nwant exit 1 and %q", res.code, res.stderr, tc.stderr)
 			}
@@ -763,13 +487,13 @@ func TestRelReportRefused(t *testing.T) {
 	}
 
 	// --force replaces it, and the replacement is private whatever the old file's mode was.
-	rs := relStart(t, graphsim.Config{Seed: 1}, users, nil)
-	res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}, "", relRevokeArgs(rs.url, input, existing, "--force")...)
+	rs := serveSim(t, tokenSim(graphsim.Config{Seed: 1}, users), simOpts{})
+	res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}, "", cliArgs("revoke", rs.url, input, existing, "--force")...)
 	if res.code != exitOK {
 		t.Fatalf("--force: exit %d\n%s", res.code, res.stderr)
 	}
 	fresh := filepath.Join(dir, "fresh.csv")
-	if res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}, "", relRevokeArgs(rs.url, input, fresh)...); res.code != exitOK {
+	if res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}, "", cliArgs("revoke", rs.url, input, fresh)...); res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
 	for _, p := range []string{existing, fresh} {
@@ -781,7 +505,7 @@ func TestRelReportRefused(t *testing.T) {
 			t.Errorf("%s has mode %v, want 0600", filepath.Base(p), perm)
 		}
 	}
-	if _, n := relReport(t, existing); n != len(users) {
+	if _, n := readTornReport(t, existing); n != len(users) {
 		t.Errorf("forced report has %d rows, want %d", n, len(users))
 	}
 }
@@ -842,7 +566,9 @@ func TestRelSecrets(t *testing.T) {
 		for _, f := range cmd.Flags {
 			for _, name := range f.Names() {
 				for _, bad := range []string{"secret", "password", "token", "insecure", "skip-verify", "tls"} {
-					if strings.Contains(strings.ToLower(name), bad) && name != "token" {
+					// A switch carries no value: --reset-password names an action, not a secret.
+					_, isSwitch := f.(*cli.BoolFlag)
+					if strings.Contains(strings.ToLower(name), bad) && name != "token" && !(bad == "password" && isSwitch) {
 						t.Errorf("%s --%s: secrets and TLS switches must not be flags", cmd.Name, name)
 					}
 				}
@@ -851,25 +577,25 @@ func TestRelSecrets(t *testing.T) {
 	}
 
 	users, input := relUsers(t, 30)
-	env := map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken, "AZURE_CLIENT_SECRET": relSecret,
+	env := map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken, "AZURE_CLIENT_SECRET": testSecret,
 		"AZURE_TENANT_ID": "00000000-0000-4000-8000-0000000000aa", "AZURE_CLIENT_ID": "00000000-0000-4000-8000-0000000000bb"}
 	// Graph refusing the token is the path most likely to echo it.
-	refusing := relStart(t, graphsim.Config{Seed: 1}, users, nil)
+	refusing := serveSim(t, tokenSim(graphsim.Config{Seed: 1}, users), simOpts{})
 	refusing.sim.SetToken("not-the-token-we-send")
 	// Retried steps make the engine log warnings; a short Retry-After keeps the test quick.
-	ok := relStart(t, graphsim.Config{Seed: 2, FractionalRetryAfter: true, Faults: graphsim.Faults{
-		StepRate: 0.3, StepStatuses: []int{503}, RetryAfter: 20 * time.Millisecond}}, users, nil)
+	ok := serveSim(t, tokenSim(graphsim.Config{Seed: 2, FractionalRetryAfter: true, Faults: graphsim.Faults{
+		StepRate: 0.3, StepStatuses: []int{503}, RetryAfter: 20 * time.Millisecond}}, users), simOpts{})
 	dir := t.TempDir()
 	runs := []struct {
 		name string
 		args []string
 		env  map[string]string
 	}{
-		{"success, verbose json logs", relRevokeArgs(ok.url, input, filepath.Join(dir, "a.csv"), "-v", "--log-format", "json", "--verify", "--max-attempts", "20"), env},
-		{"token refused, verbose", relRevokeArgs(refusing.url, input, filepath.Join(dir, "b.csv"), "-v", "--batch-size", "10"), env},
-		{"dry run", append(relRevokeArgs(ok.url, input, filepath.Join(dir, "c.csv"), "-v"), "--dry-run"), env},
+		{"success, verbose json logs", cliArgs("revoke", ok.url, input, filepath.Join(dir, "a.csv"), "-v", "--log-format", "json", "--verify", "--max-attempts", "20"), env},
+		{"token refused, verbose", cliArgs("revoke", refusing.url, input, filepath.Join(dir, "b.csv"), "-v", "--batch-size", "10"), env},
+		{"dry run", append(cliArgs("revoke", ok.url, input, filepath.Join(dir, "c.csv"), "-v"), "--dry-run"), env},
 		{"secret auth, missing tenant", []string{"revoke", "--auth", "secret", "--tenant-id", "", "--input", input, "--yes", "--report", filepath.Join(dir, "d.csv")},
-			map[string]string{"AZURE_CLIENT_SECRET": relSecret, "AZURE_CLIENT_ID": "x"}},
+			map[string]string{"AZURE_CLIENT_SECRET": testSecret, "AZURE_CLIENT_ID": "x"}},
 		{"plain http to a remote host", []string{"revoke", "--auth", "token", "--graph-url", "http://graph.example.com/v1.0", "--input", input, "--yes"}, env},
 	}
 	for _, r := range runs {
@@ -885,7 +611,7 @@ func TestRelSecrets(t *testing.T) {
 		if res.code == exitOK && r.name != "success, verbose json logs" && r.name != "dry run" {
 			t.Errorf("%s: exit 0, want a failure", r.name)
 		}
-		relNoSecrets(t, r.name, texts...)
+		noSecrets(t, r.name, texts...)
 	}
 }
 
@@ -894,7 +620,7 @@ func TestRelGraphURL(t *testing.T) {
 	users, input := relUsers(t, 2)
 	env := map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}
 	for _, u := range []string{"http://graph.example.com/v1.0", "http://10.0.0.1/v1.0", "http://localhost.example.com/v1.0", "ftp://127.0.0.1/v1.0"} {
-		res := runCLI(t, env, "", relRevokeArgs(u, input, filepath.Join(t.TempDir(), "r.csv"))...)
+		res := runCLI(t, env, "", cliArgs("revoke", u, input, filepath.Join(t.TempDir(), "r.csv"))...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "only https is allowed") {
 			t.Errorf("--graph-url %s: exit %d, stderr %s; want refused", u, res.code, res.stderr)
 		}
@@ -906,11 +632,11 @@ func TestRelGraphURL(t *testing.T) {
 	srv := httptest.NewTLSServer(sim)
 	defer srv.Close()
 	reportPath := filepath.Join(t.TempDir(), "r.csv")
-	res := runCLI(t, env, "", relRevokeArgs(srv.URL+"/v1.0", input, reportPath, "--max-attempts", "1")...)
+	res := runCLI(t, env, "", cliArgs("revoke", srv.URL+"/v1.0", input, reportPath, "--max-attempts", "1")...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
-	rows, _ := relReport(t, reportPath)
+	rows, _ := readTornReport(t, reportPath)
 	for _, r := range rows {
 		if r.Status != batch.StatusFailed || !strings.Contains(r.Message, "certificate") {
 			t.Errorf("line %d: %s %q, want failed for the untrusted certificate", r.Line, r.Status, r.Message)

@@ -203,7 +203,7 @@ func (r *runner) revoke() error {
 	cfg := r.engineConfig(prev)
 	cfg.Skip = skipper(excluded, prev, o.offline, o.devices, s.now)
 	var src batch.Source = reader
-	if prev != nil && o.block {
+	if prev != nil && (o.block || o.reset) {
 		src = &priorSource{src: reader, prev: prev}
 	}
 	return r.run(cfg, src, sv.rows, listed)
@@ -326,6 +326,9 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 		fmt.Fprintln(s.stderr, "DRY RUN, offline: the list is checked for syntax and duplicates only; nothing is sent to Graph.")
 	case o.dryRun:
 		fmt.Fprintln(s.stderr, "DRY RUN: users are only read; nothing will be revoked, blocked or disabled.")
+	}
+	if o.dryRun && o.reset && o.cmd != "enable" {
+		fmt.Fprintln(s.stderr, "DRY RUN: no password is reset; the note of each row says whether a real run would reset it.")
 	}
 	var simStart time.Time
 	if o.simulate && r.conn != nil {
@@ -486,6 +489,8 @@ func (r *runner) confirmText(sv survey, listed *resolved) string {
 	var b strings.Builder
 	actions := "revoke the sign-in sessions of"
 	switch {
+	case o.reset:
+		actions = confirmActions(o)
 	case o.block && o.devices:
 		actions = "BLOCK SIGN-IN, revoke the sessions and DISABLE THE DEVICES of"
 	case o.block:
@@ -528,7 +533,27 @@ func (r *runner) confirmText(sv survey, listed *resolved) string {
 	if o.block {
 		b.WriteString("Their accounts will be disabled until re-enabled (bulkrevoke enable --from <this report>).\n")
 	}
+	if o.reset {
+		b.WriteString("Their passwords will be replaced by random ones that nobody keeps: this CANNOT BE UNDONE; they recover through self-service password reset or the helpdesk. Users synced from AD are not reset (reset them in AD).\n")
+	}
 	return b.String()
+}
+
+// confirmActions names every action of the run, in the order each user gets them.
+func confirmActions(o *options) string {
+	var steps []string
+	if o.block {
+		steps = append(steps, "BLOCK SIGN-IN")
+	}
+	if o.reset {
+		steps = append(steps, "RESET THE PASSWORDS")
+	}
+	steps = append(steps, "revoke the sessions")
+	if o.devices {
+		steps = append(steps, "DISABLE THE DEVICES")
+	}
+	last := len(steps) - 1
+	return strings.Join(steps[:last], ", ") + " and " + steps[last] + " of"
 }
 
 // confirm asks a person at a terminal; without one it refuses, because a script that forgot
@@ -587,7 +612,7 @@ func (r *runner) sameFlags(columns bool) []string {
 	for _, id := range r.o.tenantIDs {
 		parts = append(parts, "--tenant-id", shellQuote(id))
 	}
-	for _, name := range []string{"simulate", "verify", "block-sign-in", "disable-devices", "devices", "no-exclude", "dry-run", "yes"} {
+	for _, name := range []string{"simulate", "verify", "block-sign-in", "reset-password", "disable-devices", "devices", "no-exclude", "dry-run", "yes"} {
 		if c.IsSet(name) && c.Bool(name) {
 			parts = append(parts, "--"+name)
 		}
@@ -786,6 +811,7 @@ func (p *priorSource) Next() (batch.Row, error) {
 	row, err := p.src.Next()
 	if err == nil {
 		row.Prior = p.prev.Prior(row.Line)
+		row.ResetDone = p.prev.ResetDone(row.Line)
 	}
 	return row, err
 }

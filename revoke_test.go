@@ -14,7 +14,6 @@ import (
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
-	"github.com/bulkrevoke/bulkrevoke/report"
 )
 
 // rvTenant holds one user of each kind the tool must handle.
@@ -57,22 +56,6 @@ func rvList(users []graphsim.User) string {
 	return b.String()
 }
 
-// rvTornReport reads a report that may end in a torn row, as resume does; complete reports are
-// read with e2eReadReport, which also checks that every record is a row.
-func rvTornReport(t *testing.T, path string) map[int]batch.Result {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := report.ReadReport(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
 func rvStatuses(rows map[int]batch.Result) map[int]batch.Status {
 	m := map[int]batch.Status{}
 	for l, r := range rows {
@@ -100,11 +83,11 @@ func TestRevokeMixedList(t *testing.T) {
 	sim, url := startSim(t, graphsim.Config{Seed: 1, FractionalRetryAfter: true}, rvTenant())
 	input := writeFile(t, "users.csv", rvInput)
 	out := input + ".report.csv"
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out)...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want %d\n%s", res.code, exitIncomplete, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	rvCheckStatuses(t, rows, map[int]batch.Status{
 		2: batch.StatusRevoked, 3: batch.StatusRevoked, 4: batch.StatusRevoked, 5: batch.StatusRevoked,
 		6: batch.StatusDenied, 7: batch.StatusNotFound, 8: batch.StatusInvalid, 9: batch.StatusDuplicate,
@@ -159,11 +142,11 @@ func TestRevokeUnderFaults(t *testing.T) {
 	}}, users)
 	input := writeFile(t, "users.csv", rvList(users))
 	out := input + ".report.csv"
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--max-attempts", "20")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--max-attempts", "20")...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	if len(rows) != len(users) {
 		t.Fatalf("%d report rows for %d users", len(rows), len(users))
 	}
@@ -194,11 +177,11 @@ func TestDryRun(t *testing.T) {
 	sim.SetDryRun(true)
 	input := writeFile(t, "users.csv", rvInput+"former@contoso.com,Former (by UPN)\n")
 	out := input + ".report.csv"
-	res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, out)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, out)...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	rvCheckStatuses(t, rows, map[int]batch.Status{
 		// A dry run cannot see the 403 a protected user gives on revoke: it reads, not writes.
 		2: batch.StatusWouldRevoke, 3: batch.StatusWouldRevoke, 4: batch.StatusWouldRevoke, 5: batch.StatusWouldRevoke,
@@ -222,7 +205,7 @@ func TestDryRun(t *testing.T) {
 
 	// Every row would be revoked: exit 0.
 	clean := writeFile(t, "clean.csv", "upn\nadele@contoso.com\n44444444-4444-4444-8444-444444444444\n")
-	if res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, clean, clean+".r.csv", "--dry-run")...); res.code != exitOK {
+	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, clean, clean+".r.csv", "--dry-run")...); res.code != exitOK {
 		t.Errorf("clean dry run: exit %d\n%s", res.code, res.stderr)
 	}
 }
@@ -234,11 +217,11 @@ func TestVerify(t *testing.T) {
 	_, url := startSim(t, graphsim.Config{Seed: 1}, users)
 	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\n44444444-4444-4444-8444-444444444444\n$svc@contoso.com\n")
 	out := input + ".report.csv"
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--verify")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--verify")...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2 (one revoke did not verify)\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	rvCheckStatuses(t, rows, map[int]batch.Status{2: batch.StatusRevoked, 3: batch.StatusRevoked, 4: batch.StatusRevoked})
 	if r := rows[2]; r.Verified == nil || *r.Verified || !strings.Contains(r.Note, "did not move") {
 		t.Errorf("ignored revoke: verified=%v note=%q, want false and a note", r.Verified, r.Note)
@@ -263,7 +246,7 @@ func TestResume(t *testing.T) {
 	sim, url := startSim(t, graphsim.Config{Seed: 2}, users)
 	input := writeFile(t, "users.csv", rvList(users))
 	first := input + ".first.csv"
-	if res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, first)...); res.code != exitOK {
+	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, first)...); res.code != exitOK {
 		t.Fatalf("first run: exit %d\n%s", res.code, res.stderr)
 	}
 	// Cut the report as a crash would: keep the header and the first 25 rows, then half a row.
@@ -276,17 +259,17 @@ func TestResume(t *testing.T) {
 	if err := os.WriteFile(first, []byte(cut), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	kept := rvTornReport(t, first)
+	kept, _ := readTornReport(t, first)
 	if len(kept) != 25 {
 		t.Fatalf("cut report has %d rows, want 25 (the torn one ignored)", len(kept))
 	}
 
 	second := input + ".second.csv"
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, second, "--resume", first)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, second, "--resume", first)...)
 	if res.code != exitOK {
 		t.Fatalf("resume: exit %d\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, second)
+	rows := readReport(t, second)
 	if len(rows) != len(users) {
 		t.Fatalf("%d rows after resume, want %d", len(rows), len(users))
 	}
@@ -310,7 +293,7 @@ func TestResume(t *testing.T) {
 	// A report of another list is refused before anything is sent.
 	other := writeFile(t, "other.csv", "upn\nsomeone@contoso.com\n")
 	before := sim.Stats().Requests
-	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, other, other+".r.csv", "--resume", first)...)
+	res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, other, other+".r.csv", "--resume", first)...)
 	if res.code != exitFailure || !strings.Contains(res.stderr, "different input") || !strings.Contains(res.stderr, "hint:") {
 		t.Errorf("resume with a foreign report: exit %d\n%s", res.code, res.stderr)
 	}
@@ -318,7 +301,7 @@ func TestResume(t *testing.T) {
 		t.Error("a refused resume sent requests")
 	}
 	// The report being resumed cannot be the new one.
-	if res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, first, "--resume", first, "--force")...); res.code != exitFailure {
+	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, first, "--resume", first, "--force")...); res.code != exitFailure {
 		t.Errorf("--report equal to --resume: exit %d", res.code)
 	}
 }
@@ -329,22 +312,22 @@ func TestGuardRails(t *testing.T) {
 	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\nadmin@contoso.com\n$svc@contoso.com\n")
 	exclude := writeFile(t, "breakglass.csv", "admin@contoso.com\n")
 	out := input + ".r.csv"
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--exclude", exclude)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--exclude", exclude)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	rvCheckStatuses(t, e2eReadReport(t, out), map[int]batch.Status{2: batch.StatusRevoked, 3: batch.StatusExcluded, 4: batch.StatusRevoked})
+	rvCheckStatuses(t, readReport(t, out), map[int]batch.Status{2: batch.StatusRevoked, 3: batch.StatusExcluded, 4: batch.StatusRevoked})
 	if n := len(sim.Revocations("admin@contoso.com")); n != 0 || sim.Stats().Writes != 2 {
 		t.Errorf("excluded user sent: %d revocations, %d writes", n, sim.Stats().Writes)
 	}
 
 	badExclude := writeFile(t, "bad.csv", "not an address\n")
-	if res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, input+".x.csv", "--exclude", badExclude)...); res.code != exitFailure {
+	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, input+".x.csv", "--exclude", badExclude)...); res.code != exitFailure {
 		t.Errorf("unreadable exclusion list: exit %d", res.code)
 	}
 
 	before := sim.Stats().Requests
-	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, input+".m.csv", "--max-users", "2")...)
+	res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, input+".m.csv", "--max-users", "2")...)
 	if res.code != exitFailure || !strings.Contains(res.stderr, "--max-users") {
 		t.Errorf("over --max-users: exit %d\n%s", res.code, res.stderr)
 	}
@@ -355,7 +338,7 @@ func TestGuardRails(t *testing.T) {
 		t.Error("a run refused by --max-users sent requests")
 	}
 	// admin@ is protected: denied, hence exit 2, but the run went ahead.
-	if res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, input+".z.csv", "--max-users", "0")...); res.code != exitIncomplete {
+	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, input+".z.csv", "--max-users", "0")...); res.code != exitIncomplete {
 		t.Errorf("--max-users 0 means no limit: exit %d\n%s", res.code, res.stderr)
 	}
 }
@@ -367,7 +350,7 @@ func TestConfirmation(t *testing.T) {
 	try := func(answer string, tty bool, out string) cliResult {
 		var stdout, stderr strings.Builder
 		s := &sys{stdin: strings.NewReader(answer), stdout: &stdout, stderr: &stderr, stdinTTY: tty,
-			getenv: func(k string) string { return e2eEnv()[k] }, now: time.Now}
+			getenv: func(k string) string { return tokenEnv()[k] }, now: time.Now}
 		err := run(t.Context(), []string{"bulkrevoke", "revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", out}, s)
 		return cliResult{code: exitCode(err, &stderr), stderr: stderr.String()}
 	}

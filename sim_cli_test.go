@@ -35,22 +35,11 @@ import (
 // TestTryLocally runs testdata/script/local: the README's "Try everything locally" section,
 // each command a separate process against a background `bulkrevoke sim`.
 func TestTryLocally(t *testing.T) {
-	repo, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	testscript.Run(t, testscript.Params{
-		Dir: "testdata/script/local",
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"mkfifo":   scriptMkfifo,
-			"readline": scriptReadline,
-			"cols":     scriptCols,
-		},
-		Setup: func(env *testscript.Env) error {
-			env.Setenv("REPO", repo)
-			return nil
-		},
-	})
+	testscript.Run(t, scriptParams(t, "testdata/script/local", map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"mkfifo":   scriptMkfifo,
+		"readline": scriptReadline,
+		"cols":     scriptCols,
+	}))
 }
 
 // scriptMkfifo makes a named pipe: "mkfifo NAME".
@@ -412,7 +401,7 @@ func TestSimSignInSecret(t *testing.T) {
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2 (the demo list's bad rows)\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	if r := rows[2]; r.Status != batch.StatusRevoked || r.TenantID != simTenantID {
 		t.Errorf("line 2: %s in tenant %q, want revoked in %s", r.Status, r.TenantID, simTenantID)
 	}
@@ -522,7 +511,7 @@ func TestSimulateTenants(t *testing.T) {
 	if res.code != exitIncomplete || strings.Contains(res.stderr, "no_sign_in") {
 		t.Fatalf("exit %d, want 2 (an admin and a user of the other tenant)\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	want := map[int][2]string{
 		2: {"revoked", simTenantID}, 3: {"revoked", simTenantID}, 4: {"revoked", simTenantID},
 		5: {"revoked", simTenant2ID}, 6: {"revoked", simTenant2ID}, 7: {"denied", simTenant2ID},
@@ -542,7 +531,7 @@ func TestSimulateTenants(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	rows = e2eReadReport(t, out)
+	rows = readReport(t, out)
 	if r := rows[2]; r.Status != batch.StatusRevoked || r.TenantID != other {
 		t.Errorf("tenant by id: %s in %q", r.Status, r.TenantID)
 	}
@@ -557,7 +546,7 @@ func TestSimulateTenants(t *testing.T) {
 	out = filepath.Join(dir, "fabrikam.csv")
 	list = writeFile(t, "fab.csv", "userPrincipalName\ncarla.santos@fabrikam.com\n")
 	res = runCLI(t, nil, "", "revoke", "--simulate", "--tenant-id", "fabrikam.com", "--input", list, "--report", out, "--yes")
-	if res.code != exitOK || e2eReadReport(t, out)[2].TenantID != simTenant2ID {
+	if res.code != exitOK || readReport(t, out)[2].TenantID != simTenant2ID {
 		t.Errorf("--tenant-id fabrikam.com: exit %d\n%s", res.code, res.stderr)
 	}
 }
@@ -584,7 +573,7 @@ func TestSimulateDirectory(t *testing.T) {
 		t.Fatalf("validate --group Finance: exit %d\n%s", res.code, res.stderr)
 	}
 	var got []string
-	for _, r := range e2eReadReport(t, out) {
+	for _, r := range readReport(t, out) {
 		if r.Status != batch.StatusWouldRevoke {
 			t.Errorf("line %d: %s", r.Line, r.Status)
 		}
@@ -602,7 +591,7 @@ func TestSimulateDirectory(t *testing.T) {
 		t.Fatalf("--filter: exit %d\n%s", res.code, res.stderr)
 	}
 	devices := 0
-	for _, r := range e2eReadReport(t, out) {
+	for _, r := range readReport(t, out) {
 		if r.Devices != nil {
 			devices += *r.Devices
 		}

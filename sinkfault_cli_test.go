@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -66,7 +65,7 @@ type sfRun struct {
 	users  []graphsim.User
 	dir    string
 	first  string // the report
-	rs     *relServer
+	rs     *simServer
 	code   int
 	stderr string
 	rows   map[int]batch.Result
@@ -137,14 +136,14 @@ func (r *sfRun) resume(command string) {
 		}
 	}
 	cmd := exec.Command("sh", "-c", command)
-	cmd.Dir, cmd.Env = r.dir, relEnv()
+	cmd.Dir, cmd.Env = r.dir, childEnv()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", command, err, out)
 	}
 	r.rs.drain()
 	resumed := strings.TrimSuffix(r.first, ".csv") + "-resumed.csv"
-	rows, n := relReport(t, resumed)
+	rows, n := readTornReport(t, resumed)
 	if n != len(r.users) || len(rows) != len(r.users) {
 		t.Fatalf("resumed report has %d rows (%d distinct) for %d users", n, len(rows), len(r.users))
 	}
@@ -170,36 +169,36 @@ func (r *sfRun) resume(command string) {
 
 // sfStart runs the first, limited, run of a scenario: hook sees each $batch request; env is
 // added to the child's environment.
-func sfStart(t *testing.T, lim sfLimit, hook func(rs *relServer, child func() *relChild, n int64, w http.ResponseWriter, r *http.Request) bool, env ...string) *sfRun {
+func sfStart(t *testing.T, lim sfLimit, hook func(rs *simServer, child func() *childProc, n int64, w http.ResponseWriter, r *http.Request) bool, env ...string) *sfRun {
 	t.Helper()
 	users, input := relUsers(t, sfUsers)
 	r := &sfRun{t: t, users: users, dir: filepath.Dir(input)}
 	r.first = filepath.Join(r.dir, "first.csv")
 	var mu sync.Mutex
-	var child *relChild
-	get := func() *relChild {
+	var child *childProc
+	get := func() *childProc {
 		mu.Lock()
 		defer mu.Unlock()
 		return child
 	}
-	var h func(*relServer, int64, http.ResponseWriter, *http.Request) bool
+	var h func(*simServer, int64, http.ResponseWriter, *http.Request) bool
 	if hook != nil {
-		h = func(rs *relServer, n int64, w http.ResponseWriter, req *http.Request) bool {
+		h = func(rs *simServer, n int64, w http.ResponseWriter, req *http.Request) bool {
 			return hook(rs, get, n, w, req)
 		}
 	}
-	r.rs = relStart(t, graphsim.Config{Seed: 13}, users, h)
+	r.rs = serveSim(t, tokenSim(graphsim.Config{Seed: 13}, users), simOpts{hook: h})
 	if lim.bytes > 0 {
 		env = append(env, sfFsizeEnv+"="+strconv.FormatInt(lim.bytes, 10))
 	}
 	mu.Lock()
-	child = relStartChildEnv(t, r.dir, env, relRevokeArgs(r.rs.url, input, r.first, append([]string{"--concurrency", "1"}, lim.args...)...)...)
+	child = startChild(t, r.dir, env, cliArgs("revoke", r.rs.url, input, r.first, append([]string{"--concurrency", "1"}, lim.args...)...)...)
 	mu.Unlock()
 	r.code = child.wait(t)
 	r.rs.drain()
 	r.stderr = child.stderr.String()
-	r.rows, r.n = relReport(t, r.first)
-	relNoSecrets(t, "the limited run's output", child.stdout.String(), r.stderr)
+	r.rows, r.n = readTornReport(t, r.first)
+	noSecrets(t, "the limited run's output", child.stdout.String(), r.stderr)
 	t.Logf("limit %d: exit %d, %d of %d rows in the report", lim.bytes, r.code, r.n, len(users))
 	if lim.trips && r.n == len(users) {
 		t.Fatalf("the report outgrew no limit of %d bytes: the case tests nothing", lim.bytes)
@@ -279,10 +278,10 @@ func TestSinkFaultCLIInterrupted(t *testing.T) {
 			t.Parallel()
 			acked := make(chan struct{})
 			var ackOnce sync.Once
-			ack := sfAckServer(t, func() { ackOnce.Do(func() { close(acked) }) })
+			ack := ackServer(t, func() { ackOnce.Do(func() { close(acked) }) })
 			var signalled, unacked bool
 			var mu sync.Mutex
-			r := sfStart(t, lim, func(rs *relServer, child func() *relChild, n int64, w http.ResponseWriter, req *http.Request) bool {
+			r := sfStart(t, lim, func(rs *simServer, child func() *childProc, n int64, w http.ResponseWriter, req *http.Request) bool {
 				if n != 1 {
 					return false
 				}
@@ -319,33 +318,13 @@ func TestSinkFaultCLIInterrupted(t *testing.T) {
 				if r.code != exitInterrupted {
 					t.Fatalf("every row in the report, exit %d; want %d. stderr:\n%s", r.code, exitInterrupted, r.stderr)
 				}
-				command = sfLineAfter(t, r.stderr, "To finish, run:\n  ")
+				command = lineAfter(t, r.stderr, "To finish, run:\n  ")
 			} else {
 				command = r.checkIncomplete()
 			}
 			r.resume(command)
 		})
 	}
-}
-
-// sfLineAfter returns the rest of the line after marker in a run's stderr: the resume command
-// the summary or the hint prints.
-func sfLineAfter(t *testing.T, stderr, marker string) string {
-	t.Helper()
-	_, after, ok := strings.Cut(stderr, marker)
-	if !ok {
-		t.Fatalf("no %q in stderr:\n%s", marker, stderr)
-	}
-	line, _, _ := strings.Cut(after, "\n")
-	return line
-}
-
-// sfAckServer serves the URL an interrupted child posts to once SIGINT cancelled its run.
-func sfAckServer(t *testing.T, f func()) string {
-	t.Helper()
-	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { f() }))
-	t.Cleanup(srv.Close)
-	return srv.URL
 }
 
 // TestSinkFaultCLIFatal: Graph stops accepting the token at the third envelope; after three
@@ -360,7 +339,7 @@ func TestSinkFaultCLIFatal(t *testing.T) {
 	} {
 		t.Run(lim.name, func(t *testing.T) {
 			t.Parallel()
-			r := sfStart(t, lim, func(rs *relServer, _ func() *relChild, n int64, _ http.ResponseWriter, _ *http.Request) bool {
+			r := sfStart(t, lim, func(rs *simServer, _ func() *childProc, n int64, _ http.ResponseWriter, _ *http.Request) bool {
 				if n == 3 {
 					rs.sim.SetToken("the-token-has-expired")
 				}
@@ -380,7 +359,7 @@ func TestSinkFaultCLIFatal(t *testing.T) {
 				if r.code != exitFailure {
 					t.Fatalf("every row in the report, exit %d; want 1. stderr:\n%s", r.code, r.stderr)
 				}
-				command = sfLineAfter(t, r.stderr, "then finish with: ")
+				command = lineAfter(t, r.stderr, "then finish with: ")
 			} else {
 				command = r.checkIncomplete()
 			}

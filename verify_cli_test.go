@@ -50,7 +50,7 @@ func vfKillResume(t *testing.T, readBack bool) {
 	dir := filepath.Dir(input)
 	var (
 		mu    sync.Mutex
-		child *relChild
+		child *childProc
 		fired atomic.Bool
 	)
 	kill := func() {
@@ -59,40 +59,39 @@ func vfKillResume(t *testing.T, readBack bool) {
 		mu.Unlock()
 		c.signal(os.Kill)
 	}
-	rs := relStart(t, graphsim.Config{Seed: 16, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 4 * time.Millisecond}}, users,
-		func(rs *relServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
-			if fired.Load() {
+	rs := serveSim(t, tokenSim(graphsim.Config{Seed: 16, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 4 * time.Millisecond}}, users), simOpts{hook: func(rs *simServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
+		if fired.Load() {
+			return false
+		}
+		if !readBack {
+			// Killed before Graph sees this envelope. The child sends one envelope at a time
+			// (--concurrency 1) and writes and flushes an envelope's rows before it sends the
+			// next: every revoke that landed so far has its row in the report now.
+			if rs.sim.Stats().Revocations < vfKillAt || !fired.CompareAndSwap(false, true) {
 				return false
 			}
-			if !readBack {
-				// Killed before Graph sees this envelope. The child sends one envelope at a time
-				// (--concurrency 1) and writes and flushes an envelope's rows before it sends the
-				// next: every revoke that landed so far has its row in the report now.
-				if rs.sim.Stats().Revocations < vfKillAt || !fired.CompareAndSwap(false, true) {
-					return false
-				}
-				kill()
-				return true
-			}
-			// Graph answers the read-back; past vfKillAt users read back, the answer dies with
-			// the process.
-			rec := httptest.NewRecorder()
-			rs.sim.ServeHTTP(rec, r)
-			if rs.sim.Stats().Reads >= vfKillAt && fired.CompareAndSwap(false, true) {
-				kill()
-				return true
-			}
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(rec.Body.Bytes())
+			kill()
 			return true
-		})
+		}
+		// Graph answers the read-back; past vfKillAt users read back, the answer dies with
+		// the process.
+		rec := httptest.NewRecorder()
+		rs.sim.ServeHTTP(rec, r)
+		if rs.sim.Stats().Reads >= vfKillAt && fired.CompareAndSwap(false, true) {
+			kill()
+			return true
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		return true
+	}})
 	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
 	childURL, closeChild := rs.separate(t)
 	mu.Lock()
-	child = relStartChild(t, dir, relRevokeArgs(childURL, input, first, "--verify", "--concurrency", "1")...)
+	child = startChild(t, dir, nil, cliArgs("revoke", childURL, input, first, "--verify", "--concurrency", "1")...)
 	mu.Unlock()
 	if code := child.wait(t); code != -1 || !fired.Load() {
 		t.Fatalf("first run exited %d (kill fired: %v), want killed by the test; stderr:\n%s", code, fired.Load(), child.stderr.String())
@@ -100,7 +99,7 @@ func vfKillResume(t *testing.T, readBack bool) {
 	closeChild()
 	rs.drain()
 
-	rows, n := relReport(t, first) // parses, each line once, a torn last line allowed
+	rows, n := readTornReport(t, first) // parses, each line once, a torn last line allowed
 	landed := 0
 	for i, u := range users {
 		line := i + 2
@@ -139,12 +138,12 @@ func vfKillResume(t *testing.T, readBack bool) {
 		t.Errorf("killed during the revokes, yet %d users were read back", gs.Reads)
 	}
 
-	res := runCLI(t, e2eEnv(), "", relRevokeArgs(rs.url, input, second, "--verify", "--resume", first)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", rs.url, input, second, "--verify", "--resume", first)...)
 	if res.code != exitOK {
 		t.Fatalf("resumed run: exit %d, want 0\n%s", res.code, res.stderr)
 	}
 	rs.drain()
-	got := e2eReadReport(t, second)
+	got := readReport(t, second)
 	if len(got) != vfUsers {
 		t.Errorf("the resumed report has %d rows for %d input rows", len(got), vfUsers)
 	}
@@ -195,7 +194,7 @@ func TestVerifyRewriteFails(t *testing.T) {
 	}
 	r.resume(r.checkIncomplete())
 	resumed := strings.TrimSuffix(r.first, ".csv") + "-resumed.csv"
-	rows, _ := relReport(t, resumed)
+	rows, _ := readTornReport(t, resumed)
 	for _, row := range rows {
 		if row.Verified == nil || !*row.Verified {
 			t.Errorf("resumed report, line %d: verified=%v", row.Line, row.Verified)

@@ -56,6 +56,9 @@ var permissions = map[Op][]string{
 	OpRegisteredDevices: {"Device.Read.All", "Device.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"},
 	OpDisableDevice:     {"Device.ReadWrite.All", "Directory.ReadWrite.All"},
 	OpEnableDevice:      {"Device.ReadWrite.All", "Directory.ReadWrite.All"},
+	// OpResetPassword is left out on purpose: a lane found lacking a permission is dropped,
+	// and with it the revokes of every user in the tenant, while a reset refused must leave
+	// the revoke to happen. Its 403s stand per user.
 }
 
 // Lacks reports whether the claims show that the token cannot do op, and names the permission.

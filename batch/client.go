@@ -23,10 +23,11 @@ const (
 	OpDisableDevice               // PATCH /devices/{object id} {"accountEnabled":false}
 	OpEnableDevice                // PATCH /devices/{object id} {"accountEnabled":true}
 	OpGet                         // GET Step.URL, relative to the versioned root: a page of a listing
+	OpResetPassword               // PATCH /users/{key} {"passwordProfile":{...}} with a fresh random password
 )
 
 var opNames = [...]string{"revoke", "lookup", "verify", "block", "enable", "owned_devices", "registered_devices",
-	"disable_device", "enable_device", "get"}
+	"disable_device", "enable_device", "get", "reset_password"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -38,7 +39,7 @@ func (o Op) String() string {
 // Write reports whether the operation consumes Graph's write quota.
 func (o Op) Write() bool {
 	switch o {
-	case OpRevoke, OpBlock, OpEnable, OpDisableDevice, OpEnableDevice:
+	case OpRevoke, OpBlock, OpEnable, OpDisableDevice, OpEnableDevice, OpResetPassword:
 		return true
 	}
 	return false

@@ -59,6 +59,7 @@ type DeviceSink interface {
 type Plan struct {
 	Lookup  bool // read the user first: a dry run's whole job, and blocking needs the prior state
 	Block   bool // PATCH accountEnabled false; always answered before the revoke is sent
+	Reset   bool // PATCH passwordProfile with a random password; after the block, before the revoke
 	Revoke  bool
 	Devices bool // find the user's owned and registered devices and disable the enabled ones
 	Verify  bool // read signInSessionsValidFromDateTime
@@ -66,7 +67,7 @@ type Plan struct {
 	DryRun  bool // with Block or Devices: find and count, change nothing
 }
 
-func (p Plan) writes() bool { return !p.DryRun && (p.Block || p.Revoke || p.Enable) }
+func (p Plan) writes() bool { return !p.DryRun && (p.Block || p.Reset || p.Revoke || p.Enable) }
 
 // Lane is one app registration signed in to one tenant: the unit Graph's per-app quotas apply
 // to. Several lanes of one tenant form an app pool; lanes of several tenants a multi-tenant run.

@@ -216,7 +216,7 @@ func (c *GraphClient) byURL(s Step) (*abstractions.RequestInformation, error) {
 	info.Method = abstractions.GET
 	var path string
 	switch s.Op {
-	case OpBlock, OpEnable:
+	case OpBlock, OpEnable, OpResetPassword:
 		info.Method = abstractions.PATCH
 		path = UserPath(s.Key)
 	case OpDisableDevice, OpEnableDevice:
@@ -248,6 +248,13 @@ func (c *GraphClient) byURL(s Step) (*abstractions.RequestInformation, error) {
 		info.SetStreamContentAndContentType([]byte(`{"accountEnabled":false}`), "application/json")
 	case OpEnable, OpEnableDevice:
 		info.SetStreamContentAndContentType([]byte(`{"accountEnabled":true}`), "application/json")
+	case OpResetPassword:
+		// Made here, as the request is built, so that no item, result or log ever holds it.
+		body, err := passwordBody()
+		if err != nil {
+			return nil, err
+		}
+		info.SetStreamContentAndContentType(body, "application/json")
 	}
 	return info, nil
 }

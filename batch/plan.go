@@ -19,6 +19,7 @@ const (
 	stRegistered // list registered devices
 	stDevice     // a device's PATCH (a child item)
 	stBlock
+	stReset // after the block (the attacker cannot sign in while it lands), before the revoke
 	stEnable
 	stRevoke
 	stageCount
@@ -123,6 +124,9 @@ func (e *engine) nextStage(it *item) bool {
 			if p.Block && !p.DryRun && e.needsBlock(it) {
 				return stBlock
 			}
+			if p.Reset && !p.DryRun && e.needsReset(it) {
+				return stReset
+			}
 			if p.Revoke && !p.DryRun {
 				return stRevoke
 			}
@@ -130,6 +134,11 @@ func (e *engine) nextStage(it *item) bool {
 				return stOwned
 			}
 		case stBlock:
+			if p.Reset && e.needsReset(it) {
+				return stReset
+			}
+			fallthrough
+		case stReset:
 			if p.Revoke {
 				return stRevoke
 			}
@@ -175,6 +184,26 @@ func (e *engine) needsBlock(it *item) bool {
 
 const syncedBlockError = "synced from on-premises AD: Graph cannot block it; disable the account in AD (sessions were still revoked)"
 
+// needsReset decides whether the password PATCH is worth sending, and records why not. A user
+// synced from AD has its password mastered there: a cloud reset is refused, and one that
+// landed would be overwritten by the next sync.
+func (e *engine) needsReset(it *item) bool {
+	r := &it.res
+	f, t := false, true
+	switch {
+	case it.row.ResetDone:
+		r.Reset = &t
+		r.Note = joinNote(r.Note, "password reset by the run being resumed")
+		return false
+	case it.synced:
+		r.Reset, r.ResetError = &f, syncedResetError
+		return false
+	}
+	return true
+}
+
+const syncedResetError = "synced from on-premises AD: Graph cannot reset its password; reset it in AD, twice, as Microsoft advises (sessions were still revoked)"
+
 const syncedNote = "synced from on-premises AD"
 
 // step is what an item asks of Graph now.
@@ -187,6 +216,8 @@ func (e *engine) step(it *item, id string) Step {
 		s.Op = OpVerify
 	case stBlock:
 		s.Op = OpBlock
+	case stReset:
+		s.Op = OpResetPassword
 	case stEnable:
 		s.Op = OpEnable
 	case stRevoke:
@@ -245,6 +276,18 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 			}
 		}
 		e.nextStage(it)
+	case stReset:
+		b := ok
+		it.res.Reset = &b
+		if !ok {
+			it.res.ResetError = resetError(r)
+			if sr.Status == http.StatusNotFound {
+				it.res = mergeFailure(it.res, r, StatusNotFound)
+				it.done = true
+				break
+			}
+		}
+		e.nextStage(it)
 	case stEnable:
 		keep := it.res
 		it.res = r
@@ -260,6 +303,9 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 		if e.cfg.Plan.Block && it.res.Blocked != nil && !*it.res.Blocked && it.res.Status == StatusRevoked &&
 			it.res.BlockError != "" && !wasDisabled(it.res) {
 			it.res.Note = joinNote(it.res.Note, "sign-in not blocked: "+it.res.BlockError)
+		}
+		if it.res.Reset != nil && !*it.res.Reset && it.res.Status == StatusRevoked {
+			it.res.Note = joinNote(it.res.Note, "password not reset: "+it.res.ResetError)
 		}
 		e.nextStage(it)
 	case stOwned, stRegistered:
@@ -301,9 +347,17 @@ func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
 		if e.cfg.Plan.Block && e.cfg.Plan.DryRun && it.res.AccountEnabled != nil && *it.res.AccountEnabled && !it.synced {
 			it.res.Status = StatusWouldBlock
 		}
+		if e.cfg.Plan.Reset && e.cfg.Plan.DryRun {
+			if it.synced {
+				it.res.Note = joinNote(it.res.Note, "password would not be reset: "+syncedResetError)
+			} else {
+				it.res.WouldReset = true
+				it.res.Note = joinNote(it.res.Note, "password would be reset")
+			}
+		}
 	} else {
 		it.res.Status = statusFor(sr.Status, StatusWouldRevoke)
-		if (e.cfg.Plan.Block || e.cfg.Plan.Revoke) && !e.cfg.Plan.DryRun {
+		if (e.cfg.Plan.Block || e.cfg.Plan.Reset || e.cfg.Plan.Revoke) && !e.cfg.Plan.DryRun {
 			if sr.Status == http.StatusNotFound {
 				it.done = true
 			} else {
@@ -378,7 +432,7 @@ func (e *engine) releaseLookup(it *item, first int) {
 		e.settleUser(it)
 		return
 	}
-	if e.cfg.Plan.Block || e.cfg.Plan.Revoke || e.cfg.Plan.Devices {
+	if e.cfg.Plan.Block || e.cfg.Plan.Reset || e.cfg.Plan.Revoke || e.cfg.Plan.Devices {
 		if !e.nextStage(it) {
 			e.settleUser(it)
 			return
@@ -396,6 +450,7 @@ func (e *engine) finalizeAsDuplicate(it *item, first int) {
 	// What the row's own steps would have done is the other line's to report: a duplicate
 	// claims no block, and a rollback must find the user once.
 	r.Blocked, r.BlockError, r.Note = nil, "", ""
+	r.Reset, r.ResetError, r.WouldReset = nil, "", false
 	r.Status, r.Code = StatusDuplicate, "duplicate_user"
 	r.Message = "same user as line " + strconv.Itoa(first) + " (both resolve to object " + r.UserID + ")"
 	if first > it.row.Line {
@@ -690,7 +745,7 @@ func (e *engine) laneless(it *item) Result {
 }
 
 func (s stage) String() string {
-	return [...]string{"lookup", "verification", "device listing", "device listing", "device change", "block", "re-enable", "revoke", "?"}[s]
+	return [...]string{"lookup", "verification", "device listing", "device listing", "device change", "block", "password reset", "re-enable", "revoke", "?"}[s]
 }
 
 // statusFor maps a final step status to the row's status, success being ok.
@@ -717,6 +772,7 @@ func carry(r *Result, keep Result) {
 	r.TenantID = keep.TenantID
 	r.DisplayName, r.AccountEnabled, r.UserType = keep.DisplayName, keep.AccountEnabled, keep.UserType
 	r.PriorAccountEnabled, r.Blocked, r.BlockError = keep.PriorAccountEnabled, keep.Blocked, keep.BlockError
+	r.Reset, r.ResetError, r.WouldReset = keep.Reset, keep.ResetError, keep.WouldReset
 	r.Note = joinNote(keep.Note, r.Note)
 }
 
@@ -738,6 +794,16 @@ func blockError(r Result) string {
 	switch {
 	case r.HTTP == http.StatusForbidden:
 		return "not allowed (HTTP 403 " + r.Code + "): blocking an admin needs the Privileged Authentication Administrator or Global Administrator role"
+	}
+	return describe(r)
+}
+
+// resetError says why Graph did not reset a password, keeping Graph's own message. Graph gives
+// the same 403 for a missing permission and for an admin the app may not touch; the role is
+// named because that is the case a permission granted to the app does not cure.
+func resetError(r Result) string {
+	if r.HTTP == http.StatusForbidden {
+		return "not allowed (" + describe(r) + "): resetting an admin's password needs the Privileged Authentication Administrator role (User Administrator covers only some admins); every reset needs User-PasswordProfile.ReadWrite.All"
 	}
 	return describe(r)
 }

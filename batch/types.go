@@ -40,6 +40,9 @@ type Row struct {
 	// Prior, in a resumed containment run, is the account's state the run being resumed found
 	// before it blocked the user: the user now reads as disabled, but by that run.
 	Prior *bool
+	// ResetDone, in a resumed run, says the run being resumed reset this row's password: it is
+	// not reset again.
+	ResetDone bool
 }
 
 // Restore is what a rollback re-enables for one row.
@@ -112,6 +115,13 @@ type Result struct {
 	Devices             *int   // devices found (owned and registered, each once); nil when not listed
 	DevicesDisabled     *int   // of those, disabled by this run (or, for a rollback, re-enabled)
 	DeviceListFailed    bool   // Graph would not list the user's devices (Note says why)
+
+	// --reset-password. Reset is nil when no reset was asked for (or, in a dry run, made);
+	// false with ResetError when it was not made. WouldReset marks a dry run's row whose
+	// password a real run would reset.
+	Reset      *bool
+	ResetError string
+	WouldReset bool
 }
 
 // Outcome is the status that decides the exit code: a duplicate counts as the row it repeats.

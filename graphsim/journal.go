@@ -92,6 +92,8 @@ const (
 	// accountEnabled.
 	EventDeviceDisable
 	EventDeviceEnable
+	// EventReset is a PATCH of a user's passwordProfile that landed.
+	EventReset
 )
 
 func (k EventKind) String() string {
@@ -106,6 +108,8 @@ func (k EventKind) String() string {
 		return "device-disable"
 	case EventDeviceEnable:
 		return "device-enable"
+	case EventReset:
+		return "reset"
 	}
 	return "unknown"
 }
@@ -163,6 +167,15 @@ func (s *Server) Journal() []Event {
 	}
 	slices.SortFunc(out, func(a, b Event) int { return a.Seq - b.Seq })
 	return out
+}
+
+// Passwords returns every password a reset that landed set, in every tenant, in landing
+// order: tests search a client's outputs for them. They are kept nowhere else (not on the
+// user, not in State).
+func (s *Server) Passwords() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.passwords)
 }
 
 // TenantView reads the state of one tenant of the server.

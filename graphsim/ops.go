@@ -224,11 +224,19 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 		}
 		return with(result{status: http.StatusOK, header: map[string]string{"Content-Type": jsonType}, body: revokeBody(op.version)})
 	case r.kind == routeUser && op.method == http.MethodPatch:
-		if u.Protected {
+		if u.Protected || (ch.password != nil && (u.Admin || s.cfg.NoPasswordPermission)) {
+			// Graph gives an admin the app may not touch the same answer as a missing permission.
 			return fail(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
 		}
 		if u.OnPremisesSyncEnabled && !ch.empty() {
 			return fail(http.StatusBadRequest, "Request_BadRequest", syncedMessage)
+		}
+		if ch.password != nil && (s.cfg.RefusePasswords || !complexEnough(*ch.password)) {
+			return fail(http.StatusBadRequest, "Request_BadRequest", weakPasswordMessage)
+		}
+		if ch.password != nil {
+			s.passwords = append(s.passwords, *ch.password)
+			s.recordUser(d, u, EventReset, now)
 		}
 		ch.applyUser(u)
 		if !ch.empty() {

@@ -11,9 +11,35 @@ import (
 type change struct {
 	accountEnabled *bool
 	strs           map[string]*string // displayName, department, ...; nil value = null
+	password       *string            // passwordProfile.password
 }
 
-func (c change) empty() bool { return c.accountEnabled == nil && len(c.strs) == 0 }
+func (c change) empty() bool { return c.accountEnabled == nil && len(c.strs) == 0 && c.password == nil }
+
+// Graph's answer to a password its complexity policy refuses.
+const weakPasswordMessage = "The specified password does not comply with password complexity requirements. Please provide a different password."
+
+// complexEnough is Entra's documented rule for cloud passwords: 8 to 256 characters, of at
+// least three of upper case, lower case, digits and symbols.
+func complexEnough(p string) bool {
+	if len(p) < 8 || len(p) > 256 {
+		return false
+	}
+	var up, low, dig, sym int
+	for _, r := range p {
+		switch {
+		case r >= 'A' && r <= 'Z':
+			up = 1
+		case r >= 'a' && r <= 'z':
+			low = 1
+		case r >= '0' && r <= '9':
+			dig = 1
+		default:
+			sym = 1
+		}
+	}
+	return up+low+dig+sym >= 3
+}
 
 // Graph's answer to a body it cannot read.
 const unreadableBody = "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format."
@@ -26,7 +52,7 @@ const syncedMessage = "Unable to update the specified properties for on-premises
 // containment switch and a few strings. readOnly names properties Graph
 // refuses to set; anything else unknown is an invalid property.
 var (
-	userPatchable   = map[string]string{"accountenabled": "accountEnabled", "displayname": "displayName", "department": "department", "jobtitle": "jobTitle", "mail": "mail"}
+	userPatchable   = map[string]string{"accountenabled": "accountEnabled", "displayname": "displayName", "department": "department", "jobtitle": "jobTitle", "mail": "mail", "passwordprofile": "passwordProfile"}
 	userReadOnly    = map[string]string{"id": "id", "onpremisessyncenabled": "onPremisesSyncEnabled", "signinsessionsvalidfromdatetime": "signInSessionsValidFromDateTime", "createddatetime": "createdDateTime"}
 	userUnmodelled  = map[string]string{"userprincipalname": "userPrincipalName", "usertype": "userType"}
 	devicePatchable = map[string]string{"accountenabled": "accountEnabled", "displayname": "displayName"}
@@ -58,6 +84,16 @@ func parsePatch(body []byte, kind objKind) (change, *problem) {
 			return c, badRequest("Request_BadRequest", fmt.Sprintf("graphsim does not model changing '%s'.", userUnmodelled[lk]))
 		default:
 			return c, badRequest("Request_BadRequest", fmt.Sprintf("Invalid property '%s'.", k))
+		}
+		if kind == kindUser && lk == "passwordprofile" {
+			var pp struct {
+				Password *string `json:"password"`
+			}
+			if err := json.Unmarshal(v, &pp); err != nil || pp.Password == nil {
+				return c, badRequest("Request_BadRequest", "Invalid value specified for property 'passwordProfile' of resource 'User'.")
+			}
+			c.password = pp.Password
+			continue
 		}
 		if name == "accountEnabled" {
 			var b bool

@@ -91,6 +91,12 @@ type Config struct {
 	// app+tenant quota of their own (the throttling docs list one) instead
 	// of the one revokes and user PATCHes share.
 	SeparateDeviceWriteQuota bool
+	// NoPasswordPermission is an app without User-PasswordProfile.ReadWrite.All: every
+	// password reset answers 403 Authorization_RequestDenied while other changes land.
+	NoPasswordPermission bool
+	// RefusePasswords answers every password reset 400 for complexity, as a tenant whose
+	// policy (a banned-password list, say) refuses what the client sends.
+	RefusePasswords bool
 }
 
 // ThrottleHeaderMode selects where graphsim puts the throttle headers that
@@ -154,6 +160,7 @@ type Server struct {
 	nRequests  int
 	nEnvelopes int
 	nOps       int
+	passwords  []string // set by resets that landed (Passwords)
 }
 
 // New builds a server over a copy of users, in tenant cfg.TenantID, plus

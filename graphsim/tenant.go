@@ -23,6 +23,10 @@ type User struct {
 	// Protected users answer revoke with 403 Authorization_RequestDenied, like
 	// an admin the caller's role may not act on.
 	Protected bool `json:"protected,omitempty"`
+	// Admin users hold an admin role the app may not touch: a password reset answers 403
+	// Authorization_RequestDenied (only Privileged Authentication Administrator covers every
+	// admin); blocking and revoking them work.
+	Admin bool `json:"admin,omitempty"`
 	// IgnoreRevoke users answer revoke with success but keep their timestamp,
 	// so a client's verification step has something to catch.
 	IgnoreRevoke            bool      `json:"ignoreRevoke,omitempty"`
@@ -216,6 +220,9 @@ func userFromRecord(rec []string, col map[string]int) (User, error) {
 	}
 	if u.Protected, err = parseBool(get("protected"), false); err != nil {
 		return u, fmt.Errorf("protected: %w", err)
+	}
+	if u.Admin, err = parseBool(get("admin"), false); err != nil {
+		return u, fmt.Errorf("admin: %w", err)
 	}
 	if u.IgnoreRevoke, err = parseBool(get("ignorerevoke"), false); err != nil {
 		return u, fmt.Errorf("ignoreRevoke: %w", err)

@@ -82,6 +82,10 @@ var containedResults = []batch.Result{
 		Note: "sign-in was not changed by the run being undone", TenantID: tenantA},
 	{Line: 22, Input: "evil@contoso.com", Status: batch.StatusFailed, HTTP: 400, At: t0, Blocked: ptr(false),
 		BlockError: "=cmd|' /C calc'!A0", TenantID: "-evil"},
+	{Line: 23, Input: "admin@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 1, At: t0,
+		Reset: ptr(false), ResetError: "not allowed (HTTP 403 Authorization_RequestDenied Insufficient privileges to complete the operation.)",
+		TenantID: tenantA},
+	{Line: 24, Input: "reset@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 1, At: t0, Reset: ptr(true), TenantID: tenantA},
 }
 
 func TestGolden(t *testing.T) {
@@ -175,7 +179,7 @@ func TestFormatRules(t *testing.T) {
 				t.Errorf("message cell = %q, want %q", got, want)
 			}
 		}
-		if rec[0] == "14" && strings.Join(rec[18:], ",") != ",,,,," {
+		if rec[0] == "14" && strings.Join(rec[18:], ",") != ",,,,,,," {
 			t.Errorf("line 14: containment cells of a run without containment must be empty, got %q", rec[18:])
 		}
 	}
@@ -210,7 +214,7 @@ func TestHeaderAppendOnly(t *testing.T) {
 		t.Errorf("the first %d columns changed:\ngot  %s\nwant %s", legacyColumns, got, first)
 	}
 	if got, want := strings.Join(Header[legacyColumns:], ","),
-		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id"; got != want {
+		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error"; got != want {
 		t.Errorf("columns after the first release's = %s, want %s", got, want)
 	}
 }
@@ -219,10 +223,11 @@ func TestHeaderAppendOnly(t *testing.T) {
 // in valid UTF-8 with every CR and LF turned into a space.
 func canonical(r batch.Result) batch.Result {
 	for _, s := range []*string{&r.Input, &r.UserID, &r.UPN, &r.Code, &r.Message, &r.RequestID,
-		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note, &r.BlockError, &r.TenantID} {
+		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note, &r.BlockError, &r.TenantID, &r.ResetError} {
 		*s = flat(*s)
 	}
-	r.DupStatus = "" // not a column: a duplicate's note names the status it repeats
+	r.DupStatus = ""     // not a column: a duplicate's note names the status it repeats
+	r.WouldReset = false // not a column: the dry run's note says it
 	for _, tm := range []*time.Time{&r.At, &r.SessionsValidFrom} {
 		if !tm.IsZero() {
 			*tm = tm.UTC().Truncate(time.Millisecond)
@@ -301,6 +306,9 @@ func TestRoundTrip(t *testing.T) {
 		{name: "hostile block error and tenant", in: batch.Result{Line: 11, Status: batch.StatusFailed, BlockError: "@x\ny",
 			TenantID: "+t"},
 			want: batch.Result{Line: 11, Status: batch.StatusFailed, BlockError: "@x y", TenantID: "+t"}},
+		{name: "password reset", in: batch.Result{Line: 13, Status: batch.StatusRevoked, Reset: ptr(false),
+			ResetError: "=not allowed\n(HTTP 403)"},
+			want: batch.Result{Line: 13, Status: batch.StatusRevoked, Reset: ptr(false), ResetError: "=not allowed (HTTP 403)"}},
 		{name: "duplicate status is not a column", in: batch.Result{Line: 12, Status: batch.StatusDuplicate, DupStatus: batch.StatusRevoked,
 			Note: "revoked at line 2"},
 			want: batch.Result{Line: 12, Status: batch.StatusDuplicate, Note: "revoked at line 2"}},

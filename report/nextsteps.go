@@ -16,7 +16,8 @@ const maxExamples = 5
 // NextStep is one class of rows that needs action after a run, with what to do about it.
 type NextStep struct {
 	// Status is a report status (denied, not_found, invalid, failed, not_attempted), or
-	// not_blocked: revoked rows whose block was not made.
+	// not_blocked: revoked rows whose block was not made; not_reset: revoked rows whose
+	// password was not reset.
 	Status string   `json:"status"`
 	Count  int      `json:"count"`
 	Users  []string `json:"users"` // up to five, as the list wrote them, lowest lines first
@@ -71,8 +72,11 @@ func cmpOr(a, b string) string {
 // statusNotBlocked is the class of revoked rows whose block was not made.
 const statusNotBlocked batch.Status = "not_blocked"
 
+// statusNotReset is the class of revoked rows whose password was not reset.
+const statusNotReset batch.Status = "not_reset"
+
 // needsAction lists the classes a next step is given for, in the order they are printed.
-var needsAction = []batch.Status{batch.StatusDenied, statusNotBlocked, batch.StatusNotFound, batch.StatusInvalid,
+var needsAction = []batch.Status{batch.StatusDenied, statusNotBlocked, statusNotReset, batch.StatusNotFound, batch.StatusInvalid,
 	batch.StatusFailed, batch.StatusNotAttempted}
 
 // addClass counts r in its class when it needs action; the caller holds s.mu.
@@ -81,17 +85,31 @@ func (s *Summary) addClass(r batch.Result) {
 	if r.Status.OK() && notBlocked(r) {
 		st = statusNotBlocked
 	}
+	s.addToClass(st, r)
+	if r.Status.OK() && isFalse(r.Reset) {
+		// A second action for the same row (a user synced from AD is neither blocked nor
+		// reset in the cloud): it gets its own line, not hidden behind the block's.
+		x := r
+		x.Blocked = nil
+		s.addToClass(statusNotReset, x)
+	}
+}
+
+// addToClass counts r in class st when st needs action; the caller holds s.mu.
+func (s *Summary) addToClass(st batch.Status, r batch.Result) {
 	if !slices.Contains(needsAction, st) {
 		return
 	}
 	key := string(st)
 	fix := ""
-	if st == batch.StatusDenied || st == statusNotBlocked {
+	if st == batch.StatusDenied || st == statusNotBlocked || st == statusNotReset {
 		switch {
 		case s.fix != nil:
 			fix = s.fix(r)
 		case st == statusNotBlocked:
 			fix = BlockFix(Access{}, r)
+		case st == statusNotReset:
+			fix = ResetFix(Access{}, r)
 		default:
 			// Without the run's plan, the step Graph refused is unknown.
 			fix = "Graph refused it (error_code and error_message say why); the README's \"Sign-in and permissions\" lists what each step needs"
@@ -169,7 +187,7 @@ func (c *class) fixText(info PrintInfo) string {
 		again = "the --resume command below sends them again"
 	}
 	switch c.status {
-	case batch.StatusDenied, statusNotBlocked:
+	case batch.StatusDenied, statusNotBlocked, statusNotReset:
 		return c.fix
 	case batch.StatusNotFound:
 		tenants := slices.Sorted(maps.Keys(c.tenants))
@@ -239,8 +257,27 @@ func Fix(a Access, r batch.Result) string {
 		return DeniedFix(a, r)
 	case r.Status.OK() && notBlocked(r):
 		return BlockFix(a, r)
+	case r.Status.OK() && isFalse(r.Reset):
+		return ResetFix(a, r)
 	}
 	return ""
+}
+
+// ResetFix says what a row whose password was not reset needs, from its password_reset_error:
+// a user synced from AD is reset there; a 403 is the permission or, for an admin, the role; a
+// password the tenant's policy refused is reset by hand; another failure may pass on another try.
+func ResetFix(a Access, r batch.Result) string {
+	switch {
+	case strings.Contains(r.ResetError, "on-premises"):
+		return "synced from on-premises AD, whose passwords Graph cannot reset: reset them in AD, twice, as Microsoft advises"
+	case strings.Contains(r.ResetError, "HTTP 403") && a.Delegated:
+		return "resetting passwords needs the signed-in admin to hold a role that may (User Administrator covers only some admins); for every admin, Privileged Authentication Administrator"
+	case strings.Contains(r.ResetError, "HTTP 403"):
+		return "resetting passwords needs the application permission User-PasswordProfile.ReadWrite.All; for an admin, the app's service principal also needs the Privileged Authentication Administrator Entra role (User Administrator covers only some admins)"
+	case strings.Contains(r.ResetError, "complexity"):
+		return "the tenant's password policy refused the generated password (password_reset_error has Graph's message): reset these users through the helpdesk"
+	}
+	return "the reset failed (password_reset_error says why): run the same command again with --resume <this report> --report <a new one> to try it again"
 }
 
 // BlockFix says what a row whose block was not made needs, from its block_error: a user synced

@@ -137,6 +137,9 @@ func (p *Previous) Done(line int, needDevices bool) bool {
 	if isFalse(r.Blocked) && !isFalse(r.PriorAccountEnabled) && !blockRefused(r) {
 		return false // the block failed for a reason that may pass: try it again
 	}
+	if isFalse(r.Reset) && !resetRefused(r) {
+		return false // the reset failed for a reason that may pass: try it again
+	}
 	if needDevices {
 		if r.Devices == nil {
 			return false // the listing did not finish
@@ -161,6 +164,20 @@ func blockRefused(r batch.Result) bool {
 	return strings.Contains(e, "http 4") || strings.Contains(e, "on-premises") || strings.HasPrefix(e, "already disabled")
 }
 func isFalse(b *bool) bool { return b != nil && !*b }
+
+// resetRefused reports whether a row's password reset was not made for good (Graph refused it,
+// or the user's password lives in AD): sent again, it would be refused again.
+func resetRefused(r batch.Result) bool {
+	e := strings.ToLower(r.ResetError)
+	return strings.Contains(e, "http 4") || strings.Contains(e, "on-premises")
+}
+
+// ResetDone reports whether the previous report's row for line had its password reset: a
+// resumed run that sends the row again must not reset it again.
+func (p *Previous) ResetDone(line int) bool {
+	r, ok := p.rows[line]
+	return ok && isTrue(r.Reset)
+}
 
 // Lines lists the input lines the previous report has rows for, in order.
 func (p *Previous) Lines() []int {
@@ -351,5 +368,7 @@ func parseRecord(cells []string) (batch.Result, error) {
 	p.field(21, parseCount(&r.Devices))
 	p.field(22, parseCount(&r.DevicesDisabled))
 	p.field(23, parseText(&r.TenantID))
+	p.field(24, parseBool(&r.Reset))
+	p.field(25, parseText(&r.ResetError))
 	return r, p.err
 }

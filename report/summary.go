@@ -42,9 +42,12 @@ type Summary struct {
 	// Containment, from the rows: users blocked, found disabled already, not blocked; devices
 	// found and disabled (re-enabled, in a rollback) as the rows count them.
 	blocked, alreadyDisabled, notBlocked int
-	listed                               bool
-	devicesFound, devicesDisabled        int
-	listFailed                           int // users whose devices Graph would not list
+	// --reset-password, from the rows: passwords reset, not reset (rows that otherwise
+	// succeeded), and in a dry run the resets a real run would make.
+	reset, notReset, wouldReset   int
+	listed                        bool
+	devicesFound, devicesDisabled int
+	listFailed                    int // users whose devices Graph would not list
 	// From the devices report's rows, when the caller adds them.
 	deviceOutcomes map[batch.DeviceOutcome]int
 
@@ -112,6 +115,15 @@ func (s *Summary) Add(r batch.Result) {
 		s.alreadyDisabled++
 	default:
 		s.notBlocked++
+	}
+	switch {
+	case isTrue(r.Reset):
+		s.reset++
+	case isFalse(r.Reset) && r.Status.OK():
+		s.notReset++
+	}
+	if r.WouldReset {
+		s.wouldReset++
 	}
 	if r.Devices != nil {
 		s.listed = true
@@ -227,7 +239,7 @@ func (s *Summary) Failed() int {
 func (s *Summary) AllOK() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.failed == 0 && s.unverified == 0 && s.notBlocked == 0 && s.devicesLeft() == 0 && s.listFailed == 0
+	return s.failed == 0 && s.unverified == 0 && s.notBlocked == 0 && s.notReset == 0 && s.devicesLeft() == 0 && s.listFailed == 0
 }
 
 // devicesLeft counts the devices the run was asked to change and did not.
@@ -309,6 +321,7 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 	s.printTenants(p, done, notDone)
 	s.printNextSteps(p, info)
 	s.printContainment(p, info, rollback)
+	s.printResets(p, info)
 
 	if !s.end.IsZero() {
 		elapsed := s.end.Sub(s.start)
@@ -410,6 +423,20 @@ func (s *Summary) printTenants(p func(string, ...any), done, notDone string) {
 			n = "(no tenant)"
 		}
 		p("  %-*s %6d %12d %12d\n", width, n, tc.rows, tc.done, tc.failed)
+	}
+}
+
+// printResets says what --reset-password did, or in a dry run would do.
+func (s *Summary) printResets(p func(string, ...any), info PrintInfo) {
+	switch {
+	case info.DryRun && s.wouldReset > 0:
+		p("Passwords: %s would be reset.\n", users(s.wouldReset))
+	case !info.DryRun && s.reset+s.notReset > 0:
+		p("Passwords reset for %s", users(s.reset))
+		if s.notReset > 0 {
+			p("; %d not reset (see password_reset_error)", s.notReset)
+		}
+		p(".\n")
 	}
 }
 

@@ -1,0 +1,747 @@
+package main
+
+// The test harness of package main: every test file here starts graphsim, runs the command and
+// reads what it wrote through these helpers, and through nothing else.
+//
+//   - graphsim in process: serveSim (a hook on each $batch, or $batch requests recorded and
+//     served one at a time, TLS, more fronts for a killed run's resume); startSim for the plain
+//     case. graphsim as a child process is `bulkrevoke sim`, run by the scripts in
+//     testdata/script/local (TestTryLocally).
+//   - the command in process: runCLI, runCLIWith (a transport, a terminal); as a child process
+//     (for SIGKILL, SIGINT and resource limits): startChild, or shell for a command as printed;
+//     scripts of commands: testdata/script through scriptParams.
+//   - reports: readReport (a complete report) and readTornReport (what a killed run left), both
+//     through scanReport, which reads the raw records and report.ReadReport and makes them agree.
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+	"github.com/bulkrevoke/bulkrevoke/graphsim"
+	"github.com/bulkrevoke/bulkrevoke/report"
+)
+
+// simToken is the bearer token the test tenants accept; tests pass it the way an admin would,
+// through BULKREVOKE_ACCESS_TOKEN with --auth token.
+const simToken = "sim-secret-token-7f3a"
+
+// testSecret stands in for an app's client secret: it is in every child's environment, and no
+// output may ever contain it or the token.
+const testSecret = "relFakeSecret~Q8x.9zZ_do-not-print"
+
+// ---- graphsim in process ----
+
+// simOpts says how serveSim serves graphsim.
+type simOpts struct {
+	// tls serves https (the token endpoint needs it for azidentity's client secret sign-in).
+	tls bool
+	// hook runs on each $batch request, numbered from 1, concurrently with the others: it may
+	// serve the request itself (returning true) or leave it to graphsim.
+	hook func(s *simServer, n int64, w http.ResponseWriter, r *http.Request) bool
+	// record serves $batch requests one at a time and records them step by step (steps,
+	// envelopes): graphsim is fast on loopback, and a test that acts at a request (kill the
+	// client, withdraw consent) then knows that nothing else is being answered meanwhile.
+	record bool
+	// batches runs on each recorded $batch before graphsim sees it and may hold it unanswered.
+	batches func(s *simServer, env envelope) batchAction
+	// seen sees every request before graphsim does.
+	seen func(r *http.Request)
+}
+
+// simServer is graphsim served over loopback by serveSim. It has one front (a loopback server)
+// to begin with, the one url and srv name; a killed run's resume goes through another (front,
+// separate), because what the dead process had sent may still arrive at the first. It counts
+// the handlers running, so that drain can wait until graphsim's journal is final.
+type simServer struct {
+	*simFront // the first
+	sim       *graphsim.Server
+	opts      simOpts
+	n         atomic.Int64 // $batch requests so far
+
+	mu        sync.Mutex // with opts.record: serialises $batch requests; guards the fields below and fronts' stopped
+	envelopes []envelope
+	cur       *simFront // the front of the $batch being served
+
+	// active counts handlers running. Not a WaitGroup: a dead child's last requests may still
+	// arrive while the test waits, and WaitGroup forbids an Add from zero during a Wait.
+	amu    sync.Mutex
+	idle   *sync.Cond
+	active int
+}
+
+// simFront is one loopback server in front of a simServer. Once stopped, it holds every later
+// $batch unanswered.
+type simFront struct {
+	s       *simServer
+	srv     *httptest.Server
+	base    string // http://127.0.0.1:port, for --authority-host
+	url     string // the versioned Graph root, for --graph-url
+	stopped bool
+}
+
+// serveSim serves sim over loopback as o says. Everything the handlers read is set before the
+// test server starts, so the race detector sees it ordered before them.
+func serveSim(t testing.TB, sim *graphsim.Server, o simOpts) *simServer {
+	t.Helper()
+	s := &simServer{sim: sim, opts: o}
+	s.idle = sync.NewCond(&s.amu)
+	s.simFront = s.front(t)
+	return s
+}
+
+// tokenSim is a graphsim Server for cfg and users that accepts simToken.
+func tokenSim(cfg graphsim.Config, users []graphsim.User) *graphsim.Server {
+	cfg.Token = simToken
+	return graphsim.New(cfg, users)
+}
+
+// startSim serves a graphsim tenant that accepts simToken and returns it with its Graph URL,
+// for --graph-url.
+func startSim(t testing.TB, cfg graphsim.Config, users []graphsim.User) (*graphsim.Server, string) {
+	t.Helper()
+	s := serveSim(t, tokenSim(cfg, users), simOpts{})
+	return s.sim, s.url
+}
+
+// front starts another loopback server in front of the same emulator and hooks.
+func (s *simServer) front(t testing.TB) *simFront {
+	t.Helper()
+	f := &simFront{s: s}
+	if s.opts.tls {
+		f.srv = httptest.NewTLSServer(f)
+	} else {
+		f.srv = httptest.NewServer(f)
+	}
+	t.Cleanup(f.srv.Close)
+	f.base = f.srv.URL
+	f.url = f.srv.URL + "/v1.0"
+	return f
+}
+
+// separate serves s at a URL of its own, for a child the test will kill. drain cannot see a
+// request the dead child wrote that no handler has read yet: it may reach graphsim after drain
+// returned, in the next run's share of the journal. Closing this server drops such requests
+// (the network lost them) and waits for every one a handler took, so the journal is final for
+// that run.
+func (s *simServer) separate(t testing.TB) (url string, closeIt func()) {
+	t.Helper()
+	f := s.front(t)
+	return f.url, f.srv.Close
+}
+
+func (f *simFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := f.s
+	s.amu.Lock()
+	s.active++
+	s.amu.Unlock()
+	defer func() {
+		s.amu.Lock()
+		s.active--
+		s.idle.Broadcast()
+		s.amu.Unlock()
+	}()
+	if s.opts.seen != nil {
+		s.opts.seen(r)
+	}
+	if !strings.HasSuffix(r.URL.Path, "/$batch") {
+		s.sim.ServeHTTP(w, r) // sign-in, or a direct call
+		return
+	}
+	n := s.n.Add(1)
+	if s.opts.hook != nil && s.opts.hook(s, n, w, r) {
+		return
+	}
+	if s.opts.record {
+		f.serveRecorded(w, r)
+		return
+	}
+	s.sim.ServeHTTP(w, r)
+}
+
+// serveRecorded records a $batch request's steps and serves it, one at a time, unless the
+// front is stopped or opts.batches holds it.
+func (f *simFront) serveRecorded(w http.ResponseWriter, r *http.Request) {
+	s := f.s
+	raw, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	env := envelope{Steps: parseBatch(raw, r.Header)}
+
+	s.mu.Lock()
+	if f.stopped {
+		s.mu.Unlock()
+		<-r.Context().Done()
+		return
+	}
+	env.N = len(s.envelopes) + 1
+	s.envelopes = append(s.envelopes, env)
+	s.cur = f
+	if s.opts.batches != nil && s.opts.batches(s, env) == batchHold || f.stopped {
+		// Never answered: the client gives up, or dies.
+		s.mu.Unlock()
+		<-r.Context().Done()
+		return
+	}
+	s.sim.ServeHTTP(w, r)
+	s.mu.Unlock()
+}
+
+// stop, called by opts.batches, makes the front of the current $batch hold it and every later
+// one.
+func (s *simServer) stop() { s.cur.stopped = true }
+
+// drain waits until no handler runs, so that graphsim's journal holds everything answered.
+func (s *simServer) drain() {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	for s.active > 0 {
+		s.idle.Wait()
+	}
+}
+
+// steps returns every $batch step recorded so far (with opts.record).
+func (s *simServer) steps() []batchStep {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []batchStep
+	for _, e := range s.envelopes {
+		out = append(out, e.Steps...)
+	}
+	return out
+}
+
+// ackServer serves the URL an interrupted child posts to once SIGINT cancelled its run (see
+// interruptAckEnv); f runs on each post.
+func ackServer(t testing.TB, f func()) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { f() }))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// ---- the command in process ----
+
+// cliResult is what one in-process run of the command produced.
+type cliResult struct {
+	code           int
+	stdout, stderr string
+}
+
+// runCLI runs the command in-process with the given arguments and environment (only env is
+// visible to it: nothing leaks in from the test process), stdin not a terminal.
+func runCLI(t testing.TB, env map[string]string, stdin string, args ...string) cliResult {
+	t.Helper()
+	return runCLIWith(t, env, nil, false, stdin, args...)
+}
+
+// runCLIWith is runCLI with a transport for sign-in and Graph (nil: the default) and,
+// with tty, a terminal on standard input where a person types stdin.
+func runCLIWith(t testing.TB, env map[string]string, transport http.RoundTripper, tty bool, stdin string, args ...string) cliResult {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	s := &sys{
+		stdin:     strings.NewReader(stdin),
+		stdout:    &stdout,
+		stderr:    &stderr,
+		getenv:    func(k string) string { return env[k] },
+		now:       time.Now,
+		stdinTTY:  tty,
+		transport: transport,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	err := run(ctx, append([]string{"bulkrevoke"}, args...), s)
+	code := exitCode(err, &stderr)
+	return cliResult{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// tokenEnv is the environment of a run that signs in with simToken.
+func tokenEnv() map[string]string { return map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken} }
+
+// cliArgs is a non-interactive run of cmd against the emulator at url, signed in with a token.
+func cliArgs(cmd, url, input, reportPath string, extra ...string) []string {
+	return append([]string{cmd, "--auth", "token", "--graph-url", url, "--input", input, "--report", reportPath, "--yes"}, extra...)
+}
+
+// ---- the command as a child process ----
+
+// childProc is the program run as a real child process, found on PATH where testscript.Main put a
+// copy of the test binary under the command's name.
+type childProc struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+	mu             sync.Mutex
+	proc           *os.Process
+}
+
+// childEnv is a child's whole environment: PATH, a home, simToken and testSecret.
+func childEnv() []string {
+	return []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + os.TempDir(),
+		"BULKREVOKE_ACCESS_TOKEN=" + simToken,
+		"AZURE_CLIENT_SECRET=" + testSecret,
+	}
+}
+
+// startChild starts the program in dir with env added to childEnv's. It is killed at cleanup.
+func startChild(t testing.TB, dir string, env []string, args ...string) *childProc {
+	t.Helper()
+	c := &childProc{cmd: exec.Command("bulkrevoke", args...)}
+	c.cmd.Dir = dir
+	c.cmd.Env = append(childEnv(), env...)
+	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.proc = c.cmd.Process
+	c.mu.Unlock()
+	t.Cleanup(func() { c.signal(os.Kill) })
+	return c
+}
+
+// signal reaches the child from a server handler; the lock orders it after Start for the race
+// detector, which cannot see that the request came from the child.
+func (c *childProc) signal(sig os.Signal) {
+	c.mu.Lock()
+	p := c.proc
+	c.mu.Unlock()
+	if p != nil {
+		_ = p.Signal(sig)
+	}
+}
+
+// wait returns the exit code, or -1 when the child was killed by a signal.
+func (c *childProc) wait(t testing.TB) int {
+	t.Helper()
+	err := c.cmd.Wait()
+	if err == nil {
+		return 0
+	}
+	if ee, ok := err.(*exec.ExitError); ok {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return -1
+		}
+		return ee.ExitCode()
+	}
+	t.Fatal(err)
+	return 0
+}
+
+// shell runs a printed command as an admin would paste it, in dir with env added to
+// childEnv's, and returns its exit code and combined output.
+func shell(t testing.TB, dir, command string, env ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", command)
+	cmd.Dir, cmd.Env = dir, append(childEnv(), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String()
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", command, err)
+	}
+	return 0, out.String()
+}
+
+// ---- scripts ----
+
+// scriptParams runs the scripts of dir (below testdata/script) with the commands of every
+// script (reportcols, golden) and cmds, and $REPO naming the repository.
+func scriptParams(t testing.TB, dir string, cmds map[string]func(ts *testscript.TestScript, neg bool, args []string)) testscript.Params {
+	t.Helper()
+	repo, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"reportcols": reportCols,
+		"golden":     golden(repo),
+	}
+	for k, v := range cmds {
+		all[k] = v
+	}
+	return testscript.Params{
+		Dir:           dir,
+		UpdateScripts: *update,
+		Cmds:          all,
+		Setup: func(env *testscript.Env) error {
+			// Scripts reach the repository's sample files (the demo list) through $REPO.
+			env.Setenv("REPO", repo)
+			return nil
+		},
+	}
+}
+
+// golden makes the script command "golden NAME": the last command's standard output must
+// equal testdata/golden/NAME, which -update rewrites.
+func golden(repo string) func(ts *testscript.TestScript, neg bool, args []string) {
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		if neg || len(args) != 1 {
+			ts.Fatalf("usage: golden NAME")
+		}
+		path := filepath.Join(repo, "testdata", "golden", args[0])
+		got := ts.ReadFile("stdout")
+		if *update {
+			ts.Check(os.WriteFile(path, []byte(got), 0o644))
+			return
+		}
+		want, err := os.ReadFile(path)
+		ts.Check(err)
+		if got != string(want) {
+			ts.Fatalf("stdout differs from %s (go test -run TestE2EScripts . -update rewrites it):\n%s", path, lineDiff(string(want), got))
+		}
+	}
+}
+
+// lineDiff lists the lines that differ, for a golden mismatch.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := range max(len(w), len(g)) {
+		var a, c string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			c = g[i]
+		}
+		if a != c {
+			fmt.Fprintf(&b, "line %d:\n  want %q\n  got  %q\n", i+1, a, c)
+		}
+	}
+	return b.String()
+}
+
+// ---- reports ----
+
+// readReport reads a complete report: one row per record, every record a row, no torn last
+// line.
+func readReport(t testing.TB, path string) map[int]batch.Result {
+	t.Helper()
+	rows, n, torn := scanReport(t, path, readData(t, path))
+	if torn != "" || n != len(rows) {
+		t.Fatalf("%s has %d records for %d lines (torn last line: %q)", path, n, len(rows), torn)
+	}
+	return rows
+}
+
+// readTornReport reads the report at path, which may end in a torn row, and returns its rows
+// and the number of its complete records; see scanReport.
+func readTornReport(t testing.TB, path string) (map[int]batch.Result, int) {
+	t.Helper()
+	rows, n, torn := scanReport(t, path, readData(t, path))
+	if torn != "" {
+		t.Logf("%s: torn last line %s", path, torn)
+	}
+	return rows, n
+}
+
+func readData(t testing.TB, path string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// scanReport reads a report as raw CSV, record by record, checking that no line number appears
+// twice, and returns its rows by line through report.ReadReport (what --resume reads) with the
+// number of complete records and the torn last line, if any. A killed run may leave a torn
+// last line, cut mid-write: without its newline, inside a quoted field, or short of fields.
+// Reading stops at the first such record, and it must be the last thing in the file: an
+// unparseable record with lines after it is corruption, not a crash. csv.Reader.ReadAll cannot
+// do this: it returns no records at all when any of them fails to parse. ReadReport must agree
+// on exactly the complete rows: a torn row is neither lost from the middle nor taken for a
+// finished one.
+func scanReport(t testing.TB, name string, data []byte) (map[int]batch.Result, int, string) {
+	t.Helper()
+	cr := csv.NewReader(bytes.NewReader(data))
+	cr.FieldsPerRecord = len(report.Header)
+	lines := map[int]bool{}
+	n := 0
+	torn := ""
+	for header := true; ; header = false {
+		start := cr.InputOffset()
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if end := cr.InputOffset(); err == nil && data[end-1] != '\n' {
+			err = errors.New("no newline at the end")
+		}
+		if err != nil {
+			// A cut write leaves no line break after the record's start but, at most, its own.
+			tail := data[start:]
+			if i := bytes.IndexByte(tail, '\n'); i >= 0 && i < len(tail)-1 {
+				t.Errorf("%s: the record at byte %d is unparseable (%v) and is not the last line", name, start, err)
+			} else {
+				torn = fmt.Sprintf("%s (%v)", tail, err)
+			}
+			break
+		}
+		if header {
+			if !slices.Equal(rec, report.Header) {
+				t.Fatalf("%s: header %q, want %q", name, rec, report.Header)
+			}
+			continue
+		}
+		line, err := strconv.Atoi(rec[0])
+		if err != nil {
+			t.Errorf("%s: line number %q: %v", name, rec[0], err)
+			continue
+		}
+		if lines[line] {
+			t.Errorf("%s: line %d reported twice", name, line)
+		}
+		lines[line] = true
+		n++
+	}
+	rows, err := report.ReadReport(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	for line := range lines {
+		if _, ok := rows[line]; !ok {
+			t.Errorf("%s: ReadReport lost the complete row of line %d", name, line)
+		}
+	}
+	for line := range rows {
+		if !lines[line] {
+			t.Errorf("%s: ReadReport returned line %d, which is not a complete row", name, line)
+		}
+	}
+	return rows, n, torn
+}
+
+// failRecorder is a testing.TB that records failures instead of failing, so that a test can
+// check that scanReport rejects a corrupt report. Fatal ends the calling goroutine, as
+// testing's does.
+type failRecorder struct {
+	testing.TB
+	mu       sync.Mutex
+	failures []string
+}
+
+func (r *failRecorder) Helper()                   {}
+func (r *failRecorder) Logf(string, ...any)       {}
+func (r *failRecorder) Errorf(f string, a ...any) { r.record(fmt.Sprintf(f, a...)) }
+func (r *failRecorder) Fatal(a ...any)            { r.record(fmt.Sprint(a...)); runtime.Goexit() }
+func (r *failRecorder) Fatalf(f string, a ...any) {
+	r.record(fmt.Sprintf(f, a...))
+	runtime.Goexit()
+}
+
+func (r *failRecorder) record(s string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures = append(r.failures, s)
+}
+
+// run calls f on its own goroutine, so that a Fatal ends f and not the test, and returns the
+// failures recorded.
+func (r *failRecorder) run(f func(testing.TB)) []string {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f(r)
+	}()
+	<-done
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.failures
+}
+
+// readDevices reads a devices report (a torn last line is ignored, as by ReadReport).
+func readDevices(t testing.TB, path string) []batch.DeviceResult {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ds, err := report.ReadDevices(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return ds
+}
+
+// ---- what graphsim was sent ----
+
+// batchStep is one $batch step graphsim received, with who sent it.
+type batchStep struct {
+	App, Tenant string // the appid and tid claims of the bearer token ("" for the fixed test token)
+	Method, URL string
+	Headers     map[string]string
+}
+
+func (s batchStep) revoke() bool {
+	return s.Method == "POST" && strings.HasSuffix(strings.ToLower(s.URL), "/revokesigninsessions")
+}
+
+// envelope is one $batch request as serveSim's recorder saw it, numbered from 1.
+type envelope struct {
+	N     int
+	Steps []batchStep
+}
+
+func (e envelope) revokes() int {
+	n := 0
+	for _, s := range e.Steps {
+		if s.revoke() {
+			n++
+		}
+	}
+	return n
+}
+
+// batchAction is what simOpts.batches makes of a $batch: graphsim serves it, or it is held
+// unanswered until its client goes away.
+type batchAction int
+
+const (
+	batchServe batchAction = iota
+	batchHold
+)
+
+// parseBatch reads the steps of a $batch body (gzipped as the SDK sends it).
+func parseBatch(raw []byte, h http.Header) []batchStep {
+	body := raw
+	if strings.EqualFold(h.Get("Content-Encoding"), "gzip") {
+		if gz, err := gzip.NewReader(bytes.NewReader(raw)); err == nil {
+			if b, err := io.ReadAll(gz); err == nil {
+				body = b
+			}
+		}
+	}
+	var req struct {
+		Requests []struct {
+			Method  string            `json:"method"`
+			URL     string            `json:"url"`
+			Headers map[string]string `json:"headers"`
+		} `json:"requests"`
+	}
+	_ = json.Unmarshal(body, &req)
+	app, tenant := tokenClaims(h.Get("Authorization"))
+	steps := make([]batchStep, len(req.Requests))
+	for i, s := range req.Requests {
+		steps[i] = batchStep{App: app, Tenant: tenant, Method: strings.ToUpper(s.Method), URL: s.URL, Headers: s.Headers}
+	}
+	return steps
+}
+
+// tokenClaims reads the appid and tid of a bearer token graphsim minted.
+func tokenClaims(authz string) (app, tenant string) {
+	_, tok, _ := strings.Cut(authz, " ")
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return "", ""
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return "", ""
+	}
+	var c struct {
+		AppID string `json:"appid"`
+		TID   string `json:"tid"`
+	}
+	_ = json.Unmarshal(payload, &c)
+	return strings.ToLower(c.AppID), strings.ToLower(c.TID)
+}
+
+// ---- files and output ----
+
+// writeFile writes content to name in a fresh temporary directory and returns its path.
+func writeFile(t testing.TB, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// noSecrets fails when any of texts holds the token or the secret.
+func noSecrets(t testing.TB, what string, texts ...string) {
+	t.Helper()
+	for _, s := range texts {
+		for _, secret := range []string{simToken, testSecret} {
+			if strings.Contains(s, secret) {
+				t.Errorf("%s contains a secret (%.8s...)", what, secret)
+			}
+		}
+	}
+}
+
+// lineAfter is the rest of the line after marker in stderr.
+func lineAfter(t testing.TB, stderr, marker string) string {
+	t.Helper()
+	_, after, ok := strings.Cut(stderr, marker)
+	if !ok {
+		t.Fatalf("no %q in stderr:\n%s", marker, stderr)
+	}
+	line, _, _ := strings.Cut(after, "\n")
+	return line
+}
+
+// ---- old names, for test files written before this harness and not yet moved to it ----
+
+type (
+	relServer = simServer
+	relChild  = childProc
+)
+
+func e2eEnv() map[string]string { return tokenEnv() }
+
+func e2eArgs(cmd, url, input, reportPath string, extra ...string) []string {
+	return cliArgs(cmd, url, input, reportPath, extra...)
+}
+
+func relRevokeArgs(url, input, reportPath string, extra ...string) []string {
+	return cliArgs("revoke", url, input, reportPath, extra...)
+}
+
+func e2eReadReport(t testing.TB, path string) map[int]batch.Result { return readReport(t, path) }
+
+func relReport(t testing.TB, path string) (map[int]batch.Result, int) {
+	return readTornReport(t, path)
+}
+
+func relStart(t testing.TB, cfg graphsim.Config, users []graphsim.User, hook func(*simServer, int64, http.ResponseWriter, *http.Request) bool) *simServer {
+	return serveSim(t, tokenSim(cfg, users), simOpts{hook: hook})
+}
+
+func relStartChild(t testing.TB, dir string, args ...string) *childProc {
+	return startChild(t, dir, nil, args...)
+}
