@@ -464,11 +464,15 @@ func TestSharedInFlight(t *testing.T) {
 		if len(granted) != 1 {
 			t.Fatalf("%d envelopes left at once across twenty lanes, want 1", len(granted))
 		}
+		// Find the lane first: settling wakes the others, which then write their own
+		// inFlight while this loop would still be reading.
+		var sender *pacer
 		for _, p := range lanes {
 			if p.inFlight[classWrite] > 0 {
-				p.settle(granted[0], outcome{ok: 20, rtt: 100 * time.Millisecond})
+				sender = p
 			}
 		}
+		sender.settle(granted[0], outcome{ok: 20, rtt: 100 * time.Millisecond})
 		synctest.Wait()
 		if len(granted) != 2 {
 			t.Errorf("after the first came back, %d had left, want 2", len(granted))
