@@ -801,7 +801,8 @@ func (e *engine) noteWait(q *quota, now, until time.Time) {
 type outcomeLog struct{ codes []byte }
 
 var statusCodes = []Status{"", StatusRevoked, StatusWouldRevoke, StatusNotFound, StatusInvalid, StatusDuplicate,
-	StatusDenied, StatusFailed, StatusNotAttempted, StatusExcluded, StatusWouldBlock, StatusEnabled, StatusUnchanged}
+	StatusDenied, StatusFailed, StatusNotAttempted, StatusExcluded, StatusWouldBlock, StatusEnabled, StatusUnchanged,
+	StatusWouldEnable}
 
 func (o *outcomeLog) set(line int, s Status) {
 	if line <= 0 {
