@@ -353,6 +353,10 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 		simulated = max(r.conn.clock.Now().Sub(simStart), time.Nanosecond)
 	}
 	closeErr := r.out.close()
+	if closeErr == nil && !isReportError(runErr) {
+		// Whole: every row was written (after Ctrl-C or --deadline too, as not_attempted).
+		r.orderReports()
+	}
 	// What is on disk is what counts: a flush or fsync that failed may have lost rows the
 	// summary saw go by.
 	onDisk, readErr := countReportRows(r.reportPath)
