@@ -23,15 +23,15 @@ func TestExcludeResolvedUsers(t *testing.T) {
 	for _, dry := range []bool{false, true} {
 		sim, url := startSim(t, graphsim.Config{Seed: 31}, e2eTenant())
 		out := filepath.Join(t.TempDir(), "report.csv")
-		args := e2eArgs("revoke", url, input, out, "--exclude", excl)
+		args := cliArgs("revoke", url, input, out, "--exclude", excl)
 		if dry {
 			args = append(args, "--dry-run")
 		}
-		res := runCLI(t, e2eEnv(), "", args...)
+		res := runCLI(t, tokenEnv(), "", args...)
 		if res.code != exitOK {
 			t.Fatalf("dry run %v: exit %d\n%s", dry, res.code, res.stderr)
 		}
-		rows := e2eReadReport(t, out)
+		rows := readReport(t, out)
 		want := batch.StatusRevoked
 		if dry {
 			want = batch.StatusWouldRevoke
@@ -65,7 +65,7 @@ func TestExcludeUnresolvable(t *testing.T) {
 	input := writeFile(t, "users.csv", "user\nadele@contoso.com\n$svc@contoso.com\n")
 	excl := writeFile(t, "bg.csv", e2eAdeleID+"\n")
 	out := filepath.Join(t.TempDir(), "report.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--exclude", excl, "--max-attempts", "2")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--exclude", excl, "--max-attempts", "2")...)
 	if res.code != exitFailure {
 		t.Fatalf("exit %d, want 1\n%s", res.code, res.stderr)
 	}
@@ -88,7 +88,7 @@ func TestExcludeOffline(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	if rows[2].Status != batch.StatusWouldRevoke || rows[3].Status != batch.StatusExcluded {
 		t.Errorf("lines 2, 3: %s, %s; want would_revoke (another spelling) and excluded (the same, in other capitals)", rows[2].Status, rows[3].Status)
 	}

@@ -33,12 +33,12 @@ func TestSafetyDeadline(t *testing.T) {
 
 	t.Run("validate", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "dry.csv")
-		res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, out, "--deadline", "2s", "--concurrency", "1")...)
+		res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, out, "--deadline", "2s", "--concurrency", "1")...)
 		if res.code != exitDeadline || !strings.Contains(res.stderr, "Stopped by --deadline 2s") {
 			t.Fatalf("exit %d, want %d with the deadline in the summary\n%s", res.code, exitDeadline, res.stderr)
 		}
 		counts := map[batch.Status]int{}
-		for _, r := range e2eReadReport(t, out) {
+		for _, r := range readReport(t, out) {
 			counts[r.Status]++
 		}
 		if counts[batch.StatusWouldRevoke] == 0 || counts[batch.StatusNotAttempted] == 0 ||
@@ -54,14 +54,14 @@ func TestSafetyDeadline(t *testing.T) {
 	}
 
 	first := filepath.Join(dir, "first.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, first, "--deadline", "2s", "--concurrency", "1")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, first, "--deadline", "2s", "--concurrency", "1")...)
 	if res.code != exitDeadline {
 		t.Fatalf("exit %d, want %d\n%s", res.code, exitDeadline, res.stderr)
 	}
 	if !strings.Contains(res.stderr, "Stopped by --deadline 2s: nothing was sent after it") || strings.Contains(res.stderr, "bulkrevoke: ") {
 		t.Errorf("the summary does not say the deadline stopped the run, or an error follows it:\n%s", res.stderr)
 	}
-	rows := e2eReadReport(t, first)
+	rows := readReport(t, first)
 	if len(rows) != len(users) {
 		t.Fatalf("%d report rows for %d users", len(rows), len(users))
 	}
@@ -94,13 +94,13 @@ func TestSafetyDeadline(t *testing.T) {
 		t.Fatalf("resume command = %q", command)
 	}
 	resume := exec.Command("sh", "-c", command)
-	resume.Dir, resume.Env = dir, relEnv()
+	resume.Dir, resume.Env = dir, childEnv()
 	var out bytes.Buffer
 	resume.Stdout, resume.Stderr = &out, &out
 	if err := resume.Run(); err != nil {
 		t.Fatalf("%s: %v\n%s", command, err, out.String())
 	}
-	rows = e2eReadReport(t, filepath.Join(dir, "first-resumed.csv"))
+	rows = readReport(t, filepath.Join(dir, "first-resumed.csv"))
 	if len(rows) != len(users) {
 		t.Fatalf("resumed report has %d rows for %d users", len(rows), len(users))
 	}
@@ -152,13 +152,13 @@ func TestSafetyTokenTenant(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "report.csv")
-	res := runCLI(t, env, "", e2eArgs("revoke", url, list, out)...)
+	res := runCLI(t, env, "", cliArgs("revoke", url, list, out)...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
 	// Graph's message stays; the note says what to do.
 	const noSignIn = "grant the app admin consent in that tenant, or with --auth token use a token of that tenant"
-	e2eCheckRows(t, e2eReadReport(t, out), map[int]e2eWant{
+	e2eCheckRows(t, readReport(t, out), map[int]e2eWant{
 		2: {status: batch.StatusRevoked, http: 200, upn: "alice@a.example", attempts: 1, ids: true},
 		3: {status: batch.StatusDenied, code: "sign_in", upn: "bob@b.example", note: noSignIn,
 			message: "no credential for tenant " + safeTenantB + ": the --auth token is for tenant " + safeTenantA + " (its tid claim)"},
@@ -195,14 +195,14 @@ func TestSafetyTokenTenant(t *testing.T) {
 		input      string
 		want, hint string
 	}{
-		{"a token without a readable tid", e2eEnv(), list,
+		{"a token without a readable tid", tokenEnv(), list,
 			"the list names tenants, but the --auth token has no readable tenant (tid claim)", "--auth secret or certificate"},
 		{"a list of another tenant only", env, onlyB,
 			"no row of the list is in the token's tenant: no credential for tenant " + safeTenantB, "get a token of the list's tenant"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "refused.csv")
-			res := runCLI(t, tc.env, "", e2eArgs("revoke", url, tc.input, out)...)
+			res := runCLI(t, tc.env, "", cliArgs("revoke", url, tc.input, out)...)
 			if res.code != exitFailure || !strings.Contains(res.stderr, "bulkrevoke: "+tc.want) {
 				t.Errorf("exit %d, want 1 with %q\n%s", res.code, tc.want, res.stderr)
 			}
@@ -240,7 +240,7 @@ func TestSafetyReportIsInput(t *testing.T) {
 	}
 	exclude := write("exclude.csv", "userPrincipalName\nadmin@contoso.com\n")
 	first := filepath.Join(dir, "first.csv")
-	if res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, first)...); res.code != exitOK {
+	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, first)...); res.code != exitOK {
 		t.Fatalf("first run: exit %d\n%s", res.code, res.stderr)
 	}
 	pool := write("pool.csv", "client_id,secret_env\n0000c11e-0000-4000-8000-00000000c11e,POOL_SECRET\n")
@@ -254,19 +254,19 @@ func TestSafetyReportIsInput(t *testing.T) {
 		file string // the input that must stay as it was
 		want string
 	}{
-		{"--report is --input", e2eArgs("revoke", url, input, input, "--force"), input, "--report must not be the user list (--input)"},
-		{"--report is --input spelled otherwise", e2eArgs("revoke", url, input, respelled, "--force"), input, "--report must not be the user list (--input)"},
-		{"--report is a hard link to --input", e2eArgs("revoke", url, input, linked, "--force"), input, "--report must not be the user list (--input)"},
-		{"--report is --input of validate", e2eArgs("validate", url, input, input, "--force"), input, "--report must not be the user list (--input)"},
-		{"--report is --exclude", e2eArgs("revoke", url, input, exclude, "--force", "--exclude", exclude), exclude, "--report must not be the exclusion list (--exclude)"},
-		{"--report is --resume", e2eArgs("revoke", url, input, first, "--force", "--resume", first), first, "--report must not be the report being resumed"},
+		{"--report is --input", cliArgs("revoke", url, input, input, "--force"), input, "--report must not be the user list (--input)"},
+		{"--report is --input spelled otherwise", cliArgs("revoke", url, input, respelled, "--force"), input, "--report must not be the user list (--input)"},
+		{"--report is a hard link to --input", cliArgs("revoke", url, input, linked, "--force"), input, "--report must not be the user list (--input)"},
+		{"--report is --input of validate", cliArgs("validate", url, input, input, "--force"), input, "--report must not be the user list (--input)"},
+		{"--report is --exclude", cliArgs("revoke", url, input, exclude, "--force", "--exclude", exclude), exclude, "--report must not be the exclusion list (--exclude)"},
+		{"--report is --resume", cliArgs("revoke", url, input, first, "--force", "--resume", first), first, "--report must not be the report being resumed"},
 		{"--report is --from", []string{"enable", "--auth", "token", "--graph-url", url, "--from", first, "--report", first, "--force", "--yes"}, first,
 			"--report must not be the report being undone (--from)"},
 		{"--report is --app-pool", []string{"revoke", "--graph-url", url, "--input", input, "--report", pool, "--app-pool", pool,
 			"--tenant-id", "contoso.com", "--force", "--yes"}, pool, "--report must not be the app pool (--app-pool)"},
-		{"the devices report is --input", e2eArgs("revoke", url, devices, filepath.Join(dir, "d.csv"), "--force", "--disable-devices"), devices,
+		{"the devices report is --input", cliArgs("revoke", url, devices, filepath.Join(dir, "d.csv"), "--force", "--disable-devices"), devices,
 			"--report " + filepath.Join(dir, "d.csv") + " would write " + devices + ", which is the user list (--input)"},
-		{"--input is named like a file next to the report", e2eArgs("revoke", url, named, filepath.Join(dir, "r.csv"), "--force"), named,
+		{"--input is named like a file next to the report", cliArgs("revoke", url, named, filepath.Join(dir, "r.csv"), "--force"), named,
 			"the user list (--input) " + named + " is named like the files written next to --report " + filepath.Join(dir, "r.csv")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -276,7 +276,7 @@ func TestSafetyReportIsInput(t *testing.T) {
 			}
 			entries, _ := os.ReadDir(dir)
 			requests := sim.Stats().Requests
-			res := runCLI(t, e2eEnv(), "", tc.args...)
+			res := runCLI(t, tokenEnv(), "", tc.args...)
 			if res.code != exitFailure || !strings.Contains(res.stderr, "bulkrevoke: "+tc.want+"\n") ||
 				!strings.Contains(res.stderr, "\nhint: give --report a new file name") {
 				t.Errorf("exit %d, want 1 with %q and a hint\n%s", res.code, tc.want, res.stderr)
