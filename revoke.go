@@ -767,11 +767,10 @@ type deviceRecorder struct {
 }
 
 func (d *deviceRecorder) WriteDevices(ds ...batch.DeviceResult) error {
-	if err := d.journal.WriteDevices(ds...); err != nil {
-		return err
-	}
+	// Counted whether or not the file took them, as the users' rows are (recorder.Write):
+	// the summary's device count is the devices report's rows, one a device.
 	d.summary.AddDevices(ds...)
-	return nil
+	return d.journal.WriteDevices(ds...)
 }
 
 // The summary counts what happened even when the report could not record it: the admin

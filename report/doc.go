@@ -125,7 +125,7 @@ func (s *Summary) Fill(d *Doc, info PrintInfo) {
 		d.Devices.Outcomes[string(o)] = n
 		outcomes += n
 	}
-	d.Devices.Found, d.Devices.Changed, d.Devices.ListingFailed = max(s.devicesFound, outcomes), s.devicesDisabled, s.listFailed
+	d.Devices.Found, d.Devices.Changed, d.Devices.ListingFailed = outcomes, s.devicesDisabled, s.listFailed
 	if info.DryRun {
 		d.Devices.Changed = 0
 	}

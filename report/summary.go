@@ -44,10 +44,10 @@ type Summary struct {
 	blocked, alreadyDisabled, notBlocked int
 	// --reset-password, from the rows: passwords reset, not reset (rows that otherwise
 	// succeeded), and in a dry run the resets a real run would make.
-	reset, notReset, wouldReset   int
-	listed                        bool
-	devicesFound, devicesDisabled int
-	listFailed                    int // users whose devices Graph would not list
+	reset, notReset, wouldReset int
+	listed                      bool
+	devicesDisabled             int
+	listFailed                  int // users whose devices Graph would not list
 	// From the devices report's rows, when the caller adds them.
 	deviceOutcomes map[batch.DeviceOutcome]int
 
@@ -126,8 +126,9 @@ func (s *Summary) Add(r batch.Result) {
 		s.wouldReset++
 	}
 	if r.Devices != nil {
+		// A row counts the devices of its own user; a machine shared by two listed users is
+		// in both rows but in the devices report once, and that report is what Found counts.
 		s.listed = true
-		s.devicesFound += *r.Devices
 	}
 	if r.DevicesDisabled != nil {
 		s.devicesDisabled += *r.DevicesDisabled
@@ -145,8 +146,9 @@ func failure(r batch.Result) bool {
 	return !o.OK() && o != batch.StatusExcluded
 }
 
-// AddDevices counts the devices report's rows, for the outcomes the rows' counts do not tell:
-// devices that failed, were synced from on-premises AD or were found disabled.
+// AddDevices counts the devices report's rows: the devices found, each once however many
+// listed users share it, and the outcomes the users' rows do not tell (devices that failed,
+// were synced from on-premises AD or were found disabled).
 func (s *Summary) AddDevices(ds ...batch.DeviceResult) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -459,7 +461,7 @@ func (s *Summary) printContainment(p func(string, ...any), info PrintInfo, rollb
 	if !s.listed && outcomes == 0 {
 		return
 	}
-	found := max(s.devicesFound, outcomes)
+	found := outcomes
 	switch {
 	case rollback && info.DryRun:
 		p("Devices: %d would be re-enabled", s.deviceOutcomes[batch.DeviceWouldEnable])

@@ -60,7 +60,7 @@ func TestSummaryPrint(t *testing.T) {
 			info:    PrintInfo{ReportPath: "out.csv", DevicesPath: "out.devices.csv"},
 			want: []string{"Revoked sign-in sessions for 3 of 3 rows.",
 				"Sign-in blocked for 1 user; 1 could not be blocked (see block_error); 1 was disabled already.\n",
-				"Devices: 5 found, 1 disabled, 1 disabled already, 1 synced from on-premises AD (disable them there) (see out.devices.csv).\n",
+				"Devices: 3 found, 1 disabled, 1 disabled already, 1 synced from on-premises AD (disable them there) (see out.devices.csv).\n",
 				"By tenant:\n", "Graph asked to wait 12 times, 3m4.5s in all.\n",
 				"Dropped from the run", "  app 5e3ce6c0 in tenant contoso.com: consent withdrawn (AADSTS65001)\n",
 				"Devices report: out.devices.csv\n"},
@@ -98,6 +98,17 @@ func TestSummaryPrint(t *testing.T) {
 				{Line: 3, Outcome: batch.DeviceAlreadyDisabled}},
 			want:    []string{"Dry run: nothing was revoked. 2 of 2 rows would be revoked.", "  would_block    1\n", "Devices: 3 found, 2 would be disabled, 1 disabled already.\n"},
 			wantNot: []string{"Sign-in blocked", "tokens"},
+		},
+		{
+			// A machine shared by two listed users is in both users' counts and in the
+			// devices report once: found is what that report lists.
+			name: "shared device", finished: true, info: PrintInfo{ReportPath: "out.csv", DevicesPath: "out.devices.csv"},
+			results: []batch.Result{
+				{Line: 2, Status: batch.StatusRevoked, Devices: iptr(2), DevicesDisabled: iptr(2)},
+				{Line: 3, Status: batch.StatusRevoked, Devices: iptr(1), DevicesDisabled: iptr(0)},
+			},
+			devices: []batch.DeviceResult{{Line: 2, Outcome: batch.DeviceDisabled}, {Line: 2, Outcome: batch.DeviceDisabled}},
+			want:    []string{"Devices: 2 found, 2 disabled.\n"},
 		},
 		{
 			name: "rollback", finished: true, info: PrintInfo{ReportPath: "undo.csv", Rollback: true},
