@@ -7,12 +7,10 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,34 +22,6 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
 	"github.com/bulkrevoke/bulkrevoke/report"
 )
-
-// Object ids of the e2e tenant, named for the tests that refer to them.
-const (
-	e2eAdeleID  = "11111111-1111-4111-8111-111111111111"
-	e2eGuestID  = "22222222-2222-4222-8222-222222222222"
-	e2eSvcID    = "33333333-3333-4333-8333-333333333333"
-	e2eOBrienID = "44444444-4444-4444-8444-444444444444"
-	e2eAdminID  = "55555555-5555-4555-8555-555555555555"
-	e2eFormerID = "aaaaaaaa-6666-4666-8666-666666666666" // letters, so an upper-case copy is another spelling
-	e2eHashID   = "77777777-7777-4777-8777-777777777777"
-	e2eCaretID  = "88888888-8888-4888-8888-888888888888"
-
-	e2eGuestUPN = "megan_fabrikam.com#EXT#@contoso.onmicrosoft.com"
-)
-
-// e2eTenant has one user of every kind the tool must address correctly.
-func e2eTenant() []graphsim.User {
-	return []graphsim.User{
-		{ID: e2eAdeleID, UPN: "adele@contoso.com", DisplayName: "Adele Vance", UserType: "Member", AccountEnabled: true},
-		{ID: e2eGuestID, UPN: e2eGuestUPN, DisplayName: "Megan (Fabrikam)", UserType: "Guest", AccountEnabled: true},
-		{ID: e2eSvcID, UPN: "$svc@contoso.com", DisplayName: "Service", UserType: "Member", AccountEnabled: true},
-		{ID: e2eOBrienID, UPN: "o'brien@contoso.com", DisplayName: "Siobhan O'Brien", UserType: "Member", AccountEnabled: true},
-		{ID: e2eAdminID, UPN: "admin@contoso.com", DisplayName: "Global Admin", UserType: "Member", AccountEnabled: true, Protected: true},
-		{ID: e2eFormerID, UPN: "former@contoso.com", DisplayName: "Former Employee", UserType: "Member", AccountEnabled: false},
-		{ID: e2eHashID, UPN: "x#y@contoso.com", DisplayName: "Hash", UserType: "Member", AccountEnabled: true},
-		{ID: e2eCaretID, UPN: "a^b~c@contoso.com", DisplayName: "Caret", UserType: "Member", AccountEnabled: true},
-	}
-}
 
 // samePair checks two report rows that name one user: one did the work and the other is its
 // duplicate, naming it and its outcome. The earlier line wins unless the later one was sent
@@ -76,116 +46,24 @@ func samePair(t *testing.T, rows map[int]batch.Result, a, b int) (doer, dup int)
 	return doer, dup
 }
 
-// e2eWant is what one report row must say. Messages and notes are matched as substrings;
-// an empty one must be empty. attempts -1 is not checked.
-type e2eWant struct {
-	status      batch.Status
-	http        int
-	code        string
-	message     string
-	userID, upn string
-	note        string
-	attempts    int
-	// ids: request_id and client_request_id are filled, as for every row Graph answered; rows
-	// Graph never saw have neither.
-	ids bool
-}
-
-func e2eCheckRows(t *testing.T, rows map[int]batch.Result, want map[int]e2eWant) {
-	t.Helper()
-	if len(rows) != len(want) {
-		t.Errorf("%d report rows, want %d", len(rows), len(want))
-	}
-	lines := make([]int, 0, len(want))
-	for l := range want {
-		lines = append(lines, l)
-	}
-	slices.Sort(lines)
-	for _, l := range lines {
-		w := want[l]
-		r, ok := rows[l]
-		if !ok {
-			t.Errorf("line %d: no report row", l)
-			continue
-		}
-		var bad []string
-		check := func(what string, got, want any) {
-			if got != want {
-				bad = append(bad, fmt.Sprintf("%s %v, want %v", what, got, want))
-			}
-		}
-		contains := func(what, got, want string) {
-			if want == "" && got != "" || !strings.Contains(got, want) {
-				bad = append(bad, fmt.Sprintf("%s %q, want %q", what, got, want))
-			}
-		}
-		check("status", r.Status, w.status)
-		check("http_status", r.HTTP, w.http)
-		check("error_code", r.Code, w.code)
-		contains("error_message", r.Message, w.message)
-		check("user_id", r.UserID, w.userID)
-		check("user_principal_name", r.UPN, w.upn)
-		contains("note", r.Note, w.note)
-		if w.attempts >= 0 {
-			check("attempts", r.Attempts, w.attempts)
-		}
-		if filled := r.RequestID != "" && r.ClientRequestID != ""; filled != w.ids || !w.ids && (r.RequestID != "" || r.ClientRequestID != "") {
-			bad = append(bad, fmt.Sprintf("request_id %q client_request_id %q, want filled=%v", r.RequestID, r.ClientRequestID, w.ids))
-		}
-		if r.At.IsZero() {
-			bad = append(bad, "no completed_at")
-		}
-		if len(bad) > 0 {
-			t.Errorf("line %d (%s): %s", l, r.Input, strings.Join(bad, "; "))
-		}
-	}
-}
-
-// e2eRevoked asserts how many revokes landed for each user.
-func e2eRevoked(t *testing.T, sim *graphsim.Server, want map[string]int) {
-	t.Helper()
-	for key, n := range want {
-		if got := len(sim.Revocations(key)); got != n {
-			t.Errorf("%s revoked %d times, want %d", key, got, n)
-		}
-	}
-}
-
-func e2eNoFile(t *testing.T, path string) {
-	t.Helper()
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("%s: %v; a run that never started must leave no report", path, err)
-	}
-}
-
-// e2eList is an input naming users by UPN under a header.
-func e2eList(users []graphsim.User) string {
-	var b strings.Builder
-	b.WriteString("userPrincipalName\n")
-	for _, u := range users {
-		b.WriteString(u.UPN + "\n")
-	}
-	return b.String()
-}
-
-var e2eGUID = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // TestE2ERevokeMixed: one list with every kind of row an admin's file has, each reported as
 // what it is, each revocable user revoked exactly once.
 func TestE2ERevokeMixed(t *testing.T) {
 	t.Parallel()
-	sim, url := startSim(t, graphsim.Config{Seed: 11, FractionalRetryAfter: true}, e2eTenant())
+	sim, url := startSim(t, graphsim.Config{Seed: 11, FractionalRetryAfter: true}, mixedTenant())
 	input := writeFile(t, "users.csv", `userPrincipalName,displayName
 adele@contoso.com,Adele
-`+e2eGuestUPN+`,Guest
+`+guestUPN+`,Guest
 $svc@contoso.com,Dollar
 "o'brien@contoso.com",Apostrophe
 admin@contoso.com,Protected
 ghost@contoso.com,Missing
 not a upn,Typo
 ADELE@CONTOSO.COM,Repeat
-`+e2eFormerID+`,By object id
-`+strings.ToUpper(e2eFormerID)+`,Same id in capitals
+`+formerID+`,By object id
+`+strings.ToUpper(formerID)+`,Same id in capitals
 x#y@contoso.com,Hash
 a^b~c@contoso.com,Caret and tilde
 bob+tag@contoso.com,Plus
@@ -197,12 +75,12 @@ bob+tag@contoso.com,Plus
 		t.Fatalf("exit %d, want %d\n%s", res.code, exitIncomplete, res.stderr)
 	}
 	rows := readReport(t, out)
-	revoked := func(upn, id string) e2eWant {
-		return e2eWant{status: batch.StatusRevoked, http: 200, upn: upn, userID: id, attempts: 1, ids: true}
+	revoked := func(upn, id string) rowWant {
+		return rowWant{status: batch.StatusRevoked, http: 200, upn: upn, userID: id, attempts: 1, ids: true}
 	}
-	e2eCheckRows(t, rows, map[int]e2eWant{
+	checkRows(t, rows, map[int]rowWant{
 		2: revoked("adele@contoso.com", ""),
-		3: {status: batch.StatusRevoked, http: 200, upn: e2eGuestUPN, attempts: 1, ids: true,
+		3: {status: batch.StatusRevoked, http: 200, upn: guestUPN, attempts: 1, ids: true,
 			note: "guest: only sessions with this tenant are revoked"},
 		4: revoked("$svc@contoso.com", ""),
 		5: revoked("o'brien@contoso.com", ""),
@@ -213,7 +91,7 @@ bob+tag@contoso.com,Plus
 		8: {status: batch.StatusInvalid, code: "invalid_input", message: "contains a space"},
 		// A repeat names the user as written and says what became of its first line.
 		9:  {status: batch.StatusDuplicate, code: "duplicate_input", message: "same user as line 2", upn: "ADELE@CONTOSO.COM", note: "revoked at line 2"},
-		10: revoked("", e2eFormerID),
+		10: revoked("", formerID),
 		11: {status: batch.StatusDuplicate, code: "duplicate_input", message: "same user as line 10", userID: strings.ToLower("AAAAAAAA-6666-4666-8666-666666666666"),
 			note: "revoked at line 10"},
 		12: revoked("x#y@contoso.com", ""),
@@ -222,13 +100,13 @@ bob+tag@contoso.com,Plus
 		15: {status: batch.StatusInvalid, code: "invalid_input", message: "empty"},
 	})
 	for l, r := range rows {
-		if r.ClientRequestID != "" && !e2eGUID.MatchString(r.ClientRequestID) {
+		if r.ClientRequestID != "" && !guidRE.MatchString(r.ClientRequestID) {
 			t.Errorf("line %d: client_request_id %q is not a GUID", l, r.ClientRequestID)
 		}
 	}
 
-	e2eRevoked(t, sim, map[string]int{e2eAdeleID: 1, e2eGuestID: 1, e2eSvcID: 1, e2eOBrienID: 1, e2eAdminID: 0,
-		e2eFormerID: 1, e2eHashID: 1, e2eCaretID: 1})
+	checkRevoked(t, sim, map[string]int{adeleID: 1, guestID: 1, svcID: 1, obrienID: 1, adminID: 0,
+		formerID: 1, hashID: 1, caretID: 1})
 	// Nine rows reach Graph (seven revoked, the protected admin, the missing user), once each.
 	if gs := sim.Stats(); gs.Writes != 9 || gs.Revocations != 7 || gs.EarlyRetries != 0 || gs.Reads != 0 {
 		t.Errorf("graphsim saw %d writes, %d revocations, %d early retries, %d reads; want 9, 7, 0, 0",
@@ -257,7 +135,7 @@ bob+tag@contoso.com,Plus
 func TestE2ERevokeAllValid(t *testing.T) {
 	users := graphsim.GenerateUsers(25, 4) // the 20th is a guest
 	sim, url := startSim(t, graphsim.Config{Seed: 4}, users)
-	input := writeFile(t, "users.csv", e2eList(users))
+	input := writeFile(t, "users.csv", upnList(users))
 	t.Chdir(t.TempDir())
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
 	var stdout, stderr bytes.Buffer
@@ -269,15 +147,15 @@ func TestE2ERevokeAllValid(t *testing.T) {
 	}
 	const name = "bulkrevoke-report-20260304T050607Z.csv"
 	rows := readReport(t, name)
-	want := map[int]e2eWant{}
+	want := map[int]rowWant{}
 	for i, u := range users {
-		w := e2eWant{status: batch.StatusRevoked, http: 200, upn: u.UPN, attempts: 1, ids: true}
+		w := rowWant{status: batch.StatusRevoked, http: 200, upn: u.UPN, attempts: 1, ids: true}
 		if u.UserType == "Guest" {
 			w.note = "guest"
 		}
 		want[i+2] = w
 	}
-	e2eCheckRows(t, rows, want)
+	checkRows(t, rows, want)
 	if gs := sim.Stats(); gs.Revocations != len(users) || gs.Writes != len(users) || gs.EarlyRetries != 0 {
 		t.Errorf("%d revocations, %d writes, %d early retries; want %d, %d, 0", gs.Revocations, gs.Writes, gs.EarlyRetries, len(users), len(users))
 	}
@@ -300,9 +178,9 @@ func TestE2ERevokeAllValid(t *testing.T) {
 	}
 }
 
-// e2eFault is a fault scenario: whatever Graph throws that is worth retrying, every user must
+// faultCase is a fault scenario: whatever Graph throws that is worth retrying, every user must
 // end revoked, exactly once, and never be retried before the Retry-After Graph gave.
-type e2eFault struct {
+type faultCase struct {
 	name   string
 	faults graphsim.Faults
 	// envelope: some steps were refused with their whole envelope, before graphsim counted
@@ -323,7 +201,7 @@ func TestE2EThrottleStorm(t *testing.T) {
 			storm = append(storm, graphsim.Scheduled{Kind: graphsim.StepFault, Status: 429, Nth: n})
 		}
 	}
-	e2eFaultRun(t, e2eFault{
+	runFaultCase(t, faultCase{
 		faults: graphsim.Faults{RetryAfter: 300 * time.Millisecond, Schedule: storm},
 		check: func(gs graphsim.Stats) error {
 			if gs.Throttled < 40 {
@@ -338,7 +216,7 @@ func TestE2EThrottleStorm(t *testing.T) {
 // the other: urfave/cli's shared help flag makes concurrent in-process runs race.
 func TestE2ERevokeFaults(t *testing.T) {
 	t.Parallel()
-	tests := []e2eFault{
+	tests := []faultCase{
 		{
 			name:   "30% transient 503s with Retry-After",
 			faults: graphsim.Faults{StepRate: 0.3, StepStatuses: []int{503}, RetryAfter: 150 * time.Millisecond},
@@ -387,15 +265,15 @@ func TestE2ERevokeFaults(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { e2eFaultRun(t, tc) })
+		t.Run(tc.name, func(t *testing.T) { runFaultCase(t, tc) })
 	}
 }
 
-func e2eFaultRun(t *testing.T, tc e2eFault) {
+func runFaultCase(t *testing.T, tc faultCase) {
 	t.Helper()
 	users := graphsim.GenerateUsers(60, 5)
 	sim, url := startSim(t, graphsim.Config{Seed: 5, FractionalRetryAfter: true, Faults: tc.faults}, users)
-	input := writeFile(t, "users.csv", e2eList(users))
+	input := writeFile(t, "users.csv", upnList(users))
 	out := filepath.Join(t.TempDir(), "report.csv")
 	start := time.Now()
 	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--max-attempts", "20")...)
@@ -403,15 +281,15 @@ func e2eFaultRun(t *testing.T, tc e2eFault) {
 		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 	}
 	rows := readReport(t, out)
-	want := map[int]e2eWant{}
+	want := map[int]rowWant{}
 	for i, u := range users {
-		w := e2eWant{status: batch.StatusRevoked, http: 200, upn: u.UPN, attempts: -1, ids: true}
+		w := rowWant{status: batch.StatusRevoked, http: 200, upn: u.UPN, attempts: -1, ids: true}
 		if u.UserType == "Guest" {
 			w.note = "guest"
 		}
 		want[i+2] = w
 	}
-	e2eCheckRows(t, rows, want)
+	checkRows(t, rows, want)
 	attempts, retried := 0, 0
 	for _, r := range rows {
 		attempts += r.Attempts
@@ -461,30 +339,30 @@ func TestE2EExports(t *testing.T) {
 		{ID: "b2c6f7d1-3a4e-4f5b-8c9d-0e1f2a3b4c5d", UPN: "AlexW@contoso.com", UserType: "Member"},
 		{ID: "c0ffee00-1234-4abc-8def-0123456789ab", UPN: "helpdesk@contoso.com", UserType: "Member", AccountEnabled: true},
 	}
-	byUPN := func(upn string) e2eWant {
-		w := e2eWant{status: batch.StatusRevoked, http: 200, upn: upn, attempts: 1, ids: true}
+	byUPN := func(upn string) rowWant {
+		w := rowWant{status: batch.StatusRevoked, http: 200, upn: upn, attempts: 1, ids: true}
 		if strings.Contains(upn, "#EXT#") {
 			w.note = "guest"
 		}
 		return w
 	}
-	byID := func(id string) e2eWant {
-		return e2eWant{status: batch.StatusRevoked, http: 200, userID: id, attempts: 1, ids: true}
+	byID := func(id string) rowWant {
+		return rowWant{status: batch.StatusRevoked, http: 200, userID: id, attempts: 1, ids: true}
 	}
-	dup := func(upn, id string) e2eWant {
-		return e2eWant{status: batch.StatusDuplicate, code: "duplicate_input", message: "same user as line 2", upn: upn, userID: id,
+	dup := func(upn, id string) rowWant {
+		return rowWant{status: batch.StatusDuplicate, code: "duplicate_input", message: "same user as line 2", upn: upn, userID: id,
 			note: "revoked at line 2"}
 	}
 	tests := []struct {
 		name, file string
 		extra      []string
 		code       int
-		want       map[int]e2eWant
+		want       map[int]rowWant
 		revoked    map[string]int
 	}{
 		{
 			name: "Entra Download users", file: "testdata/exports/entra-download-users.csv", code: exitOK,
-			want: map[int]e2eWant{
+			want: map[int]rowWant{
 				2: byUPN("AdeleV@contoso.onmicrosoft.com"), 3: byUPN("john.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com"),
 				4: byUPN("Sean.O'Brien@contoso.com"), 5: byUPN("$svc-backup@contoso.com"), 6: byUPN("MeganB@contoso.onmicrosoft.com"),
 			},
@@ -494,7 +372,7 @@ func TestE2EExports(t *testing.T) {
 			// Line 5 repeats Adele in other capitals: the run goes on and says so (exit 2).
 			// The export repeats a user: a duplicate of a revoked user is no failure.
 			name: "Microsoft 365 Active users", file: "testdata/exports/m365-active-users.csv", code: exitOK,
-			want: map[int]e2eWant{
+			want: map[int]rowWant{
 				2: byUPN("AdeleV@contoso.onmicrosoft.com"), 3: byUPN("AlexW@contoso.com"), 4: byUPN("helpdesk@contoso.com"), 5: dup("adelev@CONTOSO.onmicrosoft.com", ""),
 			},
 			revoked: map[string]int{tenant[0].ID: 1, tenant[5].ID: 1, tenant[6].ID: 1, tenant[1].ID: 0},
@@ -502,7 +380,7 @@ func TestE2EExports(t *testing.T) {
 		{
 			name: "Microsoft 365 Active users by Object Id", file: "testdata/exports/m365-active-users.csv", code: exitOK,
 			extra: []string{"--column", "Object Id"},
-			want: map[int]e2eWant{
+			want: map[int]rowWant{
 				2: byID(tenant[0].ID), 3: byID(tenant[5].ID), 4: byID(tenant[6].ID), 5: dup("", "87d349ed-44d7-43e1-9a83-5f2406dee5bd"),
 			},
 			revoked: map[string]int{tenant[0].ID: 1, tenant[5].ID: 1, tenant[6].ID: 1},
@@ -516,37 +394,26 @@ func TestE2EExports(t *testing.T) {
 			if res.code != tc.code {
 				t.Fatalf("exit %d, want %d\n%s", res.code, tc.code, res.stderr)
 			}
-			e2eCheckRows(t, readReport(t, out), tc.want)
-			e2eRevoked(t, sim, tc.revoked)
+			checkRows(t, readReport(t, out), tc.want)
+			checkRevoked(t, sim, tc.revoked)
 		})
 	}
 }
 
-// e2eTempDir points the process's temporary directory at a fresh one, where --input - keeps
+// privateTempDir points the process's temporary directory at a fresh one, where --input - keeps
 // its private copy of standard input, and returns it.
-func e2eTempDir(t *testing.T) string {
+func privateTempDir(t *testing.T) string {
 	dir := t.TempDir()
 	t.Setenv("TMPDIR", dir)
 	return dir
 }
 
-func e2eEmptyDir(t *testing.T, dir string) {
-	t.Helper()
-	left, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range left {
-		t.Errorf("%s left behind in %s", e.Name(), dir)
-	}
-}
-
 // TestE2EStdin: --input - reads the list from standard input; without --yes a list piped in
 // is refused before anything is sent or written.
 func TestE2EStdin(t *testing.T) {
-	tmp := e2eTempDir(t)
-	sim, url := startSim(t, graphsim.Config{Seed: 7}, e2eTenant())
-	list := "adele@contoso.com\n" + e2eOBrienID + "\r\n$svc@contoso.com\n"
+	tmp := privateTempDir(t)
+	sim, url := startSim(t, graphsim.Config{Seed: 7}, mixedTenant())
+	list := "adele@contoso.com\n" + obrienID + "\r\n$svc@contoso.com\n"
 	dir := t.TempDir()
 
 	refused := filepath.Join(dir, "refused.csv")
@@ -555,28 +422,28 @@ func TestE2EStdin(t *testing.T) {
 		!strings.Contains(res.stderr, "\nhint: add --yes") {
 		t.Errorf("piped list without --yes: exit %d\n%s", res.code, res.stderr)
 	}
-	e2eNoFile(t, refused)
+	noFile(t, refused)
 	if gs := sim.Stats(); gs.Requests != 0 {
 		t.Errorf("graphsim got %d requests from a refused run", gs.Requests)
 	}
-	e2eEmptyDir(t, tmp)
+	noFiles(t, tmp)
 
 	out := filepath.Join(dir, "report.csv")
 	res = runCLI(t, tokenEnv(), list, cliArgs("revoke", url, "-", out)...)
 	if res.code != exitOK {
 		t.Fatalf("--input - --yes: exit %d\n%s", res.code, res.stderr)
 	}
-	e2eCheckRows(t, readReport(t, out), map[int]e2eWant{
+	checkRows(t, readReport(t, out), map[int]rowWant{
 		1: {status: batch.StatusRevoked, http: 200, upn: "adele@contoso.com", attempts: 1, ids: true},
-		2: {status: batch.StatusRevoked, http: 200, userID: e2eOBrienID, attempts: 1, ids: true},
+		2: {status: batch.StatusRevoked, http: 200, userID: obrienID, attempts: 1, ids: true},
 		3: {status: batch.StatusRevoked, http: 200, upn: "$svc@contoso.com", attempts: 1, ids: true},
 	})
-	e2eRevoked(t, sim, map[string]int{e2eAdeleID: 1, e2eOBrienID: 1, e2eSvcID: 1})
+	checkRevoked(t, sim, map[string]int{adeleID: 1, obrienID: 1, svcID: 1})
 	if !strings.Contains(res.stderr, "Revoked sign-in sessions for 3 of 3 rows.") {
 		t.Errorf("summary:\n%s", res.stderr)
 	}
 	// The private copy of standard input is gone once the run ends.
-	e2eEmptyDir(t, tmp)
+	noFiles(t, tmp)
 
 	// A dry run asks nobody, so a piped list needs no --yes.
 	dry := filepath.Join(dir, "dry.csv")
@@ -584,14 +451,14 @@ func TestE2EStdin(t *testing.T) {
 	if res.code != exitOK || len(readReport(t, dry)) != 3 {
 		t.Errorf("validate --input -: exit %d\n%s", res.code, res.stderr)
 	}
-	e2eEmptyDir(t, tmp)
+	noFiles(t, tmp)
 }
 
 // TestE2EConfigRefused: a configuration the tool cannot or must not use stops it before the
 // report is created or Graph is contacted, with the error and a hint on the next line.
 func TestE2EConfigRefused(t *testing.T) {
 	t.Parallel()
-	sim, url := startSim(t, graphsim.Config{Seed: 8}, e2eTenant())
+	sim, url := startSim(t, graphsim.Config{Seed: 8}, mixedTenant())
 	input := writeFile(t, "users.csv", "adele@contoso.com\n")
 	tests := []struct {
 		name      string
@@ -630,7 +497,7 @@ func TestE2EConfigRefused(t *testing.T) {
 			if tc.hint != "" && (len(lines) != 2 || !strings.HasPrefix(lines[1], "hint: ") || !strings.Contains(lines[1], tc.hint)) {
 				t.Errorf("stderr %q, want a hint line with %q", res.stderr, tc.hint)
 			}
-			e2eNoFile(t, out)
+			noFile(t, out)
 		})
 	}
 	if gs := sim.Stats(); gs.Requests != 0 {
@@ -644,7 +511,7 @@ func TestE2EWrongToken(t *testing.T) {
 	t.Parallel()
 	users := graphsim.GenerateUsers(70, 8)
 	sim, url := startSim(t, graphsim.Config{Seed: 8}, users)
-	input := writeFile(t, "users.csv", e2eList(users)+"not a upn\n")
+	input := writeFile(t, "users.csv", upnList(users)+"not a upn\n")
 	out := filepath.Join(t.TempDir(), "report.csv")
 	res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": "expired-or-for-another-resource"}, "", cliArgs("revoke", url, input, out)...)
 	if res.code != exitFailure {
@@ -685,12 +552,12 @@ func TestE2EWrongToken(t *testing.T) {
 // without a single write.
 func TestE2EDryRun(t *testing.T) {
 	t.Parallel()
-	sim, url := startSim(t, graphsim.Config{Seed: 9}, e2eTenant())
+	sim, url := startSim(t, graphsim.Config{Seed: 9}, mixedTenant())
 	sim.SetDryRun(true)
 	input := writeFile(t, "users.csv", `userPrincipalName
 adele@contoso.com
-`+e2eGuestUPN+`
-`+e2eFormerID+`
+`+guestUPN+`
+`+formerID+`
 FORMER@contoso.com
 ghost@contoso.com
 not a upn
@@ -705,26 +572,26 @@ $svc@contoso.com
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
 	rows := readReport(t, out)
-	would := func(id, upn string) e2eWant {
-		return e2eWant{status: batch.StatusWouldRevoke, http: 200, userID: id, upn: upn, attempts: 1, ids: true}
+	would := func(id, upn string) rowWant {
+		return rowWant{status: batch.StatusWouldRevoke, http: 200, userID: id, upn: upn, attempts: 1, ids: true}
 	}
-	guest, former := would(e2eGuestID, e2eGuestUPN), would(e2eFormerID, "former@contoso.com")
+	guest, former := would(guestID, guestUPN), would(formerID, "former@contoso.com")
 	guest.note, former.note = "guest: only sessions with this tenant are revoked", "account disabled"
-	e2eCheckRows(t, rows, map[int]e2eWant{
-		2: would(e2eAdeleID, "adele@contoso.com"),
+	checkRows(t, rows, map[int]rowWant{
+		2: would(adeleID, "adele@contoso.com"),
 		3: guest,
 		4: former,
 		// The same user by UPN after its object id: only a lookup can tell.
-		5: {status: batch.StatusDuplicate, http: 200, code: "duplicate_user", userID: e2eFormerID, upn: "former@contoso.com",
-			message: "same user as line 4 (both resolve to object " + e2eFormerID + ")", note: "account disabled; would_revoke at line 4", attempts: 1, ids: true},
+		5: {status: batch.StatusDuplicate, http: 200, code: "duplicate_user", userID: formerID, upn: "former@contoso.com",
+			message: "same user as line 4 (both resolve to object " + formerID + ")", note: "account disabled; would_revoke at line 4", attempts: 1, ids: true},
 		6: {status: batch.StatusNotFound, http: 404, code: "Request_ResourceNotFound", upn: "ghost@contoso.com", attempts: 1, ids: true,
 			message: "Resource 'ghost@contoso.com' does not exist"},
 		7: {status: batch.StatusInvalid, code: "invalid_input", message: "contains a space"},
 		8: {status: batch.StatusDuplicate, code: "duplicate_input", message: "same user as line 2", upn: "Adele@Contoso.com",
 			note: "would_revoke at line 2"},
 		// A read cannot tell that a revoke would be denied.
-		9:  would(e2eAdminID, "admin@contoso.com"),
-		10: would(e2eSvcID, "$svc@contoso.com"),
+		9:  would(adminID, "admin@contoso.com"),
+		10: would(svcID, "$svc@contoso.com"),
 	})
 	for l, wantName := range map[int]string{2: "Adele Vance", 3: "Megan (Fabrikam)", 4: "Former Employee", 9: "Global Admin", 10: "Service"} {
 		r := rows[l]
@@ -748,7 +615,7 @@ $svc@contoso.com
 	}
 
 	// Every row would be revoked: exit 0, through revoke --dry-run as well.
-	clean := writeFile(t, "clean.csv", "adele@contoso.com\n"+e2eOBrienID+"\n"+e2eGuestUPN+"\n")
+	clean := writeFile(t, "clean.csv", "adele@contoso.com\n"+obrienID+"\n"+guestUPN+"\n")
 	cleanOut := filepath.Join(t.TempDir(), "clean-report.csv")
 	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, clean, cleanOut, "--dry-run")...); res.code != exitOK {
 		t.Errorf("clean dry run: exit %d\n%s", res.code, res.stderr)
@@ -771,10 +638,10 @@ $svc@contoso.com
 func TestE2EDryRunDuplicateOrder(t *testing.T) {
 	t.Parallel()
 	// Random latency per request reorders the answers of concurrent envelopes.
-	sim, url := startSim(t, graphsim.Config{Seed: 10, Latency: graphsim.Uniform{Max: 30 * time.Millisecond}}, e2eTenant())
+	sim, url := startSim(t, graphsim.Config{Seed: 10, Latency: graphsim.Uniform{Max: 30 * time.Millisecond}}, mixedTenant())
 	var b strings.Builder
 	b.WriteString("user\n")
-	pairs := [][2]string{{"adele@contoso.com", e2eAdeleID}, {e2eOBrienID, "o'brien@contoso.com"}, {"$svc@contoso.com", e2eSvcID}, {e2eFormerID, "former@contoso.com"}}
+	pairs := [][2]string{{"adele@contoso.com", adeleID}, {obrienID, "o'brien@contoso.com"}, {"$svc@contoso.com", svcID}, {formerID, "former@contoso.com"}}
 	for _, p := range pairs {
 		b.WriteString(p[0] + "\n")
 	}
@@ -809,13 +676,13 @@ func TestE2EVerify(t *testing.T) {
 	t.Parallel()
 	hourAgo := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	tenant := func() []graphsim.User {
-		users := e2eTenant()
+		users := mixedTenant()
 		users[2].IgnoreRevoke = true // $svc: revoked long ago, Graph says yes now but nothing moves
 		users[2].SignInSessionsValidFrom = hourAgo
 		users[3].IgnoreRevoke = true // o'brien: never revoked, reads null
 		return users
 	}
-	input := writeFile(t, "users.csv", "user\nadele@contoso.com\n"+e2eGuestUPN+"\n$svc@contoso.com\n"+e2eOBrienID+"\nadmin@contoso.com\nghost@contoso.com\n"+e2eHashID+"\n")
+	input := writeFile(t, "users.csv", "user\nadele@contoso.com\n"+guestUPN+"\n$svc@contoso.com\n"+obrienID+"\nadmin@contoso.com\nghost@contoso.com\n"+hashID+"\n")
 
 	for _, skew := range []string{"5m", "0s"} {
 		t.Run("verify-skew "+skew, func(t *testing.T) {
@@ -827,19 +694,19 @@ func TestE2EVerify(t *testing.T) {
 			}
 			rows := readReport(t, out)
 			stuck := "signInSessionsValidFromDateTime did not move"
-			e2eCheckRows(t, rows, map[int]e2eWant{
+			checkRows(t, rows, map[int]rowWant{
 				// The read-back names each user in full, whichever form the list used.
-				2: {status: batch.StatusRevoked, http: 200, userID: e2eAdeleID, upn: "adele@contoso.com", attempts: 1, ids: true},
-				3: {status: batch.StatusRevoked, http: 200, userID: e2eGuestID, upn: e2eGuestUPN, attempts: 1, ids: true, note: "guest"},
-				4: {status: batch.StatusRevoked, http: 200, userID: e2eSvcID, upn: "$svc@contoso.com", attempts: 1, ids: true, note: stuck},
-				5: {status: batch.StatusRevoked, http: 200, userID: e2eOBrienID, upn: "o'brien@contoso.com", attempts: 1, ids: true, note: stuck},
+				2: {status: batch.StatusRevoked, http: 200, userID: adeleID, upn: "adele@contoso.com", attempts: 1, ids: true},
+				3: {status: batch.StatusRevoked, http: 200, userID: guestID, upn: guestUPN, attempts: 1, ids: true, note: "guest"},
+				4: {status: batch.StatusRevoked, http: 200, userID: svcID, upn: "$svc@contoso.com", attempts: 1, ids: true, note: stuck},
+				5: {status: batch.StatusRevoked, http: 200, userID: obrienID, upn: "o'brien@contoso.com", attempts: 1, ids: true, note: stuck},
 				6: {status: batch.StatusDenied, http: 403, code: "Authorization_RequestDenied", upn: "admin@contoso.com", attempts: 1, ids: true,
 					message: "Insufficient privileges", note: "Privileged Authentication Administrator"},
 				7: {status: batch.StatusNotFound, http: 404, code: "Request_ResourceNotFound", upn: "ghost@contoso.com", attempts: 1, ids: true,
 					message: "does not exist"},
-				8: {status: batch.StatusRevoked, http: 200, userID: e2eHashID, upn: "x#y@contoso.com", attempts: 1, ids: true},
+				8: {status: batch.StatusRevoked, http: 200, userID: hashID, upn: "x#y@contoso.com", attempts: 1, ids: true},
 			})
-			for l, key := range map[int]string{2: e2eAdeleID, 3: e2eGuestID, 8: e2eHashID} {
+			for l, key := range map[int]string{2: adeleID, 3: guestID, 8: hashID} {
 				r := rows[l]
 				u, _ := sim.User(key)
 				if r.Verified == nil || !*r.Verified || !r.SessionsValidFrom.Equal(u.SignInSessionsValidFrom.Truncate(time.Second)) {
@@ -869,8 +736,8 @@ func TestE2EVerify(t *testing.T) {
 	}
 
 	// Every revoke verified: exit 0.
-	sim, url := startSim(t, graphsim.Config{Seed: 13}, e2eTenant())
-	clean := writeFile(t, "clean.csv", "adele@contoso.com\n"+e2eOBrienID+"\n")
+	sim, url := startSim(t, graphsim.Config{Seed: 13}, mixedTenant())
+	clean := writeFile(t, "clean.csv", "adele@contoso.com\n"+obrienID+"\n")
 	out := filepath.Join(t.TempDir(), "clean-report.csv")
 	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, clean, out, "--verify", "--verify-skew", "0s")...); res.code != exitOK {
 		t.Fatalf("all verified: exit %d\n%s", res.code, res.stderr)
@@ -885,32 +752,6 @@ func TestE2EVerify(t *testing.T) {
 	}
 }
 
-// e2eCutReport rewrites a report as a crash would leave it: without the rows of the given input
-// lines, and with its last remaining row torn in half (no newline). It returns the line of the
-// torn row.
-func e2eCutReport(t *testing.T, path string, drop ...int) int {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.SplitAfter(strings.TrimSuffix(string(data), "\n"), "\n")
-	var kept []string
-	for i, l := range lines {
-		n, _ := strconv.Atoi(strings.SplitN(l, ",", 2)[0])
-		if i == 0 || !slices.Contains(drop, n) {
-			kept = append(kept, l)
-		}
-	}
-	last := strings.TrimSuffix(kept[len(kept)-1], "\n")
-	torn, _ := strconv.Atoi(strings.SplitN(last, ",", 2)[0])
-	kept[len(kept)-1] = last[:len(last)/2]
-	if err := os.WriteFile(path, []byte(strings.Join(kept, "")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return torn
-}
-
 // TestE2EResume: a resumed run carries over the rows its predecessor revoked, without sending
 // them again, and processes every other row afresh; one row per input row in the end.
 func TestE2EResume(t *testing.T) {
@@ -920,7 +761,7 @@ func TestE2EResume(t *testing.T) {
 	failing := []string{users[4].ID, users[30].ID}
 	sim, url := startSim(t, graphsim.Config{Seed: 14, Faults: graphsim.Faults{Schedule: []graphsim.Scheduled{
 		{Kind: graphsim.StepFault, Status: 500, Users: failing}}}}, users)
-	input := writeFile(t, "users.csv", e2eList(users)+"ghost@contoso.com\nnot a upn\n")
+	input := writeFile(t, "users.csv", upnList(users)+"ghost@contoso.com\nnot a upn\n")
 	dir := t.TempDir()
 	first := filepath.Join(dir, "first.csv")
 	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, first, "--max-attempts", "1")...)
@@ -935,7 +776,7 @@ func TestE2EResume(t *testing.T) {
 	}
 
 	// The crash: rows of lines 10 and 25 never reached the disk, the last one only half.
-	torn := e2eCutReport(t, first, 10, 25)
+	torn := cutReport(t, first, 10, 25)
 	f, err := os.Open(first)
 	if err != nil {
 		t.Fatal(err)
@@ -1004,7 +845,7 @@ func TestE2EResume(t *testing.T) {
 	// A report of another list with the same number of lines is refused before anything is
 	// sent: its rows would skip users this list never revoked.
 	shuffled := append([]graphsim.User{users[1], users[0]}, users[2:]...)
-	other := writeFile(t, "other.csv", e2eList(shuffled)+"ghost@contoso.com\nnot a upn\n")
+	other := writeFile(t, "other.csv", upnList(shuffled)+"ghost@contoso.com\nnot a upn\n")
 	requests := sim.Stats().Requests
 	refused := filepath.Join(dir, "refused.csv")
 	res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, other, refused, "--resume", second)...)
@@ -1012,7 +853,7 @@ func TestE2EResume(t *testing.T) {
 		!strings.Contains(res.stderr, "\nhint: use the report produced from this input file") {
 		t.Errorf("resume with a report of another list: exit %d\n%s", res.code, res.stderr)
 	}
-	e2eNoFile(t, refused)
+	noFile(t, refused)
 
 	// The report being resumed is never the new report, however it is spelled, even with --force.
 	secondBytes, _ := os.ReadFile(second)
@@ -1035,26 +876,26 @@ func TestE2EResume(t *testing.T) {
 // exclusion list that cannot be read in full stops the run before anything happens.
 func TestE2EExclude(t *testing.T) {
 	t.Parallel()
-	sim, url := startSim(t, graphsim.Config{Seed: 15}, e2eTenant())
-	input := writeFile(t, "users.csv", "userPrincipalName\nadele@contoso.com\nadmin@contoso.com\n"+e2eOBrienID+"\n$svc@contoso.com\n"+e2eGuestUPN+"\n")
+	sim, url := startSim(t, graphsim.Config{Seed: 15}, mixedTenant())
+	input := writeFile(t, "users.csv", "userPrincipalName\nadele@contoso.com\nadmin@contoso.com\n"+obrienID+"\n$svc@contoso.com\n"+guestUPN+"\n")
 	// The break-glass list as an export: a header, other columns, other capitals.
-	exclude := writeFile(t, "breakglass.csv", "userPrincipalName,displayName\nADMIN@contoso.com,Break glass\n"+strings.ToUpper(e2eOBrienID)+",By id\n")
+	exclude := writeFile(t, "breakglass.csv", "userPrincipalName,displayName\nADMIN@contoso.com,Break glass\n"+strings.ToUpper(obrienID)+",By id\n")
 	out := filepath.Join(t.TempDir(), "report.csv")
 	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--exclude", exclude)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0 (excluded rows are not failures)\n%s", res.code, res.stderr)
 	}
-	excluded := func(upn, id string) e2eWant {
-		return e2eWant{status: batch.StatusExcluded, upn: upn, userID: id, note: "on the --exclude list"}
+	excluded := func(upn, id string) rowWant {
+		return rowWant{status: batch.StatusExcluded, upn: upn, userID: id, note: "on the --exclude list"}
 	}
-	e2eCheckRows(t, readReport(t, out), map[int]e2eWant{
+	checkRows(t, readReport(t, out), map[int]rowWant{
 		2: {status: batch.StatusRevoked, http: 200, upn: "adele@contoso.com", attempts: 1, ids: true},
 		3: excluded("admin@contoso.com", ""),
-		4: excluded("", e2eOBrienID),
+		4: excluded("", obrienID),
 		5: {status: batch.StatusRevoked, http: 200, upn: "$svc@contoso.com", attempts: 1, ids: true},
-		6: {status: batch.StatusRevoked, http: 200, upn: e2eGuestUPN, attempts: 1, ids: true, note: "guest"},
+		6: {status: batch.StatusRevoked, http: 200, upn: guestUPN, attempts: 1, ids: true, note: "guest"},
 	})
-	e2eRevoked(t, sim, map[string]int{e2eAdminID: 0, e2eOBrienID: 0, e2eAdeleID: 1, e2eSvcID: 1, e2eGuestID: 1})
+	checkRevoked(t, sim, map[string]int{adminID: 0, obrienID: 0, adeleID: 1, svcID: 1, guestID: 1})
 	if gs := sim.Stats(); gs.Writes != 3 {
 		t.Errorf("%d writes, want 3: excluded users reached Graph", gs.Writes)
 	}
@@ -1088,7 +929,7 @@ func TestE2EExclude(t *testing.T) {
 			if res.code != exitFailure || !strings.Contains(res.stderr, tc.err) || tc.hint != "" && !strings.Contains(res.stderr, "\nhint: "+tc.hint) {
 				t.Errorf("exit %d, stderr:\n%s\nwant exit 1, %q and a hint %q", res.code, res.stderr, tc.err, tc.hint)
 			}
-			e2eNoFile(t, out)
+			noFile(t, out)
 		})
 	}
 	missing := filepath.Join(t.TempDir(), "nope.csv")
@@ -1108,7 +949,7 @@ func TestE2EMaxUsers(t *testing.T) {
 	users := graphsim.GenerateUsers(6, 16)
 	sim, url := startSim(t, graphsim.Config{Seed: 16}, users)
 	// Six users to revoke; the typo, the repeat and the excluded one do not count.
-	list := e2eList(users) + "not a upn\n" + strings.ToUpper(users[0].UPN) + "\nextra@contoso.com\n"
+	list := upnList(users) + "not a upn\n" + strings.ToUpper(users[0].UPN) + "\nextra@contoso.com\n"
 	input := writeFile(t, "users.csv", list)
 	exclude := writeFile(t, "exclude.csv", "extra@contoso.com\n")
 	dir := t.TempDir()
@@ -1118,7 +959,7 @@ func TestE2EMaxUsers(t *testing.T) {
 		!strings.Contains(res.stderr, "\nhint: check that this is the right file") {
 		t.Errorf("6 users, --max-users 5: exit %d\n%s", res.code, res.stderr)
 	}
-	e2eNoFile(t, filepath.Join(dir, "a.csv"))
+	noFile(t, filepath.Join(dir, "a.csv"))
 	// Only the exclusion entry was looked up: nothing was changed.
 	if gs := sim.Stats(); gs.Writes != 0 || gs.Patches != 0 || gs.Reads > 1 {
 		t.Fatalf("a list over --max-users sent %d writes, %d patches, %d reads", gs.Writes, gs.Patches, gs.Reads)
@@ -1151,18 +992,7 @@ func TestE2EMaxUsers(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 (the typo and the repeat)\n%s", extra, res.code, res.stderr)
 		}
 	}
-	e2eRevoked(t, sim, map[string]int{users[0].ID: 2, users[5].ID: 2})
-}
-
-// e2eConfirm runs revoke without --yes, as at a terminal where a person types answer.
-func e2eConfirm(t *testing.T, url, input, out, answer string, extra ...string) cliResult {
-	t.Helper()
-	var stdout, stderr bytes.Buffer
-	s := &sys{stdin: strings.NewReader(answer), stdout: &stdout, stderr: &stderr, stdinTTY: true,
-		getenv: func(k string) string { return tokenEnv()[k] }, now: time.Now}
-	args := append([]string{"bulkrevoke", "revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", out}, extra...)
-	err := run(t.Context(), args, s)
-	return cliResult{code: exitCode(err, &stderr), stdout: stdout.String(), stderr: stderr.String()}
+	checkRevoked(t, sim, map[string]int{users[0].ID: 2, users[5].ID: 2})
 }
 
 // TestE2EConfirmation: at a terminal the tool shows what it is about to do and goes ahead
@@ -1172,17 +1002,17 @@ func TestE2EConfirmation(t *testing.T) {
 	users := graphsim.GenerateUsers(8, 17)
 	sim, url := startSim(t, graphsim.Config{Seed: 17}, users)
 	// Eight users, of which one excluded; a typo and a repeat that will not be sent.
-	input := writeFile(t, "users.csv", e2eList(users)+"not a upn\n"+users[1].UPN+"\n")
+	input := writeFile(t, "users.csv", upnList(users)+"not a upn\n"+users[1].UPN+"\n")
 	exclude := writeFile(t, "exclude.csv", users[2].UPN+"\n")
 	dir := t.TempDir()
 
 	for _, answer := range []string{"no\n", "", "y\n", "yes please\n"} {
 		out := filepath.Join(dir, "declined.csv")
-		res := e2eConfirm(t, url, input, out, answer, "--exclude", exclude)
+		res := confirmRevoke(t, url, input, out, answer, "--exclude", exclude)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "bulkrevoke: not confirmed; nothing was revoked") {
 			t.Errorf("answer %q: exit %d\n%s", answer, res.code, res.stderr)
 		}
-		e2eNoFile(t, out)
+		noFile(t, out)
 	}
 	// Each declined run looked its exclusion entries up, and changed nothing.
 	if gs := sim.Stats(); gs.Writes != 0 || gs.Patches != 0 {
@@ -1190,7 +1020,7 @@ func TestE2EConfirmation(t *testing.T) {
 	}
 
 	out := filepath.Join(dir, "report.csv")
-	res := e2eConfirm(t, url, input, out, "Yes\r\n", "--exclude", exclude)
+	res := confirmRevoke(t, url, input, out, "Yes\r\n", "--exclude", exclude)
 	if res.code != exitIncomplete {
 		t.Fatalf("confirmed: exit %d, want 2 (the typo and the repeat)\n%s", res.code, res.stderr)
 	}
@@ -1211,15 +1041,15 @@ func TestE2EConfirmation(t *testing.T) {
 
 	// A dry run revokes nothing, so it asks nothing and reads no answer.
 	dry := filepath.Join(dir, "dry.csv")
-	if res := e2eConfirm(t, url, input, dry, "", "--dry-run"); res.code != exitIncomplete || strings.Contains(res.stderr, "Type yes") {
+	if res := confirmRevoke(t, url, input, dry, "", "--dry-run"); res.code != exitIncomplete || strings.Contains(res.stderr, "Type yes") {
 		t.Errorf("dry run at a terminal: exit %d\n%s", res.code, res.stderr)
 	}
 	// The list on standard input leaves nothing to type the answer on.
 	piped := filepath.Join(dir, "piped.csv")
-	if res := e2eConfirm(t, url, "-", piped, e2eList(users)); res.code != exitFailure || !strings.Contains(res.stderr, "--yes") {
+	if res := confirmRevoke(t, url, "-", piped, upnList(users)); res.code != exitFailure || !strings.Contains(res.stderr, "--yes") {
 		t.Errorf("--input - at a terminal without --yes: exit %d\n%s", res.code, res.stderr)
 	}
-	e2eNoFile(t, piped)
+	noFile(t, piped)
 }
 
 // TestE2EScripts runs the command as a separate process from the scripts in

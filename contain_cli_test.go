@@ -276,7 +276,7 @@ func TestCLIContain(t *testing.T) {
 	out := filepath.Join(w.dir, "report.csv")
 
 	// At a terminal, without --yes: the prompt names the containment, and "no" sends nothing.
-	res := e2eConfirm(t, w.url, w.input, out, "no\n", "--block-sign-in", "--disable-devices", "--exclude", w.excludes)
+	res := confirmRevoke(t, w.url, w.input, out, "no\n", "--block-sign-in", "--disable-devices", "--exclude", w.excludes)
 	for _, want := range []string{
 		"About to BLOCK SIGN-IN, revoke the sessions and DISABLE THE DEVICES of ",
 		"Their accounts will be disabled until re-enabled (bulkrevoke enable --from <this report>).",
@@ -293,7 +293,7 @@ func TestCLIContain(t *testing.T) {
 	if gs := w.sim.Stats(); gs.Writes != 0 || gs.Patches != 0 || gs.DevicePatches != 0 || gs.Reads > 1 {
 		t.Fatalf("the declined run sent %d writes, %d user and %d device patches, %d reads", gs.Writes, gs.Patches, gs.DevicePatches, gs.Reads)
 	}
-	e2eNoFile(t, out)
+	noFile(t, out)
 
 	res = w.contain(t, out)
 	// The admin is denied; the synced user is revoked but not blocked: both make the exit code 2.
@@ -657,7 +657,7 @@ func TestCLIRollback(t *testing.T) {
 		if n := c.sim.Stats().Requests - before; n != 0 {
 			t.Errorf("the declined rollback sent %d requests", n)
 		}
-		e2eNoFile(t, back)
+		noFile(t, back)
 
 		res = c.enable(t, c.env, c.out, back, "--devices")
 		// The admin's block was recorded as an intent, but the report says Graph refused it:
@@ -762,7 +762,7 @@ func TestCLIRollback(t *testing.T) {
 				drop = append(drop, c.line[id])
 			}
 		}
-		e2eCutReport(t, back, drop...)
+		cutReport(t, back, drop...)
 		before, mark := c.sim.Stats(), len(c.sim.Journal())
 		dry := filepath.Join(c.dir, "dry.csv")
 		res := c.enable(t, c.env, c.out, dry, "--devices", "--dry-run", "--resume", back)
@@ -1121,9 +1121,9 @@ func TestCLIRollbackRefused(t *testing.T) {
 			if n := len(c.sim.Journal()) - mark; n != 0 {
 				t.Errorf("%d changes landed", n)
 			}
-			e2eNoFile(t, out)
-			e2eNoFile(t, report.DevicesPath(out))
-			e2eNoFile(t, report.ChangesPath(out))
+			noFile(t, out)
+			noFile(t, report.DevicesPath(out))
+			noFile(t, report.ChangesPath(out))
 		})
 	}
 }

@@ -18,10 +18,10 @@ import (
 // unmatched entry passed in silence.
 func TestExcludeResolvedUsers(t *testing.T) {
 	t.Parallel()
-	input := writeFile(t, "users.csv", "user\nadele@contoso.com\n"+e2eGuestID+"\nO'BRIEN@CONTOSO.COM\n$svc@contoso.com\n")
-	excl := writeFile(t, "bg.csv", "id\n"+strings.ToUpper(e2eAdeleID)+"\n"+strings.ToUpper(e2eGuestUPN)+"\n"+e2eOBrienID+"\nghost@contoso.com\n")
+	input := writeFile(t, "users.csv", "user\nadele@contoso.com\n"+guestID+"\nO'BRIEN@CONTOSO.COM\n$svc@contoso.com\n")
+	excl := writeFile(t, "bg.csv", "id\n"+strings.ToUpper(adeleID)+"\n"+strings.ToUpper(guestUPN)+"\n"+obrienID+"\nghost@contoso.com\n")
 	for _, dry := range []bool{false, true} {
-		sim, url := startSim(t, graphsim.Config{Seed: 31}, e2eTenant())
+		sim, url := startSim(t, graphsim.Config{Seed: 31}, mixedTenant())
 		out := filepath.Join(t.TempDir(), "report.csv")
 		args := cliArgs("revoke", url, input, out, "--exclude", excl)
 		if dry {
@@ -45,7 +45,7 @@ func TestExcludeResolvedUsers(t *testing.T) {
 		if dry {
 			svcRevokes = 0
 		}
-		e2eRevoked(t, sim, map[string]int{e2eAdeleID: 0, e2eGuestID: 0, e2eOBrienID: 0, e2eSvcID: svcRevokes})
+		checkRevoked(t, sim, map[string]int{adeleID: 0, guestID: 0, obrienID: 0, svcID: svcRevokes})
 		for _, w := range []string{"bulkrevoke: exclusion: " + excl + ":5: ghost@contoso.com matches no user",
 			"Exclusion: " + excl + ":5: ghost@contoso.com matches no user."} {
 			if !strings.Contains(res.stderr, w) {
@@ -59,20 +59,20 @@ func TestExcludeResolvedUsers(t *testing.T) {
 // 500) stops the run before anything is written or sent to a user: no report, no revoke.
 func TestExcludeUnresolvable(t *testing.T) {
 	t.Parallel()
-	users := e2eTenant()
+	users := mixedTenant()
 	users[0].Failing = http.StatusInternalServerError // adele, the break-glass account
 	sim, url := startSim(t, graphsim.Config{Seed: 32}, users)
 	input := writeFile(t, "users.csv", "user\nadele@contoso.com\n$svc@contoso.com\n")
-	excl := writeFile(t, "bg.csv", e2eAdeleID+"\n")
+	excl := writeFile(t, "bg.csv", adeleID+"\n")
 	out := filepath.Join(t.TempDir(), "report.csv")
 	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--exclude", excl, "--max-attempts", "2")...)
 	if res.code != exitFailure {
 		t.Fatalf("exit %d, want 1\n%s", res.code, res.stderr)
 	}
-	if !strings.Contains(res.stderr, "cannot resolve the exclusion list, so nothing was sent") || !strings.Contains(res.stderr, excl+":1: "+e2eAdeleID) {
+	if !strings.Contains(res.stderr, "cannot resolve the exclusion list, so nothing was sent") || !strings.Contains(res.stderr, excl+":1: "+adeleID) {
 		t.Errorf("stderr does not name the unresolved entry:\n%s", res.stderr)
 	}
-	e2eNoFile(t, out)
+	noFile(t, out)
 	if gs := sim.Stats(); gs.Writes != 0 || gs.Revocations != 0 {
 		t.Errorf("%d writes, %d revocations before the exclusions were resolved", gs.Writes, gs.Revocations)
 	}
@@ -81,8 +81,8 @@ func TestExcludeUnresolvable(t *testing.T) {
 // TestExcludeOffline: without Graph only exact spellings can match, and the run says so.
 func TestExcludeOffline(t *testing.T) {
 	t.Parallel()
-	input := writeFile(t, "users.csv", "user\nadele@contoso.com\n"+e2eSvcID+"\n")
-	excl := writeFile(t, "bg.csv", e2eAdeleID+"\n"+strings.ToUpper(e2eSvcID)+"\n")
+	input := writeFile(t, "users.csv", "user\nadele@contoso.com\n"+svcID+"\n")
+	excl := writeFile(t, "bg.csv", adeleID+"\n"+strings.ToUpper(svcID)+"\n")
 	out := filepath.Join(t.TempDir(), "report.csv")
 	res := runCLI(t, nil, "", "validate", "--offline", "--input", input, "--report", out, "--exclude", excl)
 	if res.code != exitOK {

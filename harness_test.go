@@ -289,6 +289,13 @@ func cliArgs(cmd, url, input, reportPath string, extra ...string) []string {
 	return append([]string{cmd, "--auth", "token", "--graph-url", url, "--input", input, "--report", reportPath, "--yes"}, extra...)
 }
 
+// confirmRevoke runs revoke without --yes, as at a terminal where a person types answer.
+func confirmRevoke(t testing.TB, url, input, out, answer string, extra ...string) cliResult {
+	t.Helper()
+	args := append([]string{"revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", out}, extra...)
+	return runCLIWith(t, tokenEnv(), nil, true, answer, args...)
+}
+
 // ---- the command as a child process ----
 
 // childProc is the program run as a real child process, found on PATH where testscript.Main put a
@@ -597,6 +604,98 @@ func readDevices(t testing.TB, path string) []batch.DeviceResult {
 	return ds
 }
 
+// rowWant is what one report row must say. Messages and notes are matched as substrings;
+// an empty one must be empty. attempts -1 is not checked.
+type rowWant struct {
+	status      batch.Status
+	http        int
+	code        string
+	message     string
+	userID, upn string
+	note        string
+	attempts    int
+	// ids: request_id and client_request_id are filled, as for every row Graph answered; rows
+	// Graph never saw have neither.
+	ids bool
+}
+
+// checkRows checks a report row by row against want, which names every row.
+func checkRows(t testing.TB, rows map[int]batch.Result, want map[int]rowWant) {
+	t.Helper()
+	if len(rows) != len(want) {
+		t.Errorf("%d report rows, want %d", len(rows), len(want))
+	}
+	lines := make([]int, 0, len(want))
+	for l := range want {
+		lines = append(lines, l)
+	}
+	slices.Sort(lines)
+	for _, l := range lines {
+		w := want[l]
+		r, ok := rows[l]
+		if !ok {
+			t.Errorf("line %d: no report row", l)
+			continue
+		}
+		var bad []string
+		check := func(what string, got, want any) {
+			if got != want {
+				bad = append(bad, fmt.Sprintf("%s %v, want %v", what, got, want))
+			}
+		}
+		contains := func(what, got, want string) {
+			if want == "" && got != "" || !strings.Contains(got, want) {
+				bad = append(bad, fmt.Sprintf("%s %q, want %q", what, got, want))
+			}
+		}
+		check("status", r.Status, w.status)
+		check("http_status", r.HTTP, w.http)
+		check("error_code", r.Code, w.code)
+		contains("error_message", r.Message, w.message)
+		check("user_id", r.UserID, w.userID)
+		check("user_principal_name", r.UPN, w.upn)
+		contains("note", r.Note, w.note)
+		if w.attempts >= 0 {
+			check("attempts", r.Attempts, w.attempts)
+		}
+		if filled := r.RequestID != "" && r.ClientRequestID != ""; filled != w.ids || !w.ids && (r.RequestID != "" || r.ClientRequestID != "") {
+			bad = append(bad, fmt.Sprintf("request_id %q client_request_id %q, want filled=%v", r.RequestID, r.ClientRequestID, w.ids))
+		}
+		if r.At.IsZero() {
+			bad = append(bad, "no completed_at")
+		}
+		if len(bad) > 0 {
+			t.Errorf("line %d (%s): %s", l, r.Input, strings.Join(bad, "; "))
+		}
+	}
+}
+
+// cutReport rewrites a report as a crash would leave it: without the rows of the given input
+// lines, and with its last remaining row torn in half (no newline). It returns the line of the
+// torn row.
+func cutReport(t testing.TB, path string, drop ...int) int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(strings.TrimSuffix(string(data), "\n"), "\n")
+	var kept []string
+	for i, l := range lines {
+		n, _ := strconv.Atoi(strings.SplitN(l, ",", 2)[0])
+		if i == 0 || !slices.Contains(drop, n) {
+			kept = append(kept, l)
+		}
+	}
+	last := strings.TrimSuffix(kept[len(kept)-1], "\n")
+	torn, _ := strconv.Atoi(strings.SplitN(last, ",", 2)[0])
+	kept[len(kept)-1] = last[:len(last)/2]
+	if err := os.WriteFile(path, []byte(strings.Join(kept, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return torn
+}
+
 // ---- what graphsim was sent ----
 
 // batchStep is one $batch step graphsim received, with who sent it.
@@ -680,6 +779,56 @@ func tokenClaims(authz string) (app, tenant string) {
 	return strings.ToLower(c.AppID), strings.ToLower(c.TID)
 }
 
+// ---- the tenants of many tests ----
+
+// The object ids of mixedTenant's users, named for the tests that refer to them.
+const (
+	adeleID  = "11111111-1111-4111-8111-111111111111"
+	guestID  = "22222222-2222-4222-8222-222222222222"
+	svcID    = "33333333-3333-4333-8333-333333333333"
+	obrienID = "44444444-4444-4444-8444-444444444444"
+	adminID  = "55555555-5555-4555-8555-555555555555"
+	formerID = "aaaaaaaa-6666-4666-8666-666666666666" // letters, so an upper-case copy is another spelling
+	hashID   = "77777777-7777-4777-8777-777777777777"
+	caretID  = "88888888-8888-4888-8888-888888888888"
+
+	guestUPN = "megan_fabrikam.com#EXT#@contoso.onmicrosoft.com"
+)
+
+// mixedTenant has one user of every kind the tool must address correctly.
+func mixedTenant() []graphsim.User {
+	return []graphsim.User{
+		{ID: adeleID, UPN: "adele@contoso.com", DisplayName: "Adele Vance", UserType: "Member", AccountEnabled: true},
+		{ID: guestID, UPN: guestUPN, DisplayName: "Megan (Fabrikam)", UserType: "Guest", AccountEnabled: true},
+		{ID: svcID, UPN: "$svc@contoso.com", DisplayName: "Service", UserType: "Member", AccountEnabled: true},
+		{ID: obrienID, UPN: "o'brien@contoso.com", DisplayName: "Siobhan O'Brien", UserType: "Member", AccountEnabled: true},
+		{ID: adminID, UPN: "admin@contoso.com", DisplayName: "Global Admin", UserType: "Member", AccountEnabled: true, Protected: true},
+		{ID: formerID, UPN: "former@contoso.com", DisplayName: "Former Employee", UserType: "Member", AccountEnabled: false},
+		{ID: hashID, UPN: "x#y@contoso.com", DisplayName: "Hash", UserType: "Member", AccountEnabled: true},
+		{ID: caretID, UPN: "a^b~c@contoso.com", DisplayName: "Caret", UserType: "Member", AccountEnabled: true},
+	}
+}
+
+// upnList is an input naming users by UPN under a header.
+func upnList(users []graphsim.User) string {
+	var b strings.Builder
+	b.WriteString("userPrincipalName\n")
+	for _, u := range users {
+		b.WriteString(u.UPN + "\n")
+	}
+	return b.String()
+}
+
+// checkRevoked asserts how many revokes landed for each user.
+func checkRevoked(t testing.TB, sim *graphsim.Server, want map[string]int) {
+	t.Helper()
+	for key, n := range want {
+		if got := len(sim.Revocations(key)); got != n {
+			t.Errorf("%s revoked %d times, want %d", key, got, n)
+		}
+	}
+}
+
 // ---- files and output ----
 
 // writeFile writes content to name in a fresh temporary directory and returns its path.
@@ -715,7 +864,31 @@ func lineAfter(t testing.TB, stderr, marker string) string {
 	return line
 }
 
-// ---- old names, for test files written before this harness and not yet moved to it ----
+// noFile fails unless path does not exist.
+func noFile(t testing.TB, path string) {
+	t.Helper()
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s: %v; a run that never started must leave no report", path, err)
+	}
+}
+
+// noFiles fails unless dir is empty.
+func noFiles(t testing.TB, dir string) {
+	t.Helper()
+	left, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range left {
+		t.Errorf("%s left behind in %s", e.Name(), dir)
+	}
+}
+
+// ---- old names, for evict_cli_test.go only ----
+//
+// evict_cli_test.go is being extended on other branches and is left as it is until they merge;
+// these keep it compiling. Nothing else may use them: delete them when it moves to the names
+// above.
 
 type (
 	relServer = simServer
@@ -744,4 +917,8 @@ func relStart(t testing.TB, cfg graphsim.Config, users []graphsim.User, hook fun
 
 func relStartChild(t testing.TB, dir string, args ...string) *childProc {
 	return startChild(t, dir, nil, args...)
+}
+
+func e2eConfirm(t *testing.T, url, input, out, answer string, extra ...string) cliResult {
+	return confirmRevoke(t, url, input, out, answer, extra...)
 }

@@ -87,7 +87,7 @@ const nsFlakyID = "99999999-9999-4999-8999-999999999999"
 // rows the command that runs them again. Five users at most, and how many more.
 func TestNextStepsSummary(t *testing.T) {
 	t.Parallel()
-	users := append(e2eTenant(), graphsim.User{ID: nsFlakyID, UPN: "flaky@contoso.com", UserType: "Member", AccountEnabled: true, Failing: 500})
+	users := append(mixedTenant(), graphsim.User{ID: nsFlakyID, UPN: "flaky@contoso.com", UserType: "Member", AccountEnabled: true, Failing: 500})
 	_, url := startSim(t, graphsim.Config{Seed: 19}, users)
 	list := "userPrincipalName\nadele@contoso.com\nadmin@contoso.com\n"
 	for _, g := range []string{"ghost1", "ghost2", "ghost3", "ghost4", "ghost5", "ghost6", "ghost7"} {
@@ -214,7 +214,7 @@ func TestRetryList(t *testing.T) {
 				t.Errorf("%s revoked %d times over both runs, want once", u.UPN, n)
 			}
 		}
-		e2eNoFile(t, report.RetryPath(filepath.Join(dir, "first-retry.csv")))
+		noFile(t, report.RetryPath(filepath.Join(dir, "first-retry.csv")))
 	})
 
 	t.Run("deadline and tenants", func(t *testing.T) {
@@ -288,7 +288,7 @@ func TestRetryList(t *testing.T) {
 			!strings.Contains(res.stderr, "hint: choose another --report path, or add --force to overwrite") {
 			t.Fatalf("exit %d, want 1: a retry list in the way\n%s", res.code, res.stderr)
 		}
-		e2eNoFile(t, out)
+		noFile(t, out)
 		if sim.Stats().Requests != 0 {
 			t.Fatal("a refused run sent requests")
 		}
@@ -350,7 +350,7 @@ func TestSummaryJSON(t *testing.T) {
 	})
 
 	t.Run("2", func(t *testing.T) {
-		_, url := startSim(t, graphsim.Config{Seed: 5}, e2eTenant())
+		_, url := startSim(t, graphsim.Config{Seed: 5}, mixedTenant())
 		input := writeFile(t, "mixed.csv", "userPrincipalName\nadele@contoso.com\nadmin@contoso.com\nghost@contoso.com\n")
 		out := filepath.Join(filepath.Dir(input), "mixed-report.csv")
 		j := filepath.Join(filepath.Dir(input), "summary.json")
@@ -447,7 +447,7 @@ func TestSummaryJSON(t *testing.T) {
 		if res.code != exitFailure {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
 		}
-		e2eNoFile(t, j)
+		noFile(t, j)
 		res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, filepath.Join(t.TempDir(), "r.csv"), "--summary-json", filepath.Join(dir, "no", "s.json"))...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "directory "+filepath.Join(dir, "no")+" does not exist") ||
 			!strings.Contains(res.stderr, "hint: give --summary-json a file in an existing directory") {

@@ -114,7 +114,7 @@ func TestReportInputOrder(t *testing.T) {
 	if tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "*.tmp")); len(tmps) > 0 {
 		t.Errorf("left behind: %v", tmps)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	statuses := map[batch.Status]int{}
 	for _, r := range rows {
 		statuses[r.Status]++
@@ -208,7 +208,7 @@ func TestReportOrderAfterCrash(t *testing.T) {
 		t.Errorf("the resumed report has %d rows, want %d", len(lines), n)
 	}
 	orAscending(t, "the resumed report", lines)
-	rows := e2eReadReport(t, second)
+	rows := readReport(t, second)
 	for i, u := range users {
 		if len(sim.Revocations(u.UPN)) == 0 {
 			t.Errorf("%s never revoked", u.UPN)

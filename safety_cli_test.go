@@ -158,7 +158,7 @@ func TestSafetyTokenTenant(t *testing.T) {
 	}
 	// Graph's message stays; the note says what to do.
 	const noSignIn = "grant the app admin consent in that tenant, or with --auth token use a token of that tenant"
-	e2eCheckRows(t, readReport(t, out), map[int]e2eWant{
+	checkRows(t, readReport(t, out), map[int]rowWant{
 		2: {status: batch.StatusRevoked, http: 200, upn: "alice@a.example", attempts: 1, ids: true},
 		3: {status: batch.StatusDenied, code: "sign_in", upn: "bob@b.example", note: noSignIn,
 			message: "no credential for tenant " + safeTenantB + ": the --auth token is for tenant " + safeTenantA + " (its tid claim)"},
@@ -209,7 +209,7 @@ func TestSafetyTokenTenant(t *testing.T) {
 			if _, hint, _ := strings.Cut(res.stderr, "\nhint: "); !strings.Contains(hint, tc.hint) {
 				t.Errorf("hint %q, want it to say %q", hint, tc.hint)
 			}
-			e2eNoFile(t, out)
+			noFile(t, out)
 		})
 	}
 	if gs := sim.Stats(); gs.Requests != requests {
@@ -223,7 +223,7 @@ func TestSafetyTokenTenant(t *testing.T) {
 // nothing is sent and no companion file appears.
 func TestSafetyReportIsInput(t *testing.T) {
 	t.Parallel()
-	sim, url := startSim(t, graphsim.Config{Seed: 6}, e2eTenant())
+	sim, url := startSim(t, graphsim.Config{Seed: 6}, mixedTenant())
 	const list = "userPrincipalName\nadele@contoso.com\n"
 	dir := t.TempDir()
 	write := func(name, content string) string {
@@ -293,7 +293,7 @@ func TestSafetyReportIsInput(t *testing.T) {
 			r := tc.args[slices.Index(tc.args, "--report")+1]
 			for _, p := range []string{report.DevicesPath(r), report.ChangesPath(r), report.UsersPath(r), report.RetryPath(r)} {
 				if p != tc.file {
-					e2eNoFile(t, p)
+					noFile(t, p)
 				}
 			}
 		})
@@ -321,6 +321,6 @@ func TestSafetyUsage(t *testing.T) {
 		if _, hint, _ := strings.Cut(res.stderr, "\nhint: "); !strings.Contains(hint, tc.hint) {
 			t.Errorf("%v: hint %q, want it to say %q", tc.args, hint, tc.hint)
 		}
-		e2eNoFile(t, out)
+		noFile(t, out)
 	}
 }

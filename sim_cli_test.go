@@ -426,7 +426,7 @@ func TestSimSignInSecret(t *testing.T) {
 		t.Errorf("wrong secret: %d steps and %d token requests more, want only the refused sign-in", st.Steps-before.Steps, st.TokenRequests-before.TokenRequests)
 	}
 	noSecret(t, res, dir, "not-"+simTestSecret)
-	e2eNoFile(t, bad)
+	noFile(t, bad)
 }
 
 // TestSimAuthorityHost: a plain-http sign-in authority is accepted on a loopback address only
@@ -466,7 +466,7 @@ func TestSimAuthorityHost(t *testing.T) {
 	if st := sim.Stats(); st.Requests != 0 {
 		t.Errorf("%d requests reached the emulator", st.Requests)
 	}
-	e2eNoFile(t, out)
+	noFile(t, out)
 }
 
 // TestSimAppPool: --app-pool signs every app of the pool in to the emulator on loopback, each

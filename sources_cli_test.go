@@ -70,18 +70,6 @@ func srcReadList(t *testing.T, path string) []batch.Row {
 	return rows
 }
 
-// srcNoFiles asserts a run left nothing in dir.
-func srcNoFiles(t *testing.T, dir string) {
-	t.Helper()
-	left, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range left {
-		t.Errorf("%s left behind by a run that sent nothing", e.Name())
-	}
-}
-
 // srcRevokedOnce asserts that each of want was revoked exactly once in tenant v and nobody
 // else there at all.
 func srcRevokedOnce(t *testing.T, v *graphsim.TenantView, want map[string]bool) {
@@ -333,7 +321,7 @@ func TestSrcGroupByName(t *testing.T) {
 				if gs := sim.Stats(); gs.Writes != 0 || len(steps) != 1 {
 					t.Errorf("refused run: %d writes, %d steps, want only the lookup", gs.Writes, len(steps))
 				}
-				srcNoFiles(t, dir)
+				noFiles(t, dir)
 			}
 		})
 	}
@@ -417,7 +405,7 @@ func TestSrcAllUsers(t *testing.T) {
 		if gs := sim.Stats(); gs.Requests != 0 {
 			t.Errorf("refused run sent %d requests (%d token requests)", gs.Requests, gs.TokenRequests)
 		}
-		srcNoFiles(t, dir)
+		noFiles(t, dir)
 	})
 
 	t.Run("over --max-users", func(t *testing.T) {
@@ -430,7 +418,7 @@ func TestSrcAllUsers(t *testing.T) {
 		if gs := sim.Stats(); gs.Writes != 0 {
 			t.Errorf("refused run sent %d writes", gs.Writes)
 		}
-		srcNoFiles(t, dir)
+		noFiles(t, dir)
 	})
 
 	t.Run("with --exclude", func(t *testing.T) {
@@ -619,7 +607,7 @@ func TestSrcFilter(t *testing.T) {
 			if steps := ss.steps(); len(steps) != 1 || steps[0].Method != "GET" {
 				t.Errorf("steps %+v, want the one listing", steps)
 			}
-			srcNoFiles(t, dir)
+			noFiles(t, dir)
 		})
 	}
 }
@@ -912,7 +900,7 @@ func TestSrcManyTenants(t *testing.T) {
 		if gs := sim.Stats(); gs.Requests != requests {
 			t.Errorf("refused run sent %d requests", gs.Requests-requests)
 		}
-		srcNoFiles(t, dir)
+		noFiles(t, dir)
 
 		// The same flags with a list of those two tenants only (named in other capitals).
 		two := writeFile(t, "two.csv", strings.ToUpper(srcTenantsHead(t, list, 0, 1)))
@@ -1008,7 +996,7 @@ func srcTenantsHead(t *testing.T, list string, tenants ...int) string {
 // srcUPNList is an input naming users by UPN.
 func srcUPNList(t *testing.T, users []graphsim.User) string {
 	t.Helper()
-	return writeFile(t, "users.csv", e2eList(users))
+	return writeFile(t, "users.csv", upnList(users))
 }
 
 // TestSrcAppPool: --app-pool spreads one tenant's users over three apps signed in with their

@@ -37,7 +37,7 @@ var vbFaults = graphsim.Faults{RetryAfter: 300 * time.Millisecond, Schedule: []g
 func TestVerboseEnvelopes(t *testing.T) {
 	t.Parallel()
 	users := graphsim.GenerateUsers(90, 19)
-	input := writeFile(t, "users.csv", e2eList(users))
+	input := writeFile(t, "users.csv", upnList(users))
 
 	t.Run("text, token", func(t *testing.T) {
 		t.Parallel()
