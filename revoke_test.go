@@ -5,8 +5,6 @@ package main
 
 import (
 	"encoding/base64"
-	"io"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -16,8 +14,10 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
 )
 
-// rvTenant holds one user of each kind the tool must handle.
-func rvTenant() []graphsim.User {
+// revokeTenant holds one user of each kind the tool must handle: mixedTenant's first six, with
+// display names from their UPNs and the former employee under an id of digits, as revokeInput
+// names it.
+func revokeTenant() []graphsim.User {
 	u := func(id, upn, typ string, enabled bool) graphsim.User {
 		return graphsim.User{ID: id, UPN: upn, DisplayName: strings.Split(upn, "@")[0], UserType: typ, AccountEnabled: enabled}
 	}
@@ -33,8 +33,8 @@ func rvTenant() []graphsim.User {
 	return users
 }
 
-// rvInput lists the tenant's users the way an admin's file would, with the usual mistakes.
-const rvInput = `userPrincipalName,displayName
+// revokeInput lists the tenant's users the way an admin's file would, with the usual mistakes.
+const revokeInput = `userPrincipalName,displayName
 adele@contoso.com,Adele
 megan_fabrikam.com#EXT#@contoso.onmicrosoft.com,Megan (guest)
 $svc@contoso.com,Service
@@ -46,27 +46,13 @@ ADELE@contoso.com,Repeat of line 2
 66666666-6666-4666-8666-666666666666,Former (by object id)
 `
 
-// rvList is an input file naming users by UPN, one per line under a header.
-func rvList(users []graphsim.User) string {
-	var b strings.Builder
-	b.WriteString("upn\n")
-	for _, u := range users {
-		b.WriteString(u.UPN + "\n")
-	}
-	return b.String()
-}
-
-func rvStatuses(rows map[int]batch.Result) map[int]batch.Status {
-	m := map[int]batch.Status{}
-	for l, r := range rows {
-		m[l] = r.Status
-	}
-	return m
-}
-
-func rvCheckStatuses(t *testing.T, rows map[int]batch.Result, want map[int]batch.Status) {
+// checkStatuses checks the status of every report row; want names every row.
+func checkStatuses(t *testing.T, rows map[int]batch.Result, want map[int]batch.Status) {
 	t.Helper()
-	got := rvStatuses(rows)
+	got := map[int]batch.Status{}
+	for l, r := range rows {
+		got[l] = r.Status
+	}
 	if len(got) != len(want) {
 		t.Errorf("%d report rows, want %d: %v", len(got), len(want), got)
 	}
@@ -80,15 +66,15 @@ func rvCheckStatuses(t *testing.T, rows map[int]batch.Result, want map[int]batch
 
 func TestRevokeMixedList(t *testing.T) {
 	t.Parallel()
-	sim, url := startSim(t, graphsim.Config{Seed: 1, FractionalRetryAfter: true}, rvTenant())
-	input := writeFile(t, "users.csv", rvInput)
+	sim, url := startSim(t, graphsim.Config{Seed: 1, FractionalRetryAfter: true}, revokeTenant())
+	input := writeFile(t, "users.csv", revokeInput)
 	out := input + ".report.csv"
 	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out)...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want %d\n%s", res.code, exitIncomplete, res.stderr)
 	}
 	rows := readReport(t, out)
-	rvCheckStatuses(t, rows, map[int]batch.Status{
+	checkStatuses(t, rows, map[int]batch.Status{
 		2: batch.StatusRevoked, 3: batch.StatusRevoked, 4: batch.StatusRevoked, 5: batch.StatusRevoked,
 		6: batch.StatusDenied, 7: batch.StatusNotFound, 8: batch.StatusInvalid, 9: batch.StatusDuplicate,
 		10: batch.StatusRevoked,
@@ -102,7 +88,7 @@ func TestRevokeMixedList(t *testing.T) {
 	if r := rows[9]; !strings.Contains(r.Message, "line 2") {
 		t.Errorf("duplicate row message %q does not name line 2", r.Message)
 	}
-	for _, u := range rvTenant() {
+	for _, u := range revokeTenant() {
 		want := 1
 		if u.Protected {
 			want = 0
@@ -140,7 +126,7 @@ func TestRevokeUnderFaults(t *testing.T) {
 			{Kind: graphsim.StepFault, Status: 429, Nth: 45},
 		},
 	}}, users)
-	input := writeFile(t, "users.csv", rvList(users))
+	input := writeFile(t, "users.csv", upnList(users))
 	out := input + ".report.csv"
 	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--max-attempts", "20")...)
 	if res.code != exitOK {
@@ -173,16 +159,16 @@ func TestRevokeUnderFaults(t *testing.T) {
 
 func TestDryRun(t *testing.T) {
 	t.Parallel()
-	sim, url := startSim(t, graphsim.Config{Seed: 1}, rvTenant())
+	sim, url := startSim(t, graphsim.Config{Seed: 1}, revokeTenant())
 	sim.SetDryRun(true)
-	input := writeFile(t, "users.csv", rvInput+"former@contoso.com,Former (by UPN)\n")
+	input := writeFile(t, "users.csv", revokeInput+"former@contoso.com,Former (by UPN)\n")
 	out := input + ".report.csv"
 	res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, out)...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
 	rows := readReport(t, out)
-	rvCheckStatuses(t, rows, map[int]batch.Status{
+	checkStatuses(t, rows, map[int]batch.Status{
 		// A dry run cannot see the 403 a protected user gives on revoke: it reads, not writes.
 		2: batch.StatusWouldRevoke, 3: batch.StatusWouldRevoke, 4: batch.StatusWouldRevoke, 5: batch.StatusWouldRevoke,
 		6: batch.StatusWouldRevoke, 7: batch.StatusNotFound, 8: batch.StatusInvalid, 9: batch.StatusDuplicate,
@@ -212,7 +198,7 @@ func TestDryRun(t *testing.T) {
 
 func TestVerify(t *testing.T) {
 	t.Parallel()
-	users := rvTenant()
+	users := revokeTenant()
 	users[0].IgnoreRevoke = true // adele: Graph says yes, the timestamp does not move
 	_, url := startSim(t, graphsim.Config{Seed: 1}, users)
 	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\n44444444-4444-4444-8444-444444444444\n$svc@contoso.com\n")
@@ -222,7 +208,7 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("exit %d, want 2 (one revoke did not verify)\n%s", res.code, res.stderr)
 	}
 	rows := readReport(t, out)
-	rvCheckStatuses(t, rows, map[int]batch.Status{2: batch.StatusRevoked, 3: batch.StatusRevoked, 4: batch.StatusRevoked})
+	checkStatuses(t, rows, map[int]batch.Status{2: batch.StatusRevoked, 3: batch.StatusRevoked, 4: batch.StatusRevoked})
 	if r := rows[2]; r.Verified == nil || *r.Verified || !strings.Contains(r.Note, "did not move") {
 		t.Errorf("ignored revoke: verified=%v note=%q, want false and a note", r.Verified, r.Note)
 	}
@@ -244,21 +230,17 @@ func TestResume(t *testing.T) {
 	t.Parallel()
 	users := graphsim.GenerateUsers(60, 9)
 	sim, url := startSim(t, graphsim.Config{Seed: 2}, users)
-	input := writeFile(t, "users.csv", rvList(users))
+	input := writeFile(t, "users.csv", upnList(users))
 	first := input + ".first.csv"
 	if res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, first)...); res.code != exitOK {
 		t.Fatalf("first run: exit %d\n%s", res.code, res.stderr)
 	}
 	// Cut the report as a crash would: keep the header and the first 25 rows, then half a row.
-	data, err := os.ReadFile(first)
-	if err != nil {
-		t.Fatal(err)
+	var lost []int
+	for l := 28; l <= len(users)+1; l++ {
+		lost = append(lost, l)
 	}
-	lines := strings.SplitAfter(string(data), "\n")
-	cut := strings.Join(lines[:26], "") + lines[26][:len(lines[26])/2]
-	if err := os.WriteFile(first, []byte(cut), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cutReport(t, first, lost...)
 	kept, _ := readTornReport(t, first)
 	if len(kept) != 25 {
 		t.Fatalf("cut report has %d rows, want 25 (the torn one ignored)", len(kept))
@@ -308,7 +290,7 @@ func TestResume(t *testing.T) {
 
 func TestGuardRails(t *testing.T) {
 	t.Parallel()
-	sim, url := startSim(t, graphsim.Config{Seed: 1}, rvTenant())
+	sim, url := startSim(t, graphsim.Config{Seed: 1}, revokeTenant())
 	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\nadmin@contoso.com\n$svc@contoso.com\n")
 	exclude := writeFile(t, "breakglass.csv", "admin@contoso.com\n")
 	out := input + ".r.csv"
@@ -316,7 +298,7 @@ func TestGuardRails(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	rvCheckStatuses(t, readReport(t, out), map[int]batch.Status{2: batch.StatusRevoked, 3: batch.StatusExcluded, 4: batch.StatusRevoked})
+	checkStatuses(t, readReport(t, out), map[int]batch.Status{2: batch.StatusRevoked, 3: batch.StatusExcluded, 4: batch.StatusRevoked})
 	if n := len(sim.Revocations("admin@contoso.com")); n != 0 || sim.Stats().Writes != 2 {
 		t.Errorf("excluded user sent: %d revocations, %d writes", n, sim.Stats().Writes)
 	}
@@ -331,9 +313,7 @@ func TestGuardRails(t *testing.T) {
 	if res.code != exitFailure || !strings.Contains(res.stderr, "--max-users") {
 		t.Errorf("over --max-users: exit %d\n%s", res.code, res.stderr)
 	}
-	if _, err := os.Stat(input + ".m.csv"); err == nil {
-		t.Error("a refused run left a report behind")
-	}
+	noFile(t, input+".m.csv")
 	if sim.Stats().Requests != before {
 		t.Error("a run refused by --max-users sent requests")
 	}
@@ -345,14 +325,10 @@ func TestGuardRails(t *testing.T) {
 
 func TestConfirmation(t *testing.T) {
 	t.Parallel()
-	sim, url := startSim(t, graphsim.Config{Seed: 1}, rvTenant())
+	sim, url := startSim(t, graphsim.Config{Seed: 1}, revokeTenant())
 	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\n$svc@contoso.com\n")
 	try := func(answer string, tty bool, out string) cliResult {
-		var stdout, stderr strings.Builder
-		s := &sys{stdin: strings.NewReader(answer), stdout: &stdout, stderr: &stderr, stdinTTY: tty,
-			getenv: func(k string) string { return tokenEnv()[k] }, now: time.Now}
-		err := run(t.Context(), []string{"bulkrevoke", "revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", out}, s)
-		return cliResult{code: exitCode(err, &stderr), stderr: stderr.String()}
+		return runCLIWith(t, tokenEnv(), nil, tty, answer, "revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", out)
 	}
 
 	no := try("no\n", true, input+".no.csv")
@@ -364,11 +340,8 @@ func TestConfirmation(t *testing.T) {
 	if script.code != exitFailure || !strings.Contains(script.stderr, "--yes") {
 		t.Errorf("no terminal, no --yes: exit %d\n%s", script.code, script.stderr)
 	}
-	for _, p := range []string{input + ".no.csv", input + ".script.csv"} {
-		if _, err := os.Stat(p); err == nil {
-			t.Errorf("%s left behind by a run that did not start", p)
-		}
-	}
+	noFile(t, input+".no.csv")
+	noFile(t, input+".script.csv")
 	if sim.Stats().Writes != 0 {
 		t.Fatal("unconfirmed runs revoked users")
 	}
@@ -380,7 +353,8 @@ func TestConfirmation(t *testing.T) {
 	}
 }
 
-func rvJWT(claims string) string {
+// unsignedJWT is a token with the given claims, which tokenTenant reads without a signature.
+func unsignedJWT(claims string) string {
 	enc := base64.RawURLEncoding.EncodeToString
 	return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(claims)) + ".sig"
 }
@@ -388,9 +362,9 @@ func rvJWT(claims string) string {
 func TestTokenTenant(t *testing.T) {
 	const tid = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 	tests := []struct{ token, want string }{
-		{rvJWT(`{"tid":"` + tid + `","aud":"https://graph.microsoft.com"}`), tid},
-		{rvJWT(`{"aud":"x"}`), ""},
-		{rvJWT(`{"tid":"=HYPERLINK(1)"}`), ""}, // never echo a claim that is not a tenant id
+		{unsignedJWT(`{"tid":"` + tid + `","aud":"https://graph.microsoft.com"}`), tid},
+		{unsignedJWT(`{"aud":"x"}`), ""},
+		{unsignedJWT(`{"tid":"=HYPERLINK(1)"}`), ""}, // never echo a claim that is not a tenant id
 		{"opaque-token", ""},
 		{"a.%%%.c", ""},
 	}
@@ -401,19 +375,15 @@ func TestTokenTenant(t *testing.T) {
 	}
 
 	// The confirmation prompt names the tenant the token is for.
-	token := rvJWT(`{"tid":"` + tid + `"}`)
-	srv := httptest.NewServer(graphsim.New(graphsim.Config{Token: token}, rvTenant()))
-	defer srv.Close()
+	token := unsignedJWT(`{"tid":"` + tid + `"}`)
+	ss := serveSim(t, graphsim.New(graphsim.Config{Token: token}, revokeTenant()), simOpts{})
 	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\n")
-	var stderr strings.Builder
-	s := &sys{stdin: strings.NewReader("no\n"), stdout: io.Discard, stderr: &stderr, stdinTTY: true, now: time.Now,
-		getenv: func(k string) string { return map[string]string{"BULKREVOKE_ACCESS_TOKEN": token}[k] }}
-	err := run(t.Context(), []string{"bulkrevoke", "revoke", "--auth", "token", "--graph-url", srv.URL + "/v1.0",
-		"--input", input, "--report", input + ".r.csv"}, s)
-	if exitCode(err, &stderr) != exitFailure || !strings.Contains(stderr.String(), "tenant: "+tid) {
-		t.Errorf("prompt does not name the token's tenant:\n%s", stderr.String())
+	res := runCLIWith(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": token}, nil, true, "no\n",
+		"revoke", "--auth", "token", "--graph-url", ss.url, "--input", input, "--report", input+".r.csv")
+	if res.code != exitFailure || !strings.Contains(res.stderr, "tenant: "+tid) {
+		t.Errorf("prompt does not name the token's tenant:\n%s", res.stderr)
 	}
-	if strings.Contains(stderr.String(), token) {
+	if strings.Contains(res.stderr, token) {
 		t.Error("the prompt printed the token")
 	}
 }
