@@ -57,6 +57,7 @@ type item struct {
 	dev       *DeviceResult
 	dups      []Result // duplicate rows waiting for this row's outcome
 	slot      bool     // holds one of its tenant's MaxPending slots
+	released  bool     // release has run: a second is a bug that would lose a row
 
 	// The duplicate rule, guarded by engine.mu: an object claimed by this line may still be
 	// claimed by an earlier line naming the same user, until this line commits (a step after
@@ -689,6 +690,12 @@ func (e *engine) finalize(it *item, r Result) {
 
 // release lets the producer bring in another user of the item's tenant.
 func (e *engine) release(it *item) {
+	// A second release would give away another item's hold on live: Run could return with
+	// that item's row unwritten. Said here, where it happens, rather than as a lost row.
+	if it.released {
+		panic("batch: the item of line " + strconv.Itoa(it.row.Line) + " (" + it.stage.String() + " step) was released twice")
+	}
+	it.released = true
 	if it.slot {
 		it.slot = false
 		<-it.t.slots

@@ -1,10 +1,15 @@
 package batch
 
 import (
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -44,6 +49,56 @@ func TestOutcomeLogKnowsEveryStatus(t *testing.T) {
 		o.set(i+1, s)
 		if got, ok := o.get(i + 1); !ok || got != s {
 			t.Errorf("status %q: the outcome log gives back %q, %v", s, got, ok)
+		}
+	}
+}
+
+// TestReleaseTwice: the second release of an item panics where it happens; given silently, it
+// would free another item's hold on the run and let Run return before that item's row.
+func TestReleaseTwice(t *testing.T) {
+	e := &engine{}
+	it := &item{row: Row{Line: 7}, stage: stRevoke}
+	e.live.Add(2)
+	e.release(it)
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "line 7") {
+			t.Errorf("second release: recovered %v, want a panic naming line 7", r)
+		}
+	}()
+	e.release(it)
+}
+
+// TestDocNamesTests: every test doc.go names as holding a rule exists in this package, so that
+// the page cannot keep a rule whose test was renamed or removed.
+func TestDocNamesTests(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := regexp.MustCompile(`\bTest[A-Z]\w*`).FindAllString(string(doc), -1)
+	if len(named) < 10 {
+		t.Fatalf("doc.go names %d tests; the rules section is gone or unreadable", len(named))
+	}
+	tests, err := filepath.Glob("*_test.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	declared := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, path := range tests {
+		f, err := parser.ParseFile(fset, path, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if fn, ok := d.(*ast.FuncDecl); ok && fn.Recv == nil {
+				declared[fn.Name.Name] = true
+			}
+		}
+	}
+	for _, name := range named {
+		if !declared[name] {
+			t.Errorf("doc.go names %s, which no test file of the package declares", name)
 		}
 	}
 }

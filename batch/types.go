@@ -1,6 +1,3 @@
-// Package batch is bulkrevoke's engine: it turns input rows into Microsoft Graph $batch
-// requests and every row into exactly one classified Result, under a shared rate limit, with
-// retry on throttling and transient failure, and with cancellation.
 package batch
 
 import "time"

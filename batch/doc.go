@@ -1,0 +1,79 @@
+// Package batch is bulkrevoke's engine: it turns input rows into Microsoft Graph $batch
+// envelopes and every row into exactly one classified Result, paced on Graph's quotas, with
+// retry, several sign-ins (lanes) per tenant, and cancellation.
+//
+// # Read this first
+//
+// The path of a row, with the function that does each part:
+//
+//  1. Source (Reader, JSONReader, Rows): a row with a key, a kind and a tenant.
+//  2. produce: rows that never reach Graph (invalid, excluded, a tenant no lane reaches,
+//     input duplicates) are written at once; the others become items, each holding one of its
+//     tenant's MaxPending slots, and go to the tenant's queue for their first step's class
+//     (reads: lookup, verify, device listings; writes: device, block, reset, enable, revoke).
+//  3. schedule (one per tenant and class): packs items into envelopes of up to BatchSize,
+//     later steps and retries first.
+//  4. worker (Concurrency per lane and class): waits until its lane could send (no probe
+//     pending, no auth backoff, room in the pacer), then takes an envelope from the queue, so
+//     that a lane held back leaves the tenant's work to its other lanes.
+//  5. send: commit (the duplicate rule), pacer.acquire (the quota wait, or errHandedBack to the
+//     tenant's queue when another lane can send it sooner), BeforeChange (the changes journal),
+//     Client.Send, logEnvelope, pacer.settle.
+//  6. answer: CheckRetry and RetryWait (classify.go) decide from each step's own answer: next
+//     stage (enqueue), retry after a wait (later), another lane for a 403 (sendElsewhere), or
+//     final (finish, finalize).
+//  7. finalize: the row, and the duplicate rows waiting for it, go to the Sink; release frees
+//     the slot and the item's hold on live.
+//
+// Goroutines and channels:
+//   - Run starts the schedulers, the workers and one producer, waits on live (one hold per
+//     item not yet final, and one for the producer), then closes every queue's in and waits.
+//   - queue.in: sent to by produce, enqueue, and the goroutines of later, requeue and
+//     sendElsewhere, only with items that are not final, so never after Run closed it. Its
+//     scheduler receives until it is closed, which is why those sends need no select.
+//   - queue.work: the scheduler owns it and closes it when it returns; workers receive.
+//   - queue.dead: closed once by drop, when the tenant's last lane is dropped; the scheduler
+//     then finalizes what it holds as laneless.
+//   - tenant.slots: MaxPending tokens; produce sends, release receives.
+//   - lane.clear: made by probe, closed by unprobe when the lane's last probe settles.
+//
+// Locks, and what each guards:
+//   - engine.mu: outcomes, byLine, devices, resolved, and the items' duplicate fields
+//     (committed, dupOf, sameAs, dups) and device accounting (children, settled, disabled).
+//   - engine.waitsMu: the waits Graph imposed (waitEnd, Stats.Waits and Waited).
+//   - engine.fatalMu, engine.sinkMu: fatal errors; the first failed report write.
+//   - lane.mu: auth backoff, refusals in a row, probes.
+//   - controller.mu (pace.go): every quota and pacer; the engine reaches them only through
+//     pacer.acquire, settle and wouldWait.
+//
+// # Rules, and the tests that hold them
+//
+//   - Every row ends in exactly one report row with a final status, also when the run is
+//     cancelled, the sink fails or the network does: TestRunMixed, TestCancel, TestSinkFaults,
+//     TestFaultMatrix. An item released twice panics (release): TestReleaseTwice.
+//   - A step whose envelope left and got no answer is no_answer, never not_attempted:
+//     TestNoAnswerInFlight.
+//   - A quota Graph closed with Retry-After is not asked again before it ends:
+//     TestThrottleStormSlidingWindow, TestContain.
+//   - A 403 is the user's own answer; a lane is dropped only on evidence about the lane (its
+//     token lacks the permission, or other apps served users it was refused):
+//     TestAdminsFirstPool, TestAdminsFirstTenants, TestConsentLostRolesClaim,
+//     TestLaneLostConsentAnswersOutOfOrder.
+//   - A 503 is a throttle unless other users of the tenant were served meanwhile; one user
+//     Graph cannot serve delays only itself: TestStuckUserDelaysOnlyItself.
+//   - Retries of one envelope go back together: TestRetriesTravelTogether.
+//   - Envelopes wait for a quota in the order they asked, and a settle wakes only the
+//     envelopes of quotas it changed: TestPacerOrder, TestPacerWakes.
+//   - A quota several lanes share admits few steps in flight across all of them:
+//     TestSharedInFlight.
+//   - An envelope its lane's quota holds back goes to a lane that can send it sooner:
+//     TestHandBack.
+//   - Per user, block before reset before revoke: TestContain, TestResetOrder.
+//   - Duplicates are decided by the object a row resolves to, within its tenant:
+//     TestLookup, and package main's duplicate and exclusion tests.
+//   - Every Status has a code in the outcome log: TestOutcomeLogKnowsEveryStatus.
+//   - A device listing Graph refused is a failure of its own, not zero devices:
+//     TestDeviceListingFailed.
+//   - One classifier decides retry and wait for the engine, the listing and the lookups:
+//     TestCheckRetry, TestRetryWait, TestListThrottled.
+package batch
