@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -50,7 +51,7 @@ func (c *class) add(r batch.Result) {
 	}
 	user := r.Input
 	if user == "" {
-		user = cmpOr(r.UPN, r.UserID)
+		user = cmp.Or(r.UPN, r.UserID)
 	}
 	i, _ := slices.BinarySearchFunc(c.first, r.Line, func(e example, line int) int { return e.line - line })
 	if i >= maxExamples {
@@ -60,13 +61,6 @@ func (c *class) add(r batch.Result) {
 	if len(c.first) > maxExamples {
 		c.first = c.first[:maxExamples]
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // statusNotBlocked is the class of revoked rows whose block was not made.
@@ -228,7 +222,7 @@ func (s *Summary) printNextSteps(p func(string, ...any), info PrintInfo) {
 		} else {
 			names := make([]string, len(ns.Users))
 			for i, u := range ns.Users {
-				names[i] = cmpOr(u, "line "+strconv.Itoa(ns.Lines[i]))
+				names[i] = cmp.Or(u, "line "+strconv.Itoa(ns.Lines[i]))
 			}
 			who = strings.Join(names, ", ")
 		}
