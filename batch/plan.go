@@ -266,29 +266,9 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 		}
 		it.done = true
 	case stBlock:
-		b := ok
-		it.res.Blocked = &b
-		if !ok {
-			it.res.BlockError = blockError(r)
-			if sr.Status == http.StatusNotFound {
-				it.res = mergeFailure(it.res, r, StatusNotFound)
-				it.done = true
-				break
-			}
-		}
-		e.nextStage(it)
+		e.stepBefore(it, sr, r, ok, &it.res.Blocked, &it.res.BlockError, blockError)
 	case stReset:
-		b := ok
-		it.res.Reset = &b
-		if !ok {
-			it.res.ResetError = resetError(r)
-			if sr.Status == http.StatusNotFound {
-				it.res = mergeFailure(it.res, r, StatusNotFound)
-				it.done = true
-				break
-			}
-		}
-		e.nextStage(it)
+		e.stepBefore(it, sr, r, ok, &it.res.Reset, &it.res.ResetError, resetError)
 	case stEnable:
 		keep := it.res
 		it.res = r
@@ -327,6 +307,22 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 		return
 	}
 	e.advance(it)
+}
+
+// stepBefore settles a step that comes before the revoke (block, reset): whether it was made,
+// and why not, go in its own columns, and the user goes on to the next step, for a refused
+// block or reset must not keep the sessions alive; only a user Graph no longer has ends here.
+func (e *engine) stepBefore(it *item, sr StepResponse, r Result, ok bool, made **bool, why *string, explain func(Result) string) {
+	*made = &ok
+	if !ok {
+		*why = explain(r)
+		if sr.Status == http.StatusNotFound {
+			it.res = mergeFailure(it.res, r, StatusNotFound)
+			it.done = true
+			return
+		}
+	}
+	e.nextStage(it)
 }
 
 // lookedUp records who the user is; users resolved to an object another line already claimed
