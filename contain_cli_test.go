@@ -16,13 +16,11 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -833,9 +831,8 @@ func TestCLIContainKillResume(t *testing.T) {
 func ctKillResume(t *testing.T, object string, nth int64) {
 	p := ctPopulation(t, false)
 	dir, input, excludes := p.files(t)
+	child := new(childProc)
 	var (
-		mu      sync.Mutex
-		child   *childProc
 		patches atomic.Int64
 		fired   atomic.Bool
 	)
@@ -853,19 +850,13 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 			return false
 		}
 		// Graph does the work; the answer dies with the process.
-		rs.sim.ServeHTTP(httptest.NewRecorder(), r)
-		mu.Lock()
-		c := child
-		mu.Unlock()
-		c.signal(os.Kill)
+		rs.serveThen(w, r, func() bool { child.signal(os.Kill); return false })
 		return true
 	}})
 	first, second, back := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv"), filepath.Join(dir, "back.csv")
 	containArgs := []string{"--block-sign-in", "--disable-devices", "--exclude", excludes}
 	childURL, closeChild := rs.separate(t)
-	mu.Lock()
-	child = startChild(t, dir, nil, cliArgs("revoke", childURL, input, first, containArgs...)...)
-	mu.Unlock()
+	child.start(t, dir, nil, cliArgs("revoke", childURL, input, first, containArgs...)...)
 	if code := child.wait(t); code != -1 || !fired.Load() {
 		t.Fatalf("first run exited %d (kill fired: %v), want killed at %s PATCH %d; stderr:\n%s", code, fired.Load(), object, nth, child.stderr.String())
 	}

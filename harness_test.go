@@ -27,6 +27,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -212,6 +213,22 @@ func (f *simFront) serveRecorded(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 }
 
+// serveThen has graphsim carry out r, then calls then (which may kill the client): graphsim's
+// answer is written only if then returns true. A hook uses it for a request Graph carries out
+// whose answer the client may never read.
+func (s *simServer) serveThen(w http.ResponseWriter, r *http.Request, then func() (answer bool)) {
+	rec := httptest.NewRecorder()
+	s.sim.ServeHTTP(rec, r)
+	if !then() {
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}
+
 // stop, called by opts.batches, makes the front of the current $batch hold it and every later
 // one.
 func (s *simServer) stop() { s.cur.stopped = true }
@@ -299,7 +316,9 @@ func confirmRevoke(t testing.TB, url, input, out, answer string, extra ...string
 // ---- the command as a child process ----
 
 // childProc is the program run as a real child process, found on PATH where testscript.Main put a
-// copy of the test binary under the command's name.
+// copy of the test binary under the command's name. A test whose server hook signals the child
+// makes it with new(childProc) before the server and starts it with start: the hook then holds
+// the child from the first, and signal waits for nothing.
 type childProc struct {
 	cmd            *exec.Cmd
 	stdout, stderr bytes.Buffer
@@ -320,7 +339,15 @@ func childEnv() []string {
 // startChild starts the program in dir with env added to childEnv's. It is killed at cleanup.
 func startChild(t testing.TB, dir string, env []string, args ...string) *childProc {
 	t.Helper()
-	c := &childProc{cmd: exec.Command("bulkrevoke", args...)}
+	c := new(childProc)
+	c.start(t, dir, env, args...)
+	return c
+}
+
+// start is startChild for a child made beforehand.
+func (c *childProc) start(t testing.TB, dir string, env []string, args ...string) {
+	t.Helper()
+	c.cmd = exec.Command("bulkrevoke", args...)
 	c.cmd.Dir = dir
 	c.cmd.Env = append(childEnv(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = &c.stdout, &c.stderr
@@ -331,11 +358,10 @@ func startChild(t testing.TB, dir string, env []string, args ...string) *childPr
 	c.proc = c.cmd.Process
 	c.mu.Unlock()
 	t.Cleanup(func() { c.signal(os.Kill) })
-	return c
 }
 
 // signal reaches the child from a server handler; the lock orders it after Start for the race
-// detector, which cannot see that the request came from the child.
+// detector, which cannot see that the request came from the child. Before start it does nothing.
 func (c *childProc) signal(sig os.Signal) {
 	c.mu.Lock()
 	p := c.proc
@@ -378,6 +404,98 @@ func shell(t testing.TB, dir, command string, env ...string) (int, string) {
 		t.Fatalf("%s: %v", command, err)
 	}
 	return 0, out.String()
+}
+
+// interruptAckEnv, in the environment of a child, names a URL the child posts to once SIGINT has
+// cancelled its run; see init.
+const interruptAckEnv = "BULKREVOKE_TEST_INTERRUPT_ACK"
+
+// init arms the interrupt witness in a child started with interruptAckEnv (the child is this
+// test binary run as bulkrevoke, so this init runs in it too; elsewhere interruptAckEnv is unset
+// and nothing happens). The program gives no sign of having seen a SIGINT until its run ends, and
+// kill(2) returning says nothing about when the Go runtime hands the signal over, so a test
+// that needs the signal handled before an answer arrives must hear it from the child.
+func init() {
+	url := os.Getenv(interruptAckEnv)
+	if url == "" {
+		return
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt)
+	go func() {
+		<-sig
+		// os/signal gives the signal to sig and to main's signal.NotifyContext at once; the
+		// goroutine NotifyContext started cancels the run's context and returns. Yield until
+		// it is gone, so that the ack follows the cancellation, not only the delivery.
+		for notifyContextWaiting() {
+			runtime.Gosched()
+		}
+		resp, err := http.Post(url, "text/plain", nil)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "interrupt witness: %v\n", err)
+			return
+		}
+		resp.Body.Close()
+	}()
+}
+
+// notifyContextWaiting reports whether a goroutine of signal.NotifyContext still waits for
+// its signal. Should a later Go name it otherwise, this reports false at once and the ack merely
+// races the cancellation by a round trip to the test and back.
+func notifyContextWaiting() bool {
+	buf := make([]byte, 64<<10)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			return bytes.Contains(buf[:n], []byte("\nos/signal.NotifyContext.func1("))
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// interrupter sends SIGINT to a child while graphsim holds its nth $batch, and lets graphsim
+// answer only once the child says the signal cancelled its run: however long the signal takes
+// on a busy machine, the answer comes after it, and the envelope was in flight.
+type interrupter struct {
+	nth int64
+	// env goes into the child's environment: the URL it acknowledges the interrupt at.
+	env       string
+	acked     chan struct{}
+	once      sync.Once
+	signalled atomic.Bool
+	unacked   atomic.Bool // the child hung up without acknowledging
+}
+
+func interruptAt(t testing.TB, nth int64) *interrupter {
+	t.Helper()
+	in := &interrupter{nth: nth, acked: make(chan struct{})}
+	in.env = interruptAckEnv + "=" + ackServer(t, func() { in.once.Do(func() { close(in.acked) }) })
+	return in
+}
+
+// hook is a simOpts.hook that interrupts child.
+func (in *interrupter) hook(child *childProc) func(*simServer, int64, http.ResponseWriter, *http.Request) bool {
+	return func(_ *simServer, n int64, _ http.ResponseWriter, r *http.Request) bool {
+		if n != in.nth {
+			return false
+		}
+		// Read the body first: only then does net/http cancel r's context when the child
+		// hangs up, which ends the wait below if the ack never comes.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return true
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		child.signal(os.Interrupt)
+		in.signalled.Store(true)
+		select {
+		case <-in.acked:
+			return false // graphsim answers, after the cancellation
+		case <-r.Context().Done():
+			in.unacked.Store(true)
+			return true
+		}
+	}
 }
 
 // ---- scripts ----
@@ -780,6 +898,22 @@ func tokenClaims(authz string) (app, tenant string) {
 }
 
 // ---- the tenants of many tests ----
+
+// memberList is a tenant of n plain members and an input file naming them, one per line.
+func memberList(t testing.TB, n int) ([]graphsim.User, string) {
+	t.Helper()
+	users := make([]graphsim.User, n)
+	var b strings.Builder
+	b.WriteString("userPrincipalName\n")
+	for i := range users {
+		users[i] = graphsim.User{
+			ID:  fmt.Sprintf("%08x-0000-4000-8000-%012x", i+1, i+1),
+			UPN: fmt.Sprintf("user%03d@contoso.com", i), UserType: "Member", AccountEnabled: true,
+		}
+		b.WriteString(users[i].UPN + "\n")
+	}
+	return users, writeFile(t, "users.csv", b.String())
+}
 
 // The object ids of mixedTenant's users, named for the tests that refer to them.
 const (

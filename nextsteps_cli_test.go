@@ -9,14 +9,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,7 +155,7 @@ func TestRetryList(t *testing.T) {
 	t.Parallel()
 	t.Run("failed", func(t *testing.T) {
 		t.Parallel()
-		users, input := relUsers(t, 30)
+		users, input := memberList(t, 30)
 		dir := filepath.Dir(input)
 		// The first envelope fails as a whole with a 500, and one attempt is all a user gets.
 		var armed atomic.Bool
@@ -274,7 +271,7 @@ func TestRetryList(t *testing.T) {
 
 	t.Run("nothing to retry", func(t *testing.T) {
 		t.Parallel()
-		users, input := relUsers(t, 5)
+		users, input := memberList(t, 5)
 		dir := filepath.Dir(input)
 		sim, url := startSim(t, graphsim.Config{Seed: 3}, users)
 		out := filepath.Join(dir, "out.csv")
@@ -312,7 +309,7 @@ func TestRetryList(t *testing.T) {
 // returns, the report's rows by status, the next steps, the files and the commands.
 func TestSummaryJSON(t *testing.T) {
 	t.Parallel()
-	users, input := relUsers(t, 60)
+	users, input := memberList(t, 60)
 	dir := filepath.Dir(input)
 	_, url := startSim(t, graphsim.Config{Seed: 4}, users)
 
@@ -372,7 +369,7 @@ func TestSummaryJSON(t *testing.T) {
 	})
 
 	t.Run("3", func(t *testing.T) {
-		users, input := relUsers(t, 60)
+		users, input := memberList(t, 60)
 		_, url := startSim(t, graphsim.Config{Seed: 6, Latency: graphsim.Uniform{Min: 300 * time.Millisecond, Max: 300 * time.Millisecond}}, users)
 		out := filepath.Join(filepath.Dir(input), "late.csv")
 		j := filepath.Join(filepath.Dir(input), "summary.json")
@@ -393,36 +390,12 @@ func TestSummaryJSON(t *testing.T) {
 	t.Run("130", func(t *testing.T) {
 		// As TestRelInterrupt: SIGINT while the second envelope is in flight, Graph answering it
 		// once the child says the signal cancelled its run.
-		acked := make(chan struct{})
-		var ackOnce sync.Once
-		ack := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ackOnce.Do(func() { close(acked) }) }))
-		t.Cleanup(ack.Close)
-		var childMu sync.Mutex
-		var child *childProc
-		rs := serveSim(t, tokenSim(graphsim.Config{Seed: 7}, users), simOpts{hook: func(rs *simServer, n int64, w http.ResponseWriter, r *http.Request) bool {
-			if n != 2 {
-				return false
-			}
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				return true
-			}
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			childMu.Lock()
-			child.signal(os.Interrupt)
-			childMu.Unlock()
-			select {
-			case <-acked:
-				return false
-			case <-r.Context().Done():
-				return true
-			}
-		}})
+		child := new(childProc)
+		in := interruptAt(t, 2)
+		rs := serveSim(t, tokenSim(graphsim.Config{Seed: 7}, users), simOpts{hook: in.hook(child)})
 		out := filepath.Join(t.TempDir(), "stopped.csv")
 		j := filepath.Join(filepath.Dir(out), "summary.json")
-		childMu.Lock()
-		child = startChild(t, dir, []string{relAckEnv + "=" + ack.URL}, cliArgs("revoke", rs.url, input, out, "--concurrency", "1", "--batch-size", "10", "--summary-json", j)...)
-		childMu.Unlock()
+		child.start(t, dir, []string{in.env}, cliArgs("revoke", rs.url, input, out, "--concurrency", "1", "--batch-size", "10", "--summary-json", j)...)
 		code := child.wait(t)
 		rs.drain()
 		if code != exitInterrupted {
@@ -523,7 +496,7 @@ func TestDryRunSays(t *testing.T) {
 // not given; validate's help has no --dry-run; the demo's elapsed time is labelled simulated.
 func TestHintsMatch(t *testing.T) {
 	t.Parallel()
-	users, input := relUsers(t, 3)
+	users, input := memberList(t, 3)
 	_, url := startSim(t, graphsim.Config{Seed: 8}, users)
 	dir := t.TempDir()
 	exists := filepath.Join(dir, "exists.csv")

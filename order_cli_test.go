@@ -7,13 +7,10 @@ package main
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,8 +19,8 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/report"
 )
 
-// orLines is the line number of every row of a file the run wrote, in the order of the file.
-func orLines(t *testing.T, path string) []int {
+// fileLines is the line number of every row of a file the run wrote, in the order of the file.
+func fileLines(t *testing.T, path string) []int {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -44,8 +41,8 @@ func orLines(t *testing.T, path string) []int {
 	return lines
 }
 
-// orAscending fails unless lines never go down.
-func orAscending(t *testing.T, what string, lines []int) {
+// checkAscending fails unless lines never go down.
+func checkAscending(t *testing.T, what string, lines []int) {
 	t.Helper()
 	for i := 1; i < len(lines); i++ {
 		if lines[i] < lines[i-1] {
@@ -55,9 +52,9 @@ func orAscending(t *testing.T, what string, lines []int) {
 	}
 }
 
-// orList is a list of users with invalid rows and duplicates scattered through it, the last
+// scatteredList is a list of users with invalid rows and duplicates scattered through it, the last
 // rows invalid (answered at once, so written first): users[i] is on line i+2 unless noted.
-func orList(users []graphsim.User) (string, int) {
+func scatteredList(users []graphsim.User) (string, int) {
 	var b strings.Builder
 	b.WriteString("userPrincipalName\n")
 	n := 0
@@ -93,7 +90,7 @@ func TestReportInputOrder(t *testing.T) {
 	}
 	sim, url := startSim(t, graphsim.Config{Seed: 23, Quota: graphsim.QuotaOff, Devices: devices,
 		Latency: graphsim.Uniform{Min: time.Millisecond, Max: 15 * time.Millisecond}}, users)
-	list, n := orList(users)
+	list, n := scatteredList(users)
 	input := writeFile(t, "users.csv", list)
 	out := filepath.Join(t.TempDir(), "r.csv")
 	res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}, "",
@@ -101,16 +98,16 @@ func TestReportInputOrder(t *testing.T) {
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2 (invalid and not_found rows)\n%s", res.code, res.stderr)
 	}
-	lines := orLines(t, out)
+	lines := fileLines(t, out)
 	if len(lines) != n || lines[0] != 2 || lines[n-1] != n+1 {
 		t.Errorf("%d rows from line %d to %d, want %d from 2 to %d", len(lines), lines[0], lines[len(lines)-1], n, n+1)
 	}
-	orAscending(t, "report", lines)
-	dl := orLines(t, report.DevicesPath(out))
+	checkAscending(t, "report", lines)
+	dl := fileLines(t, report.DevicesPath(out))
 	if len(dl) != len(users) {
 		t.Errorf("%d devices reported, want %d", len(dl), len(users))
 	}
-	orAscending(t, "devices report", dl)
+	checkAscending(t, "devices report", dl)
 	if tmps, _ := filepath.Glob(filepath.Join(filepath.Dir(out), "*.tmp")); len(tmps) > 0 {
 		t.Errorf("left behind: %v", tmps)
 	}
@@ -136,60 +133,31 @@ func TestReportOrderAfterCrash(t *testing.T) {
 	users := graphsim.GenerateUsers(150, 29)
 	sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 29, Quota: graphsim.QuotaOff,
 		Latency: graphsim.Uniform{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}}, users)
-	hit, killed := make(chan struct{}), make(chan struct{})
-	var batches atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !strings.HasSuffix(r.URL.Path, "/$batch") || batches.Add(1) != 3 {
-			sim.ServeHTTP(w, r)
-			return
+	child := new(childProc)
+	ss := serveSim(t, sim, simOpts{hook: func(ss *simServer, n int64, w http.ResponseWriter, r *http.Request) bool {
+		if n != 3 {
+			return false
 		}
 		// Graph does the work; the answer never reaches the program, which dies meanwhile.
-		sim.ServeHTTP(httptest.NewRecorder(), r)
-		close(hit)
-		<-killed
-	}))
-	t.Cleanup(srv.Close)
-	url := srv.URL + "/v1.0"
-	list, n := orList(users)
-	dir := t.TempDir()
-	input := filepath.Join(dir, "users.csv")
-	if err := os.WriteFile(input, []byte(list), 0o600); err != nil {
-		t.Fatal(err)
-	}
+		ss.serveThen(w, r, func() bool {
+			child.signal(os.Kill)
+			<-r.Context().Done()
+			return false
+		})
+		return true
+	}})
+	list, n := scatteredList(users)
+	input := writeFile(t, "users.csv", list)
+	dir := filepath.Dir(input)
 	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
+	child.start(t, dir, nil, cliArgs("revoke", ss.url, input, first)...)
+	if code := child.wait(t); code != -1 {
+		t.Fatalf("the first run exited %d, want killed at its third envelope\n%s", code, child.stderr.String())
+	}
+	ss.drain()
 
-	cmd := exec.Command("bulkrevoke", "revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", first, "--yes")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "BULKREVOKE_ACCESS_TOKEN=" + simToken}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-hit:
-		_ = cmd.Process.Kill()
-		err := <-done
-		close(killed)
-		if ee, ok := err.(*exec.ExitError); !ok || ee.ProcessState.ExitCode() != -1 {
-			t.Fatalf("the first run: %v, want killed\n%s", err, stderr.String())
-		}
-	case err := <-done:
-		close(killed)
-		t.Fatalf("the first run ended before its third envelope: %v\n%s", err, stderr.String())
-	}
-
-	crashed := orLines(t, first)
-	f, err := os.Open(first)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prev, err := report.ReadReport(f)
-	f.Close()
-	if err != nil {
-		t.Fatalf("the killed run's report does not read as one: %v", err)
-	}
+	crashed := fileLines(t, first)
+	prev, _ := readTornReport(t, first)
 	before := map[string]int{}
 	for _, r := range prev {
 		if r.Status == batch.StatusRevoked {
@@ -198,16 +166,15 @@ func TestReportOrderAfterCrash(t *testing.T) {
 	}
 	t.Logf("killed with %d rows on disk (%d revoked), in the order %v...", len(crashed), len(before), crashed[:min(8, len(crashed))])
 
-	res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}, "",
-		"revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", second, "--resume", first, "--yes")
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", ss.url, input, second, "--resume", first)...)
 	if res.code != exitIncomplete {
 		t.Fatalf("resumed: exit %d, want 2 (invalid and not_found rows)\n%s", res.code, res.stderr)
 	}
-	lines := orLines(t, second)
+	lines := fileLines(t, second)
 	if len(lines) != n {
 		t.Errorf("the resumed report has %d rows, want %d", len(lines), n)
 	}
-	orAscending(t, "the resumed report", lines)
+	checkAscending(t, "the resumed report", lines)
 	rows := readReport(t, second)
 	for i, u := range users {
 		if len(sim.Revocations(u.UPN)) == 0 {

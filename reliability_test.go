@@ -7,16 +7,11 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -28,22 +23,6 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
 	"github.com/bulkrevoke/bulkrevoke/report"
 )
-
-// relUsers is a tenant of n plain members and an input file naming them, one per line.
-func relUsers(t *testing.T, n int) ([]graphsim.User, string) {
-	t.Helper()
-	users := make([]graphsim.User, n)
-	var b strings.Builder
-	b.WriteString("userPrincipalName\n")
-	for i := range users {
-		users[i] = graphsim.User{
-			ID:  fmt.Sprintf("%08x-0000-4000-8000-%012x", i+1, i+1),
-			UPN: fmt.Sprintf("user%03d@contoso.com", i), UserType: "Member", AccountEnabled: true,
-		}
-		b.WriteString(users[i].UPN + "\n")
-	}
-	return users, writeFile(t, "users.csv", b.String())
-}
 
 // TestRelReportTorn feeds readTornReport the reports a run killed mid-write leaves, and reports it
 // must refuse: every complete row comes back, with its content, and nothing else.
@@ -137,45 +116,36 @@ func TestRelKillAndResume(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				relKillAndResume(t, nth, after)
+				killAndResume(t, nth, after)
 			})
 		}
 	}
 }
 
-func relKillAndResume(t *testing.T, nth int64, after bool) {
-	users, input := relUsers(t, 200)
+// killAndResume is one case of TestRelKillAndResume: the kill at the nth $batch, before or after
+// graphsim carried it out.
+func killAndResume(t *testing.T, nth int64, after bool) {
+	users, input := memberList(t, 200)
 	dir := filepath.Dir(input)
-	var child *childProc
-	var childMu sync.Mutex
+	child := new(childProc)
 	var killed atomic.Bool
+	kill := func() {
+		killed.Store(true)
+		child.signal(os.Kill)
+	}
 	rs := serveSim(t, tokenSim(graphsim.Config{Seed: nth, Latency: graphsim.Uniform{Min: 10 * time.Millisecond, Max: 30 * time.Millisecond}}, users), simOpts{hook: func(rs *simServer, n int64, w http.ResponseWriter, r *http.Request) bool {
 		if n != nth {
 			return false
 		}
-		childMu.Lock()
-		c := child
-		childMu.Unlock()
 		if !after {
-			killed.Store(true)
-			c.signal(os.Kill)
+			kill()
 			return true
 		}
-		rec := httptest.NewRecorder()
-		rs.sim.ServeHTTP(rec, r)
-		killed.Store(true)
-		c.signal(os.Kill)
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
+		rs.serveThen(w, r, func() bool { kill(); return true })
 		return true
 	}})
 	first := filepath.Join(dir, "first.csv")
-	childMu.Lock()
-	child = startChild(t, dir, nil, cliArgs("revoke", rs.url, input, first)...)
-	childMu.Unlock()
+	child.start(t, dir, nil, cliArgs("revoke", rs.url, input, first)...)
 	if code := child.wait(t); code != -1 || !killed.Load() {
 		t.Fatalf("first run exited %d (killed: %v), want killed by the test; stderr:\n%s", code, killed.Load(), child.stderr.String())
 	}
@@ -225,96 +195,21 @@ func relKillAndResume(t *testing.T, nth int64, after bool) {
 	noSecrets(t, "the resumed run's output and reports", resume.stdout.String(), resume.stderr.String(), string(data))
 }
 
-// relAckEnv, in the environment of a child, names a URL the child posts to once SIGINT has
-// cancelled its run; see init.
-const relAckEnv = "BULKREVOKE_TEST_INTERRUPT_ACK"
-
-// init arms the interrupt witness in a child started by TestRelInterrupt (the child is this
-// test binary run as bulkrevoke, so this init runs in it too; elsewhere relAckEnv is unset and
-// nothing happens). The program gives no sign of having seen a SIGINT until its run ends, and
-// kill(2) returning says nothing about when the Go runtime hands the signal over, so a test
-// that needs the signal handled before an answer arrives must hear it from the child.
-func init() {
-	url := os.Getenv(relAckEnv)
-	if url == "" {
-		return
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt)
-	go func() {
-		<-sig
-		// os/signal gives the signal to sig and to main's signal.NotifyContext at once; the
-		// goroutine NotifyContext started cancels the run's context and returns. Yield until
-		// it is gone, so that the ack follows the cancellation, not only the delivery.
-		for relNotifyContextWaiting() {
-			runtime.Gosched()
-		}
-		resp, err := http.Post(url, "text/plain", nil)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "interrupt witness: %v\n", err)
-			return
-		}
-		resp.Body.Close()
-	}()
-}
-
-// relNotifyContextWaiting reports whether a goroutine of signal.NotifyContext still waits for
-// its signal. Should a later Go name it otherwise, this reports false at once and the ack merely
-// races the cancellation by a round trip to the test and back.
-func relNotifyContextWaiting() bool {
-	buf := make([]byte, 64<<10)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return bytes.Contains(buf[:n], []byte("\nos/signal.NotifyContext.func1("))
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-}
-
 // TestRelInterrupt sends SIGINT to the program while a $batch request is in flight: that
 // request finishes and is reported, every other row is not_attempted, the exit code is 130,
 // and the summary's resume command, run as printed, finishes the job without sending anyone
 // twice. Graph holds the in-flight envelope until the child says the signal cancelled its run,
 // so however long the signal takes on a busy machine, the answer comes after it.
 func TestRelInterrupt(t *testing.T) {
-	users, input := relUsers(t, 200)
+	users, input := memberList(t, 200)
 	dir := filepath.Dir(input)
-	acked := make(chan struct{})
-	var ackOnce sync.Once
-	ack := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { ackOnce.Do(func() { close(acked) }) }))
-	t.Cleanup(ack.Close)
-	var childMu sync.Mutex
-	var child *childProc
-	var unacked atomic.Bool
-	rs := serveSim(t, tokenSim(graphsim.Config{Seed: 7}, users), simOpts{hook: func(rs *simServer, n int64, w http.ResponseWriter, r *http.Request) bool {
-		if n != 2 {
-			return false
-		}
-		// Read the body first: only then does net/http cancel r's context when the child
-		// hangs up, which ends the wait below if the ack never comes.
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			return true
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		childMu.Lock()
-		child.signal(os.Interrupt)
-		childMu.Unlock()
-		select {
-		case <-acked:
-			return false // graphsim answers, after the cancellation: the envelope was in flight
-		case <-r.Context().Done():
-			unacked.Store(true)
-			return true
-		}
-	}})
+	child := new(childProc)
+	in := interruptAt(t, 2)
+	rs := serveSim(t, tokenSim(graphsim.Config{Seed: 7}, users), simOpts{hook: in.hook(child)})
 	first := filepath.Join(dir, "first.csv")
-	childMu.Lock()
-	child = startChild(t, dir, []string{relAckEnv + "=" + ack.URL}, cliArgs("revoke", rs.url, input, first, "--concurrency", "1", "-v", "--log-format", "json")...)
-	childMu.Unlock()
+	child.start(t, dir, []string{in.env}, cliArgs("revoke", rs.url, input, first, "--concurrency", "1", "-v", "--log-format", "json")...)
 	code := child.wait(t)
-	if unacked.Load() {
+	if in.unacked.Load() {
 		t.Fatalf("the child never acknowledged the interrupt (exit %d); stderr:\n%s", code, child.stderr.String())
 	}
 	if code != exitInterrupted {
@@ -338,23 +233,16 @@ func TestRelInterrupt(t *testing.T) {
 			counts, gs.Envelopes, gs.Revocations)
 	}
 	stderr := child.stderr.String()
-	_, after, ok := strings.Cut(stderr, "To finish, run:\n  ")
-	if !ok {
-		t.Fatalf("no resume command in the summary:\n%s", stderr)
-	}
-	command, _, _ := strings.Cut(after, "\n")
+	command := lineAfter(t, stderr, "To finish, run:\n  ")
 	if !strings.HasPrefix(command, "bulkrevoke revoke ") || !strings.Contains(command, "--resume") {
 		t.Fatalf("resume command = %q", command)
 	}
 	report0, _ := os.ReadFile(first)
 	noSecrets(t, "the interrupted run's output", child.stdout.String(), stderr, string(report0))
 
-	resume := exec.Command("sh", "-c", command)
-	resume.Dir, resume.Env = dir, childEnv()
-	var out bytes.Buffer
-	resume.Stdout, resume.Stderr = &out, &out
-	if err := resume.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s", command, err, out.String())
+	code, out := shell(t, dir, command)
+	if code != 0 {
+		t.Fatalf("%s: exit %d\n%s", command, code, out)
 	}
 	rows, n = readTornReport(t, filepath.Join(dir, "first-resumed.csv"))
 	if n != len(users) || len(rows) != len(users) {
@@ -371,11 +259,11 @@ func TestRelInterrupt(t *testing.T) {
 			t.Errorf("%s revoked %d times, want once", u.UPN, k)
 		}
 	}
-	noSecrets(t, "the resumed run's output", out.String())
+	noSecrets(t, "the resumed run's output", out)
 }
 
-// relUTF16 encodes s as UTF-16LE with a BOM, as Excel's "Unicode text" does.
-func relUTF16(s string) string {
+// utf16LE encodes s as UTF-16LE with a BOM, as Excel's "Unicode text" does.
+func utf16LE(s string) string {
 	var b bytes.Buffer
 	b.Write([]byte{0xff, 0xfe})
 	for _, u := range utf16.Encode([]rune(s)) {
@@ -403,7 +291,7 @@ func TestRelBadInput(t *testing.T) {
 	}{
 		{name: "empty file", content: "", code: 1, stderr: "no users in the file"},
 		{name: "header only", content: "userPrincipalName\r\n", code: 1, stderr: "no users in the file"},
-		{name: "UTF-16 with BOM", content: relUTF16("userPrincipalName\tdisplayName\r\nadele@contoso.com\tAdele\r\nghost@contoso.com\tG\r\n"),
+		{name: "UTF-16 with BOM", content: utf16LE("userPrincipalName\tdisplayName\r\nadele@contoso.com\tAdele\r\nghost@contoso.com\tG\r\n"),
 			code: 2, statuses: map[int]string{2: "revoked", 3: "not_found"}},
 		{name: "binary garbage", content: string(garbage), code: 1, stderr: "binary"},
 		{name: "1 MB line", content: "userPrincipalName\n" + strings.Repeat("a", 1<<20) + "@contoso.com\nadele@contoso.com\n",
@@ -456,7 +344,7 @@ func TestRelBadInput(t *testing.T) {
 // TestRelReportRefused: a report that cannot be created stops the run before Graph hears of it,
 // and an existing report is never overwritten without --force.
 func TestRelReportRefused(t *testing.T) {
-	users, input := relUsers(t, 3)
+	users, input := memberList(t, 3)
 	dir := t.TempDir()
 	notDir := writeFile(t, "plain-file", "x")
 	existing := filepath.Join(dir, "existing.csv")
@@ -576,7 +464,7 @@ func TestRelSecrets(t *testing.T) {
 		}
 	}
 
-	users, input := relUsers(t, 30)
+	users, input := memberList(t, 30)
 	env := map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken, "AZURE_CLIENT_SECRET": testSecret,
 		"AZURE_TENANT_ID": "00000000-0000-4000-8000-0000000000aa", "AZURE_CLIENT_ID": "00000000-0000-4000-8000-0000000000bb"}
 	// Graph refusing the token is the path most likely to echo it.
@@ -617,7 +505,7 @@ func TestRelSecrets(t *testing.T) {
 
 // TestRelGraphURL: a bearer token never travels in clear text, and TLS is always verified.
 func TestRelGraphURL(t *testing.T) {
-	users, input := relUsers(t, 2)
+	users, input := memberList(t, 2)
 	env := map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}
 	for _, u := range []string{"http://graph.example.com/v1.0", "http://10.0.0.1/v1.0", "http://localhost.example.com/v1.0", "ftp://127.0.0.1/v1.0"} {
 		res := runCLI(t, env, "", cliArgs("revoke", u, input, filepath.Join(t.TempDir(), "r.csv"))...)

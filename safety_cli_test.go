@@ -27,7 +27,7 @@ import (
 // stops the same way.
 func TestSafetyDeadline(t *testing.T) {
 	t.Parallel()
-	users, input := relUsers(t, 400)
+	users, input := memberList(t, 400)
 	dir := filepath.Dir(input)
 	sim, url := startSim(t, graphsim.Config{Seed: 16, Latency: graphsim.Uniform{Min: 400 * time.Millisecond, Max: 400 * time.Millisecond}}, users)
 

@@ -11,17 +11,14 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -95,11 +92,7 @@ func (r *sfRun) checkIncomplete() string {
 	if !strings.Contains(tail, "file too large") {
 		t.Errorf("the end of stderr does not give the cause (EFBIG, file too large):\n%s", tail)
 	}
-	_, after, ok := strings.Cut(tail, "To finish, run:\n  ")
-	if !ok {
-		t.Fatalf("no resume command after the incomplete report's notice:\n%s", tail)
-	}
-	command, _, _ := strings.Cut(after, "\n")
+	command := lineAfter(t, tail, "To finish, run:\n  ")
 	if !strings.HasPrefix(command, "bulkrevoke revoke ") || !strings.Contains(command, " --resume "+shellQuote(r.first)+" ") {
 		t.Fatalf("resume command %q, want bulkrevoke revoke ... --resume %s", command, r.first)
 	}
@@ -135,11 +128,8 @@ func (r *sfRun) resume(command string) {
 			}
 		}
 	}
-	cmd := exec.Command("sh", "-c", command)
-	cmd.Dir, cmd.Env = r.dir, childEnv()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", command, err, out)
+	if code, out := shell(t, r.dir, command); code != 0 {
+		t.Fatalf("%s: exit %d\n%s", command, code, out)
 	}
 	r.rs.drain()
 	resumed := strings.TrimSuffix(r.first, ".csv") + "-resumed.csv"
@@ -169,31 +159,23 @@ func (r *sfRun) resume(command string) {
 
 // sfStart runs the first, limited, run of a scenario: hook sees each $batch request; env is
 // added to the child's environment.
-func sfStart(t *testing.T, lim sfLimit, hook func(rs *simServer, child func() *childProc, n int64, w http.ResponseWriter, r *http.Request) bool, env ...string) *sfRun {
+func sfStart(t *testing.T, lim sfLimit, hook func(rs *simServer, child *childProc, n int64, w http.ResponseWriter, r *http.Request) bool, env ...string) *sfRun {
 	t.Helper()
-	users, input := relUsers(t, sfUsers)
+	users, input := memberList(t, sfUsers)
 	r := &sfRun{t: t, users: users, dir: filepath.Dir(input)}
 	r.first = filepath.Join(r.dir, "first.csv")
-	var mu sync.Mutex
-	var child *childProc
-	get := func() *childProc {
-		mu.Lock()
-		defer mu.Unlock()
-		return child
-	}
+	child := new(childProc)
 	var h func(*simServer, int64, http.ResponseWriter, *http.Request) bool
 	if hook != nil {
 		h = func(rs *simServer, n int64, w http.ResponseWriter, req *http.Request) bool {
-			return hook(rs, get, n, w, req)
+			return hook(rs, child, n, w, req)
 		}
 	}
 	r.rs = serveSim(t, tokenSim(graphsim.Config{Seed: 13}, users), simOpts{hook: h})
 	if lim.bytes > 0 {
 		env = append(env, sfFsizeEnv+"="+strconv.FormatInt(lim.bytes, 10))
 	}
-	mu.Lock()
-	child = startChild(t, r.dir, env, cliArgs("revoke", r.rs.url, input, r.first, append([]string{"--concurrency", "1"}, lim.args...)...)...)
-	mu.Unlock()
+	child.start(t, r.dir, env, cliArgs("revoke", r.rs.url, input, r.first, append([]string{"--concurrency", "1"}, lim.args...)...)...)
 	r.code = child.wait(t)
 	r.rs.drain()
 	r.stderr = child.stderr.String()
@@ -276,40 +258,13 @@ func TestSinkFaultCLIInterrupted(t *testing.T) {
 	} {
 		t.Run(lim.name, func(t *testing.T) {
 			t.Parallel()
-			acked := make(chan struct{})
-			var ackOnce sync.Once
-			ack := ackServer(t, func() { ackOnce.Do(func() { close(acked) }) })
-			var signalled, unacked bool
-			var mu sync.Mutex
-			r := sfStart(t, lim, func(rs *simServer, child func() *childProc, n int64, w http.ResponseWriter, req *http.Request) bool {
-				if n != 1 {
-					return false
-				}
-				body, err := io.ReadAll(req.Body)
-				if err != nil {
-					return true
-				}
-				req.Body = io.NopCloser(strings.NewReader(string(body)))
-				child().signal(os.Interrupt)
-				mu.Lock()
-				signalled = true
-				mu.Unlock()
-				select {
-				case <-acked:
-					return false // graphsim answers the envelope in flight, after the cancellation
-				case <-req.Context().Done():
-					mu.Lock()
-					unacked = true
-					mu.Unlock()
-					return true
-				}
-			}, relAckEnv+"="+ack)
-			mu.Lock()
-			if !signalled || unacked {
-				mu.Unlock()
+			in := interruptAt(t, 1)
+			r := sfStart(t, lim, func(rs *simServer, child *childProc, n int64, w http.ResponseWriter, req *http.Request) bool {
+				return in.hook(child)(rs, n, w, req)
+			}, in.env)
+			if signalled, unacked := in.signalled.Load(), in.unacked.Load(); !signalled || unacked {
 				t.Fatalf("signalled %v, acknowledged %v: the interrupt did not land mid-run; stderr:\n%s", signalled, !unacked, r.stderr)
 			}
-			mu.Unlock()
 			if gs := r.rs.sim.Stats(); gs.Envelopes != 1 {
 				t.Fatalf("graphsim got %d envelopes, want only the one in flight at the interrupt", gs.Envelopes)
 			}
@@ -339,7 +294,7 @@ func TestSinkFaultCLIFatal(t *testing.T) {
 	} {
 		t.Run(lim.name, func(t *testing.T) {
 			t.Parallel()
-			r := sfStart(t, lim, func(rs *simServer, _ func() *childProc, n int64, _ http.ResponseWriter, _ *http.Request) bool {
+			r := sfStart(t, lim, func(rs *simServer, _ *childProc, n int64, _ http.ResponseWriter, _ *http.Request) bool {
 				if n == 3 {
 					rs.sim.SetToken("the-token-has-expired")
 				}

@@ -9,11 +9,9 @@ package main
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -46,19 +44,10 @@ func TestVerifyKillResume(t *testing.T) {
 }
 
 func vfKillResume(t *testing.T, readBack bool) {
-	users, input := relUsers(t, vfUsers)
+	users, input := memberList(t, vfUsers)
 	dir := filepath.Dir(input)
-	var (
-		mu    sync.Mutex
-		child *childProc
-		fired atomic.Bool
-	)
-	kill := func() {
-		mu.Lock()
-		c := child
-		mu.Unlock()
-		c.signal(os.Kill)
-	}
+	child := new(childProc)
+	var fired atomic.Bool
 	rs := serveSim(t, tokenSim(graphsim.Config{Seed: 16, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 4 * time.Millisecond}}, users), simOpts{hook: func(rs *simServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
 		if fired.Load() {
 			return false
@@ -70,29 +59,23 @@ func vfKillResume(t *testing.T, readBack bool) {
 			if rs.sim.Stats().Revocations < vfKillAt || !fired.CompareAndSwap(false, true) {
 				return false
 			}
-			kill()
+			child.signal(os.Kill)
 			return true
 		}
 		// Graph answers the read-back; past vfKillAt users read back, the answer dies with
 		// the process.
-		rec := httptest.NewRecorder()
-		rs.sim.ServeHTTP(rec, r)
-		if rs.sim.Stats().Reads >= vfKillAt && fired.CompareAndSwap(false, true) {
-			kill()
+		rs.serveThen(w, r, func() bool {
+			if rs.sim.Stats().Reads >= vfKillAt && fired.CompareAndSwap(false, true) {
+				child.signal(os.Kill)
+				return false
+			}
 			return true
-		}
-		for k, v := range rec.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(rec.Code)
-		_, _ = w.Write(rec.Body.Bytes())
+		})
 		return true
 	}})
 	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
 	childURL, closeChild := rs.separate(t)
-	mu.Lock()
-	child = startChild(t, dir, nil, cliArgs("revoke", childURL, input, first, "--verify", "--concurrency", "1")...)
-	mu.Unlock()
+	child.start(t, dir, nil, cliArgs("revoke", childURL, input, first, "--verify", "--concurrency", "1")...)
 	if code := child.wait(t); code != -1 || !fired.Load() {
 		t.Fatalf("first run exited %d (kill fired: %v), want killed by the test; stderr:\n%s", code, fired.Load(), child.stderr.String())
 	}
