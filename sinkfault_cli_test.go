@@ -26,15 +26,15 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
 )
 
-// sfFsizeEnv, in the environment of a child, is the largest file in bytes it may write.
-const sfFsizeEnv = "BULKREVOKE_TEST_FSIZE"
+// fsizeEnv, in the environment of a child, is the largest file in bytes it may write.
+const fsizeEnv = "BULKREVOKE_TEST_FSIZE"
 
-// init sets the file size limit in a child started with sfFsizeEnv (this test binary run as
+// init sets the file size limit in a child started with fsizeEnv (this test binary run as
 // bulkrevoke; elsewhere the variable is unset and nothing happens). SIGXFSZ, which would kill
 // the process at the limit, is ignored, so the write fails with EFBIG instead. Go's runtime
 // already handles SIGXFSZ without action; ignoring it says so and does not depend on that.
 func init() {
-	v := os.Getenv(sfFsizeEnv)
+	v := os.Getenv(fsizeEnv)
 	if v == "" {
 		return
 	}
@@ -48,16 +48,16 @@ func init() {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%s=%s: %v\n", sfFsizeEnv, v, err)
+		fmt.Fprintf(os.Stderr, "%s=%s: %v\n", fsizeEnv, v, err)
 		os.Exit(125)
 	}
 }
 
-// sfUsers is the tenant size: 200 users make about 34 KB of report, 10 envelopes of 20.
-const sfUsers = 200
+// limitedUsers is the tenant size: 200 users make about 34 KB of report, 10 envelopes of 20.
+const limitedUsers = 200
 
-// sfRun is one child run of a scenario with a limit, and what it left.
-type sfRun struct {
+// limitedRun is one child run of a scenario with a limit, and what it left.
+type limitedRun struct {
 	t      *testing.T
 	users  []graphsim.User
 	dir    string
@@ -69,12 +69,12 @@ type sfRun struct {
 	n      int // complete rows in the report
 }
 
-var sfMissing = regexp.MustCompile(`THE REPORT IS INCOMPLETE: (\d+) of (\d+) rows are missing from the report`)
+var incompleteRE = regexp.MustCompile(`THE REPORT IS INCOMPLETE: (\d+) of (\d+) rows are missing from the report`)
 
 // checkIncomplete asserts what a run that lost rows must print: exit 1, and at the end of
 // stderr the summary's incomplete part with the right count and the cause, then the error and
 // a hint, both with the resume command, which it returns.
-func (r *sfRun) checkIncomplete() string {
+func (r *limitedRun) checkIncomplete() string {
 	t := r.t
 	t.Helper()
 	if r.code != exitFailure {
@@ -85,7 +85,7 @@ func (r *sfRun) checkIncomplete() string {
 		t.Fatalf("%d of %d rows in the report, and the summary does not say it is incomplete. stderr:\n%s", r.n, len(r.users), r.stderr)
 	}
 	tail := r.stderr[i:]
-	m := sfMissing.FindStringSubmatch(tail)
+	m := incompleteRE.FindStringSubmatch(tail)
 	if m == nil || m[1] != strconv.Itoa(len(r.users)-r.n) || m[2] != strconv.Itoa(len(r.users)) {
 		t.Errorf("the summary's count %q; want %d of %d rows missing", m, len(r.users)-r.n, len(r.users))
 	}
@@ -112,7 +112,7 @@ func (r *sfRun) checkIncomplete() string {
 // unless the first report already said revoked. A user whose revoke landed in the first run
 // without a row reaching its report is sent again (revoking is idempotent): that is the
 // only way to a second revocation, and it is counted.
-func (r *sfRun) resume(command string) {
+func (r *limitedRun) resume(command string) {
 	t := r.t
 	t.Helper()
 	before := map[string]int{}
@@ -157,12 +157,12 @@ func (r *sfRun) resume(command string) {
 	t.Logf("resume: %d rows revoked in the first report, %d users re-sent because their revoke landed without its row", len(reported), resent)
 }
 
-// sfStart runs the first, limited, run of a scenario: hook sees each $batch request; env is
+// startLimited runs the first, limited, run of a scenario: hook sees each $batch request; env is
 // added to the child's environment.
-func sfStart(t *testing.T, lim sfLimit, hook func(rs *simServer, child *childProc, n int64, w http.ResponseWriter, r *http.Request) bool, env ...string) *sfRun {
+func startLimited(t *testing.T, lim fileLimit, hook func(rs *simServer, child *childProc, n int64, w http.ResponseWriter, r *http.Request) bool, env ...string) *limitedRun {
 	t.Helper()
-	users, input := memberList(t, sfUsers)
-	r := &sfRun{t: t, users: users, dir: filepath.Dir(input)}
+	users, input := memberList(t, limitedUsers)
+	r := &limitedRun{t: t, users: users, dir: filepath.Dir(input)}
 	r.first = filepath.Join(r.dir, "first.csv")
 	child := new(childProc)
 	var h func(*simServer, int64, http.ResponseWriter, *http.Request) bool
@@ -173,7 +173,7 @@ func sfStart(t *testing.T, lim sfLimit, hook func(rs *simServer, child *childPro
 	}
 	r.rs = serveSim(t, tokenSim(graphsim.Config{Seed: 13}, users), simOpts{hook: h})
 	if lim.bytes > 0 {
-		env = append(env, sfFsizeEnv+"="+strconv.FormatInt(lim.bytes, 10))
+		env = append(env, fsizeEnv+"="+strconv.FormatInt(lim.bytes, 10))
 	}
 	child.start(t, r.dir, env, cliArgs("revoke", r.rs.url, input, r.first, append([]string{"--concurrency", "1"}, lim.args...)...)...)
 	r.code = child.wait(t)
@@ -191,11 +191,11 @@ func sfStart(t *testing.T, lim sfLimit, hook func(rs *simServer, child *childPro
 	return r
 }
 
-// sfLimit is a file size limit a scenario runs with: each scenario has one the report outgrows
+// fileLimit is a file size limit a scenario runs with: each scenario has one the report outgrows
 // early, one it outgrows late, and one it never reaches (the scenario's own outcome, with the
 // limit in place). The report's header is 284 bytes, a revoked row about 170, a row not attempted
 // about 155.
-type sfLimit struct {
+type fileLimit struct {
 	name    string
 	bytes   int64
 	trips   bool     // the report must outgrow it
@@ -205,17 +205,17 @@ type sfLimit struct {
 
 // TestSinkFaultCLINormal: a run that would end normally, its report's file failing.
 func TestSinkFaultCLINormal(t *testing.T) {
-	for _, lim := range []sfLimit{
+	for _, lim := range []fileLimit{
 		{name: "1 KB", bytes: 1000, trips: true},
 		{name: "16 KB", bytes: 16000, trips: true, minRows: 60},
 		{name: "1 MB", bytes: 1 << 20},
 		// Every row is written when its revoke lands, before the read-back: the limit bites on
-		// them as without --verify (verify_cli_test.go has the read-back's own write failing).
+		// them as without --verify (TestVerifyRewriteFails has the read-back's own write failing).
 		{name: "verify, 16 KB", bytes: 16000, trips: true, minRows: 60, args: []string{"--verify"}},
 	} {
 		t.Run(lim.name, func(t *testing.T) {
 			t.Parallel()
-			r := sfStart(t, lim, nil)
+			r := startLimited(t, lim, nil)
 			if slices.Contains(lim.args, "--verify") {
 				// The rows on disk were written as their revokes landed; the run stopped before
 				// any read-back.
@@ -247,7 +247,7 @@ func TestSinkFaultCLINormal(t *testing.T) {
 // cancelled, the envelope's revoked rows after its answer: a limit of 1 or 8 KB bites on the
 // former and loses the latter with them; with --verify it bites on the revoked rows alone.
 func TestSinkFaultCLIInterrupted(t *testing.T) {
-	for _, lim := range []sfLimit{
+	for _, lim := range []fileLimit{
 		{name: "1 KB", bytes: 1000, trips: true},
 		{name: "8 KB", bytes: 8000, trips: true},
 		{name: "1 MB", bytes: 1 << 20},
@@ -259,7 +259,7 @@ func TestSinkFaultCLIInterrupted(t *testing.T) {
 		t.Run(lim.name, func(t *testing.T) {
 			t.Parallel()
 			in := interruptAt(t, 1)
-			r := sfStart(t, lim, func(rs *simServer, child *childProc, n int64, w http.ResponseWriter, req *http.Request) bool {
+			r := startLimited(t, lim, func(rs *simServer, child *childProc, n int64, w http.ResponseWriter, req *http.Request) bool {
 				return in.hook(child)(rs, n, w, req)
 			}, in.env)
 			if signalled, unacked := in.signalled.Load(), in.unacked.Load(); !signalled || unacked {
@@ -287,14 +287,14 @@ func TestSinkFaultCLIInterrupted(t *testing.T) {
 // after that (the first two envelopes' 40 rows take about 7 KB). The resume runs once the token
 // is good again and the limit gone.
 func TestSinkFaultCLIFatal(t *testing.T) {
-	for _, lim := range []sfLimit{
+	for _, lim := range []fileLimit{
 		// The first two envelopes' 40 revoked rows fit; the rows written after the refusals do not.
 		{name: "12 KB", bytes: 12000, trips: true, minRows: 40},
 		{name: "1 MB", bytes: 1 << 20},
 	} {
 		t.Run(lim.name, func(t *testing.T) {
 			t.Parallel()
-			r := sfStart(t, lim, func(rs *simServer, _ *childProc, n int64, _ http.ResponseWriter, _ *http.Request) bool {
+			r := startLimited(t, lim, func(rs *simServer, _ *childProc, n int64, _ http.ResponseWriter, _ *http.Request) bool {
 				if n == 3 {
 					rs.sim.SetToken("the-token-has-expired")
 				}
@@ -326,5 +326,47 @@ func TestSinkFaultCLIFatal(t *testing.T) {
 				t.Errorf("the report is incomplete and stderr never says %q", batch.ErrUnauthorized)
 			}
 		})
+	}
+}
+
+// verifiedLimit is a file size limit the report of limitedUsers revoked rows fits under (about 34 KB),
+// and its verified version (about 40 KB: a timestamp and true more per row) does not.
+const verifiedLimit = 37000
+
+// TestVerifyRewriteFails: the verified version of the report cannot be written (the child's
+// file size limit, as a full disk). The report stays as it was written when the revokes
+// landed, whole; the run exits 1, says the report lacks the verification and why, and prints
+// the --resume command, which reads the users back and finishes the job.
+func TestVerifyRewriteFails(t *testing.T) {
+	t.Parallel()
+	r := startLimited(t, fileLimit{name: "verify, 37 KB", bytes: verifiedLimit, args: []string{"--verify"}}, nil)
+	if r.n != len(r.users) {
+		t.Fatalf("%d of %d rows in the report: the limit bit on the report itself, not on its verified version", r.n, len(r.users))
+	}
+	for _, row := range r.rows {
+		if row.Status != batch.StatusRevoked || row.Verified != nil {
+			t.Errorf("line %d: %s verified=%v; want revoked, not verified", row.Line, row.Status, row.Verified)
+		}
+	}
+	if tmps, _ := filepath.Glob(r.first + ".*.tmp"); len(tmps) != 0 {
+		t.Errorf("the failed rewrite left %q", tmps)
+	}
+	if !strings.Contains(r.stderr, "recording the verification in the report") {
+		t.Errorf("stderr does not say the verification could not be recorded:\n%s", r.stderr)
+	}
+	if r.rs.sim.Stats().Reads == 0 || strings.Contains(r.stderr, "Not confirmed by read-back") {
+		// The summary counts no read-back the report does not hold.
+		t.Errorf("%d users read back; the summary speaks of a verification the report lacks:\n%s", r.rs.sim.Stats().Reads, r.stderr)
+	}
+	r.resume(r.checkIncomplete())
+	resumed := strings.TrimSuffix(r.first, ".csv") + "-resumed.csv"
+	rows, _ := readTornReport(t, resumed)
+	for _, row := range rows {
+		if row.Verified == nil || !*row.Verified {
+			t.Errorf("resumed report, line %d: verified=%v", row.Line, row.Verified)
+		}
+	}
+	if st, err := os.Stat(resumed); err != nil || st.Size() <= verifiedLimit {
+		t.Errorf("the verified report is %v bytes (%v); the case needs one larger than the limit of %d", st.Size(), err, verifiedLimit)
 	}
 }

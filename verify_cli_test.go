@@ -5,13 +5,13 @@ package main
 // --verify and crashes (issue 16, item 9): every row reaches the report when its revoke lands,
 // and the read-back is recorded afterwards by putting a verified version of the report in its
 // place. A verified run killed at any moment leaves a report that holds every landed revoke,
-// parses, and resumes; a read-back that cannot be written leaves the report whole.
+// parses, and resumes; a read-back that cannot be written leaves the report whole
+// (TestVerifyRewriteFails, in sinkfault_cli_test.go with the other file size limits).
 
 import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,8 +21,8 @@ import (
 )
 
 const (
-	vfUsers  = 400
-	vfKillAt = 100 // revokes landed, or users read back, before the kill
+	verifyUsers  = 400
+	verifyKillAt = 100 // revokes landed, or users read back, before the kill
 )
 
 // TestVerifyKillResume kills revoke --verify (a real child process, SIGKILL) while its revokes
@@ -38,13 +38,14 @@ func TestVerifyKillResume(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			vfKillResume(t, readBack)
+			verifyKillResume(t, readBack)
 		})
 	}
 }
 
-func vfKillResume(t *testing.T, readBack bool) {
-	users, input := memberList(t, vfUsers)
+// verifyKillResume is one case of TestVerifyKillResume.
+func verifyKillResume(t *testing.T, readBack bool) {
+	users, input := memberList(t, verifyUsers)
 	dir := filepath.Dir(input)
 	child := new(childProc)
 	var fired atomic.Bool
@@ -56,16 +57,16 @@ func vfKillResume(t *testing.T, readBack bool) {
 			// Killed before Graph sees this envelope. The child sends one envelope at a time
 			// (--concurrency 1) and writes and flushes an envelope's rows before it sends the
 			// next: every revoke that landed so far has its row in the report now.
-			if rs.sim.Stats().Revocations < vfKillAt || !fired.CompareAndSwap(false, true) {
+			if rs.sim.Stats().Revocations < verifyKillAt || !fired.CompareAndSwap(false, true) {
 				return false
 			}
 			child.signal(os.Kill)
 			return true
 		}
-		// Graph answers the read-back; past vfKillAt users read back, the answer dies with
+		// Graph answers the read-back; past verifyKillAt users read back, the answer dies with
 		// the process.
 		rs.serveThen(w, r, func() bool {
-			if rs.sim.Stats().Reads >= vfKillAt && fired.CompareAndSwap(false, true) {
+			if rs.sim.Stats().Reads >= verifyKillAt && fired.CompareAndSwap(false, true) {
 				child.signal(os.Kill)
 				return false
 			}
@@ -106,12 +107,12 @@ func vfKillResume(t *testing.T, readBack bool) {
 	tmps, _ := filepath.Glob(first + ".*.tmp")
 	t.Logf("killed with %d revokes landed at graphsim and %d users read back: %d rows in the report, %d temporary files beside it",
 		landed, gs.Reads, n, len(tmps))
-	if landed < vfKillAt || n != landed {
-		t.Errorf("%d revokes landed, %d rows in the report; want at least %d, and the same", landed, n, vfKillAt)
+	if landed < verifyKillAt || n != landed {
+		t.Errorf("%d revokes landed, %d rows in the report; want at least %d, and the same", landed, n, verifyKillAt)
 	}
 	if readBack {
-		if n != vfUsers || gs.Reads < vfKillAt {
-			t.Errorf("killed during the read-back: %d rows in the report, %d users read back; want %d and at least %d", n, gs.Reads, vfUsers, vfKillAt)
+		if n != verifyUsers || gs.Reads < verifyKillAt {
+			t.Errorf("killed during the read-back: %d rows in the report, %d users read back; want %d and at least %d", n, gs.Reads, verifyUsers, verifyKillAt)
 		}
 		// The verified version was being written beside the report when the process died.
 		if len(tmps) != 1 {
@@ -127,8 +128,8 @@ func vfKillResume(t *testing.T, readBack bool) {
 	}
 	rs.drain()
 	got := readReport(t, second)
-	if len(got) != vfUsers {
-		t.Errorf("the resumed report has %d rows for %d input rows", len(got), vfUsers)
+	if len(got) != verifyUsers {
+		t.Errorf("the resumed report has %d rows for %d input rows", len(got), verifyUsers)
 	}
 	for _, r := range got {
 		if r.Status != batch.StatusRevoked || r.Verified == nil || !*r.Verified {
@@ -143,47 +144,5 @@ func vfKillResume(t *testing.T, readBack bool) {
 	}
 	if tmps, _ := filepath.Glob(second + ".*.tmp"); len(tmps) != 0 {
 		t.Errorf("the resumed run left %q", tmps)
-	}
-}
-
-// vfLimit is a file size limit the report of sfUsers revoked rows fits under (about 34 KB),
-// and its verified version (about 40 KB: a timestamp and true more per row) does not.
-const vfLimit = 37000
-
-// TestVerifyRewriteFails: the verified version of the report cannot be written (the child's
-// file size limit, as a full disk). The report stays as it was written when the revokes
-// landed, whole; the run exits 1, says the report lacks the verification and why, and prints
-// the --resume command, which reads the users back and finishes the job.
-func TestVerifyRewriteFails(t *testing.T) {
-	t.Parallel()
-	r := sfStart(t, sfLimit{name: "verify, 37 KB", bytes: vfLimit, args: []string{"--verify"}}, nil)
-	if r.n != len(r.users) {
-		t.Fatalf("%d of %d rows in the report: the limit bit on the report itself, not on its verified version", r.n, len(r.users))
-	}
-	for _, row := range r.rows {
-		if row.Status != batch.StatusRevoked || row.Verified != nil {
-			t.Errorf("line %d: %s verified=%v; want revoked, not verified", row.Line, row.Status, row.Verified)
-		}
-	}
-	if tmps, _ := filepath.Glob(r.first + ".*.tmp"); len(tmps) != 0 {
-		t.Errorf("the failed rewrite left %q", tmps)
-	}
-	if !strings.Contains(r.stderr, "recording the verification in the report") {
-		t.Errorf("stderr does not say the verification could not be recorded:\n%s", r.stderr)
-	}
-	if r.rs.sim.Stats().Reads == 0 || strings.Contains(r.stderr, "Not confirmed by read-back") {
-		// The summary counts no read-back the report does not hold.
-		t.Errorf("%d users read back; the summary speaks of a verification the report lacks:\n%s", r.rs.sim.Stats().Reads, r.stderr)
-	}
-	r.resume(r.checkIncomplete())
-	resumed := strings.TrimSuffix(r.first, ".csv") + "-resumed.csv"
-	rows, _ := readTornReport(t, resumed)
-	for _, row := range rows {
-		if row.Verified == nil || !*row.Verified {
-			t.Errorf("resumed report, line %d: verified=%v", row.Line, row.Verified)
-		}
-	}
-	if st, err := os.Stat(resumed); err != nil || st.Size() <= vfLimit {
-		t.Errorf("the verified report is %v bytes (%v); the case needs one larger than the limit of %d", st.Size(), err, vfLimit)
 	}
 }
