@@ -33,14 +33,14 @@ import (
 // The tenant and app the containment tests sign in as, and a second tenant for the report of
 // "another tenant".
 const (
-	ctTenant = "c0ffee00-1111-4222-8333-444455556666"
-	ctOther  = "0dd0dd00-7777-4888-8999-aaaabbbbcccc"
-	ctApp    = "a9900000-1111-4222-8333-444455556666"
+	containTenant = "c0ffee00-1111-4222-8333-444455556666"
+	foreignTenant = "0dd0dd00-7777-4888-8999-aaaabbbbcccc"
+	containApp    = "a9900000-1111-4222-8333-444455556666"
 )
 
-// ctPop is a tenant for containment and the list naming part of it. Users and devices are as
+// population is a tenant for containment and the list naming part of it. Users and devices are as
 // seeded: the state every rollback must return to.
-type ctPop struct {
+type population struct {
 	users   []graphsim.User
 	devices []graphsim.Device
 
@@ -52,20 +52,20 @@ type ctPop struct {
 	list, exclude                    string // file contents
 }
 
-// ctPopulation builds 48 users: 41 listed by UPN (one of them excluded), then a user that does
+// newPopulation builds 48 users: 41 listed by UPN (one of them excluded), then a user that does
 // not exist and a repeat of a listed user by object id; the last 7 are not listed. Among the
 // listed: an admin the app may not touch (403, when withAdmin), a user synced from on-premises
 // AD, a user already disabled and a guest. Devices are graphsim's random ones plus three that
 // pin the edges: one only an unlisted user has, one only the excluded user has, and one owned
 // by an unlisted user but registered to a listed one (found through registeredDevices).
-func ctPopulation(t *testing.T, withAdmin bool) *ctPop {
+func newPopulation(t *testing.T, withAdmin bool) *population {
 	t.Helper()
 	users := graphsim.GenerateUsers(48, 21)
 	for i := range users {
 		// Only the roles below, so that every user's expected fate is known by name.
 		users[i].Protected, users[i].OnPremisesSyncEnabled, users[i].AccountEnabled = false, false, true
 	}
-	p := &ctPop{line: map[string]int{}}
+	p := &population{line: map[string]int{}}
 	users[3].Protected = withAdmin
 	users[4].OnPremisesSyncEnabled = true
 	users[5].AccountEnabled = false
@@ -105,7 +105,7 @@ func ctPopulation(t *testing.T, withAdmin bool) *ctPop {
 }
 
 // devicesOf lists the devices a user owns or is registered to: what the run must find.
-func (p *ctPop) devicesOf(userID string) []graphsim.Device {
+func (p *population) devicesOf(userID string) []graphsim.Device {
 	var out []graphsim.Device
 	for _, d := range p.devices {
 		if slices.Contains(d.Owners, userID) || slices.Contains(d.RegisteredUsers, userID) {
@@ -118,12 +118,12 @@ func (p *ctPop) devicesOf(userID string) []graphsim.Device {
 // devicesCount reports whether a report row's devices count is right for the user: every
 // device the user owns or is registered to, each once, whichever user's listing Graph answered
 // first for a shared device.
-func (p *ctPop) devicesCount(userID string, got *int) bool {
+func (p *population) devicesCount(userID string, got *int) bool {
 	return got != nil && *got == len(p.devicesOf(userID))
 }
 
 // reachable is every device of a processed user, by object id.
-func (p *ctPop) reachable() map[string]graphsim.Device {
+func (p *population) reachable() map[string]graphsim.Device {
 	m := map[string]graphsim.Device{}
 	for _, u := range p.processed {
 		for _, d := range p.devicesOf(u.ID) {
@@ -133,7 +133,7 @@ func (p *ctPop) reachable() map[string]graphsim.Device {
 	return m
 }
 
-func (p *ctPop) userByLine(line int) (graphsim.User, bool) {
+func (p *population) userByLine(line int) (graphsim.User, bool) {
 	for _, u := range p.users {
 		if p.line[u.ID] == line {
 			return u, true
@@ -142,30 +142,31 @@ func (p *ctPop) userByLine(line int) (graphsim.User, bool) {
 	return graphsim.User{}, false
 }
 
-// ctWorld is a population served by graphsim in tenant ctTenant, signed in to with a token of
+// containWorld is a population served by graphsim in tenant containTenant, signed in to with a token of
 // that tenant (so that reports carry its id), with the list and exclusions written to dir.
-type ctWorld struct {
-	*ctPop
+type containWorld struct {
+	*population
 	sim                  *graphsim.Server
 	url                  string
 	env                  map[string]string
 	dir, input, excludes string
 }
 
-func ctStart(t *testing.T, withAdmin bool) *ctWorld {
+// startContain serves a new population (with an admin the app may not touch, when withAdmin).
+func startContain(t *testing.T, withAdmin bool) *containWorld {
 	t.Helper()
-	p := ctPopulation(t, withAdmin)
-	sim, url := startSim(t, graphsim.Config{Seed: 21, TenantID: ctTenant, AppID: ctApp, Devices: p.devices,
+	p := newPopulation(t, withAdmin)
+	sim, url := startSim(t, graphsim.Config{Seed: 21, TenantID: containTenant, AppID: containApp, Devices: p.devices,
 		Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond},
-		Tenants: []graphsim.Tenant{{ID: ctOther, Users: graphsim.GenerateUsers(3, 5)}}}, p.users)
-	w := &ctWorld{ctPop: p, sim: sim, url: url}
-	w.env = map[string]string{"BULKREVOKE_ACCESS_TOKEN": sim.IssueToken(ctApp, ctTenant)}
+		Tenants: []graphsim.Tenant{{ID: foreignTenant, Users: graphsim.GenerateUsers(3, 5)}}}, p.users)
+	w := &containWorld{population: p, sim: sim, url: url}
+	w.env = map[string]string{"BULKREVOKE_ACCESS_TOKEN": sim.IssueToken(containApp, containTenant)}
 	w.dir, w.input, w.excludes = p.files(t)
 	return w
 }
 
 // files writes the list and the exclusions to a fresh directory.
-func (p *ctPop) files(t *testing.T) (dir, input, excludes string) {
+func (p *population) files(t *testing.T) (dir, input, excludes string) {
 	t.Helper()
 	dir = t.TempDir()
 	input, excludes = filepath.Join(dir, "users.csv"), filepath.Join(dir, "exclude.csv")
@@ -178,25 +179,26 @@ func (p *ctPop) files(t *testing.T) (dir, input, excludes string) {
 }
 
 // contain runs revoke --block-sign-in --disable-devices over the list into report.
-func (w *ctWorld) contain(t *testing.T, reportPath string, extra ...string) cliResult {
+func (w *containWorld) contain(t *testing.T, reportPath string, extra ...string) cliResult {
 	t.Helper()
 	args := cliArgs("revoke", w.url, w.input, reportPath, append([]string{"--block-sign-in", "--disable-devices", "--exclude", w.excludes}, extra...)...)
 	return runCLI(t, w.env, "", args...)
 }
 
 // enable runs enable --from from --report reportPath --yes.
-func (w *ctWorld) enable(t *testing.T, env map[string]string, from, reportPath string, extra ...string) cliResult {
+func (w *containWorld) enable(t *testing.T, env map[string]string, from, reportPath string, extra ...string) cliResult {
 	t.Helper()
-	return runCLI(t, env, "", ctEnableArgs(w.url, from, reportPath, extra...)...)
+	return runCLI(t, env, "", enableArgs(w.url, from, reportPath, extra...)...)
 }
 
-func ctEnableArgs(url, from, reportPath string, extra ...string) []string {
+// enableArgs is a non-interactive rollback of the run reported in from, signed in with a token.
+func enableArgs(url, from, reportPath string, extra ...string) []string {
 	return append([]string{"enable", "--auth", "token", "--graph-url", url, "--from", from, "--report", reportPath, "--yes"}, extra...)
 }
 
-// ctEvents splits graphsim's journal by object: what landed on each user and device, in
+// eventsByObject splits graphsim's journal by object: what landed on each user and device, in
 // landing order.
-func ctEvents(evs []graphsim.Event) map[string][]graphsim.Event {
+func eventsByObject(evs []graphsim.Event) map[string][]graphsim.Event {
 	m := map[string][]graphsim.Event{}
 	for _, ev := range evs {
 		k := strings.ToLower(ev.Object)
@@ -205,7 +207,8 @@ func ctEvents(evs []graphsim.Event) map[string][]graphsim.Event {
 	return m
 }
 
-func ctCount(evs []graphsim.Event, kind graphsim.EventKind) int {
+// countKind counts the events of one kind.
+func countKind(evs []graphsim.Event, kind graphsim.EventKind) int {
 	n := 0
 	for _, ev := range evs {
 		if ev.Kind == kind {
@@ -215,20 +218,10 @@ func ctCount(evs []graphsim.Event, kind graphsim.EventKind) int {
 	return n
 }
 
-func ctTrue(b *bool) bool  { return b != nil && *b }
-func ctFalse(b *bool) bool { return b != nil && !*b }
-
-func ctBool(b *bool) string {
-	if b == nil {
-		return "nil"
-	}
-	return strconv.FormatBool(*b)
-}
-
-// ctDeviceOutcome is what a containment run reports for a device of a listed user: already
+// deviceOutcome is what a containment run reports for a device of a listed user: already
 // disabled, or synced from AD, else what the run does to enabled cloud devices (disabled, or
 // would_disable in a dry run).
-func ctDeviceOutcome(g graphsim.Device, enabled batch.DeviceOutcome) batch.DeviceOutcome {
+func deviceOutcome(g graphsim.Device, enabled batch.DeviceOutcome) batch.DeviceOutcome {
 	switch {
 	case !g.AccountEnabled:
 		return batch.DeviceAlreadyDisabled
@@ -238,15 +231,16 @@ func ctDeviceOutcome(g graphsim.Device, enabled batch.DeviceOutcome) batch.Devic
 	return enabled
 }
 
-func ctInt(n *int) string {
+// intText prints an optional count cell for a failure message.
+func intText(n *int) string {
 	if n == nil {
 		return "nil"
 	}
 	return strconv.Itoa(*n)
 }
 
-// ctCheckState asserts graphsim's users and devices are as seeded: what a rollback must leave.
-func ctCheckState(t *testing.T, sim *graphsim.Server, p *ctPop, what string) {
+// checkSeeded asserts graphsim's users and devices are as seeded: what a rollback must leave.
+func checkSeeded(t *testing.T, sim *graphsim.Server, p *population, what string) {
 	t.Helper()
 	for _, u := range p.users {
 		now, _ := sim.User(u.ID)
@@ -270,7 +264,7 @@ func ctCheckState(t *testing.T, sim *graphsim.Server, p *ctPop, what string) {
 // filled. It first declines the confirmation prompt, which must say what will happen in words.
 func TestCLIContain(t *testing.T) {
 	t.Parallel()
-	w := ctStart(t, true)
+	w := startContain(t, true)
 	out := filepath.Join(w.dir, "report.csv")
 
 	// At a terminal, without --yes: the prompt names the containment, and "no" sends nothing.
@@ -304,7 +298,7 @@ func TestCLIContain(t *testing.T) {
 	rows := readReport(t, out)
 	devs := readDevices(t, report.DevicesPath(out))
 	gs := w.sim.Stats()
-	byObject := ctEvents(w.sim.Journal())
+	byObject := eventsByObject(w.sim.Journal())
 
 	if len(rows) != 43 {
 		t.Errorf("%d report rows, want one per data line (43)", len(rows))
@@ -344,34 +338,34 @@ func TestCLIContain(t *testing.T) {
 		}
 		// Columns every processed row fills: the state read before any change, the devices
 		// found (owned and registered, each once) and disabled, the tenant the run signed in to.
-		check(r.TenantID == ctTenant, "tenant_id %q", r.TenantID)
-		check(r.PriorAccountEnabled != nil && *r.PriorAccountEnabled == u.AccountEnabled, "prior_account_enabled %s, seeded %v", ctBool(r.PriorAccountEnabled), u.AccountEnabled)
+		check(r.TenantID == containTenant, "tenant_id %q", r.TenantID)
+		check(r.PriorAccountEnabled != nil && *r.PriorAccountEnabled == u.AccountEnabled, "prior_account_enabled %s, seeded %v", boolText(r.PriorAccountEnabled), u.AccountEnabled)
 		n := len(w.devicesOf(u.ID))
-		check(w.devicesCount(u.ID, r.Devices), "devices %s, the user has %d", ctInt(r.Devices), n)
-		check(r.DevicesDisabled != nil && *r.DevicesDisabled == disabledOn[line], "devices_disabled %s, the devices report has %d disabled for the line", ctInt(r.DevicesDisabled), disabledOn[line])
-		blocks, revokes := ctCount(evs, graphsim.EventBlock), ctCount(evs, graphsim.EventRevoke)
+		check(w.devicesCount(u.ID, r.Devices), "devices %s, the user has %d", intText(r.Devices), n)
+		check(r.DevicesDisabled != nil && *r.DevicesDisabled == disabledOn[line], "devices_disabled %s, the devices report has %d disabled for the line", intText(r.DevicesDisabled), disabledOn[line])
+		blocks, revokes := countKind(evs, graphsim.EventBlock), countKind(evs, graphsim.EventRevoke)
 		switch u.ID {
 		case w.admin.ID:
 			// 403 on the block and on the revoke: denied, and told which role would do.
 			check(r.Status == batch.StatusDenied, "status %s, want denied", r.Status)
-			check(ctFalse(r.Blocked), "blocked %s, want false", ctBool(r.Blocked))
+			check(isFalse(r.Blocked), "blocked %s, want false", boolText(r.Blocked))
 			check(strings.Contains(r.BlockError, "403") && strings.Contains(r.BlockError, "Privileged Authentication Administrator"), "block_error %q", r.BlockError)
 			check(blocks == 0 && revokes == 0, "%d blocks and %d revokes landed on a protected admin", blocks, revokes)
 		case w.synced.ID:
 			// Graph cannot block it: never PATCHed, still revoked, told to disable it in AD.
 			check(r.Status == batch.StatusRevoked, "status %s, want revoked", r.Status)
-			check(ctFalse(r.Blocked), "blocked %s, want false", ctBool(r.Blocked))
+			check(isFalse(r.Blocked), "blocked %s, want false", boolText(r.Blocked))
 			check(strings.Contains(r.BlockError, "disable the account in AD"), "block_error %q, want the advice to disable it in AD", r.BlockError)
 			check(strings.Contains(r.Note, "sign-in not blocked"), "note %q", r.Note)
 			check(blocks == 0 && revokes == 1, "%d blocks, %d revokes; want 0 and 1", blocks, revokes)
 		case w.disabled.ID:
 			// Disabled before the run: no PATCH, and the prior state says so.
 			check(r.Status == batch.StatusRevoked, "status %s, want revoked", r.Status)
-			check(ctFalse(r.Blocked) && strings.Contains(r.BlockError, "already disabled"), "blocked %s block_error %q", ctBool(r.Blocked), r.BlockError)
+			check(isFalse(r.Blocked) && strings.Contains(r.BlockError, "already disabled"), "blocked %s block_error %q", boolText(r.Blocked), r.BlockError)
 			check(blocks == 0 && revokes == 1, "%d blocks, %d revokes; want 0 and 1", blocks, revokes)
 		default:
 			check(r.Status == batch.StatusRevoked, "status %s %s, want revoked", r.Status, r.Message)
-			check(ctTrue(r.Blocked) && r.BlockError == "", "blocked %s block_error %q, want true and none", ctBool(r.Blocked), r.BlockError)
+			check(isTrue(r.Blocked) && r.BlockError == "", "blocked %s block_error %q, want true and none", boolText(r.Blocked), r.BlockError)
 			check(blocks == 1 && revokes == 1, "%d blocks, %d revokes; want one each", blocks, revokes)
 			// Landing order, by graphsim's sequence: the block first, or a fresh sign-in
 			// between the two would outlive the containment.
@@ -403,11 +397,11 @@ func TestCLIContain(t *testing.T) {
 	for line, want := range map[int]batch.Status{w.ghostLine: batch.StatusNotFound, w.dupLine: batch.StatusDuplicate, w.excludedLine: batch.StatusExcluded} {
 		r := rows[line]
 		if r.Status != want || r.Blocked != nil || r.Devices != nil {
-			t.Errorf("line %d: %s blocked=%s devices=%s, want %s and neither blocked nor devices", line, r.Status, ctBool(r.Blocked), ctInt(r.Devices), want)
+			t.Errorf("line %d: %s blocked=%s devices=%s, want %s and neither blocked nor devices", line, r.Status, boolText(r.Blocked), intText(r.Devices), want)
 		}
 	}
-	if r := rows[w.ghostLine]; r.TenantID != ctTenant {
-		t.Errorf("not_found row: tenant_id %q, want %s", r.TenantID, ctTenant)
+	if r := rows[w.ghostLine]; r.TenantID != containTenant {
+		t.Errorf("not_found row: tenant_id %q, want %s", r.TenantID, containTenant)
 	}
 
 	// Every PATCH graphsim received was a block that landed or the admin's refused one: none
@@ -438,17 +432,17 @@ func TestCLIContain(t *testing.T) {
 		if !slices.Contains(g.Owners, u.ID) && !slices.Contains(g.RegisteredUsers, u.ID) || d.User != u.UPN {
 			bad = append(bad, fmt.Sprintf("reported with line %d (%s), not one of its users", d.Line, d.User))
 		}
-		if d.TenantID != ctTenant || d.DeviceID != g.DeviceID || d.DisplayName != g.DisplayName {
+		if d.TenantID != containTenant || d.DeviceID != g.DeviceID || d.DisplayName != g.DisplayName {
 			bad = append(bad, fmt.Sprintf("tenant %q device_id %q name %q", d.TenantID, d.DeviceID, d.DisplayName))
 		}
 		if d.PriorEnabled == nil || *d.PriorEnabled != g.AccountEnabled {
-			bad = append(bad, "prior_account_enabled "+ctBool(d.PriorEnabled))
+			bad = append(bad, "prior_account_enabled "+boolText(d.PriorEnabled))
 		}
-		wantOutcome := ctDeviceOutcome(g, batch.DeviceDisabled)
+		wantOutcome := deviceOutcome(g, batch.DeviceDisabled)
 		if d.Outcome != wantOutcome || (wantOutcome == batch.DeviceDisabled) != (d.HTTP == http.StatusNoContent) {
 			bad = append(bad, fmt.Sprintf("outcome %s (HTTP %d), want %s", d.Outcome, d.HTTP, wantOutcome))
 		}
-		disables := ctCount(byObject[strings.ToLower(d.ID)], graphsim.EventDeviceDisable)
+		disables := countKind(byObject[strings.ToLower(d.ID)], graphsim.EventDeviceDisable)
 		if (wantOutcome == batch.DeviceDisabled) != (disables == 1) || disables > 1 {
 			bad = append(bad, fmt.Sprintf("%d disables landed", disables))
 		}
@@ -461,8 +455,8 @@ func TestCLIContain(t *testing.T) {
 			t.Errorf("device %s (%s) is in the devices report %d times, want once", id, g.DisplayName, seen[strings.ToLower(id)])
 		}
 	}
-	if gs.DevicePatches != ctSum(disabledOn) {
-		t.Errorf("graphsim received %d device PATCHes, the devices report has %d disabled: none may go to a synced or disabled device", gs.DevicePatches, ctSum(disabledOn))
+	if gs.DevicePatches != sumValues(disabledOn) {
+		t.Errorf("graphsim received %d device PATCHes, the devices report has %d disabled: none may go to a synced or disabled device", gs.DevicePatches, sumValues(disabledOn))
 	}
 	// Nothing else landed: no event on an unlisted or excluded user, nor on a device only they have.
 	for obj, evs := range byObject {
@@ -487,7 +481,7 @@ func TestCLIContain(t *testing.T) {
 // already, synced), the prior state and the device counts, and sends no write of any kind.
 func TestCLIContainDryRun(t *testing.T) {
 	t.Parallel()
-	w := ctStart(t, true)
+	w := startContain(t, true)
 	out := filepath.Join(w.dir, "dry.csv")
 	// No --yes: a dry run changes nothing, so it asks nothing.
 	args := slices.DeleteFunc(cliArgs("revoke", w.url, w.input, out, "--dry-run", "--block-sign-in", "--disable-devices", "--exclude", w.excludes),
@@ -522,11 +516,11 @@ func TestCLIContainDryRun(t *testing.T) {
 			want = batch.StatusWouldRevoke // nothing to block, or nothing Graph may block
 		}
 		n := len(w.devicesOf(u.ID))
-		if r.Status != want || r.TenantID != ctTenant ||
+		if r.Status != want || r.TenantID != containTenant ||
 			r.PriorAccountEnabled == nil || *r.PriorAccountEnabled != u.AccountEnabled ||
 			!w.devicesCount(u.ID, r.Devices) || r.DevicesDisabled == nil || *r.DevicesDisabled != 0 {
 			t.Errorf("line %d (%s): %s prior=%s devices=%s disabled=%s tenant=%q; want %s prior=%v devices=%d disabled=0",
-				line, u.UPN, r.Status, ctBool(r.PriorAccountEnabled), ctInt(r.Devices), ctInt(r.DevicesDisabled), r.TenantID, want, u.AccountEnabled, n)
+				line, u.UPN, r.Status, boolText(r.PriorAccountEnabled), intText(r.Devices), intText(r.DevicesDisabled), r.TenantID, want, u.AccountEnabled, n)
 		}
 	}
 	want := w.reachable()
@@ -534,9 +528,9 @@ func TestCLIContainDryRun(t *testing.T) {
 	for _, d := range devs {
 		seen[d.ID]++
 		g := want[d.ID]
-		wantOutcome := ctDeviceOutcome(g, batch.DeviceWouldDisable)
+		wantOutcome := deviceOutcome(g, batch.DeviceWouldDisable)
 		if d.Outcome != wantOutcome || d.PriorEnabled == nil || *d.PriorEnabled != g.AccountEnabled {
-			t.Errorf("device %s (%s): %s prior=%s, want %s prior=%v", d.ID, g.DisplayName, d.Outcome, ctBool(d.PriorEnabled), wantOutcome, g.AccountEnabled)
+			t.Errorf("device %s (%s): %s prior=%s, want %s prior=%v", d.ID, g.DisplayName, d.Outcome, boolText(d.PriorEnabled), wantOutcome, g.AccountEnabled)
 		}
 	}
 	for id, g := range want {
@@ -552,7 +546,7 @@ func TestCLIContainDryRun(t *testing.T) {
 // contained is a world after revoke --block-sign-in --disable-devices: its report, the rows
 // and device rows it holds, and graphsim's journal length then.
 type contained struct {
-	*ctWorld
+	*containWorld
 	out  string
 	rows map[int]batch.Result
 	devs []batch.DeviceResult
@@ -562,17 +556,18 @@ type contained struct {
 	blockedIDs, disabledIDs map[string]bool
 }
 
-func ctContained(t *testing.T, withAdmin bool) *contained {
+// startContained is a containWorld after its containment run, with what that run disabled.
+func startContained(t *testing.T, withAdmin bool) *contained {
 	t.Helper()
-	w := ctStart(t, withAdmin)
-	c := &contained{ctWorld: w, out: filepath.Join(w.dir, "report.csv"), blockedIDs: map[string]bool{}, disabledIDs: map[string]bool{}}
+	w := startContain(t, withAdmin)
+	c := &contained{containWorld: w, out: filepath.Join(w.dir, "report.csv"), blockedIDs: map[string]bool{}, disabledIDs: map[string]bool{}}
 	if res := w.contain(t, c.out); res.code != exitIncomplete { // the synced user is not blocked
 		t.Fatalf("containment run: exit %d, want 2\n%s", res.code, res.stderr)
 	}
 	c.rows, c.devs, c.mark = readReport(t, c.out), readDevices(t, report.DevicesPath(c.out)), len(w.sim.Journal())
 	w.line[w.users[7].ID] = w.doerLine(c.rows)
 	for _, r := range c.rows {
-		if ctTrue(r.Blocked) && ctTrue(r.PriorAccountEnabled) {
+		if isTrue(r.Blocked) && isTrue(r.PriorAccountEnabled) {
 			c.blockedIDs[r.UserID] = true
 		}
 	}
@@ -598,7 +593,7 @@ func ctContained(t *testing.T, withAdmin bool) *contained {
 
 // doerLine is the line whose row did the work for users[7], named twice: the row that is not
 // the other's duplicate (see samePair).
-func (w *ctPop) doerLine(rows map[int]batch.Result) int {
+func (w *population) doerLine(rows map[int]batch.Result) int {
 	first := w.line[w.users[7].ID]
 	if rows[first].Status == batch.StatusDuplicate && rows[w.dupLine].Status != batch.StatusDuplicate {
 		return w.dupLine
@@ -640,12 +635,12 @@ func (c *contained) checkUndone(t *testing.T, users, devices map[string]bool) {
 func TestCLIRollback(t *testing.T) {
 	t.Parallel()
 	t.Run("users and devices", func(t *testing.T) {
-		c := ctContained(t, true)
+		c := startContained(t, true)
 		back := filepath.Join(c.dir, "back.csv")
 
 		// Declined at a terminal: the prompt counts what would be re-enabled; nothing is sent.
 		before := c.sim.Stats().Requests
-		args := slices.DeleteFunc(ctEnableArgs(c.url, c.out, back, "--devices"), func(a string) bool { return a == "--yes" })
+		args := slices.DeleteFunc(enableArgs(c.url, c.out, back, "--devices"), func(a string) bool { return a == "--yes" })
 		res := runCLIWith(t, c.env, nil, true, "no\n", args...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "About to RE-ENABLE sign-in for ") ||
 			!strings.Contains(res.stderr, fmt.Sprintf(" and %d devices that the run reported in %s disabled.", len(c.disabledIDs), c.out)) ||
@@ -664,7 +659,7 @@ func TestCLIRollback(t *testing.T) {
 			t.Errorf("rollback: exit %d, want 0\n%s", res.code, res.stderr)
 		}
 		c.checkUndone(t, c.blockedIDs, c.disabledIDs)
-		ctCheckState(t, c.sim, c.ctPop, "after the rollback")
+		checkSeeded(t, c.sim, c.population, "after the rollback")
 		if now, _ := c.sim.User(c.disabled.ID); now.AccountEnabled {
 			t.Errorf("the user the run found disabled already was re-enabled")
 		}
@@ -678,8 +673,8 @@ func TestCLIRollback(t *testing.T) {
 			switch {
 			case !ok:
 				t.Errorf("line %d (%s): no rollback row", c.line[u.ID], u.UPN)
-			case r.Status != want || r.TenantID != ctTenant:
-				t.Errorf("line %d (%s): %s in tenant %q, want %s in %s\n%s", r.Line, u.UPN, r.Status, r.TenantID, want, ctTenant, res.stderr)
+			case r.Status != want || r.TenantID != containTenant:
+				t.Errorf("line %d (%s): %s in tenant %q, want %s in %s\n%s", r.Line, u.UPN, r.Status, r.TenantID, want, containTenant, res.stderr)
 			}
 		}
 		for _, line := range []int{c.ghostLine, c.excludedLine} {
@@ -702,7 +697,7 @@ func TestCLIRollback(t *testing.T) {
 	})
 
 	t.Run("users only", func(t *testing.T) {
-		c := ctContained(t, true)
+		c := startContained(t, true)
 		back := filepath.Join(c.dir, "back.csv")
 		if res := c.enable(t, c.env, c.out, back); res.code != exitOK {
 			t.Errorf("rollback of users: exit %d, want 0\n%s", res.code, res.stderr)
@@ -725,7 +720,7 @@ func TestCLIRollback(t *testing.T) {
 	})
 
 	t.Run("dry run", func(t *testing.T) {
-		c := ctContained(t, true)
+		c := startContained(t, true)
 		before := c.sim.Stats()
 		dry := filepath.Join(c.dir, "dry.csv")
 		res := c.enable(t, c.env, c.out, dry, "--devices", "--dry-run")
@@ -748,7 +743,7 @@ func TestCLIRollback(t *testing.T) {
 	})
 
 	t.Run("dry run resuming a rollback", func(t *testing.T) {
-		c := ctContained(t, false)
+		c := startContained(t, false)
 		back := filepath.Join(c.dir, "back.csv")
 		if res := c.enable(t, c.env, c.out, back, "--devices"); res.code != exitOK {
 			t.Fatalf("rollback: exit %d\n%s", res.code, res.stderr)
@@ -782,9 +777,9 @@ func TestCLIRollback(t *testing.T) {
 	})
 }
 
-// ctPatches counts the PATCH steps of a $batch body whose URL starts with /users or /devices
+// countPatches counts the PATCH steps of a $batch body whose URL starts with /users or /devices
 // (object is "users" or "devices"). The SDK gzips request bodies.
-func ctPatches(body []byte, encoding, object string) int64 {
+func countPatches(body []byte, encoding, object string) int64 {
 	if strings.EqualFold(encoding, "gzip") {
 		gz, err := gzip.NewReader(bytes.NewReader(body))
 		if err != nil {
@@ -823,13 +818,14 @@ func TestCLIContainKillResume(t *testing.T) {
 		nth    int64
 	}{{"users", 25}, {"devices", 12}} {
 		t.Run(fmt.Sprintf("%s PATCH %d", tc.object, tc.nth), func(t *testing.T) {
-			ctKillResume(t, tc.object, tc.nth)
+			containKillResume(t, tc.object, tc.nth)
 		})
 	}
 }
 
-func ctKillResume(t *testing.T, object string, nth int64) {
-	p := ctPopulation(t, false)
+// containKillResume is one case of TestCLIContainKillResume: the kill at the nth PATCH of object.
+func containKillResume(t *testing.T, object string, nth int64) {
+	p := newPopulation(t, false)
 	dir, input, excludes := p.files(t)
 	child := new(childProc)
 	var (
@@ -845,7 +841,7 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 		if err != nil {
 			return false
 		}
-		n := ctPatches(body, r.Header.Get("Content-Encoding"), object)
+		n := countPatches(body, r.Header.Get("Content-Encoding"), object)
 		if n == 0 || patches.Add(n) < nth || !fired.CompareAndSwap(false, true) {
 			return false
 		}
@@ -883,10 +879,10 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 	for _, u := range p.processed {
 		r := secondRows[p.line[u.ID]]
 		wantBlocked := u.AccountEnabled && !u.OnPremisesSyncEnabled
-		if r.Status != batch.StatusRevoked || ctTrue(r.Blocked) != wantBlocked ||
+		if r.Status != batch.StatusRevoked || isTrue(r.Blocked) != wantBlocked ||
 			r.PriorAccountEnabled == nil || *r.PriorAccountEnabled != u.AccountEnabled {
 			t.Errorf("resumed report, line %d (%s): %s blocked=%s prior=%s; want revoked blocked=%v prior=%v",
-				r.Line, u.UPN, r.Status, ctBool(r.Blocked), ctBool(r.PriorAccountEnabled), wantBlocked, u.AccountEnabled)
+				r.Line, u.UPN, r.Status, boolText(r.Blocked), boolText(r.PriorAccountEnabled), wantBlocked, u.AccountEnabled)
 		}
 	}
 	reachable := p.reachable()
@@ -894,8 +890,8 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 	for _, d := range readDevices(t, report.DevicesPath(second)) {
 		seen[d.ID]++
 		g := reachable[d.ID]
-		if g.AccountEnabled && !g.OnPremisesSyncEnabled && (d.Outcome != batch.DeviceDisabled || !ctTrue(d.PriorEnabled)) {
-			t.Errorf("resumed devices report: %s (%s) %s prior=%s, want disabled prior=true", d.ID, g.DisplayName, d.Outcome, ctBool(d.PriorEnabled))
+		if g.AccountEnabled && !g.OnPremisesSyncEnabled && (d.Outcome != batch.DeviceDisabled || !isTrue(d.PriorEnabled)) {
+			t.Errorf("resumed devices report: %s (%s) %s prior=%s, want disabled prior=true", d.ID, g.DisplayName, d.Outcome, boolText(d.PriorEnabled))
 		}
 	}
 	for id, g := range reachable {
@@ -904,12 +900,12 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 		}
 	}
 
-	res = runCLI(t, env, "", ctEnableArgs(rs.url, second, back, "--devices")...)
+	res = runCLI(t, env, "", enableArgs(rs.url, second, back, "--devices")...)
 	if res.code != exitOK {
 		t.Errorf("rollback: exit %d, want 0\n%s", res.code, res.stderr)
 	}
 	rs.drain()
-	ctCheckState(t, rs.sim, p, "after kill, resume and rollback")
+	checkSeeded(t, rs.sim, p, "after kill, resume and rollback")
 
 	// The journal, run by run: 1 the killed run, 2 the resumed one, 3 the rollback.
 	type tally struct{ blocks, revokes, disables [3]int }
@@ -953,7 +949,7 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 	}
 	firstSaysBlocked := map[string]bool{}
 	for _, r := range firstRows {
-		if ctTrue(r.Blocked) {
+		if isTrue(r.Blocked) {
 			firstSaysBlocked[strings.ToLower(r.UserID)] = true
 		}
 	}
@@ -1049,7 +1045,7 @@ func ctKillResume(t *testing.T, object string, nth int64) {
 // corrupt (not merely cut short), and no report at all.
 func TestCLIRollbackRefused(t *testing.T) {
 	t.Parallel()
-	c := ctContained(t, false)
+	c := startContained(t, false)
 	plain := filepath.Join(c.dir, "plain.csv")
 	if res := runCLI(t, c.env, "", cliArgs("revoke", c.url, c.input, plain, "--exclude", c.excludes)...); res.code != exitIncomplete {
 		t.Fatalf("plain revoke: exit %d\n%s", res.code, res.stderr)
@@ -1073,7 +1069,7 @@ func TestCLIRollbackRefused(t *testing.T) {
 	if err := os.WriteFile(corrupt, []byte(strings.Join(lines, "")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	otherTenant := map[string]string{"BULKREVOKE_ACCESS_TOKEN": c.sim.IssueToken(ctApp, ctOther)}
+	otherTenant := map[string]string{"BULKREVOKE_ACCESS_TOKEN": c.sim.IssueToken(containApp, foreignTenant)}
 
 	for _, tc := range []struct {
 		name       string
@@ -1088,7 +1084,7 @@ func TestCLIRollbackRefused(t *testing.T) {
 		{"a rollback's report", c.env, []string{"--from", back, "--devices"},
 			back + ": this is the report of a rollback", "give enable the report of the revoke run"},
 		{"another tenant", otherTenant, []string{"--from", c.out, "--devices"},
-			c.out + " is a report of tenant " + ctTenant + ", but the sign-in is for tenant " + ctOther, "--tenant-id " + ctTenant},
+			c.out + " is a report of tenant " + containTenant + ", but the sign-in is for tenant " + foreignTenant, "--tenant-id " + containTenant},
 		{"a corrupt report", c.env, []string{"--from", corrupt, "--devices"}, corrupt + ":6: malformed report line", ""},
 		{"no --from", c.env, []string{"--devices"}, "no report to undo", "bulkrevoke enable --from report.csv"},
 		{"a --from that does not exist", c.env, []string{"--from", filepath.Join(c.dir, "nope.csv")},
@@ -1119,9 +1115,9 @@ func TestCLIRollbackRefused(t *testing.T) {
 	}
 }
 
-// ctTear rewrites a report as a crash mid-write leaves it: the row of input line `line` last
+// tearRow rewrites a report as a crash mid-write leaves it: the row of input line `line` last
 // and cut in the middle of its user_id cell, without a newline. It returns the torn text.
-func ctTear(t *testing.T, path string, line int) string {
+func tearRow(t *testing.T, path string, line int) string {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -1161,7 +1157,7 @@ func TestCLIRollbackTorn(t *testing.T) {
 			name = "report alone"
 		}
 		t.Run(name, func(t *testing.T) {
-			c := ctContained(t, false)
+			c := startContained(t, false)
 			var tornID string
 			for _, u := range c.processed {
 				if c.blockedIDs[u.ID] && u.ID != c.users[7].ID {
@@ -1179,7 +1175,7 @@ func TestCLIRollbackTorn(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			torn := ctTear(t, from, c.line[tornID])
+			torn := tearRow(t, from, c.line[tornID])
 			back := filepath.Join(c.dir, "back.csv")
 			res := c.enable(t, c.env, from, back)
 			if res.code != exitOK {
@@ -1217,10 +1213,70 @@ func btoi(b bool) int {
 	return 0
 }
 
-func ctSum(m map[int]int) int {
+// sumValues adds up the values of m.
+func sumValues(m map[int]int) int {
 	n := 0
 	for _, v := range m {
 		n += v
 	}
 	return n
+}
+
+// TestDryRunSays: a dry run says it is one before it starts, and enable --dry-run reports what
+// the rollback would do: would_enable rows, the devices it would re-enable in its devices
+// report, and the summary in the conditional.
+func TestDryRunSays(t *testing.T) {
+	t.Parallel()
+	c := startContained(t, true)
+	dry := filepath.Join(c.dir, "dry.csv")
+	res := c.enable(t, c.env, c.out, dry, "--devices", "--dry-run")
+	if res.code != exitOK {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	if !strings.HasPrefix(res.stderr, "DRY RUN: nothing will be re-enabled") {
+		t.Errorf("no dry-run banner first:\n%s", res.stderr)
+	}
+	rows := readReport(t, dry)
+	// A would_enable row re-enables sign-in (the run being undone found the user enabled), or
+	// only devices.
+	would, signIn, devs := 0, 0, 0
+	for _, r := range rows {
+		if r.Status == batch.StatusWouldEnable {
+			would++
+			if isTrue(r.PriorAccountEnabled) {
+				signIn++
+			}
+			if r.Devices != nil {
+				devs += *r.Devices
+			}
+		}
+	}
+	ds := readDevices(t, report.DevicesPath(dry))
+	for _, d := range ds {
+		if d.Outcome != batch.DeviceWouldEnable || !c.disabledIDs[d.ID] || rows[d.Line].Status != batch.StatusWouldEnable {
+			t.Errorf("devices report: %s %s for line %d (%s)", d.ID, d.Outcome, d.Line, rows[d.Line].Status)
+		}
+	}
+	if signIn != len(c.blockedIDs) || len(ds) != len(c.disabledIDs) || devs != len(ds) {
+		t.Errorf("%d would_enable rows re-enable sign-in, %d devices (%d by the rows); want %d users and %d devices",
+			signIn, len(ds), devs, len(c.blockedIDs), len(c.disabledIDs))
+	}
+	want := fmt.Sprintf("Dry run: nothing was re-enabled. The rollback would re-enable sign-in for %d users and %d devices",
+		len(c.blockedIDs), len(c.disabledIDs))
+	if !strings.Contains(res.stderr, want) || !strings.Contains(res.stderr, fmt.Sprintf("  would_enable   %d\n", would)) ||
+		!strings.Contains(res.stderr, fmt.Sprintf("Devices: %d would be re-enabled", len(c.disabledIDs))) {
+		t.Errorf("the summary lacks %q and the counts:\n%s", want, res.stderr)
+	}
+	c.checkUndone(t, nil, nil)
+
+	// The dry rollback's report is no report to undo.
+	res = c.enable(t, c.env, dry, filepath.Join(c.dir, "again.csv"))
+	if res.code != exitFailure || !strings.Contains(res.stderr, "this is the report of a rollback") {
+		t.Errorf("enable --from a dry rollback: exit %d\n%s", res.code, res.stderr)
+	}
+
+	res = runCLI(t, c.env, "", cliArgs("validate", c.url, c.input, filepath.Join(c.dir, "v.csv"), "--exclude", c.excludes)...)
+	if !strings.HasPrefix(res.stderr, "DRY RUN: users are only read; nothing will be revoked, blocked or disabled.\n") {
+		t.Errorf("validate: no dry-run banner first:\n%s", res.stderr)
+	}
 }

@@ -814,6 +814,18 @@ func cutReport(t testing.TB, path string, drop ...int) int {
 	return torn
 }
 
+// isTrue and isFalse read a report's optional yes/no cell: nil, its cell was empty, is neither.
+func isTrue(b *bool) bool  { return b != nil && *b }
+func isFalse(b *bool) bool { return b != nil && !*b }
+
+// boolText prints an optional yes/no cell for a failure message.
+func boolText(b *bool) string {
+	if b == nil {
+		return "nil"
+	}
+	return strconv.FormatBool(*b)
+}
+
 // ---- what graphsim was sent ----
 
 // batchStep is one $batch step graphsim received, with who sent it.

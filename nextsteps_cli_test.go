@@ -8,7 +8,6 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -139,9 +138,9 @@ func TestNextStepsSummary(t *testing.T) {
 			t.Fatalf("exit %d, want 2 with the admin denied and no block class\n%s", res.code, res.stderr)
 		}
 		r := readReport(t, out)[3]
-		if r.Status != batch.StatusDenied || !ctFalse(r.Blocked) || !strings.Contains(r.BlockError, "Privileged Authentication Administrator") ||
+		if r.Status != batch.StatusDenied || !isFalse(r.Blocked) || !strings.Contains(r.BlockError, "Privileged Authentication Administrator") ||
 			!strings.Contains(r.Note, "Privileged Authentication Administrator") {
-			t.Errorf("the admin's row: %s blocked=%s %q note %q", r.Status, ctBool(r.Blocked), r.BlockError, r.Note)
+			t.Errorf("the admin's row: %s blocked=%s %q note %q", r.Status, boolText(r.Blocked), r.BlockError, r.Note)
 		}
 	})
 }
@@ -431,65 +430,6 @@ func TestSummaryJSON(t *testing.T) {
 			t.Errorf("--summary-json is the input: exit %d\n%s", res.code, res.stderr)
 		}
 	})
-}
-
-// TestDryRunSays: a dry run says it is one before it starts, and enable --dry-run reports what
-// the rollback would do: would_enable rows, the devices it would re-enable in its devices
-// report, and the summary in the conditional.
-func TestDryRunSays(t *testing.T) {
-	t.Parallel()
-	c := ctContained(t, true)
-	dry := filepath.Join(c.dir, "dry.csv")
-	res := c.enable(t, c.env, c.out, dry, "--devices", "--dry-run")
-	if res.code != exitOK {
-		t.Fatalf("exit %d\n%s", res.code, res.stderr)
-	}
-	if !strings.HasPrefix(res.stderr, "DRY RUN: nothing will be re-enabled") {
-		t.Errorf("no dry-run banner first:\n%s", res.stderr)
-	}
-	rows := readReport(t, dry)
-	// A would_enable row re-enables sign-in (the run being undone found the user enabled), or
-	// only devices.
-	would, signIn, devs := 0, 0, 0
-	for _, r := range rows {
-		if r.Status == batch.StatusWouldEnable {
-			would++
-			if ctTrue(r.PriorAccountEnabled) {
-				signIn++
-			}
-			if r.Devices != nil {
-				devs += *r.Devices
-			}
-		}
-	}
-	ds := readDevices(t, report.DevicesPath(dry))
-	for _, d := range ds {
-		if d.Outcome != batch.DeviceWouldEnable || !c.disabledIDs[d.ID] || rows[d.Line].Status != batch.StatusWouldEnable {
-			t.Errorf("devices report: %s %s for line %d (%s)", d.ID, d.Outcome, d.Line, rows[d.Line].Status)
-		}
-	}
-	if signIn != len(c.blockedIDs) || len(ds) != len(c.disabledIDs) || devs != len(ds) {
-		t.Errorf("%d would_enable rows re-enable sign-in, %d devices (%d by the rows); want %d users and %d devices",
-			signIn, len(ds), devs, len(c.blockedIDs), len(c.disabledIDs))
-	}
-	want := fmt.Sprintf("Dry run: nothing was re-enabled. The rollback would re-enable sign-in for %d users and %d devices",
-		len(c.blockedIDs), len(c.disabledIDs))
-	if !strings.Contains(res.stderr, want) || !strings.Contains(res.stderr, fmt.Sprintf("  would_enable   %d\n", would)) ||
-		!strings.Contains(res.stderr, fmt.Sprintf("Devices: %d would be re-enabled", len(c.disabledIDs))) {
-		t.Errorf("the summary lacks %q and the counts:\n%s", want, res.stderr)
-	}
-	c.checkUndone(t, nil, nil)
-
-	// The dry rollback's report is no report to undo.
-	res = c.enable(t, c.env, dry, filepath.Join(c.dir, "again.csv"))
-	if res.code != exitFailure || !strings.Contains(res.stderr, "this is the report of a rollback") {
-		t.Errorf("enable --from a dry rollback: exit %d\n%s", res.code, res.stderr)
-	}
-
-	res = runCLI(t, c.env, "", cliArgs("validate", c.url, c.input, filepath.Join(c.dir, "v.csv"), "--exclude", c.excludes)...)
-	if !strings.HasPrefix(res.stderr, "DRY RUN: users are only read; nothing will be revoked, blocked or disabled.\n") {
-		t.Errorf("validate: no dry-run banner first:\n%s", res.stderr)
-	}
 }
 
 // TestHintsMatch: a report path error hints --force only when the file is there and --force was
