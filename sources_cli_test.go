@@ -33,8 +33,8 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/report"
 )
 
-// srcTenants are the tenant ids of these tests; the first is each emulator's default tenant.
-var srcTenants = []string{
+// tenantIDs are the tenant ids of these tests; the first is each emulator's default tenant.
+var tenantIDs = []string{
 	"a0000000-0000-4000-8000-00000000000a",
 	"b0000000-0000-4000-8000-00000000000b",
 	"c0000000-0000-4000-8000-00000000000c",
@@ -42,10 +42,10 @@ var srcTenants = []string{
 	"e0000000-0000-4000-8000-00000000000e",
 }
 
-// srcCertFile writes the TLS server's certificate where a child process's TLS stack finds it
+// certFile writes the TLS server's certificate where a child process's TLS stack finds it
 // (SSL_CERT_FILE), so that the child trusts the emulator as the in-process runs trust it
 // through sys.transport. Every front has the same one (httptest's).
-func srcCertFile(t *testing.T, ss *simServer) string {
+func certFile(t *testing.T, ss *simServer) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "graphsim-cert.pem")
 	data := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ss.srv.Certificate().Raw})
@@ -55,24 +55,24 @@ func srcCertFile(t *testing.T, ss *simServer) string {
 	return p
 }
 
-// srcTokenArgs is a non-interactive revoke of users from Graph with the fixed test token.
-func srcTokenArgs(url, reportPath string, extra ...string) []string {
+// sourceArgs is a non-interactive revoke of users from Graph with the fixed test token.
+func sourceArgs(url, reportPath string, extra ...string) []string {
 	return append([]string{"revoke", "--auth", "token", "--graph-url", url, "--report", reportPath, "--yes"}, extra...)
 }
 
-// srcReadList reads a resolved user list as --input would, returning its rows.
-func srcReadList(t *testing.T, path string) []batch.Row {
+// readList reads a resolved user list as --input would, returning its rows.
+func readList(t *testing.T, path string) []batch.Row {
 	t.Helper()
-	rows, err := srcReadListErr(path)
+	rows, err := readListErr(path)
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return rows
 }
 
-// srcRevokedOnce asserts that each of want was revoked exactly once in tenant v and nobody
+// revokedOnce asserts that each of want was revoked exactly once in tenant v and nobody
 // else there at all.
-func srcRevokedOnce(t *testing.T, v *graphsim.TenantView, want map[string]bool) {
+func revokedOnce(t *testing.T, v *graphsim.TenantView, want map[string]bool) {
 	t.Helper()
 	bad := 0
 	for _, u := range v.Users() {
@@ -91,7 +91,7 @@ func srcRevokedOnce(t *testing.T, v *graphsim.TenantView, want map[string]bool) 
 	}
 }
 
-func srcIDs(users []graphsim.User) map[string]bool {
+func idSet(users []graphsim.User) map[string]bool {
 	m := make(map[string]bool, len(users))
 	for _, u := range users {
 		m[u.ID] = true
@@ -99,8 +99,8 @@ func srcIDs(users []graphsim.User) map[string]bool {
 	return m
 }
 
-// srcStatuses counts a report's rows by status.
-func srcStatuses(rows map[int]batch.Result) map[batch.Status]int {
+// countStatuses counts a report's rows by status.
+func countStatuses(rows map[int]batch.Result) map[batch.Status]int {
 	m := map[batch.Status]int{}
 	for _, r := range rows {
 		m[r.Status]++
@@ -108,13 +108,13 @@ func srcStatuses(rows map[int]batch.Result) map[batch.Status]int {
 	return m
 }
 
-// srcGUID makes a recognisable object id.
-func srcGUID(prefix, n int) string {
+// testGUID makes a recognisable object id.
+func testGUID(prefix, n int) string {
 	return fmt.Sprintf("%08x-%04x-4000-8000-%012x", prefix, n>>16&0xffff, n)
 }
 
-// srcQuery reads a step URL's query.
-func srcQuery(t *testing.T, u string) url.Values {
+// stepQuery reads a step URL's query.
+func stepQuery(t *testing.T, u string) url.Values {
 	t.Helper()
 	_, q, _ := strings.Cut(u, "?")
 	v, err := url.ParseQuery(q)
@@ -135,14 +135,14 @@ func TestSrcGroup(t *testing.T) {
 	groups := graphsim.NestedGroup("Incident Responders", members)
 	top := groups[0]
 	devices := []graphsim.Device{
-		{ID: srcGUID(0xd0, 1), DeviceID: srcGUID(0xd1, 1), DisplayName: "KIOSK-01", AccountEnabled: true},
-		{ID: srcGUID(0xd0, 2), DeviceID: srcGUID(0xd1, 2), DisplayName: "KIOSK-02", AccountEnabled: true},
+		{ID: testGUID(0xd0, 1), DeviceID: testGUID(0xd1, 1), DisplayName: "KIOSK-01", AccountEnabled: true},
+		{ID: testGUID(0xd0, 2), DeviceID: testGUID(0xd1, 2), DisplayName: "KIOSK-02", AccountEnabled: true},
 	}
-	sps := []graphsim.ServicePrincipal{{ID: srcGUID(0x5e, 1), DisplayName: "IR automation"}}
+	sps := []graphsim.ServicePrincipal{{ID: testGUID(0x5e, 1), DisplayName: "IR automation"}}
 	// Devices in the middle group, a service principal in the leaf: both below the top.
 	groups[1].Members = append(groups[1].Members, devices[0].ID, devices[1].ID)
 	groups[3].Members = append(groups[3].Members, sps[0].ID)
-	sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 41, Quota: graphsim.QuotaOff, TenantID: srcTenants[0],
+	sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 41, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0],
 		Groups: groups, Devices: devices, ServicePrincipals: sps}, users)
 
 	dir := t.TempDir()
@@ -153,11 +153,11 @@ func TestSrcGroup(t *testing.T) {
 	var listErr error
 	ss := serveSim(t, sim, simOpts{record: true, batches: func(ss *simServer, env envelope) batchAction {
 		if env.revokes() > 0 && atFirstRevoke == nil && listErr == nil {
-			atFirstRevoke, listErr = srcReadListErr(listPath)
+			atFirstRevoke, listErr = readListErr(listPath)
 		}
 		return batchServe
 	}})
-	res := runCLI(t, tokenEnv(), "", srcTokenArgs(ss.url, out, "--group", top.ID)...)
+	res := runCLI(t, tokenEnv(), "", sourceArgs(ss.url, out, "--group", top.ID)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 	}
@@ -167,8 +167,8 @@ func TestSrcGroup(t *testing.T) {
 		t.Errorf("at the first revoke, %s held %d users (%v), want all %d", listPath, len(atFirstRevoke), listErr, len(members))
 	}
 	// The list reads as any --input: exactly the group's users, each once.
-	want := srcIDs(members)
-	listed := srcReadList(t, listPath)
+	want := idSet(members)
+	listed := readList(t, listPath)
 	seen := map[string]bool{}
 	byUPN := map[string]string{}
 	for _, u := range users {
@@ -205,7 +205,7 @@ func TestSrcGroup(t *testing.T) {
 		t.Errorf("%d pages of the group's users, want 3 ($top=999 for 2,500 users)", len(userPages))
 	}
 	for i, p := range userPages {
-		q := srcQuery(t, p.URL)
+		q := stepQuery(t, p.URL)
 		if q.Get("$top") != "999" || !strings.Contains(q.Get("$select"), "userPrincipalName") {
 			t.Errorf("page %d: %s, want $select and $top=999", i+1, p.URL)
 		}
@@ -223,10 +223,10 @@ func TestSrcGroup(t *testing.T) {
 		}
 	}
 	rows := readReport(t, out)
-	if st := srcStatuses(rows); st[batch.StatusRevoked] != len(members) || len(rows) != len(members) {
+	if st := countStatuses(rows); st[batch.StatusRevoked] != len(members) || len(rows) != len(members) {
 		t.Errorf("report: %v for %d rows, want %d revoked", st, len(rows), len(members))
 	}
-	srcRevokedOnce(t, sim.Tenant(srcTenants[0]), want)
+	revokedOnce(t, sim.Tenant(tenantIDs[0]), want)
 	// Nothing but users was written to: no step addresses a device, group or service principal.
 	for _, s := range ss.steps() {
 		if s.Method != "GET" && !s.revoke() {
@@ -245,7 +245,7 @@ func TestSrcGroup(t *testing.T) {
 	}
 }
 
-func srcReadListErr(path string) (rows []batch.Row, err error) {
+func readListErr(path string) (rows []batch.Row, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -276,8 +276,8 @@ func TestSrcGroupByName(t *testing.T) {
 	var groups []graphsim.Group
 	groups = append(groups, graphsim.NestedGroup("O'Brien's R&D #1", users[:30])...)
 	helpdesk := []graphsim.Group{
-		{ID: srcGUID(0x6e, 1), DisplayName: "Helpdesk", Members: []string{users[40].ID}},
-		{ID: srcGUID(0x6e, 2), DisplayName: "Helpdesk", Members: []string{users[41].ID}},
+		{ID: testGUID(0x6e, 1), DisplayName: "Helpdesk", Members: []string{users[40].ID}},
+		{ID: testGUID(0x6e, 2), DisplayName: "Helpdesk", Members: []string{users[41].ID}},
 	}
 	groups = append(groups, helpdesk...)
 	tests := []struct {
@@ -295,10 +295,10 @@ func TestSrcGroupByName(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 43, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Groups: groups}, users)
+			sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 43, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0], Groups: groups}, users)
 			ss := serveSim(t, sim, simOpts{record: true})
 			dir := t.TempDir()
-			res := runCLI(t, tokenEnv(), "", srcTokenArgs(ss.url, filepath.Join(dir, "report.csv"), "--group", tc.group)...)
+			res := runCLI(t, tokenEnv(), "", sourceArgs(ss.url, filepath.Join(dir, "report.csv"), "--group", tc.group)...)
 			ss.drain()
 			if res.code != tc.code {
 				t.Fatalf("exit %d, want %d\n%s", res.code, tc.code, res.stderr)
@@ -313,10 +313,10 @@ func TestSrcGroupByName(t *testing.T) {
 			if len(steps) == 0 || steps[0].Method != "GET" {
 				t.Fatalf("first step %+v, want the group lookup", steps)
 			}
-			if f := srcQuery(t, steps[0].URL).Get("$filter"); f != "displayName eq '"+strings.ReplaceAll(tc.group, "'", "''")+"'" {
+			if f := stepQuery(t, steps[0].URL).Get("$filter"); f != "displayName eq '"+strings.ReplaceAll(tc.group, "'", "''")+"'" {
 				t.Errorf("group lookup filter %q", f)
 			}
-			srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(tc.revoked))
+			revokedOnce(t, sim.Tenant(tenantIDs[0]), idSet(tc.revoked))
 			if tc.code != exitOK {
 				if gs := sim.Stats(); gs.Writes != 0 || len(steps) != 1 {
 					t.Errorf("refused run: %d writes, %d steps, want only the lookup", gs.Writes, len(steps))
@@ -327,21 +327,21 @@ func TestSrcGroupByName(t *testing.T) {
 	}
 }
 
-// srcPool is an app pool of n apps in the emulator's tenants, with the pool file and the
+// appPool is an app pool of n apps in the emulator's tenants, with the pool file and the
 // environment holding their secrets.
-type srcPool struct {
+type appPool struct {
 	apps []graphsim.App
 	file string
 	env  map[string]string
 }
 
-func srcNewPool(t *testing.T, n int, tenants ...string) srcPool {
+func newAppPool(t *testing.T, n int, tenants ...string) appPool {
 	t.Helper()
-	p := srcPool{env: map[string]string{}}
+	p := appPool{env: map[string]string{}}
 	var b strings.Builder
 	b.WriteString("client_id,secret_env\n")
 	for i := range n {
-		a := graphsim.App{ClientID: srcGUID(0xa99, i+1), Secret: fmt.Sprintf("pool-secret-%d~x", i+1), DisplayName: fmt.Sprintf("bulkrevoke %d", i+1), Tenants: tenants}
+		a := graphsim.App{ClientID: testGUID(0xa99, i+1), Secret: fmt.Sprintf("pool-secret-%d~x", i+1), DisplayName: fmt.Sprintf("bulkrevoke %d", i+1), Tenants: tenants}
 		p.apps = append(p.apps, a)
 		name := fmt.Sprintf("POOL_SECRET_%d", i+1)
 		p.env[name] = a.Secret
@@ -351,14 +351,14 @@ func srcNewPool(t *testing.T, n int, tenants ...string) srcPool {
 	return p
 }
 
-// srcSignIn is how a run signs in to the TLS emulator through a front: with a client secret
+// tlsSignIn is how a run signs in to the TLS emulator through a front: with a client secret
 // (or a pool), through graphsim's token endpoint.
-func srcSignIn(f *simFront) []string {
+func tlsSignIn(f *simFront) []string {
 	return []string{"--graph-url", f.url, "--authority-host", f.srv.URL + "/"}
 }
 
-// srcAppSteps counts revoke steps by the app whose token carried them.
-func srcAppSteps(steps []batchStep) map[string]int {
+// revokesByApp counts revoke steps by the app whose token carried them.
+func revokesByApp(steps []batchStep) map[string]int {
 	m := map[string]int{}
 	for _, s := range steps {
 		if s.revoke() {
@@ -382,13 +382,13 @@ func srcAppSteps(steps []batchStep) map[string]int {
 func TestSrcAllUsers(t *testing.T) {
 	t.Parallel()
 	users := graphsim.GenerateUsers(10000, 47)
-	pool := srcNewPool(t, 3, srcTenants[0])
-	sim := graphsim.New(graphsim.Config{Seed: 47, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Apps: pool.apps}, users)
+	pool := newAppPool(t, 3, tenantIDs[0])
+	sim := graphsim.New(graphsim.Config{Seed: 47, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0], Apps: pool.apps}, users)
 	ss := serveSim(t, sim, simOpts{tls: true, record: true})
 	tr := ss.srv.Client().Transport
 	args := func(out string, extra ...string) []string {
-		a := append([]string{"revoke", "--all-users", "--report", out, "--app-pool", pool.file, "--tenant-id", srcTenants[0],
-			"--rate", "2000"}, srcSignIn(ss.simFront)...)
+		a := append([]string{"revoke", "--all-users", "--report", out, "--app-pool", pool.file, "--tenant-id", tenantIDs[0],
+			"--rate", "2000"}, tlsSignIn(ss.simFront)...)
 		return append(a, extra...)
 	}
 	breakglass := []graphsim.User{users[17], users[4242], users[9999]}
@@ -440,7 +440,7 @@ func TestSrcAllUsers(t *testing.T) {
 			}
 		}
 		rows := readReport(t, out)
-		if st := srcStatuses(rows); len(rows) != 10000 || st[batch.StatusRevoked] != 9997 || st[batch.StatusExcluded] != 3 {
+		if st := countStatuses(rows); len(rows) != 10000 || st[batch.StatusRevoked] != 9997 || st[batch.StatusExcluded] != 3 {
 			t.Errorf("report: %v for %d rows, want 9,997 revoked and 3 excluded", st, len(rows))
 		}
 		excluded := map[string]bool{}
@@ -457,11 +457,11 @@ func TestSrcAllUsers(t *testing.T) {
 				t.Errorf("break-glass %s (%s) is not reported excluded", u.UPN, u.ID)
 			}
 		}
-		want := srcIDs(users)
+		want := idSet(users)
 		for _, u := range breakglass {
 			delete(want, u.ID)
 		}
-		srcRevokedOnce(t, sim.Tenant(srcTenants[0]), want)
+		revokedOnce(t, sim.Tenant(tenantIDs[0]), want)
 		for _, s := range ss.steps() {
 			for _, u := range breakglass {
 				if s.revoke() && (strings.Contains(strings.ToLower(s.URL), strings.ToLower(url.PathEscape(u.UPN))) || strings.Contains(s.URL, u.ID)) {
@@ -469,13 +469,13 @@ func TestSrcAllUsers(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("revoke steps by app: %v", srcAppSteps(ss.steps()))
+		t.Logf("revoke steps by app: %v", revokesByApp(ss.steps()))
 	})
 }
 
-// srcGraphError asks graphsim directly for a listing and returns its error message: what the
+// graphError asks graphsim directly for a listing and returns its error message: what the
 // admin must read unchanged.
-func srcGraphError(t *testing.T, ss *simServer, path string, header map[string]string) (int, string, string) {
+func graphError(t *testing.T, ss *simServer, path string, header map[string]string) (int, string, string) {
 	t.Helper()
 	req, err := http.NewRequest("GET", ss.url+path, nil)
 	if err != nil {
@@ -507,7 +507,7 @@ func TestSrcFilter(t *testing.T) {
 	t.Parallel()
 	users := graphsim.GenerateUsers(7000, 53)
 	newSim := func() *graphsim.Server {
-		return graphsim.New(graphsim.Config{Token: simToken, Seed: 53, Quota: graphsim.QuotaOff, TenantID: srcTenants[0]}, users)
+		return graphsim.New(graphsim.Config{Token: simToken, Seed: 53, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0]}, users)
 	}
 	selected := func(keep func(u graphsim.User) bool) []graphsim.User {
 		var out []graphsim.User
@@ -539,7 +539,7 @@ func TestSrcFilter(t *testing.T) {
 			sim := newSim()
 			ss := serveSim(t, sim, simOpts{record: true})
 			out := filepath.Join(t.TempDir(), "report.csv")
-			res := runCLI(t, tokenEnv(), "", srcTokenArgs(ss.url, out, "--filter", tc.filter)...)
+			res := runCLI(t, tokenEnv(), "", sourceArgs(ss.url, out, "--filter", tc.filter)...)
 			if res.code != exitOK {
 				t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 			}
@@ -554,7 +554,7 @@ func TestSrcFilter(t *testing.T) {
 				t.Errorf("%d pages, want %d", len(pages), tc.pages)
 			}
 			for i, p := range pages {
-				q := srcQuery(t, p.URL)
+				q := stepQuery(t, p.URL)
 				if i == 0 && q.Get("$filter") != tc.filter {
 					t.Errorf("$filter %q, want %q", q.Get("$filter"), tc.filter)
 				}
@@ -567,10 +567,10 @@ func TestSrcFilter(t *testing.T) {
 				}
 			}
 			rows := readReport(t, out)
-			if st := srcStatuses(rows); len(rows) != len(tc.want) || st[batch.StatusRevoked] != len(tc.want) {
+			if st := countStatuses(rows); len(rows) != len(tc.want) || st[batch.StatusRevoked] != len(tc.want) {
 				t.Errorf("report: %v for %d rows, want %d revoked", st, len(rows), len(tc.want))
 			}
-			srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(tc.want))
+			revokedOnce(t, sim.Tenant(tenantIDs[0]), idSet(tc.want))
 		})
 	}
 
@@ -590,13 +590,13 @@ func TestSrcFilter(t *testing.T) {
 				header["ConsistencyLevel"] = "eventual"
 				path += "&$count=true"
 			}
-			status, code, msg := srcGraphError(t, ss, path, header)
+			status, code, msg := graphError(t, ss, path, header)
 			if status != http.StatusBadRequest || msg == "" {
 				t.Fatalf("graphsim answers %s with %d %s %q: the test needs a filter Graph refuses", tc.filter, status, code, msg)
 			}
 			before := sim.Stats()
 			dir := t.TempDir()
-			res := runCLI(t, tokenEnv(), "", srcTokenArgs(ss.url, filepath.Join(dir, "report.csv"), "--filter", tc.filter)...)
+			res := runCLI(t, tokenEnv(), "", sourceArgs(ss.url, filepath.Join(dir, "report.csv"), "--filter", tc.filter)...)
 			ss.drain()
 			if res.code != exitFailure || !strings.Contains(res.stderr, msg) || !strings.Contains(res.stderr, code) {
 				t.Errorf("exit %d, want 1 and Graph's %s %q:\n%s", res.code, code, msg, res.stderr)
@@ -612,9 +612,9 @@ func TestSrcFilter(t *testing.T) {
 	}
 }
 
-// srcReportRevoked counts the revoked rows of the complete lines of a report a live process is
+// liveRevoked counts the revoked rows of the complete lines of a report a live process is
 // writing; -1 when it cannot be read.
-func srcReportRevoked(path string) int {
+func liveRevoked(path string) int {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return -1
@@ -623,17 +623,17 @@ func srcReportRevoked(path string) int {
 	if err != nil {
 		return -1
 	}
-	return srcStatuses(rows)[batch.StatusRevoked]
+	return countStatuses(rows)[batch.StatusRevoked]
 }
 
-// srcKiller kills a child run (SIGKILL) in the middle: from its nth revoke envelope on, no
+// envelopeKiller kills a child run (SIGKILL) in the middle: from its nth revoke envelope on, no
 // revoke envelope is answered, and the child dies at the first that arrives when every revoke
 // graphsim has landed is in the report on disk already (each arrival is the child's sign that
 // it handled an answer: its workers send the next envelope after writing the last one's rows).
 // So nothing the report does not say was done has been done, and a resume must revoke every
 // other user exactly once. (Killing at a fixed envelope would race the answers of the
 // envelopes in flight beside it.)
-type srcKiller struct {
+type envelopeKiller struct {
 	report string
 	nth    int
 
@@ -643,19 +643,19 @@ type srcKiller struct {
 	killed int // the revoke envelope the child was killed at; 0 while alive
 }
 
-func (k *srcKiller) setChild(c *childProc) {
+func (k *envelopeKiller) setChild(c *childProc) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.child = c
 }
 
-func (k *srcKiller) at() int {
+func (k *envelopeKiller) at() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.killed
 }
 
-func (k *srcKiller) hook(ss *simServer, env envelope) batchAction {
+func (k *envelopeKiller) hook(ss *simServer, env envelope) batchAction {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if env.revokes() == 0 || k.killed > 0 {
@@ -664,7 +664,7 @@ func (k *srcKiller) hook(ss *simServer, env envelope) batchAction {
 	if k.seen++; k.seen < k.nth {
 		return batchServe
 	}
-	if srcReportRevoked(k.report) == ss.sim.Stats().Revocations {
+	if liveRevoked(k.report) == ss.sim.Stats().Revocations {
 		k.killed = k.seen
 		k.child.signal(os.Kill)
 		ss.stop()
@@ -672,9 +672,9 @@ func (k *srcKiller) hook(ss *simServer, env envelope) batchAction {
 	return batchHold
 }
 
-// srcKillRun starts the child run, waits for it to die by the killer's hand and returns the
+// killRun starts the child run, waits for it to die by the killer's hand and returns the
 // rows of its report.
-func srcKillRun(t *testing.T, ss *simServer, k *srcKiller, dir string, env []string, args ...string) map[int]batch.Result {
+func killRun(t *testing.T, ss *simServer, k *envelopeKiller, dir string, env []string, args ...string) map[int]batch.Result {
 	t.Helper()
 	c := startChild(t, dir, env, args...)
 	k.setChild(c)
@@ -683,7 +683,7 @@ func srcKillRun(t *testing.T, ss *simServer, k *srcKiller, dir string, env []str
 	}
 	ss.drain()
 	rows, _ := readTornReport(t, k.report)
-	revoked := srcStatuses(rows)[batch.StatusRevoked]
+	revoked := countStatuses(rows)[batch.StatusRevoked]
 	if revoked == 0 || revoked != ss.sim.Stats().Revocations {
 		t.Fatalf("killed at revoke envelope %d: the report says %d revoked, graphsim %d", k.at(), revoked, ss.sim.Stats().Revocations)
 	}
@@ -724,10 +724,10 @@ func TestSrcKillAndResume(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 59, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Groups: groups}, users)
+			sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 59, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0], Groups: groups}, users)
 			dir := t.TempDir()
 			first := filepath.Join(dir, "first.csv")
-			k := &srcKiller{report: first, nth: 6}
+			k := &envelopeKiller{report: first, nth: 6}
 			ss := serveSim(t, sim, simOpts{record: true, batches: k.hook})
 			listed := 0
 			var want []graphsim.User
@@ -736,9 +736,9 @@ func TestSrcKillAndResume(t *testing.T) {
 					want = append(want, u)
 				}
 			}
-			srcKillRun(t, ss, k, dir, nil, append([]string{"revoke", "--auth", "token", "--graph-url", ss.url, "--report", first, "--yes"}, tc.source(dir)...)...)
+			killRun(t, ss, k, dir, nil, sourceArgs(ss.url, first, tc.source(dir)...)...)
 			list := report.UsersPath(first)
-			rows := srcReadList(t, list)
+			rows := readList(t, list)
 			listed = len(rows)
 			if tc.name == "all-users" {
 				listed-- // the break-glass account is listed, and excluded
@@ -749,17 +749,17 @@ func TestSrcKillAndResume(t *testing.T) {
 
 			second := filepath.Join(dir, "second.csv")
 			f := ss.front(t)
-			resume := startChild(t, dir, nil, "revoke", "--auth", "token", "--graph-url", f.url, "--input", list, "--resume", first, "--report", second, "--yes")
+			resume := startChild(t, dir, nil, cliArgs("revoke", f.url, list, second, "--resume", first)...)
 			if code := resume.wait(t); code != exitOK {
 				t.Fatalf("resumed run exited %d, want 0; stderr:\n%s", code, resume.stderr.String())
 			}
 			ss.drain()
 			got, n := readTornReport(t, second)
-			st := srcStatuses(got)
+			st := countStatuses(got)
 			if n != len(rows) || st[batch.StatusRevoked] != len(want) || st[batch.StatusRevoked]+st[batch.StatusExcluded] != len(rows) {
 				t.Errorf("resumed report: %v in %d rows, want %d revoked of %d", st, n, len(want), len(rows))
 			}
-			srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(want))
+			revokedOnce(t, sim.Tenant(tenantIDs[0]), idSet(want))
 			for _, r := range got {
 				if r.Status == batch.StatusExcluded && (r.UPN != breakglass.UPN || !strings.Contains(r.Note, "excluded by the run reported in "+first)) {
 					t.Errorf("line %d: excluded %s, note %q", r.Line, r.UPN, r.Note)
@@ -767,8 +767,7 @@ func TestSrcKillAndResume(t *testing.T) {
 			}
 
 			// Resuming with the query instead of its list is refused, with the way to do it.
-			res := runCLI(t, tokenEnv(), "", append([]string{"revoke", "--auth", "token", "--graph-url", f.url, "--resume", first, "--report",
-				filepath.Join(dir, "third.csv"), "--yes"}, tc.source(dir)...)...)
+			res := runCLI(t, tokenEnv(), "", sourceArgs(f.url, filepath.Join(dir, "third.csv"), append([]string{"--resume", first}, tc.source(dir)...)...)...)
 			if res.code != exitFailure || !strings.Contains(res.stderr, "hint: resume with --input <report>.users.csv --resume <report>") {
 				t.Errorf("resume of a query: exit %d\n%s", res.code, res.stderr)
 			}
@@ -776,38 +775,64 @@ func TestSrcKillAndResume(t *testing.T) {
 	}
 }
 
-// srcTenantsSim is five tenants of n users each (the first is the default tenant), and one
+// fiveTenants is five tenants of n users each (the first is the default tenant), and one
 // multi-tenant app with a secret, consented in the tenants listed.
-func srcTenantsSim(n int, consented []string, seed int64) (*graphsim.Server, [][]graphsim.User, graphsim.App) {
-	all := make([][]graphsim.User, len(srcTenants))
+func fiveTenants(n int, consented []string, seed int64) (*graphsim.Server, [][]graphsim.User, graphsim.App) {
+	all := make([][]graphsim.User, len(tenantIDs))
 	var extra []graphsim.Tenant
-	for i, id := range srcTenants {
+	for i, id := range tenantIDs {
 		all[i] = graphsim.GenerateUsers(n, seed+int64(i))
 		if i > 0 {
 			extra = append(extra, graphsim.Tenant{ID: id, Users: all[i]})
 		}
 	}
 	app := graphsim.App{ClientID: "0000c11e-0000-4000-8000-00000000c11e", Secret: "msp-secret~Zq8", DisplayName: "MSP responder", Tenants: consented}
-	sim := graphsim.New(graphsim.Config{Seed: seed, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Tenants: extra, Apps: []graphsim.App{app}}, all[0])
+	sim := graphsim.New(graphsim.Config{Seed: seed, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0], Tenants: extra, Apps: []graphsim.App{app}}, all[0])
 	return sim, all, app
 }
 
-// srcTenantList names every user of the given tenants, by tenant id and UPN, the tenants'
+// tenantList names every user of the given tenants, by tenant id and UPN, the tenants'
 // rows interleaved as an MSP's merged export would have them.
-func srcTenantList(t *testing.T, all [][]graphsim.User, tenants ...int) string {
+func tenantList(t *testing.T, all [][]graphsim.User, tenants ...int) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("tenant,userPrincipalName\n")
 	for i := range len(all[0]) {
 		for _, tn := range tenants {
-			fmt.Fprintf(&b, "%s,%s\n", srcTenants[tn], all[tn][i].UPN)
+			fmt.Fprintf(&b, "%s,%s\n", tenantIDs[tn], all[tn][i].UPN)
 		}
 	}
 	return writeFile(t, "tenants.csv", b.String())
 }
 
-// srcByTenant reads the summary's per-tenant table: tenant -> rows, done, not done.
-func srcByTenant(stderr string) map[string][3]int {
+// checkTenantRows checks the report of a tenantList of every tenant: each row carries its
+// tenant's id, the rows of tenant denied are as deniedOK says (want, in words), every other
+// row is revoked; in graphsim every user of the other tenants is revoked once, and nobody of
+// the denied tenant at all.
+func checkTenantRows(t *testing.T, sim *graphsim.Server, all [][]graphsim.User, rows map[int]batch.Result, denied int, want string, deniedOK func(batch.Result) bool) {
+	t.Helper()
+	for _, r := range rows {
+		tn := (r.Line - 2) % len(tenantIDs)
+		switch {
+		case r.TenantID != tenantIDs[tn]:
+			t.Errorf("line %d: tenant_id %q, want %s", r.Line, r.TenantID, tenantIDs[tn])
+		case tn != denied && r.Status != batch.StatusRevoked:
+			t.Errorf("line %d (tenant %d): %s %s %s, want revoked", r.Line, tn, r.Status, r.Code, r.Message)
+		case tn == denied && !deniedOK(r):
+			t.Errorf("line %d (tenant without consent): %s %d %s %q (%d attempts), want %s", r.Line, r.Status, r.HTTP, r.Code, r.Message, r.Attempts, want)
+		}
+	}
+	for i, users := range all {
+		want := idSet(users)
+		if i == denied {
+			want = nil
+		}
+		revokedOnce(t, sim.Tenant(tenantIDs[i]), want)
+	}
+}
+
+// summaryByTenant reads the summary's per-tenant table: tenant -> rows, done, not done.
+func summaryByTenant(stderr string) map[string][3]int {
 	out := map[string][3]int{}
 	_, table, ok := strings.Cut(stderr, "By tenant:\n")
 	if !ok {
@@ -832,12 +857,12 @@ func srcByTenant(stderr string) map[string][3]int {
 // another tenant is refused before anything is sent.
 func TestSrcManyTenants(t *testing.T) {
 	t.Parallel()
-	sim, all, app := srcTenantsSim(60, srcTenants[:4], 61)
+	sim, all, app := fiveTenants(60, tenantIDs[:4], 61)
 	ss := serveSim(t, sim, simOpts{tls: true, record: true})
 	tr := ss.srv.Client().Transport
 	env := map[string]string{"AZURE_CLIENT_SECRET": app.Secret}
-	signIn := append([]string{"--auth", "secret", "--client-id", app.ClientID}, srcSignIn(ss.simFront)...)
-	list := srcTenantList(t, all, 0, 1, 2, 3, 4)
+	signIn := append([]string{"--auth", "secret", "--client-id", app.ClientID}, tlsSignIn(ss.simFront)...)
+	list := tenantList(t, all, 0, 1, 2, 3, 4)
 
 	t.Run("one tenant without consent", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "report.csv")
@@ -850,26 +875,11 @@ func TestSrcManyTenants(t *testing.T) {
 		if len(rows) != 5*60 {
 			t.Errorf("%d rows, want %d", len(rows), 5*60)
 		}
-		for _, r := range rows {
-			tn := (r.Line - 2) % 5
-			switch {
-			case r.TenantID != srcTenants[tn]:
-				t.Errorf("line %d: tenant_id %q, want %s", r.Line, r.TenantID, srcTenants[tn])
-			case tn < 4 && r.Status != batch.StatusRevoked:
-				t.Errorf("line %d (tenant %d): %s %s %s, want revoked", r.Line, tn, r.Status, r.Code, r.Message)
-			case tn == 4 && (r.Status != batch.StatusDenied || r.Code != "sign_in" || !strings.Contains(r.Message, "AADSTS700016") || r.Attempts != 0):
-				t.Errorf("line %d (tenant without consent): %s %s %q (%d attempts), want denied by the sign-in error", r.Line, r.Status, r.Code, r.Message, r.Attempts)
-			}
-		}
-		for i, users := range all {
-			want := srcIDs(users)
-			if i == 4 {
-				want = nil
-			}
-			srcRevokedOnce(t, sim.Tenant(srcTenants[i]), want)
-		}
-		byTenant := srcByTenant(res.stderr)
-		for i, id := range srcTenants {
+		checkTenantRows(t, sim, all, rows, 4, "denied by the sign-in error", func(r batch.Result) bool {
+			return r.Status == batch.StatusDenied && r.Code == "sign_in" && strings.Contains(r.Message, "AADSTS700016") && r.Attempts == 0
+		})
+		byTenant := summaryByTenant(res.stderr)
+		for i, id := range tenantIDs {
 			want := [3]int{60, 60, 0}
 			if i == 4 {
 				want = [3]int{60, 0, 60}
@@ -878,12 +888,12 @@ func TestSrcManyTenants(t *testing.T) {
 				t.Errorf("summary for tenant %s: %v, want rows, revoked, not revoked %v\n%s", id, byTenant[id], want, res.stderr)
 			}
 		}
-		if !strings.Contains(res.stderr, "Dropped from the run:\n  tenant "+srcTenants[4]+": cannot sign in: ") || !strings.Contains(res.stderr, "AADSTS700016") {
+		if !strings.Contains(res.stderr, "Dropped from the run:\n  tenant "+tenantIDs[4]+": cannot sign in: ") || !strings.Contains(res.stderr, "AADSTS700016") {
 			t.Errorf("the summary does not say why the tenant was skipped:\n%s", res.stderr)
 		}
 		// Each tenant's users went with a token of that tenant, and nothing went to the fifth.
 		for _, s := range ss.steps() {
-			if s.App != strings.ToLower(app.ClientID) || s.Tenant == srcTenants[4] {
+			if s.App != strings.ToLower(app.ClientID) || s.Tenant == tenantIDs[4] {
 				t.Errorf("step %s %s sent with a token of app %q in tenant %q", s.Method, s.URL, s.App, s.Tenant)
 			}
 		}
@@ -893,8 +903,8 @@ func TestSrcManyTenants(t *testing.T) {
 	t.Run("--tenant-id restricts the tenants", func(t *testing.T) {
 		dir := t.TempDir()
 		res := runCLIWith(t, env, tr, false, "", append([]string{"revoke", "--input", list, "--report", filepath.Join(dir, "report.csv"), "--yes",
-			"--tenant-id", srcTenants[0], "--tenant-id", strings.ToUpper(srcTenants[1])}, signIn...)...)
-		if res.code != exitFailure || !strings.Contains(res.stderr, "the list names tenant "+srcTenants[2]+", which is not among --tenant-id") {
+			"--tenant-id", tenantIDs[0], "--tenant-id", strings.ToUpper(tenantIDs[1])}, signIn...)...)
+		if res.code != exitFailure || !strings.Contains(res.stderr, "the list names tenant "+tenantIDs[2]+", which is not among --tenant-id") {
 			t.Errorf("exit %d\n%s", res.code, res.stderr)
 		}
 		if gs := sim.Stats(); gs.Requests != requests {
@@ -903,14 +913,14 @@ func TestSrcManyTenants(t *testing.T) {
 		noFiles(t, dir)
 
 		// The same flags with a list of those two tenants only (named in other capitals).
-		two := writeFile(t, "two.csv", strings.ToUpper(srcTenantsHead(t, list, 0, 1)))
+		two := writeFile(t, "two.csv", strings.ToUpper(keepTenants(t, list, 0, 1)))
 		out := filepath.Join(dir, "report.csv")
 		res = runCLIWith(t, env, tr, false, "", append([]string{"revoke", "--input", two, "--report", out, "--yes",
-			"--tenant-id", srcTenants[0], "--tenant-id", strings.ToUpper(srcTenants[1])}, signIn...)...)
+			"--tenant-id", tenantIDs[0], "--tenant-id", strings.ToUpper(tenantIDs[1])}, signIn...)...)
 		if res.code != exitOK {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
 		}
-		if st := srcStatuses(readReport(t, out)); st[batch.StatusRevoked] != 120 {
+		if st := countStatuses(readReport(t, out)); st[batch.StatusRevoked] != 120 {
 			t.Errorf("report %v, want 120 revoked", st)
 		}
 	})
@@ -923,45 +933,30 @@ func TestSrcManyTenants(t *testing.T) {
 // complete, exit 2. No 403 of one tenant touches the users of another.
 func TestSrcTenantDeniedByGraph(t *testing.T) {
 	t.Parallel()
-	sim, all, app := srcTenantsSim(100, srcTenants, 71)
+	sim, all, app := fiveTenants(100, tenantIDs, 71)
 	withdrawn := 0
 	ss := serveSim(t, sim, simOpts{tls: true, record: true, batches: func(ss *simServer, env envelope) batchAction {
-		if withdrawn == 0 && len(env.Steps) > 0 && env.Steps[0].Tenant == srcTenants[3] {
+		if withdrawn == 0 && len(env.Steps) > 0 && env.Steps[0].Tenant == tenantIDs[3] {
 			withdrawn = env.N
-			ss.sim.SetConsent(app.ClientID, srcTenants[3], false)
+			ss.sim.SetConsent(app.ClientID, tenantIDs[3], false)
 		}
 		return batchServe
 	}})
-	list := srcTenantList(t, all, 0, 1, 2, 3, 4)
+	list := tenantList(t, all, 0, 1, 2, 3, 4)
 	out := filepath.Join(t.TempDir(), "report.csv")
 	res := runCLIWith(t, map[string]string{"AZURE_CLIENT_SECRET": app.Secret}, ss.srv.Client().Transport, false, "",
 		append([]string{"revoke", "--input", list, "--report", out, "--yes", "--auth", "secret", "--client-id", app.ClientID},
-			srcSignIn(ss.simFront)...)...)
+			tlsSignIn(ss.simFront)...)...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
 	ss.drain()
 	rows := readReport(t, out)
-	for _, r := range rows {
-		tn := (r.Line - 2) % 5
-		switch {
-		case r.TenantID != srcTenants[tn]:
-			t.Errorf("line %d: tenant_id %q, want %s", r.Line, r.TenantID, srcTenants[tn])
-		case tn != 3 && r.Status != batch.StatusRevoked:
-			t.Errorf("line %d (tenant %d): %s %s %s, want revoked", r.Line, tn, r.Status, r.Code, r.Message)
-		case tn == 3 && (r.Status != batch.StatusDenied || r.HTTP != http.StatusForbidden || r.Code != "Authorization_RequestDenied" ||
-			r.Message != "Insufficient privileges to complete the operation."):
-			t.Errorf("line %d (tenant without consent): %s %d %s %q, want denied with Graph's own answer", r.Line, r.Status, r.HTTP, r.Code, r.Message)
-		}
-	}
-	for i, users := range all {
-		want := srcIDs(users)
-		if i == 3 {
-			want = nil
-		}
-		srcRevokedOnce(t, sim.Tenant(srcTenants[i]), want)
-	}
-	if byTenant := srcByTenant(res.stderr); byTenant[srcTenants[3]] != [3]int{100, 0, 100} || byTenant[srcTenants[4]] != [3]int{100, 100, 0} {
+	checkTenantRows(t, sim, all, rows, 3, "denied with Graph's own answer", func(r batch.Result) bool {
+		return r.Status == batch.StatusDenied && r.HTTP == http.StatusForbidden && r.Code == "Authorization_RequestDenied" &&
+			r.Message == "Insufficient privileges to complete the operation."
+	})
+	if byTenant := summaryByTenant(res.stderr); byTenant[tenantIDs[3]] != [3]int{100, 0, 100} || byTenant[tenantIDs[4]] != [3]int{100, 100, 0} {
 		t.Errorf("summary by tenant %v\n%s", byTenant, res.stderr)
 	}
 	// Every user of the tenant was asked once, refused once (none of those the run sent before
@@ -974,8 +969,8 @@ func TestSrcTenantDeniedByGraph(t *testing.T) {
 	}
 }
 
-// srcTenantsHead keeps the header and the rows of the given tenants of a tenant list.
-func srcTenantsHead(t *testing.T, list string, tenants ...int) string {
+// keepTenants keeps the header and the rows of the given tenants of a tenant list.
+func keepTenants(t *testing.T, list string, tenants ...int) string {
 	t.Helper()
 	data, err := os.ReadFile(list)
 	if err != nil {
@@ -985,7 +980,7 @@ func srcTenantsHead(t *testing.T, list string, tenants ...int) string {
 	out := []string{lines[0]}
 	for _, l := range lines[1:] {
 		for _, tn := range tenants {
-			if strings.HasPrefix(l, srcTenants[tn]+",") {
+			if strings.HasPrefix(l, tenantIDs[tn]+",") {
 				out = append(out, l)
 			}
 		}
@@ -993,8 +988,8 @@ func srcTenantsHead(t *testing.T, list string, tenants ...int) string {
 	return strings.Join(out, "\n") + "\n"
 }
 
-// srcUPNList is an input naming users by UPN.
-func srcUPNList(t *testing.T, users []graphsim.User) string {
+// upnFile is an input naming users by UPN.
+func upnFile(t *testing.T, users []graphsim.User) string {
 	t.Helper()
 	return writeFile(t, "users.csv", upnList(users))
 }
@@ -1006,15 +1001,15 @@ func srcUPNList(t *testing.T, users []graphsim.User) string {
 func TestSrcAppPool(t *testing.T) {
 	t.Parallel()
 	users := graphsim.GenerateUsers(3000, 67)
-	list := srcUPNList(t, users)
+	list := upnFile(t, users)
 	for _, withdraw := range []bool{false, true} {
 		name := "spread"
 		if withdraw {
 			name = "consent withdrawn mid-run"
 		}
 		t.Run(name, func(t *testing.T) {
-			pool := srcNewPool(t, 3, srcTenants[0])
-			sim := graphsim.New(graphsim.Config{Seed: 67, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Apps: pool.apps,
+			pool := newAppPool(t, 3, tenantIDs[0])
+			sim := graphsim.New(graphsim.Config{Seed: 67, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0], Apps: pool.apps,
 				Latency: graphsim.Uniform{Min: time.Millisecond, Max: 3 * time.Millisecond}}, users)
 			victim := strings.ToLower(pool.apps[1].ClientID)
 			revokes, withdrawnAt := 0, 0
@@ -1027,17 +1022,17 @@ func TestSrcAppPool(t *testing.T) {
 				return batchServe
 			}})
 			out := filepath.Join(t.TempDir(), "report.csv")
-			args := append([]string{"revoke", "--input", list, "--report", out, "--yes", "--app-pool", pool.file, "--tenant-id", srcTenants[0]}, srcSignIn(ss.simFront)...)
+			args := append([]string{"revoke", "--input", list, "--report", out, "--yes", "--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, tlsSignIn(ss.simFront)...)
 			res := runCLIWith(t, pool.env, ss.srv.Client().Transport, false, "", args...)
 			if res.code != exitOK {
 				t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 			}
 			ss.drain()
 			rows := readReport(t, out)
-			if st := srcStatuses(rows); st[batch.StatusRevoked] != len(users) {
+			if st := countStatuses(rows); st[batch.StatusRevoked] != len(users) {
 				t.Errorf("report: %v, want %d revoked", st, len(users))
 			}
-			srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(users))
+			revokedOnce(t, sim.Tenant(tenantIDs[0]), idSet(users))
 
 			// Who carried what: every app a share before the withdrawal, none but the two
 			// others after it.
@@ -1110,23 +1105,23 @@ func TestSrcKillAndResumeLanes(t *testing.T) {
 	t.Run("app pool", func(t *testing.T) {
 		t.Parallel()
 		users := graphsim.GenerateUsers(1500, 73)
-		pool := srcNewPool(t, 3, srcTenants[0])
-		sim := graphsim.New(graphsim.Config{Seed: 73, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Apps: pool.apps}, users)
+		pool := newAppPool(t, 3, tenantIDs[0])
+		sim := graphsim.New(graphsim.Config{Seed: 73, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0], Apps: pool.apps}, users)
 		dir := t.TempDir()
 		first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
-		k := &srcKiller{report: first, nth: 10}
+		k := &envelopeKiller{report: first, nth: 10}
 		ss := serveSim(t, sim, simOpts{tls: true, record: true, batches: k.hook})
-		env := []string{"SSL_CERT_FILE=" + srcCertFile(t, ss)}
+		env := []string{"SSL_CERT_FILE=" + certFile(t, ss)}
 		for name, v := range pool.env {
 			env = append(env, name+"="+v)
 		}
-		list := srcUPNList(t, users)
+		list := upnFile(t, users)
 		args := func(f *simFront, extra ...string) []string {
-			a := append([]string{"revoke", "--input", list, "--yes", "--app-pool", pool.file, "--tenant-id", srcTenants[0]}, srcSignIn(f)...)
+			a := append([]string{"revoke", "--input", list, "--yes", "--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, tlsSignIn(f)...)
 			return append(a, extra...)
 		}
-		srcKillRun(t, ss, k, dir, env, args(ss.simFront, "--report", first)...)
-		t.Logf("revokes by app before the kill: %v", srcAppSteps(ss.steps()))
+		killRun(t, ss, k, dir, env, args(ss.simFront, "--report", first)...)
+		t.Logf("revokes by app before the kill: %v", revokesByApp(ss.steps()))
 
 		resume := startChild(t, dir, env, args(ss.front(t), "--resume", first, "--report", second)...)
 		if code := resume.wait(t); code != exitOK {
@@ -1134,11 +1129,11 @@ func TestSrcKillAndResumeLanes(t *testing.T) {
 		}
 		ss.drain()
 		rows, n := readTornReport(t, second)
-		if st := srcStatuses(rows); n != len(users) || st[batch.StatusRevoked] != len(users) {
+		if st := countStatuses(rows); n != len(users) || st[batch.StatusRevoked] != len(users) {
 			t.Errorf("resumed report: %v in %d rows, want %d revoked", st, n, len(users))
 		}
-		srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(users))
-		if apps := srcAppSteps(ss.steps()); len(apps) != 3 {
+		revokedOnce(t, sim.Tenant(tenantIDs[0]), idSet(users))
+		if apps := revokesByApp(ss.steps()); len(apps) != 3 {
 			t.Errorf("the runs sent revokes with %d apps' tokens, want the pool's 3: %v", len(apps), apps)
 		}
 		noSecrets(t, "the runs' output", resume.stderr.String())
@@ -1151,18 +1146,18 @@ func TestSrcKillAndResumeLanes(t *testing.T) {
 
 	t.Run("many tenants", func(t *testing.T) {
 		t.Parallel()
-		sim, all, app := srcTenantsSim(120, srcTenants[:4], 79)
+		sim, all, app := fiveTenants(120, tenantIDs[:4], 79)
 		dir := t.TempDir()
 		first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
-		k := &srcKiller{report: first, nth: 8}
+		k := &envelopeKiller{report: first, nth: 8}
 		ss := serveSim(t, sim, simOpts{tls: true, record: true, batches: k.hook})
-		env := []string{"SSL_CERT_FILE=" + srcCertFile(t, ss), "AZURE_CLIENT_SECRET=" + app.Secret}
-		list := srcTenantList(t, all, 0, 1, 2, 3, 4)
+		env := []string{"SSL_CERT_FILE=" + certFile(t, ss), "AZURE_CLIENT_SECRET=" + app.Secret}
+		list := tenantList(t, all, 0, 1, 2, 3, 4)
 		args := func(f *simFront, extra ...string) []string {
-			a := append([]string{"revoke", "--input", list, "--yes", "--auth", "secret", "--client-id", app.ClientID}, srcSignIn(f)...)
+			a := append([]string{"revoke", "--input", list, "--yes", "--auth", "secret", "--client-id", app.ClientID}, tlsSignIn(f)...)
 			return append(a, extra...)
 		}
-		killed := srcKillRun(t, ss, k, dir, env, args(ss.simFront, "--report", first)...)
+		killed := killRun(t, ss, k, dir, env, args(ss.simFront, "--report", first)...)
 		tenantsDone := map[string]bool{}
 		for _, r := range killed {
 			if r.Status == batch.StatusRevoked {
@@ -1179,28 +1174,28 @@ func TestSrcKillAndResumeLanes(t *testing.T) {
 		}
 		ss.drain()
 		rows, n := readTornReport(t, second)
-		if st := srcStatuses(rows); n != 5*120 || st[batch.StatusRevoked] != 4*120 || st[batch.StatusDenied] != 120 {
+		if st := countStatuses(rows); n != 5*120 || st[batch.StatusRevoked] != 4*120 || st[batch.StatusDenied] != 120 {
 			t.Errorf("resumed report: %v in %d rows, want %d revoked and 120 denied", st, n, 4*120)
 		}
 		for _, r := range rows {
-			if want := srcTenants[(r.Line-2)%5]; r.TenantID != want {
+			if want := tenantIDs[(r.Line-2)%5]; r.TenantID != want {
 				t.Errorf("line %d: tenant_id %q, want %s", r.Line, r.TenantID, want)
 			}
 		}
 		for i, users := range all {
-			want := srcIDs(users)
+			want := idSet(users)
 			if i == 4 {
 				want = nil
 			}
-			srcRevokedOnce(t, sim.Tenant(srcTenants[i]), want)
+			revokedOnce(t, sim.Tenant(tenantIDs[i]), want)
 		}
 	})
 }
 
-// srcExportsTenant has the users the files under testdata/exports name, in the states that
+// exportsTenant has the users the files under testdata/exports name, in the states that
 // give each status: a guest, a disabled user, a protected admin (403), and none of
 // #ops-oncall@contoso.com (404).
-func srcExportsTenant() []graphsim.User {
+func exportsTenant() []graphsim.User {
 	return []graphsim.User{
 		{ID: "87d349ed-44d7-43e1-9a83-5f2406dee5bd", UPN: "AdeleV@contoso.com", DisplayName: "Adele Vance", UserType: "Member", AccountEnabled: true},
 		{ID: "4782e723-f4f4-4af3-a76e-25e3bab0d896", UPN: "Sean.OBrien@contoso.com", DisplayName: "Seán O'Brien", UserType: "Member", AccountEnabled: true},
@@ -1212,10 +1207,10 @@ func srcExportsTenant() []graphsim.User {
 	}
 }
 
-// srcGoldenRun renders one run for a golden file: the command, its exit code, the report's
+// goldenRun renders one run for a golden file: the command, its exit code, the report's
 // stable columns row by row, the summary's counts and, against graphsim, how often each user
 // of the tenant was revoked.
-func srcGoldenRun(t *testing.T, b *strings.Builder, sim *graphsim.Server, args []string, res cliResult, out string) {
+func goldenRun(t *testing.T, b *strings.Builder, sim *graphsim.Server, args []string, res cliResult, out string) {
 	t.Helper()
 	fmt.Fprintf(b, "$ bulkrevoke %s\nexit %d\n", strings.Join(args, " "), res.code)
 	rows := readReport(t, out)
@@ -1281,13 +1276,13 @@ func TestSrcExportsGolden(t *testing.T) {
 			out := filepath.Join(dir, "offline.csv")
 			args := append([]string{"validate", "--offline", "--input", input}, tc.extra...)
 			res := runCLI(t, nil, "", append(args, "--report", out)...)
-			srcGoldenRun(t, &b, nil, args, res, out)
+			goldenRun(t, &b, nil, args, res, out)
 
-			sim, url := startSim(t, graphsim.Config{Seed: 83, Quota: graphsim.QuotaOff, TenantID: srcTenants[0]}, srcExportsTenant())
+			sim, url := startSim(t, graphsim.Config{Seed: 83, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0]}, exportsTenant())
 			out = filepath.Join(dir, "revoke.csv")
 			args = append([]string{"revoke", "--auth", "token", "--input", input, "--yes"}, tc.extra...)
 			res = runCLI(t, tokenEnv(), "", append(args, "--graph-url", url, "--report", out)...)
-			srcGoldenRun(t, &b, sim, args, res, out)
+			goldenRun(t, &b, sim, args, res, out)
 
 			golden := filepath.Join("testdata", "golden", "cli-exports", name+".txt")
 			got := strings.ReplaceAll(b.String(), breakglass, "breakglass.csv")
@@ -1316,27 +1311,27 @@ func TestSrcExportsGolden(t *testing.T) {
 func TestSrcAppPoolSignInFails(t *testing.T) {
 	t.Parallel()
 	users := graphsim.GenerateUsers(400, 89)
-	pool := srcNewPool(t, 3, srcTenants[0])
+	pool := newAppPool(t, 3, tenantIDs[0])
 	pool.apps[2].Tenants = nil
-	sim := graphsim.New(graphsim.Config{Seed: 89, Quota: graphsim.QuotaOff, TenantID: srcTenants[0], Apps: pool.apps}, users)
+	sim := graphsim.New(graphsim.Config{Seed: 89, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0], Apps: pool.apps}, users)
 	ss := serveSim(t, sim, simOpts{tls: true, record: true})
 	out := filepath.Join(t.TempDir(), "report.csv")
-	res := runCLIWith(t, pool.env, ss.srv.Client().Transport, false, "", append([]string{"revoke", "--input", srcUPNList(t, users), "--report", out, "--yes",
-		"--app-pool", pool.file, "--tenant-id", srcTenants[0]}, srcSignIn(ss.simFront)...)...)
+	res := runCLIWith(t, pool.env, ss.srv.Client().Transport, false, "", append([]string{"revoke", "--input", upnFile(t, users), "--report", out, "--yes",
+		"--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, tlsSignIn(ss.simFront)...)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 	}
 	ss.drain()
-	if st := srcStatuses(readReport(t, out)); st[batch.StatusRevoked] != len(users) {
+	if st := countStatuses(readReport(t, out)); st[batch.StatusRevoked] != len(users) {
 		t.Errorf("report %v, want %d revoked", st, len(users))
 	}
-	srcRevokedOnce(t, sim.Tenant(srcTenants[0]), srcIDs(users))
-	apps := srcAppSteps(ss.steps())
+	revokedOnce(t, sim.Tenant(tenantIDs[0]), idSet(users))
+	apps := revokesByApp(ss.steps())
 	if len(apps) != 2 || apps[strings.ToLower(pool.apps[2].ClientID)] != 0 {
 		t.Errorf("revokes by app %v, want the two that signed in", apps)
 	}
 	for _, w := range []string{"msg=\"an app of the pool could not sign in and is left out\"",
-		"Dropped from the run:\n  app " + pool.apps[2].ClientID + " in tenant " + srcTenants[0] + ": cannot sign in: ", "AADSTS700016"} {
+		"Dropped from the run:\n  app " + pool.apps[2].ClientID + " in tenant " + tenantIDs[0] + ": cannot sign in: ", "AADSTS700016"} {
 		if !strings.Contains(res.stderr, w) {
 			t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
 		}
