@@ -770,19 +770,27 @@ func TestReaderParseErrorUnwraps(t *testing.T) {
 	}
 }
 
-// userStream produces an endless Entra-style export and counts what was read from it.
-type userStream struct {
-	n, read int
-	buf     []byte
+// genStream produces a user list element by element, so that a test can feed the reader more
+// than it would want to hold, and counts what was read from it. elem appends element n
+// (1-based) with whatever precedes it; end closes the list after element limit; limit 0 never
+// ends.
+type genStream struct {
+	n, read, limit int
+	elem           func(buf []byte, n int) []byte
+	end            string
+	buf            []byte
 }
 
-func (s *userStream) Read(p []byte) (int, error) {
-	for len(s.buf) < len(p) {
-		if s.n == 0 {
-			s.buf = append(s.buf, "userPrincipalName,displayName,id\n"...)
-		}
+func (s *genStream) Read(p []byte) (int, error) {
+	for len(s.buf) < len(p) && (s.limit == 0 || s.n < s.limit) {
 		s.n++
-		s.buf = fmt.Appendf(s.buf, "user%d@contoso.com,User %d,%08x-0000-4000-8000-000000000000\n", s.n, s.n, s.n)
+		s.buf = s.elem(s.buf, s.n)
+		if s.n == s.limit {
+			s.buf = append(s.buf, s.end...)
+		}
+	}
+	if len(s.buf) == 0 {
+		return 0, io.EOF
 	}
 	n := copy(p, s.buf)
 	s.buf = s.buf[n:]
@@ -790,28 +798,67 @@ func (s *userStream) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// TestReaderStreams proves the reader does not slurp its input: after many rows it has read
-// only a buffer's worth beyond them.
-func TestReaderStreams(t *testing.T) {
-	src := &userStream{}
+// userStream is an endless Entra-style export.
+func userStream() *genStream {
+	return &genStream{elem: func(buf []byte, n int) []byte {
+		if n == 1 {
+			buf = append(buf, "userPrincipalName,displayName,id\n"...)
+		}
+		return fmt.Appendf(buf, "user%d@contoso.com,User %d,%08x-0000-4000-8000-000000000000\n", n, n, n)
+	}}
+}
+
+// checkStreams reads rows rows from src and fails unless the last is want and the reader took
+// at most two buffers beyond those rows: a reader that slurps its input never returns from an
+// endless one, and one that reads far ahead holds more than a million-user list allows.
+func checkStreams(t *testing.T, src *genStream, rows int, want Row) {
+	t.Helper()
 	r, err := NewReader(src, ReaderOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const rows = 50000
 	var last Row
 	for range rows {
 		if last, err = r.Next(); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if want := rowUPN(rows+1, fmt.Sprintf("user%d@contoso.com", rows)); last != want {
+	if last != want {
 		t.Errorf("last row = %+v, want %+v", last, want)
 	}
-	const lineLen = len("user50000@contoso.com,User 50000,0000c350-0000-4000-8000-000000000000\n")
-	if limit := rows*lineLen + 2*bufLen; src.read > limit {
+	upTo, _ := io.ReadAll(&genStream{limit: rows, elem: src.elem})
+	if limit := len(upTo) + 2*bufLen; src.read > limit {
 		t.Errorf("read %d bytes for %d rows, want at most %d", src.read, rows, limit)
 	}
+}
+
+// readUPNs reads a generated list to its end, calling each (if any) with the count so far, and
+// fails on an error or on a row that is not a distinct UPN: the generators write nothing else.
+func readUPNs(tb testing.TB, src io.Reader, opts ReaderOptions, each func(n int)) int {
+	tb.Helper()
+	r, err := NewReader(src, opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for n := 0; ; {
+		row, err := r.Next()
+		if err == io.EOF {
+			return n
+		}
+		if err != nil || row.Kind != KindUPN || row.DupOf != 0 {
+			tb.Fatal(err, row)
+		}
+		if n++; each != nil {
+			each(n)
+		}
+	}
+}
+
+// TestReaderStreams proves the reader does not slurp its input: after many rows it has read
+// only a buffer's worth beyond them.
+func TestReaderStreams(t *testing.T) {
+	const rows = 50000
+	checkStreams(t, userStream(), rows, rowUPN(rows+1, fmt.Sprintf("user%d@contoso.com", rows)))
 }
 
 func BenchmarkReader(b *testing.B) {
@@ -824,22 +871,7 @@ func BenchmarkReader(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		r, err := NewReader(bytes.NewReader(data), ReaderOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		n := 0
-		for {
-			row, err := r.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil || row.Kind != KindUPN {
-				b.Fatal(err, row)
-			}
-			n++
-		}
-		if n != 100000 {
+		if n := readUPNs(b, bytes.NewReader(data), ReaderOptions{}, nil); n != 100000 {
 			b.Fatalf("read %d rows", n)
 		}
 	}

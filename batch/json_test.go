@@ -351,69 +351,27 @@ func TestJSONNextLink(t *testing.T) {
 	}
 }
 
-// jsonStream produces an endless az-ad-user-list-style array of user objects (or of strings)
-// and counts what was read from it.
-type jsonStream struct {
-	n, read, limit int
-	strings        bool
-	buf            []byte
-}
-
-func (s *jsonStream) Read(p []byte) (int, error) {
-	for len(s.buf) < len(p) && (s.limit == 0 || s.n < s.limit) {
-		if s.n == 0 {
-			s.buf = append(s.buf, "[\n"...)
+// jsonStream is an az-ad-user-list-style array of user objects (or of strings), endless when
+// limit is 0.
+func jsonStream(limit int, strs bool) *genStream {
+	return &genStream{limit: limit, end: "\n]\n", elem: func(buf []byte, n int) []byte {
+		if n == 1 {
+			buf = append(buf, "[\n"...)
 		} else {
-			s.buf = append(s.buf, ",\n"...)
+			buf = append(buf, ",\n"...)
 		}
-		s.n++
-		if s.strings {
-			s.buf = fmt.Appendf(s.buf, "  \"user%d@contoso.com\"", s.n)
-		} else {
-			s.buf = fmt.Appendf(s.buf, "  {\n    \"businessPhones\": [],\n    \"displayName\": \"User %d\",\n    \"id\": \"%08x-0000-4000-8000-000000000000\",\n    \"jobTitle\": null,\n    \"mail\": \"user%d@contoso.com\",\n    \"userPrincipalName\": \"user%d@contoso.com\"\n  }", s.n, s.n, s.n, s.n)
+		if strs {
+			return fmt.Appendf(buf, "  \"user%d@contoso.com\"", n)
 		}
-		if s.n == s.limit {
-			s.buf = append(s.buf, "\n]\n"...)
-		}
-	}
-	if len(s.buf) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, s.buf)
-	s.buf = s.buf[n:]
-	s.read += n
-	return n, nil
+		return fmt.Appendf(buf, "  {\n    \"businessPhones\": [],\n    \"displayName\": \"User %d\",\n    \"id\": \"%08x-0000-4000-8000-000000000000\",\n    \"jobTitle\": null,\n    \"mail\": \"user%d@contoso.com\",\n    \"userPrincipalName\": \"user%d@contoso.com\"\n  }", n, n, n, n)
+	}}
 }
 
 // TestJSONReaderStreams proves the JSON reader does not slurp its input: after many elements it
 // has read only a buffer's worth beyond them.
 func TestJSONReaderStreams(t *testing.T) {
-	src := &jsonStream{}
-	r, err := NewReader(src, ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	const rows = 20000
-	var last Row
-	for range rows {
-		if last, err = r.Next(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if want := rowUPN(rows, fmt.Sprintf("user%d@contoso.com", rows)); last != want {
-		t.Errorf("last row = %+v, want %+v", last, want)
-	}
-	var upTo bytes.Buffer
-	(&jsonStream{limit: rows}).WriteTo(&upTo)
-	if limit := upTo.Len() + 2*bufLen; src.read > limit {
-		t.Errorf("read %d bytes for %d elements, want at most %d", src.read, rows, limit)
-	}
-}
-
-func (s *jsonStream) WriteTo(w io.Writer) (int64, error) {
-	b, err := io.ReadAll(s)
-	n, _ := w.Write(b)
-	return int64(n), err
+	checkStreams(t, jsonStream(0, false), rows, rowUPN(rows, fmt.Sprintf("user%d@contoso.com", rows)))
 }
 
 // BenchmarkJSONReaderMillion reads a million generated users, as "az ad user list" writes them
@@ -427,28 +385,16 @@ func BenchmarkJSONReaderMillion(b *testing.B) {
 		b.Run(map[bool]string{false: "objects", true: "strings"}[strs], func(b *testing.B) {
 			const users = 1_000_000
 			for b.Loop() {
-				src := &jsonStream{limit: users, strings: strs}
+				src := jsonStream(users, strs)
 				runtime.GC()
 				var ms runtime.MemStats
 				peak := uint64(0)
-				r, err := NewReader(src, ReaderOptions{Name: "users.json"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				n := 0
-				for {
-					row, err := r.Next()
-					if err == io.EOF {
-						break
-					}
-					if err != nil || row.Kind != KindUPN || row.DupOf != 0 {
-						b.Fatal(err, row)
-					}
-					if n++; n%20000 == 0 {
+				n := readUPNs(b, src, ReaderOptions{Name: "users.json"}, func(n int) {
+					if n%20000 == 0 {
 						runtime.ReadMemStats(&ms)
 						peak = max(peak, ms.HeapInuse)
 					}
-				}
+				})
 				if n != users {
 					b.Fatalf("read %d rows, want %d", n, users)
 				}
@@ -484,22 +430,12 @@ func peakRSS() uint64 {
 }
 
 func BenchmarkJSONReader(b *testing.B) {
-	var buf bytes.Buffer
-	(&jsonStream{limit: 100000}).WriteTo(&buf)
-	data := buf.Bytes()
+	data, _ := io.ReadAll(jsonStream(100000, false))
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for b.Loop() {
-		r, err := NewReader(bytes.NewReader(data), ReaderOptions{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			if _, err := r.Next(); err == io.EOF {
-				break
-			} else if err != nil {
-				b.Fatal(err)
-			}
+		if n := readUPNs(b, bytes.NewReader(data), ReaderOptions{}, nil); n != 100000 {
+			b.Fatalf("read %d rows", n)
 		}
 	}
 }
