@@ -143,6 +143,12 @@ func (s *simServer) front(t testing.TB) *simFront {
 	return f
 }
 
+// secretSignIn is how a run signs in to f with a client secret (or an app pool): through
+// graphsim's token endpoint, at f's address.
+func (f *simFront) secretSignIn() []string {
+	return []string{"--authority-host", f.base + "/", "--graph-url", f.url}
+}
+
 // separate serves s at a URL of its own, for a child the test will kill. drain cannot see a
 // request the dead child wrote that no handler has read yet: it may reach graphsim after drain
 // returned, in the next run's share of the journal. Closing this server drops such requests

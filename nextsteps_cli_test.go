@@ -22,8 +22,8 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/report"
 )
 
-// nsDoc decodes a --summary-json document, refusing fields the README does not name.
-func nsDoc(t *testing.T, data []byte) report.Doc {
+// decodeDoc decodes a --summary-json document, refusing fields the README does not name.
+func decodeDoc(t *testing.T, data []byte) report.Doc {
 	t.Helper()
 	var d report.Doc
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -37,9 +37,9 @@ func nsDoc(t *testing.T, data []byte) report.Doc {
 	return d
 }
 
-// nsCheckDoc checks a document against the process's exit code and the report it names: one
+// checkDoc checks a document against the process's exit code and the report it names: one
 // count per status, the report's rows by status.
-func nsCheckDoc(t *testing.T, d report.Doc, code int, cmd, reportPath string) {
+func checkDoc(t *testing.T, d report.Doc, code int, cmd, reportPath string) {
 	t.Helper()
 	if d.ExitCode != code || d.ExitMeaning == "" || d.Command != cmd || d.Version == "" ||
 		d.Started.IsZero() || d.Finished.Before(d.Started) || d.ElapsedSeconds < 0 {
@@ -75,7 +75,7 @@ func nsCheckDoc(t *testing.T, d report.Doc, code int, cmd, reportPath string) {
 	}
 }
 
-const nsFlakyID = "99999999-9999-4999-8999-999999999999"
+const flakyID = "99999999-9999-4999-8999-999999999999"
 
 // TestNextStepsSummary: a run that ends with exit 2 says, after the counts, what each class of
 // rows needs: denied rows the role the refused revoke needs (the row keeps Graph's message, the
@@ -83,7 +83,7 @@ const nsFlakyID = "99999999-9999-4999-8999-999999999999"
 // rows the command that runs them again. Five users at most, and how many more.
 func TestNextStepsSummary(t *testing.T) {
 	t.Parallel()
-	users := append(mixedTenant(), graphsim.User{ID: nsFlakyID, UPN: "flaky@contoso.com", UserType: "Member", AccountEnabled: true, Failing: 500})
+	users := append(mixedTenant(), graphsim.User{ID: flakyID, UPN: "flaky@contoso.com", UserType: "Member", AccountEnabled: true, Failing: 500})
 	_, url := startSim(t, graphsim.Config{Seed: 19}, users)
 	list := "userPrincipalName\nadele@contoso.com\nadmin@contoso.com\n"
 	for _, g := range []string{"ghost1", "ghost2", "ghost3", "ghost4", "ghost5", "ghost6", "ghost7"} {
@@ -318,8 +318,8 @@ func TestSummaryJSON(t *testing.T) {
 		if res.code != exitOK {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
 		}
-		d := nsDoc(t, []byte(res.stdout))
-		nsCheckDoc(t, d, exitOK, "revoke", out)
+		d := decodeDoc(t, []byte(res.stdout))
+		checkDoc(t, d, exitOK, "revoke", out)
 		if d.Counts["revoked"] != len(users) || d.NotDone != 0 || len(d.NextSteps) != 0 || d.RetryCommand != "" ||
 			d.ResumeCommand != "" || d.Error != "" || d.Reports.Retry != "" || d.DryRun {
 			t.Errorf("a run that revoked everyone: %+v", d)
@@ -338,8 +338,8 @@ func TestSummaryJSON(t *testing.T) {
 		if res.code != exitFailure || err != nil {
 			t.Fatalf("exit %d, %v\n%s", res.code, err, res.stderr)
 		}
-		d := nsDoc(t, data)
-		nsCheckDoc(t, d, exitFailure, "revoke", "")
+		d := decodeDoc(t, data)
+		checkDoc(t, d, exitFailure, "revoke", "")
 		if !strings.Contains(d.Error, "already exists") || !strings.Contains(d.Hint, "--force") {
 			t.Errorf("error %q, hint %q", d.Error, d.Hint)
 		}
@@ -355,8 +355,8 @@ func TestSummaryJSON(t *testing.T) {
 		if res.code != exitIncomplete || err != nil {
 			t.Fatalf("exit %d, %v\n%s", res.code, err, res.stderr)
 		}
-		d := nsDoc(t, data)
-		nsCheckDoc(t, d, exitIncomplete, "validate", out)
+		d := decodeDoc(t, data)
+		checkDoc(t, d, exitIncomplete, "validate", out)
 		var classes []string
 		for _, ns := range d.NextSteps {
 			classes = append(classes, ns.Status)
@@ -378,8 +378,8 @@ func TestSummaryJSON(t *testing.T) {
 		if res.code != exitDeadline || err != nil {
 			t.Fatalf("exit %d, %v\n%s", res.code, err, res.stderr)
 		}
-		d := nsDoc(t, data)
-		nsCheckDoc(t, d, exitDeadline, "revoke", out)
+		d := decodeDoc(t, data)
+		checkDoc(t, d, exitDeadline, "revoke", out)
 		if d.Counts["not_attempted"] == 0 || d.ResumeCommand == "" || d.Reports.Retry != report.RetryPath(out) ||
 			!strings.Contains(d.RetryCommand, "--input "+report.RetryPath(out)) || d.Error != "" {
 			t.Errorf("a run the deadline stopped: %+v", d)
@@ -404,8 +404,8 @@ func TestSummaryJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := nsDoc(t, data)
-		nsCheckDoc(t, d, exitInterrupted, "revoke", out)
+		d := decodeDoc(t, data)
+		checkDoc(t, d, exitInterrupted, "revoke", out)
 		if d.Counts["revoked"] == 0 || d.Counts["not_attempted"] == 0 || d.ResumeCommand == "" || d.Error != "" {
 			t.Errorf("an interrupted run: %+v", d)
 		}

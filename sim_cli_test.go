@@ -5,15 +5,12 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"encoding/base64"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -297,9 +294,9 @@ func scriptWords(line string) []string {
 	return words
 }
 
-// simWorldServer serves the demo tenants and apps (those of --simulate and sim --demo) over
+// serveDemo serves the demo tenants and apps (those of --simulate and sim --demo) over
 // loopback HTTP, the apps accepting secret, with graphsim's quotas off.
-func simWorldServer(t *testing.T, secret string) (*graphsim.Server, string, *appCounter) {
+func serveDemo(t *testing.T, secret string) (*simServer, *appCounter) {
 	t.Helper()
 	cfg, users, err := demoWorld()
 	if err != nil {
@@ -310,25 +307,23 @@ func simWorldServer(t *testing.T, secret string) (*graphsim.Server, string, *app
 	}
 	cfg.Quota = graphsim.QuotaOff
 	cfg.Seed = 5
-	sim := graphsim.New(cfg, users)
-	apps := &appCounter{next: sim, seen: map[string]int{}}
-	srv := httptest.NewServer(apps)
-	t.Cleanup(srv.Close)
-	if !strings.HasPrefix(srv.URL, "http://127.0.0.1:") {
-		t.Fatalf("the emulator listens on %s, not 127.0.0.1", srv.URL)
+	apps := &appCounter{seen: map[string]int{}}
+	ss := serveSim(t, graphsim.New(cfg, users), simOpts{seen: apps.see})
+	if !strings.HasPrefix(ss.base, "http://127.0.0.1:") {
+		t.Fatalf("the emulator listens on %s, not 127.0.0.1", ss.base)
 	}
-	return sim, srv.URL, apps
+	return ss, apps
 }
 
 // appCounter counts Graph requests by the app (appid claim) whose token carried them, and
 // token requests by client id (as "sign-in:<id>").
 type appCounter struct {
-	next http.Handler
 	mu   sync.Mutex
 	seen map[string]int
 }
 
-func (a *appCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// see is a simOpts.seen.
+func (a *appCounter) see(r *http.Request) {
 	if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/oauth2/v2.0/token") {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -336,18 +331,9 @@ func (a *appCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			a.count("sign-in:" + form.Get("client_id"))
 		}
 	}
-	if _, tok, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.HasPrefix(r.URL.Path, "/v1.0/") {
-		if parts := strings.Split(tok, "."); len(parts) == 3 {
-			payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-			var c struct {
-				AppID string `json:"appid"`
-			}
-			if json.Unmarshal(payload, &c) == nil {
-				a.count(c.AppID)
-			}
-		}
+	if app, _ := tokenClaims(r.Header.Get("Authorization")); app != "" && strings.HasPrefix(r.URL.Path, "/v1.0/") {
+		a.count(app)
 	}
-	a.next.ServeHTTP(w, r)
 }
 
 func (a *appCounter) count(app string) {
@@ -362,13 +348,7 @@ func (a *appCounter) apps() map[string]int {
 	return maps.Clone(a.seen)
 }
 
-const simTestSecret = "demo-app-secret-Qx7~k2"
-
-// simSignIn is how a run signs in to an emulator on loopback: with the apps' client secret,
-// through its token endpoint over plain http.
-func simSignIn(base string) []string {
-	return []string{"--authority-host", base, "--graph-url", base + "/v1.0"}
-}
+const demoSecret = "demo-app-secret-Qx7~k2"
 
 // noSecret fails the test if the secret appears in the run's output or in any file of dir.
 func noSecret(t *testing.T, res cliResult, dir, secret string) {
@@ -391,12 +371,12 @@ func noSecret(t *testing.T, res cliResult, dir, secret string) {
 // Entra's AADSTS7000215, exit 1, and nothing is sent to Graph. The secret appears nowhere.
 func TestSimSignInSecret(t *testing.T) {
 	t.Parallel()
-	sim, base, apps := simWorldServer(t, simTestSecret)
+	ss, apps := serveDemo(t, demoSecret)
 	dir := t.TempDir()
-	env := map[string]string{"AZURE_CLIENT_SECRET": simTestSecret}
+	env := map[string]string{"AZURE_CLIENT_SECRET": demoSecret}
 	out := filepath.Join(dir, "report.csv")
 	args := append([]string{"revoke", "--auth", "secret", "--tenant-id", "contoso.com", "--client-id", simAppID,
-		"--input", "testdata/demo-users.csv", "--report", out, "--yes"}, simSignIn(base)...)
+		"--input", "testdata/demo-users.csv", "--report", out, "--yes"}, ss.secretSignIn()...)
 	res := runCLI(t, env, "", args...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2 (the demo list's bad rows)\n%s", res.code, res.stderr)
@@ -405,27 +385,27 @@ func TestSimSignInSecret(t *testing.T) {
 	if r := rows[2]; r.Status != batch.StatusRevoked || r.TenantID != simTenantID {
 		t.Errorf("line 2: %s in tenant %q, want revoked in %s", r.Status, r.TenantID, simTenantID)
 	}
-	if st := sim.Stats(); st.TokenRequests == 0 || st.TokensIssued != st.TokenRequests || st.Revocations != 34 {
+	if st := ss.sim.Stats(); st.TokenRequests == 0 || st.TokensIssued != st.TokenRequests || st.Revocations != 34 {
 		t.Errorf("%d token requests, %d tokens, %d revocations; want sign-ins that all got a token and the 34 revocable users", st.TokenRequests, st.TokensIssued, st.Revocations)
 	}
 	if got := apps.apps(); len(got) != 2 || got[simAppID] == 0 || got["sign-in:"+simAppID] == 0 {
 		t.Errorf("requests by app %v, want sign-ins and Graph requests of %s only", got, simAppID)
 	}
-	noSecret(t, res, dir, simTestSecret)
+	noSecret(t, res, dir, demoSecret)
 
 	// A wrong secret: Entra's error, nothing sent to Graph.
-	before := sim.Stats()
+	before := ss.sim.Stats()
 	bad := filepath.Join(dir, "bad.csv")
-	res = runCLI(t, map[string]string{"AZURE_CLIENT_SECRET": "not-" + simTestSecret}, "",
+	res = runCLI(t, map[string]string{"AZURE_CLIENT_SECRET": "not-" + demoSecret}, "",
 		append([]string{"revoke", "--auth", "secret", "--tenant-id", simTenantID, "--client-id", simAppID,
-			"--input", "testdata/demo-users.csv", "--report", bad, "--yes"}, simSignIn(base)...)...)
+			"--input", "testdata/demo-users.csv", "--report", bad, "--yes"}, ss.secretSignIn()...)...)
 	if res.code != exitFailure || !strings.Contains(res.stderr, "AADSTS7000215") {
 		t.Errorf("wrong secret: exit %d, want 1 with AADSTS7000215\n%s", res.code, res.stderr)
 	}
-	if st := sim.Stats(); st.Steps != before.Steps || st.TokenRequests != before.TokenRequests+1 {
+	if st := ss.sim.Stats(); st.Steps != before.Steps || st.TokenRequests != before.TokenRequests+1 {
 		t.Errorf("wrong secret: %d steps and %d token requests more, want only the refused sign-in", st.Steps-before.Steps, st.TokenRequests-before.TokenRequests)
 	}
-	noSecret(t, res, dir, "not-"+simTestSecret)
+	noSecret(t, res, dir, "not-"+demoSecret)
 	noFile(t, bad)
 }
 
@@ -454,16 +434,16 @@ func TestSimAuthorityHost(t *testing.T) {
 		}
 	}
 
-	sim, base, _ := simWorldServer(t, simTestSecret)
+	ss, _ := serveDemo(t, demoSecret)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "r.csv")
-	res := runCLI(t, map[string]string{"AZURE_CLIENT_SECRET": simTestSecret}, "", "revoke", "--auth", "secret",
+	res := runCLI(t, map[string]string{"AZURE_CLIENT_SECRET": demoSecret}, "", "revoke", "--auth", "secret",
 		"--tenant-id", simTenantID, "--client-id", simAppID, "--input", "testdata/demo-users.csv", "--report", out, "--yes",
-		"--authority-host", "http://login.example.com", "--graph-url", base+"/v1.0")
+		"--authority-host", "http://login.example.com", "--graph-url", ss.url)
 	if res.code != exitFailure || !strings.Contains(res.stderr, `--authority-host "http://login.example.com": only https is allowed (plain http only to a loopback address)`) {
 		t.Errorf("exit %d\n%s", res.code, res.stderr)
 	}
-	if st := sim.Stats(); st.Requests != 0 {
+	if st := ss.sim.Stats(); st.Requests != 0 {
 		t.Errorf("%d requests reached the emulator", st.Requests)
 	}
 	noFile(t, out)
@@ -474,16 +454,16 @@ func TestSimAuthorityHost(t *testing.T) {
 // revocable; every Graph request carries a token of one of the pool's apps.
 func TestSimAppPool(t *testing.T) {
 	t.Parallel()
-	sim, base, apps := simWorldServer(t, simTestSecret)
+	ss, apps := serveDemo(t, demoSecret)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "pool.csv")
-	res := runCLI(t, map[string]string{"AZURE_CLIENT_SECRET": simTestSecret}, "",
+	res := runCLI(t, map[string]string{"AZURE_CLIENT_SECRET": demoSecret}, "",
 		append([]string{"revoke", "--app-pool", "testdata/demo-app-pool.csv", "--tenant-id", "contoso.com",
-			"--input", "testdata/demo-users.csv", "--report", out, "--yes"}, simSignIn(base)...)...)
+			"--input", "testdata/demo-users.csv", "--report", out, "--yes"}, ss.secretSignIn()...)...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
-	if st := sim.Stats(); st.TokensIssued != st.TokenRequests || st.Revocations != 34 {
+	if st := ss.sim.Stats(); st.TokensIssued != st.TokenRequests || st.Revocations != 34 {
 		t.Errorf("%d token requests, %d tokens, %d revocations; want sign-ins that all got a token and 34 revocations", st.TokenRequests, st.TokensIssued, st.Revocations)
 	}
 	got := apps.apps()
@@ -497,7 +477,7 @@ func TestSimAppPool(t *testing.T) {
 			t.Errorf("a request of app %s, not of the pool", app)
 		}
 	}
-	noSecret(t, res, dir, simTestSecret)
+	noSecret(t, res, dir, demoSecret)
 }
 
 // TestSimulateTenants: --simulate serves the tenants a list's tenant column names: the demo
@@ -612,8 +592,7 @@ func TestSimStateSaver(t *testing.T) {
 	}
 	cfg.Token = simToken
 	sim := graphsim.New(cfg, users)
-	srv := httptest.NewServer(sim)
-	defer srv.Close()
+	ss := serveSim(t, sim, simOpts{})
 	path := filepath.Join(t.TempDir(), "state.json")
 	state := &simState{path: path, sim: sim}
 	saved := make(chan error, 16) // a change may be signalled twice: never block the saver
@@ -625,7 +604,7 @@ func TestSimStateSaver(t *testing.T) {
 	}()
 	defer func() { close(stop); <-done }()
 
-	req, _ := http.NewRequest("PATCH", srv.URL+"/v1.0/users/adele.vance@contoso.com", strings.NewReader(`{"accountEnabled":false}`))
+	req, _ := http.NewRequest("PATCH", ss.url+"/users/adele.vance@contoso.com", strings.NewReader(`{"accountEnabled":false}`))
 	req.Header.Set("Authorization", "Bearer "+simToken)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)

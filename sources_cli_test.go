@@ -351,12 +351,6 @@ func newAppPool(t *testing.T, n int, tenants ...string) appPool {
 	return p
 }
 
-// tlsSignIn is how a run signs in to the TLS emulator through a front: with a client secret
-// (or a pool), through graphsim's token endpoint.
-func tlsSignIn(f *simFront) []string {
-	return []string{"--graph-url", f.url, "--authority-host", f.srv.URL + "/"}
-}
-
 // revokesByApp counts revoke steps by the app whose token carried them.
 func revokesByApp(steps []batchStep) map[string]int {
 	m := map[string]int{}
@@ -388,7 +382,7 @@ func TestSrcAllUsers(t *testing.T) {
 	tr := ss.srv.Client().Transport
 	args := func(out string, extra ...string) []string {
 		a := append([]string{"revoke", "--all-users", "--report", out, "--app-pool", pool.file, "--tenant-id", tenantIDs[0],
-			"--rate", "2000"}, tlsSignIn(ss.simFront)...)
+			"--rate", "2000"}, ss.secretSignIn()...)
 		return append(a, extra...)
 	}
 	breakglass := []graphsim.User{users[17], users[4242], users[9999]}
@@ -861,7 +855,7 @@ func TestSrcManyTenants(t *testing.T) {
 	ss := serveSim(t, sim, simOpts{tls: true, record: true})
 	tr := ss.srv.Client().Transport
 	env := map[string]string{"AZURE_CLIENT_SECRET": app.Secret}
-	signIn := append([]string{"--auth", "secret", "--client-id", app.ClientID}, tlsSignIn(ss.simFront)...)
+	signIn := append([]string{"--auth", "secret", "--client-id", app.ClientID}, ss.secretSignIn()...)
 	list := tenantList(t, all, 0, 1, 2, 3, 4)
 
 	t.Run("one tenant without consent", func(t *testing.T) {
@@ -946,7 +940,7 @@ func TestSrcTenantDeniedByGraph(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "report.csv")
 	res := runCLIWith(t, map[string]string{"AZURE_CLIENT_SECRET": app.Secret}, ss.srv.Client().Transport, false, "",
 		append([]string{"revoke", "--input", list, "--report", out, "--yes", "--auth", "secret", "--client-id", app.ClientID},
-			tlsSignIn(ss.simFront)...)...)
+			ss.secretSignIn()...)...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
@@ -1022,7 +1016,7 @@ func TestSrcAppPool(t *testing.T) {
 				return batchServe
 			}})
 			out := filepath.Join(t.TempDir(), "report.csv")
-			args := append([]string{"revoke", "--input", list, "--report", out, "--yes", "--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, tlsSignIn(ss.simFront)...)
+			args := append([]string{"revoke", "--input", list, "--report", out, "--yes", "--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, ss.secretSignIn()...)
 			res := runCLIWith(t, pool.env, ss.srv.Client().Transport, false, "", args...)
 			if res.code != exitOK {
 				t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
@@ -1117,7 +1111,7 @@ func TestSrcKillAndResumeLanes(t *testing.T) {
 		}
 		list := upnFile(t, users)
 		args := func(f *simFront, extra ...string) []string {
-			a := append([]string{"revoke", "--input", list, "--yes", "--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, tlsSignIn(f)...)
+			a := append([]string{"revoke", "--input", list, "--yes", "--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, f.secretSignIn()...)
 			return append(a, extra...)
 		}
 		killRun(t, ss, k, dir, env, args(ss.simFront, "--report", first)...)
@@ -1154,7 +1148,7 @@ func TestSrcKillAndResumeLanes(t *testing.T) {
 		env := []string{"SSL_CERT_FILE=" + certFile(t, ss), "AZURE_CLIENT_SECRET=" + app.Secret}
 		list := tenantList(t, all, 0, 1, 2, 3, 4)
 		args := func(f *simFront, extra ...string) []string {
-			a := append([]string{"revoke", "--input", list, "--yes", "--auth", "secret", "--client-id", app.ClientID}, tlsSignIn(f)...)
+			a := append([]string{"revoke", "--input", list, "--yes", "--auth", "secret", "--client-id", app.ClientID}, f.secretSignIn()...)
 			return append(a, extra...)
 		}
 		killed := killRun(t, ss, k, dir, env, args(ss.simFront, "--report", first)...)
@@ -1317,7 +1311,7 @@ func TestSrcAppPoolSignInFails(t *testing.T) {
 	ss := serveSim(t, sim, simOpts{tls: true, record: true})
 	out := filepath.Join(t.TempDir(), "report.csv")
 	res := runCLIWith(t, pool.env, ss.srv.Client().Transport, false, "", append([]string{"revoke", "--input", upnFile(t, users), "--report", out, "--yes",
-		"--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, tlsSignIn(ss.simFront)...)...)
+		"--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, ss.secretSignIn()...)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 	}

@@ -6,7 +6,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -17,14 +16,14 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
 )
 
-// vbLine is what a test reads off one envelope's debug line.
-type vbLine struct {
+// debugLine is what a test reads off one envelope's debug line.
+type debugLine struct {
 	crid, steps, statuses, requestID, retryAfter, app, tenant, attempt string
 }
 
-// vbFaults throttle a step and a whole envelope once each, so that the lines show a 429 among
+// verboseFaults throttle a step and a whole envelope once each, so that the lines show a 429 among
 // the statuses, Graph's wait, and envelopes sent again.
-var vbFaults = graphsim.Faults{RetryAfter: 300 * time.Millisecond, Schedule: []graphsim.Scheduled{
+var verboseFaults = graphsim.Faults{RetryAfter: 300 * time.Millisecond, Schedule: []graphsim.Scheduled{
 	{Kind: graphsim.StepFault, Status: 429, Nth: 5},
 	{Kind: graphsim.EnvelopeFault, Status: 429, Nth: 2},
 }}
@@ -41,42 +40,40 @@ func TestVerboseEnvelopes(t *testing.T) {
 
 	t.Run("text, token", func(t *testing.T) {
 		t.Parallel()
-		sim, url := startSim(t, graphsim.Config{Seed: 19, Quota: graphsim.QuotaOff, Faults: vbFaults, FractionalRetryAfter: true}, users)
+		sim, url := startSim(t, graphsim.Config{Seed: 19, Quota: graphsim.QuotaOff, Faults: verboseFaults, FractionalRetryAfter: true}, users)
 		out := filepath.Join(t.TempDir(), "r.csv")
-		res := runCLI(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": simToken}, "",
-			"revoke", "-v", "--auth", "token", "--graph-url", url, "--input", input, "--report", out, "--yes")
+		res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "-v")...)
 		if res.code != 0 {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
 		}
-		vbCheck(t, sim, res.stderr, vbText(t, res.stderr), "", "", simToken)
+		checkDebugLines(t, sim, res.stderr, textDebugLines(t, res.stderr), "", "", simToken)
 	})
 
 	t.Run("json, secret", func(t *testing.T) {
 		t.Parallel()
 		const tenant, app, secret = "3c1b7e52-19aa-4c55-8d8e-0f9d1f0e4b21", "7d9c3a10-5b1e-4f7e-9a3c-19e5c0d2a6f4", "vb~secret.19-Qx7"
-		sim := graphsim.New(graphsim.Config{Seed: 19, Quota: graphsim.QuotaOff, Faults: vbFaults, FractionalRetryAfter: true, TenantID: tenant,
+		sim := graphsim.New(graphsim.Config{Seed: 19, Quota: graphsim.QuotaOff, Faults: verboseFaults, FractionalRetryAfter: true, TenantID: tenant,
 			Apps: []graphsim.App{{ClientID: app, Secret: secret, Tenants: []string{tenant}}}}, users)
-		srv := httptest.NewServer(sim)
-		t.Cleanup(srv.Close)
+		ss := serveSim(t, sim, simOpts{})
 		out := filepath.Join(t.TempDir(), "r.csv")
-		res := runCLI(t, map[string]string{"AZURE_CLIENT_SECRET": secret}, "",
+		res := runCLI(t, map[string]string{"AZURE_CLIENT_SECRET": secret}, "", append([]string{
 			"revoke", "--verbose", "--log-format", "json", "--auth", "secret", "--tenant-id", tenant, "--client-id", app,
-			"--authority-host", srv.URL+"/", "--graph-url", srv.URL+"/v1.0", "--input", input, "--report", out, "--yes")
+			"--input", input, "--report", out, "--yes"}, ss.secretSignIn()...)...)
 		if res.code != 0 {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
 		}
 		if st := sim.Stats(); st.TokensIssued == 0 {
 			t.Fatalf("no token was issued: the run did not sign in with the secret")
 		}
-		vbCheck(t, sim, res.stderr, vbJSON(t, res.stderr), app, tenant, secret)
+		checkDebugLines(t, sim, res.stderr, jsonDebugLines(t, res.stderr), app, tenant, secret)
 	})
 }
 
-// vbText reads the debug lines of a text log.
-func vbText(t *testing.T, stderr string) []vbLine {
+// textDebugLines reads the debug lines of a text log.
+func textDebugLines(t *testing.T, stderr string) []debugLine {
 	t.Helper()
 	attr := regexp.MustCompile(`(\w+)=("(?:[^"\\]|\\.)*"|\S*)`)
-	var out []vbLine
+	var out []debugLine
 	for _, l := range strings.Split(stderr, "\n") {
 		if !strings.Contains(l, "level=DEBUG") {
 			continue
@@ -93,15 +90,15 @@ func vbText(t *testing.T, stderr string) []vbLine {
 			t.Errorf("a debug line that is not an envelope's: %s", l)
 			continue
 		}
-		out = append(out, vbLine{m["client_request_id"], m["steps"], m["statuses"], m["request_id"], m["retry_after"], m["app"], m["tenant"], m["attempt"]})
+		out = append(out, debugLine{m["client_request_id"], m["steps"], m["statuses"], m["request_id"], m["retry_after"], m["app"], m["tenant"], m["attempt"]})
 	}
 	return out
 }
 
-// vbJSON reads the debug lines of a JSON log; every line of stderr before the summary is JSON.
-func vbJSON(t *testing.T, stderr string) []vbLine {
+// jsonDebugLines reads the debug lines of a JSON log; every line of stderr before the summary is JSON.
+func jsonDebugLines(t *testing.T, stderr string) []debugLine {
 	t.Helper()
-	var out []vbLine
+	var out []debugLine
 	for _, l := range strings.Split(stderr, "\n") {
 		if !strings.HasPrefix(l, "{") {
 			continue
@@ -131,14 +128,14 @@ func vbJSON(t *testing.T, stderr string) []vbLine {
 			}
 			return fmt.Sprint(m[k])
 		}
-		out = append(out, vbLine{s("client_request_id"), s("steps"), s("statuses"), s("request_id"), s("retry_after"), s("app"), s("tenant"), s("attempt")})
+		out = append(out, debugLine{s("client_request_id"), s("steps"), s("statuses"), s("request_id"), s("retry_after"), s("app"), s("tenant"), s("attempt")})
 	}
 	return out
 }
 
-// vbCheck holds the debug lines against what graphsim saw, and the whole log against the
+// checkDebugLines holds the debug lines against what graphsim saw, and the whole log against the
 // credential the run used.
-func vbCheck(t *testing.T, sim *graphsim.Server, stderr string, lines []vbLine, app, tenant, credential string) {
+func checkDebugLines(t *testing.T, sim *graphsim.Server, stderr string, lines []debugLine, app, tenant, credential string) {
 	t.Helper()
 	// Tokens graphsim mints are JWTs: base64 of {"typ":... starts with eyJ.
 	for _, secret := range []string{credential, "eyJ"} {
@@ -204,7 +201,7 @@ func vbCheck(t *testing.T, sim *graphsim.Server, stderr string, lines []vbLine, 
 	}
 	// Every step the lines count was run by graphsim (revokes only, all through $batch), except
 	// those of the envelope it refused whole.
-	if envelopeSteps := steps - vbRefusedSteps(lines); envelopeSteps != st.Steps {
+	if envelopeSteps := steps - refusedSteps(lines); envelopeSteps != st.Steps {
 		t.Errorf("the lines count %d steps graphsim ran, graphsim ran %d", envelopeSteps, st.Steps)
 	}
 	if throttled != st.Throttled || throttled < 2 {
@@ -216,8 +213,8 @@ func vbCheck(t *testing.T, sim *graphsim.Server, stderr string, lines []vbLine, 
 	t.Logf("%d envelopes, %d steps, %d throttled, e.g. %+v", len(lines), steps, throttled, lines[0])
 }
 
-// vbRefusedSteps counts the steps of envelopes graphsim refused whole: it ran none of them.
-func vbRefusedSteps(lines []vbLine) int {
+// refusedSteps counts the steps of envelopes graphsim refused whole: it ran none of them.
+func refusedSteps(lines []debugLine) int {
 	n := 0
 	for _, l := range lines {
 		if strings.HasPrefix(l.statuses, "envelope ") {
