@@ -8,7 +8,6 @@ import (
 	"encoding/csv"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -516,11 +515,9 @@ func TestRelGraphURL(t *testing.T) {
 
 	// A server whose certificate this machine does not trust: every request fails, none is
 	// made without verification.
-	sim := graphsim.New(graphsim.Config{Token: simToken, Seed: 1}, users)
-	srv := httptest.NewTLSServer(sim)
-	defer srv.Close()
+	ss := serveSim(t, tokenSim(graphsim.Config{Seed: 1}, users), simOpts{tls: true})
 	reportPath := filepath.Join(t.TempDir(), "r.csv")
-	res := runCLI(t, env, "", cliArgs("revoke", srv.URL+"/v1.0", input, reportPath, "--max-attempts", "1")...)
+	res := runCLI(t, env, "", cliArgs("revoke", ss.url, input, reportPath, "--max-attempts", "1")...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
@@ -530,7 +527,7 @@ func TestRelGraphURL(t *testing.T) {
 			t.Errorf("line %d: %s %q, want failed for the untrusted certificate", r.Line, r.Status, r.Message)
 		}
 	}
-	if gs := sim.Stats(); gs.Requests != 0 {
+	if gs := ss.sim.Stats(); gs.Requests != 0 {
 		t.Errorf("graphsim served %d requests over unverified TLS", gs.Requests)
 	}
 }
