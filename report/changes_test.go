@@ -2,13 +2,9 @@ package report
 
 import (
 	"bytes"
-	"errors"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
@@ -69,47 +65,22 @@ func TestReadChangesErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := ReadChanges(strings.NewReader(tt.text)); err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-				t.Fatalf("err = %v, want %q", err, tt.wantErr)
-			}
+			_, err := ReadChanges(strings.NewReader(tt.text))
+			readErr(t, err, tt.wantErr)
 		})
 	}
 }
 
 func TestChangesTornAtEveryByte(t *testing.T) {
-	tornEverywhere(t, changesText(t, goldenChanges...), func(s string) (int, error) {
-		cs, err := ReadChanges(strings.NewReader(s))
-		return len(cs), err
-	})
+	tornEverywhere(t, changesText(t, goldenChanges...), ReadChanges)
 }
 
 // TestRecordReachesTheOS: a change is in the file when Record returns, before any Close: a
 // process killed right after Record has recorded it.
 func TestRecordReachesTheOS(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.changes.csv")
-	j, err := CreateChanges(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, path := created(t, "out.changes.csv", CreateChanges)
 	defer j.Close()
-	if j.Path() != path {
-		t.Errorf("Path() = %q", j.Path())
-	}
-	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("stat: %v, mode %v; want 0600", err, st.Mode().Perm())
-	}
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			for i := range 25 {
-				if err := j.Record(changes(1+w*25+i, false)); err != nil {
-					t.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	writeConcurrently(t, 4, 25, 0, func(w, i int) error { return j.Record(changes(1+w*25+i, false)) }, nil)
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -119,9 +90,7 @@ func TestRecordReachesTheOS(t *testing.T) {
 	if err != nil || len(cs) != 100 {
 		t.Fatalf("before Close the file holds %d changes (err %v), want 100", len(cs), err)
 	}
-	if _, err := CreateChanges(path, false); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "create changes journal") {
-		t.Errorf("CreateChanges over an existing file: %v", err)
-	}
+	checkRefuses(t, path, "create changes journal", CreateChanges)
 }
 
 func TestRecordRejectsLineZero(t *testing.T) {

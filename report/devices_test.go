@@ -2,14 +2,10 @@ package report
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -107,83 +103,23 @@ func TestReadDevicesErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ds, err := ReadDevices(strings.NewReader(tt.text))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || len(ds) != tt.want {
-				t.Fatalf("read %d devices, err %v; want %d", len(ds), err, tt.want)
+			if readErr(t, err, tt.wantErr) && len(ds) != tt.want {
+				t.Fatalf("read %d devices; want %d", len(ds), tt.want)
 			}
 		})
-	}
-}
-
-// tornEverywhere cuts a file written by a journal after every byte, with LF and CRLF line ends:
-// every cut reads without error and yields as many rows as it has complete lines after the
-// header.
-func tornEverywhere(t *testing.T, full string, read func(string) (int, error)) {
-	t.Helper()
-	for _, text := range []string{full, strings.ReplaceAll(full, "\n", "\r\n")} {
-		for n := 0; n <= len(text); n++ {
-			got, err := read(text[:n])
-			if err != nil {
-				t.Fatalf("cut at byte %d: %v", n, err)
-			}
-			if want := max(0, strings.Count(text[:n], "\n")-1); got != want {
-				t.Fatalf("cut at byte %d: %d rows, want %d", n, got, want)
-			}
-		}
 	}
 }
 
 func TestDevicesTornAtEveryByte(t *testing.T) {
-	tornEverywhere(t, devicesText(t, goldenDevices...), func(s string) (int, error) {
-		ds, err := ReadDevices(strings.NewReader(s))
-		return len(ds), err
-	})
+	tornEverywhere(t, devicesText(t, goldenDevices...), ReadDevices)
 }
 
 func TestCreateDevices(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.devices.csv")
-	j, err := CreateDevices(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j.Path() != path {
-		t.Errorf("Path() = %q", j.Path())
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.Mode().Perm() != 0o600 {
-		t.Errorf("mode = %v, want 0600", st.Mode().Perm())
-	}
+	j, path := created(t, "out.devices.csv", CreateDevices)
 	if b, _ := os.ReadFile(path); string(b) != strings.Join(DevicesHeader, ",")+"\n" {
 		t.Errorf("right after CreateDevices the file holds %q, want the header", b)
 	}
-	// Writers and flushers together; run with -race.
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Go(func() {
-			for i := range 50 {
-				d := deviceResult(1+w*50+i, false)
-				if err := j.WriteDevices(d); err != nil {
-					t.Error(err)
-					return
-				}
-				if i%10 == 0 {
-					if err := j.Flush(); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
+	writeConcurrently(t, 4, 50, 10, func(w, i int) error { return j.WriteDevices(deviceResult(1+w*50+i, false)) }, j.Flush)
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -196,9 +132,7 @@ func TestCreateDevices(t *testing.T) {
 	if err != nil || len(ds) != 200 {
 		t.Fatalf("read back %d devices, err %v; want 200", len(ds), err)
 	}
-	if _, err := CreateDevices(path, false); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "create devices report") {
-		t.Errorf("CreateDevices over an existing file: %v", err)
-	}
+	checkRefuses(t, path, "create devices report", CreateDevices)
 	j, err = CreateDevices(path, true)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -98,6 +99,101 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "report.golden", buf.Bytes())
+}
+
+// created creates a journal named name in a fresh directory and fails unless it names its path
+// and only its owner can read it: reports name users, their devices and Graph's errors for them.
+func created[J interface{ Path() string }](t *testing.T, name string, create func(string, bool) (J, error)) (J, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	j, err := create(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j.Path() != path {
+		t.Errorf("Path() = %q, want %q", j.Path(), path)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %v, want 0600", st.Mode().Perm())
+	}
+	return j, path
+}
+
+// checkRefuses: without force, create leaves a file that is there as it was and fails with
+// fs.ErrExist, saying what it was creating (want), since that file may be the only record of a
+// run.
+func checkRefuses[J any](t *testing.T, path, want string, create func(string, bool) (J, error)) {
+	t.Helper()
+	before, _ := os.ReadFile(path)
+	if _, err := create(path, false); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), want) {
+		t.Errorf("creating %s again without force: err = %v, want fs.ErrExist saying %q", path, err, want)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("a refused create changed the existing file")
+	}
+}
+
+// writeConcurrently has writers goroutines call write(w, i) for i below each, the way the
+// engine's workers share a journal, and flush after every flushEvery-th write when flushEvery is
+// above 0; it is there for -race.
+func writeConcurrently(t *testing.T, writers, each, flushEvery int, write func(w, i int) error, flush func() error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range each {
+				if err := write(w, i); err != nil {
+					t.Error(err)
+					return
+				}
+				if flushEvery > 0 && i%flushEvery == 0 {
+					if err := flush(); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// readErr fails t unless a read failed with an error holding want, or succeeded where want is
+// empty; it says whether there are results to check, which only a successful read has.
+func readErr(t *testing.T, err error, want string) bool {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	return false
+}
+
+// tornEverywhere cuts a file written by a journal after every byte, with LF and CRLF line ends:
+// every cut reads without error and yields as many rows as it has complete lines after the
+// header.
+func tornEverywhere[T any](t *testing.T, full string, read func(io.Reader) ([]T, error)) {
+	t.Helper()
+	for _, text := range []string{full, strings.ReplaceAll(full, "\n", "\r\n")} {
+		for n := 0; n <= len(text); n++ {
+			rows, err := read(strings.NewReader(text[:n]))
+			if err != nil {
+				t.Fatalf("cut at byte %d: %v", n, err)
+			}
+			if want := max(0, strings.Count(text[:n], "\n")-1); len(rows) != want {
+				t.Fatalf("cut at byte %d: %d rows, want %d", n, len(rows), want)
+			}
+		}
+	}
 }
 
 func golden(t *testing.T, name string, got []byte) {
@@ -436,22 +532,7 @@ func TestWriteRejectsLineZero(t *testing.T) {
 }
 
 func TestCreate(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "out.csv")
-	j, err := Create(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if j.Path() != path {
-		t.Errorf("Path() = %q, want %q", j.Path(), path)
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := st.Mode().Perm(); got != 0o600 {
-		t.Errorf("mode = %v, want 0600", got)
-	}
+	j, path := created(t, "out.csv", Create)
 	// The header is on disk before any result, so a bad path fails before revoking anyone.
 	if b, _ := os.ReadFile(path); string(b) != strings.Join(Header, ",")+"\n" {
 		t.Errorf("right after Create the file holds %q, want the header", b)
@@ -480,14 +561,7 @@ func TestCreate(t *testing.T) {
 		t.Error("Write after Close succeeded")
 	}
 
-	before, _ := os.ReadFile(path)
-	_, err = Create(path, false)
-	if !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), path) {
-		t.Errorf("Create over an existing file without force: err = %v, want fs.ErrExist naming the path", err)
-	}
-	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
-		t.Error("refused Create changed the existing file")
-	}
+	checkRefuses(t, path, path, Create)
 }
 
 func TestCreateForce(t *testing.T) {
@@ -544,33 +618,13 @@ func TestCreateErrors(t *testing.T) {
 
 // TestConcurrentWrite runs writers and flushers together; run it with -race.
 func TestConcurrentWrite(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out.csv")
-	j, err := Create(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	j, path := created(t, "out.csv", Create)
 	const writers, each = 8, 250
-	var wg sync.WaitGroup
-	for w := range writers {
-		wg.Go(func() {
-			for i := range each {
-				line := 2 + w*each + i
-				r := batch.Result{Line: line, Input: fmt.Sprintf("user%d@contoso.com", line), Status: batch.StatusRevoked,
-					Message: strings.Repeat("x", i), At: t0}
-				if err := j.Write(r); err != nil {
-					t.Error(err)
-					return
-				}
-				if i%20 == 0 {
-					if err := j.Flush(); err != nil {
-						t.Error(err)
-						return
-					}
-				}
-			}
-		})
-	}
-	wg.Wait()
+	writeConcurrently(t, writers, each, 20, func(w, i int) error {
+		line := 2 + w*each + i
+		return j.Write(batch.Result{Line: line, Input: fmt.Sprintf("user%d@contoso.com", line), Status: batch.StatusRevoked,
+			Message: strings.Repeat("x", i), At: t0})
+	}, j.Flush)
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}

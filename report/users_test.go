@@ -2,9 +2,7 @@ package report
 
 import (
 	"bytes"
-	"errors"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -171,17 +169,7 @@ func TestUserListErrors(t *testing.T) {
 }
 
 func TestCreateUsers(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "run.users.csv")
-	u, err := CreateUsers(path, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("stat: %v; want mode 0600", err)
-	}
-	if u.Path() != path {
-		t.Errorf("Path() = %q", u.Path())
-	}
+	u, path := created(t, "run.users.csv", CreateUsers)
 	if err := u.Write(listedUsers[0].id, listedUsers[0].upn, "", ""); err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +185,5 @@ func TestCreateUsers(t *testing.T) {
 	if err := u.Write(listedUsers[1].id, "", "", ""); err == nil {
 		t.Error("Write after Close succeeded")
 	}
-	if _, err := CreateUsers(path, false); !errors.Is(err, fs.ErrExist) || !strings.Contains(err.Error(), "create user list") {
-		t.Errorf("CreateUsers over an existing file: %v", err)
-	}
+	checkRefuses(t, path, "create user list", CreateUsers)
 }
