@@ -1005,6 +1005,16 @@ func noSecrets(t testing.TB, what string, texts ...string) {
 	}
 }
 
+// containsAll fails for each of wants that text (what, in the message) lacks.
+func containsAll(t testing.TB, what, text string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(text, w) {
+			t.Errorf("%s lacks %q:\n%s", what, w, text)
+		}
+	}
+}
+
 // lineAfter is the rest of the line after marker in stderr.
 func lineAfter(t testing.TB, stderr, marker string) string {
 	t.Helper()

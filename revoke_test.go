@@ -104,11 +104,7 @@ func TestRevokeMixedList(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("report mode = %v, %v; want 0600", fi.Mode().Perm(), err)
 	}
-	for _, want := range []string{"revoked", "not_found", "denied", out, "access"} {
-		if !strings.Contains(res.stderr, want) {
-			t.Errorf("summary lacks %q:\n%s", want, res.stderr)
-		}
-	}
+	containsAll(t, "summary", res.stderr, "revoked", "not_found", "denied", out, "access")
 }
 
 // TestRevokeUnderFaults: throttled steps with fractional Retry-After, transient 5xx and an

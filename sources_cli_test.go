@@ -217,11 +217,7 @@ func TestSrcGroup(t *testing.T) {
 		t.Errorf("the members that are not users were never counted")
 	}
 
-	for _, w := range []string{"2500 users, written to " + listPath, "Members that are not users, left alone: 1 servicePrincipal, 2 device, 3 group."} {
-		if !strings.Contains(res.stderr, w) {
-			t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
-		}
-	}
+	containsAll(t, "stderr", res.stderr, "2500 users, written to "+listPath, "Members that are not users, left alone: 1 servicePrincipal, 2 device, 3 group.")
 	rows := readReport(t, out)
 	if st := countStatuses(rows); st[batch.StatusRevoked] != len(members) || len(rows) != len(members) {
 		t.Errorf("report: %v for %d rows, want %d revoked", st, len(rows), len(members))
@@ -303,11 +299,7 @@ func TestSrcGroupByName(t *testing.T) {
 			if res.code != tc.code {
 				t.Fatalf("exit %d, want %d\n%s", res.code, tc.code, res.stderr)
 			}
-			for _, w := range tc.stderr {
-				if !strings.Contains(res.stderr, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
-				}
-			}
+			containsAll(t, "stderr", res.stderr, tc.stderr...)
 			// The lookup asks for the name exactly, quotes doubled as OData wants them.
 			steps := ss.steps()
 			if len(steps) == 0 || steps[0].Method != "GET" {
@@ -427,12 +419,10 @@ func TestSrcAllUsers(t *testing.T) {
 		}
 		t.Logf("10,000 users in %v", time.Since(start).Round(time.Millisecond))
 		ss.drain()
-		for _, w := range []string{"About to revoke the sign-in sessions of 9997 users", "(resolved now from Graph: 10000 users, listed in " + report.UsersPath(out) + ")",
-			"Type yes to continue: "} {
-			if !strings.Contains(res.stderr, w) {
-				t.Errorf("the prompt lacks %q:\n%s", w, res.stderr)
-			}
-		}
+		containsAll(t, "the prompt", res.stderr,
+			"About to revoke the sign-in sessions of 9997 users", "(resolved now from Graph: 10000 users, listed in "+report.UsersPath(out)+")",
+			"Type yes to continue: ",
+		)
 		rows := readReport(t, out)
 		if st := countStatuses(rows); len(rows) != 10000 || st[batch.StatusRevoked] != 9997 || st[batch.StatusExcluded] != 3 {
 			t.Errorf("report: %v for %d rows, want 9,997 revoked and 3 excluded", st, len(rows))
@@ -1079,13 +1069,11 @@ func TestSrcAppPool(t *testing.T) {
 			if after[victim] > 4*20 {
 				t.Errorf("the withdrawn app went on sending %d revokes after its first refused envelope", after[victim])
 			}
-			for _, w := range []string{"msg=\"dropping a sign-in from the run\" lane=\"app " + pool.apps[1].ClientID,
-				"Dropped from the run:\n  app " + pool.apps[1].ClientID + ": Graph refused it (HTTP 403) ",
-				"users in a row that app "} {
-				if !strings.Contains(res.stderr, w) {
-					t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
-				}
-			}
+			containsAll(t, "stderr", res.stderr,
+				"msg=\"dropping a sign-in from the run\" lane=\"app "+pool.apps[1].ClientID,
+				"Dropped from the run:\n  app "+pool.apps[1].ClientID+": Graph refused it (HTTP 403) ",
+				"users in a row that app ",
+			)
 		})
 	}
 }
@@ -1324,10 +1312,8 @@ func TestSrcAppPoolSignInFails(t *testing.T) {
 	if len(apps) != 2 || apps[strings.ToLower(pool.apps[2].ClientID)] != 0 {
 		t.Errorf("revokes by app %v, want the two that signed in", apps)
 	}
-	for _, w := range []string{"msg=\"an app of the pool could not sign in and is left out\"",
-		"Dropped from the run:\n  app " + pool.apps[2].ClientID + " in tenant " + tenantIDs[0] + ": cannot sign in: ", "AADSTS700016"} {
-		if !strings.Contains(res.stderr, w) {
-			t.Errorf("stderr lacks %q:\n%s", w, res.stderr)
-		}
-	}
+	containsAll(t, "stderr", res.stderr,
+		"msg=\"an app of the pool could not sign in and is left out\"",
+		"Dropped from the run:\n  app "+pool.apps[2].ClientID+" in tenant "+tenantIDs[0]+": cannot sign in: ", "AADSTS700016",
+	)
 }
