@@ -1,17 +1,24 @@
 package main
 
 // The test harness of package main: every test file here starts graphsim, runs the command and
-// reads what it wrote through these helpers, and through nothing else.
+// reads what it wrote through these helpers, and through nothing else. Helpers that only one
+// file's tests use stay in that file, under plain names.
 //
 //   - graphsim in process: serveSim (a hook on each $batch, or $batch requests recorded and
-//     served one at a time, TLS, more fronts for a killed run's resume); startSim for the plain
-//     case. graphsim as a child process is `bulkrevoke sim`, run by the scripts in
-//     testdata/script/local (TestTryLocally).
-//   - the command in process: runCLI, runCLIWith (a transport, a terminal); as a child process
-//     (for SIGKILL, SIGINT and resource limits): startChild, or shell for a command as printed;
-//     scripts of commands: testdata/script through scriptParams.
+//     served one at a time, TLS, more fronts for a killed run's resume, secretSignIn for a run
+//     that signs in with a client secret); startSim for the plain case; serveThen in a hook for
+//     an answer Graph carried out that dies with its client. graphsim as a child process is
+//     `bulkrevoke sim`, run by the scripts in testdata/script/local (TestTryLocally).
+//   - the command in process: runCLI, runCLIWith (a transport, a terminal), confirmRevoke at a
+//     terminal; as a child process (for SIGKILL, SIGINT and resource limits): startChild, or
+//     new(childProc) and start when a server hook signals it, interruptAt for a SIGINT while an
+//     envelope is in flight, shell for a command as printed; scripts of commands:
+//     testdata/script through scriptParams.
 //   - reports: readReport (a complete report) and readTornReport (what a killed run left), both
-//     through scanReport, which reads the raw records and report.ReadReport and makes them agree.
+//     through scanReport, which reads the raw records and report.ReadReport and makes them agree;
+//     checkRows row by row, cutReport for a crash's leftovers.
+//   - tenants and lists: memberList (n plain members), mixedTenant (one user of every kind),
+//     upnList.
 
 import (
 	"bytes"
@@ -52,7 +59,7 @@ const simToken = "sim-secret-token-7f3a"
 
 // testSecret stands in for an app's client secret: it is in every child's environment, and no
 // output may ever contain it or the token.
-const testSecret = "relFakeSecret~Q8x.9zZ_do-not-print"
+const testSecret = "fakeSecret~Q8x.9zZ_do-not-print"
 
 // ---- graphsim in process ----
 
