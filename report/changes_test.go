@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -81,14 +80,8 @@ func TestRecordReachesTheOS(t *testing.T) {
 	j, path := created(t, "out.changes.csv", CreateChanges)
 	defer j.Close()
 	writeConcurrently(t, 4, 25, 0, func(w, i int) error { return j.Record(changes(1+w*25+i, false)) }, nil)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cs, err := ReadChanges(f)
-	if err != nil || len(cs) != 100 {
-		t.Fatalf("before Close the file holds %d changes (err %v), want 100", len(cs), err)
+	if cs := readFile(t, path, ReadChanges); len(cs) != 100 {
+		t.Fatalf("before Close the file holds %d changes, want 100", len(cs))
 	}
 	checkRefuses(t, path, "create changes journal", CreateChanges)
 }

@@ -41,13 +41,7 @@ func devicesText(t *testing.T, ds ...batch.DeviceResult) string {
 	t.Helper()
 	var buf bytes.Buffer
 	j := newDeviceJournal(&buf, nil, "")
-	if err := j.WriteDevices(ds...); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.String()
+	return flushed(t, &buf, j.WriteDevices(ds...), j.Flush)
 }
 
 func TestDevicesGolden(t *testing.T) {
@@ -123,17 +117,11 @@ func TestCreateDevices(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	ds, err := ReadDevices(f)
-	if err != nil || len(ds) != 200 {
-		t.Fatalf("read back %d devices, err %v; want 200", len(ds), err)
+	if ds := readFile(t, path, ReadDevices); len(ds) != 200 {
+		t.Fatalf("read back %d devices; want 200", len(ds))
 	}
 	checkRefuses(t, path, "create devices report", CreateDevices)
-	j, err = CreateDevices(path, true)
+	j, err := CreateDevices(path, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,22 +42,17 @@ func (f *faultFile) Write(p []byte) (int, error) {
 	return f.buf.Write(p)
 }
 
-func (f *faultFile) Sync() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.syncs++
-	if f.failSync {
-		return fmt.Errorf("fsync: %w", errInjected)
-	}
-	return nil
-}
+func (f *faultFile) Sync() error  { return f.call(&f.syncs, f.failSync, "fsync") }
+func (f *faultFile) Close() error { return f.call(&f.closes, f.failClose, "close") }
 
-func (f *faultFile) Close() error {
+// call counts a Sync or Close in n, under the lock because a journal's writers may call them
+// while the test reads the counts, and fails it as op when fail is set.
+func (f *faultFile) call(n *int, fail bool, op string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.closes++
-	if f.failClose {
-		return fmt.Errorf("close: %w", errInjected)
+	*n++
+	if fail {
+		return fmt.Errorf("%s: %w", op, errInjected)
 	}
 	return nil
 }

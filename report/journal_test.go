@@ -488,35 +488,53 @@ func FuzzRoundTrip(f *testing.F) {
 		d := batch.DeviceResult{Line: line, TenantID: tenant, User: input, ID: id, DeviceID: upn, DisplayName: name,
 			PriorEnabled: tri(prior), Outcome: outcomes[int(status)%len(outcomes)], HTTP: httpStatus, Code: code,
 			Message: msg, RequestID: reqID, At: tm(at)}
-		if got, want := deviceRoundTrip(t, d), canonicalDevice(d); !reflect.DeepEqual(got, want) {
+		if got, want := readOne(t, devicesText(t, d), ReadDevices), canonicalDevice(d); !reflect.DeepEqual(got, want) {
 			t.Errorf("device round trip:\ngot  %#v\nwant %#v", got, want)
 		}
 		c := batch.Change{Line: line, TenantID: tenant, Device: status&1 != 0, ID: id, Name: name, Enable: status&2 != 0,
 			PriorEnabled: tri(prior)}
-		if got, want := changeRoundTrip(t, c), canonicalChange(c); !reflect.DeepEqual(got, want) {
+		if got, want := readOne(t, changesText(t, c), ReadChanges), canonicalChange(c); !reflect.DeepEqual(got, want) {
 			t.Errorf("change round trip:\ngot  %#v\nwant %#v", got, want)
 		}
 	})
 }
 
-func deviceRoundTrip(t *testing.T, d batch.DeviceResult) batch.DeviceResult {
+// flushed is what a journal writing to buf holds once the write that returned err is flushed.
+func flushed(t *testing.T, buf *bytes.Buffer, err error, flush func() error) string {
 	t.Helper()
-	text := devicesText(t, d)
-	ds, err := ReadDevices(strings.NewReader(text))
-	if err != nil || len(ds) != 1 {
-		t.Fatalf("read back %d devices, err %v:\n%s", len(ds), err, text)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return ds[0]
+	if err := flush(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
 }
 
-func changeRoundTrip(t *testing.T, c batch.Change) batch.Change {
+// readOne reads back the one row a journal's text holds.
+func readOne[T any](t *testing.T, text string, read func(io.Reader) ([]T, error)) T {
 	t.Helper()
-	text := changesText(t, c)
-	cs, err := ReadChanges(strings.NewReader(text))
-	if err != nil || len(cs) != 1 {
-		t.Fatalf("read back %d changes, err %v:\n%s", len(cs), err, text)
+	rows, err := read(strings.NewReader(text))
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("read back %d rows, err %v:\n%s", len(rows), err, text)
 	}
-	return cs[0]
+	return rows[0]
+}
+
+// readFile reads the journal at path with read, as --resume and the undo do, and fails on a
+// torn or foreign file.
+func readFile[R any](t *testing.T, path string, read func(io.Reader) (R, error)) R {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rows, err := read(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
 
 func canonicalChange(c batch.Change) batch.Change {

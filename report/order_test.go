@@ -88,7 +88,7 @@ func TestOrderByLine(t *testing.T) {
 	if tmps, _ := filepath.Glob(path + ".*.tmp"); len(tmps) > 0 {
 		t.Errorf("left behind: %v", tmps)
 	}
-	if rows := rwRows(t, path); len(rows) != 5 || rows[9].Message != long || rows[9].Input != `"c", d@contoso.com` {
+	if rows := readFile(t, path, ReadReport); len(rows) != 5 || rows[9].Message != long || rows[9].Input != `"c", d@contoso.com` {
 		t.Errorf("read back: %d rows, line 9 %q with a %d-byte message", len(rows), rows[9].Input, len(rows[9].Message))
 	}
 
@@ -120,15 +120,12 @@ func TestOrderByLine(t *testing.T) {
 	if changed, err := OrderByLine(dpath); err != nil || !changed {
 		t.Fatalf("devices: %v, %v", changed, err)
 	}
-	f, _ := os.Open(dpath)
-	ds, err := ReadDevices(f)
-	f.Close()
 	var got []string
-	for _, x := range ds {
+	for _, x := range readFile(t, dpath, ReadDevices) {
 		got = append(got, strconv.Itoa(x.Line)+":"+x.ID)
 	}
-	if err != nil || !slices.Equal(got, []string{"3:a", "3:b", "3:c", "5:a", "5:b"}) {
-		t.Errorf("devices in the order %v (%v)", got, err)
+	if !slices.Equal(got, []string{"3:a", "3:b", "3:c", "5:a", "5:b"}) {
+		t.Errorf("devices in the order %v", got)
 	}
 
 	// A file a crash cut short is not whole: it stays as it is.

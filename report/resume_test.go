@@ -230,14 +230,14 @@ func FuzzReadReport(f *testing.F) {
 		// line reader, and what they return must be written again as it was read.
 		if ds, err := ReadDevices(strings.NewReader(text)); err == nil {
 			for _, d := range ds {
-				if got := deviceRoundTrip(t, d); !reflect.DeepEqual(got, d) {
+				if got := readOne(t, devicesText(t, d), ReadDevices); !reflect.DeepEqual(got, d) {
 					t.Fatalf("device read from a devices report does not survive a rewrite:\ngot  %+v\nwant %+v", got, d)
 				}
 			}
 		}
 		if cs, err := ReadChanges(strings.NewReader(text)); err == nil {
 			for _, c := range cs {
-				if got := changeRoundTrip(t, c); !reflect.DeepEqual(got, c) {
+				if got := readOne(t, changesText(t, c), ReadChanges); !reflect.DeepEqual(got, c) {
 					t.Fatalf("change read from a changes journal does not survive a rewrite:\ngot  %+v\nwant %+v", got, c)
 				}
 			}
@@ -315,13 +315,7 @@ func reportOf(t *testing.T, rs ...batch.Result) string {
 	t.Helper()
 	var buf bytes.Buffer
 	j := NewJournal(&buf)
-	if err := j.Write(rs...); err != nil {
-		t.Fatal(err)
-	}
-	if err := j.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.String()
+	return flushed(t, &buf, j.Write(rs...), j.Flush)
 }
 
 // TestTornAtEveryByte cuts a report after every byte, as a crash can, with LF and CRLF line

@@ -10,21 +10,6 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/batch"
 )
 
-// rwRows reads the report at path as --resume does, and fails on a torn or foreign file.
-func rwRows(t *testing.T, path string) map[int]batch.Result {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	rows, err := ReadReport(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rows
-}
-
 func rwTemps(t *testing.T, path string) []string {
 	t.Helper()
 	tmps, err := filepath.Glob(path + ".*.tmp")
@@ -76,7 +61,7 @@ func TestVerifyRewrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A crash now leaves the old version, whole, and the new one's temporary file.
-	for l, r := range rwRows(t, path) {
+	for l, r := range readFile(t, path, ReadReport) {
 		if r.Verified != nil {
 			t.Errorf("before Commit, line %d is already verified on disk", l)
 		}
@@ -87,7 +72,7 @@ func TestVerifyRewrite(t *testing.T) {
 	if err := rw.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	rows := rwRows(t, path)
+	rows := readFile(t, path, ReadReport)
 	if len(rows) != 3 {
 		t.Errorf("%d rows after Commit, want 3", len(rows))
 	}
@@ -140,7 +125,7 @@ func TestVerifyRewriteAbort(t *testing.T) {
 	if err := j.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rows := rwRows(t, path)
+	rows := readFile(t, path, ReadReport)
 	if _, ok := rows[9]; ok || len(rows) != 2 {
 		t.Errorf("after Abort the report has lines %v, want 2 and 3", rows)
 	}
