@@ -511,6 +511,37 @@ func (in *interrupter) hook(child *childProc) func(*simServer, int64, http.Respo
 	}
 }
 
+// resumeAsPrinted runs the resume command the summary in stderr printed ("To finish, run:") in
+// dir, as an admin would paste it, and checks that it finished the job of the run reported in
+// first: every row of its resumed report revoked, every user revoked exactly once over both
+// runs. It returns the command's output.
+func resumeAsPrinted(t testing.TB, sim *graphsim.Server, users []graphsim.User, dir, stderr, first string) string {
+	t.Helper()
+	command := lineAfter(t, stderr, "To finish, run:\n  ")
+	if !strings.HasPrefix(command, "bulkrevoke revoke ") || !strings.Contains(command, "--resume "+shellQuote(first)) {
+		t.Fatalf("resume command %q, want bulkrevoke revoke ... --resume %s", command, first)
+	}
+	code, out := shell(t, dir, command)
+	if code != 0 {
+		t.Fatalf("%s: exit %d\n%s", command, code, out)
+	}
+	rows := readReport(t, strings.TrimSuffix(first, ".csv")+"-resumed.csv")
+	if len(rows) != len(users) {
+		t.Fatalf("resumed report has %d rows for %d users", len(rows), len(users))
+	}
+	for _, r := range rows {
+		if r.Status != batch.StatusRevoked {
+			t.Errorf("resumed report, line %d: %s, want revoked", r.Line, r.Status)
+		}
+	}
+	for _, u := range users {
+		if n := len(sim.Revocations(u.UPN)); n != 1 {
+			t.Errorf("%s revoked %d times over both runs, want once", u.UPN, n)
+		}
+	}
+	return out
+}
+
 // ---- scripts ----
 
 // scriptParams runs the scripts of dir (below testdata/script) with the commands of every

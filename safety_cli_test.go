@@ -7,7 +7,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -85,35 +84,7 @@ func TestSafetyDeadline(t *testing.T) {
 		t.Errorf("graphsim revoked %d users, the report says %d", n, counts[batch.StatusRevoked])
 	}
 
-	_, after, ok := strings.Cut(res.stderr, "To finish, run:\n  ")
-	if !ok {
-		t.Fatalf("no resume command in the summary:\n%s", res.stderr)
-	}
-	command, _, _ := strings.Cut(after, "\n")
-	if !strings.HasPrefix(command, "bulkrevoke revoke ") || !strings.Contains(command, "--resume "+first) {
-		t.Fatalf("resume command = %q", command)
-	}
-	resume := exec.Command("sh", "-c", command)
-	resume.Dir, resume.Env = dir, childEnv()
-	var out bytes.Buffer
-	resume.Stdout, resume.Stderr = &out, &out
-	if err := resume.Run(); err != nil {
-		t.Fatalf("%s: %v\n%s", command, err, out.String())
-	}
-	rows = readReport(t, filepath.Join(dir, "first-resumed.csv"))
-	if len(rows) != len(users) {
-		t.Fatalf("resumed report has %d rows for %d users", len(rows), len(users))
-	}
-	for _, r := range rows {
-		if r.Status != batch.StatusRevoked {
-			t.Errorf("resumed report, line %d: %s, want revoked", r.Line, r.Status)
-		}
-	}
-	for _, u := range users {
-		if n := len(sim.Revocations(u.UPN)); n != 1 {
-			t.Errorf("%s revoked %d times over both runs, want once", u.UPN, n)
-		}
-	}
+	resumeAsPrinted(t, sim, users, dir, res.stderr, first)
 }
 
 // Tenants and app of TestSafetyTokenTenant: the token is for safeTenantA.
