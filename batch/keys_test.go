@@ -124,8 +124,18 @@ func TestClassifyEveryASCIIChar(t *testing.T) {
 	}
 }
 
+// mapsTo fails for each pair whose in f does not turn into its want.
+func mapsTo(t *testing.T, name string, f func(string) string, pairs [][2]string) {
+	t.Helper()
+	for _, p := range pairs {
+		if got := f(p[0]); got != p[1] {
+			t.Errorf("%s(%q) = %q, want %q", name, p[0], got, p[1])
+		}
+	}
+}
+
 func TestEscapeKey(t *testing.T) {
-	tests := []struct{ in, want string }{
+	mapsTo(t, "EscapeKey", EscapeKey, [][2]string{
 		{"alice@contoso.com", "alice%40contoso.com"},
 		{"AZaz09-._~", "AZaz09-._~"},
 		{"john.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com", "john.doe_fabrikam.com%23EXT%23%40contoso.onmicrosoft.com"},
@@ -139,16 +149,11 @@ func TestEscapeKey(t *testing.T) {
 		{"é", "%C3%A9"},
 		{"\x00\xff", "%00%FF"},
 		{"", ""},
-	}
-	for _, tt := range tests {
-		if got := EscapeKey(tt.in); got != tt.want {
-			t.Errorf("EscapeKey(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
+	})
 }
 
 func TestUserPath(t *testing.T) {
-	tests := []struct{ in, want string }{
+	mapsTo(t, "UserPath", UserPath, [][2]string{
 		{"alice@contoso.com", "/users/alice%40contoso.com"},
 		{"87d349ed-44d7-43e1-9a83-5f2406dee5bd", "/users/87d349ed-44d7-43e1-9a83-5f2406dee5bd"},
 		{"o'brien@contoso.com", "/users/o%27brien%40contoso.com"}, // not doubled in the plain form
@@ -158,12 +163,7 @@ func TestUserPath(t *testing.T) {
 		{"$a''b@contoso.com", "/users('$a''''b@contoso.com')"},
 		{"$guest#EXT#@contoso.com", "/users('$guest%23EXT%23@contoso.com')"},
 		{"$x!^~@contoso.com", "/users('$x%21%5E~@contoso.com')"},
-	}
-	for _, tt := range tests {
-		if got := UserPath(tt.in); got != tt.want {
-			t.Errorf("UserPath(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-	}
+	})
 }
 
 const sdkBase = "https://graph.example.test/v1.0"
