@@ -414,10 +414,7 @@ func TestRelFormulaCells(t *testing.T) {
 			}
 		}
 	}
-	rows, err := report.ReadReport(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
+	rows := readReport(t, reportPath)
 	for i, h := range hostile {
 		if got := rows[i+2].Input; got != h {
 			t.Errorf("line %d reads back as %q, want %q", i+2, got, h)
