@@ -213,6 +213,18 @@ func requireAllRevoked(t *testing.T, sim *graphsim.Server, sink *collector, user
 	}
 }
 
+// requireRevokedOnce is requireAllRevoked where no user may be revoked twice: a step Graph
+// refused and the engine sent again (on another app, say) had not run.
+func requireRevokedOnce(t *testing.T, sim *graphsim.Server, sink *collector, users []graphsim.User, rows []batch.Row) {
+	t.Helper()
+	requireAllRevoked(t, sim, sink, users, rows)
+	for _, u := range users {
+		if n := len(sim.Revocations(u.ID)); n != 1 {
+			t.Errorf("%s revoked %d times, want once", u.UPN, n)
+		}
+	}
+}
+
 // TestThrottleStormSlidingWindow sends more users than the write quota's window holds: the
 // engine must wait out Graph's Retry-After (fractional here) with the whole pool, never early.
 func TestThrottleStormSlidingWindow(t *testing.T) {
