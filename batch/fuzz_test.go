@@ -53,7 +53,7 @@ func FuzzReader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, column string) {
 		r, err := NewReader(bytes.NewReader(data), ReaderOptions{Name: "fuzz", Column: column})
 		if err != nil {
-			checkErr(t, err)
+			checkErr(t, err, "fuzz")
 			return
 		}
 		if !utf8.ValidString(r.Column()) {
@@ -62,7 +62,7 @@ func FuzzReader(f *testing.F) {
 		// Every row of a CSV starts on its own line, so there are never more rows than lines
 		// (a JSON list numbers its elements, which can share a line).
 		maxRows := bytes.Count(data, []byte{'\n'}) + bytes.Count(data, []byte{'\r'}) + 1
-		seen := map[string]int{}
+		seen := firstLines{}
 		prev := 0
 		for n := 0; ; n++ {
 			row, err := r.Next()
@@ -70,7 +70,7 @@ func FuzzReader(f *testing.F) {
 				return
 			}
 			if err != nil {
-				checkErr(t, err)
+				checkErr(t, err, "fuzz")
 				if _, again := r.Next(); again != err {
 					t.Fatalf("Next after error %v returned %v", err, again)
 				}
@@ -84,16 +84,7 @@ func FuzzReader(f *testing.F) {
 				t.Fatalf("row line %d after line %d", row.Line, prev)
 			}
 			prev = row.Line
-			if row.Kind == KindInvalid {
-				continue
-			}
-			// One user in two tenants is two users.
-			fold := row.Tenant + "/" + strings.ToLower(row.Key)
-			if first, ok := seen[fold]; ok != (row.DupOf != 0) || ok && first != row.DupOf {
-				t.Fatalf("row %+v: DupOf wrong, first seen on line %d (%v)", row, first, ok)
-			} else if !ok {
-				seen[fold] = row.Line
-			}
+			seen.check(t, row)
 		}
 	})
 }
@@ -129,9 +120,7 @@ func FuzzJSONReader(f *testing.F) {
 			}
 		}
 		if err != io.EOF {
-			if msg := err.Error(); !strings.HasPrefix(msg, "fuzz.json:") || len(msg) > 2048 {
-				t.Fatalf("error %q does not name the file or is too long", msg)
-			}
+			checkErr(t, err, "fuzz.json")
 		}
 		if r != nil {
 			if _, again := r.Next(); again != err {
@@ -141,21 +130,13 @@ func FuzzJSONReader(f *testing.F) {
 				t.Fatalf("columns %q, %q or next link %q not valid UTF-8", r.Column(), r.TenantColumn(), r.NextLink())
 			}
 		}
-		seen := map[string]int{}
+		seen := firstLines{}
 		for i, row := range rows {
 			checkRow(t, row)
 			if row.Line != i+1 {
 				t.Fatalf("row %d has line %d: rows are numbered by element", i+1, row.Line)
 			}
-			if row.Kind == KindInvalid {
-				continue
-			}
-			fold := row.Tenant + "/" + strings.ToLower(row.Key)
-			if first, ok := seen[fold]; ok != (row.DupOf != 0) || ok && first != row.DupOf {
-				t.Fatalf("row %+v: DupOf wrong, first seen on line %d (%v)", row, first, ok)
-			} else if !ok {
-				seen[fold] = row.Line
-			}
+			seen.check(t, row)
 		}
 		if column != "" || bytes.IndexByte(data, 0) >= 0 || bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) ||
 			bytes.HasPrefix(data, []byte("\xFF\xFE")) || bytes.HasPrefix(data, []byte("\xFE\xFF")) ||
@@ -227,14 +208,34 @@ func plainElements(data []byte) (int, error) {
 	}
 }
 
-func checkErr(t *testing.T, err error) {
+// checkErr: an error names the file it is about (name) and stays short enough for a terminal.
+func checkErr(t *testing.T, err error, name string) {
 	t.Helper()
 	msg := err.Error()
-	if !strings.HasPrefix(msg, "fuzz:") {
+	if !strings.HasPrefix(msg, name+":") {
 		t.Fatalf("error %q does not name the file", msg)
 	}
 	if len(msg) > 2048 {
 		t.Fatalf("error message of %d bytes", len(msg))
+	}
+}
+
+// firstLines holds the line each user (its key folded, in its tenant) was first read on.
+type firstLines map[string]int
+
+// check fails unless a valid row's DupOf names the line its user was first read on, and is 0 for
+// a user read first.
+func (seen firstLines) check(t *testing.T, row Row) {
+	t.Helper()
+	if row.Kind == KindInvalid {
+		return
+	}
+	// One user in two tenants is two users.
+	fold := row.Tenant + "/" + strings.ToLower(row.Key)
+	if first, ok := seen[fold]; ok != (row.DupOf != 0) || ok && first != row.DupOf {
+		t.Fatalf("row %+v: DupOf wrong, first seen on line %d (%v)", row, first, ok)
+	} else if !ok {
+		seen[fold] = row.Line
 	}
 }
 
