@@ -34,6 +34,16 @@ func containTenant() ([]graphsim.User, []graphsim.Device) {
 	return users, graphsim.GenerateDevices(users, 9)
 }
 
+// containFirst is graphsim over containTenant and a list of its first n users.
+func containFirst(n int) ([]graphsim.User, []graphsim.Device, []batch.Row, *graphsim.Server) {
+	users, devices := containTenant()
+	inputs := make([]string, n)
+	for i := range inputs {
+		inputs[i] = users[i].UPN
+	}
+	return users, devices, rowsOf(inputs...), graphsim.New(graphsim.Config{Token: token, Seed: 4, Devices: devices}, users)
+}
+
 // TestContain runs revoke --block-sign-in --disable-devices over graphsim's quota and checks the
 // issue's promises from graphsim's journal: blocks land before revokes, a failed block still
 // revokes, nobody already disabled gets a PATCH, no dependsOn shape Graph refuses, every device
@@ -153,13 +163,7 @@ func TestContain(t *testing.T) {
 // TestContainDryRun: a dry run of blocking and devices reads and counts, and writes nothing.
 func TestContainDryRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		users, devices := containTenant()
-		inputs := make([]string, 40)
-		for i := range inputs {
-			inputs[i] = users[i].UPN
-		}
-		rows := rowsOf(inputs...)
-		sim := graphsim.New(graphsim.Config{Token: token, Seed: 4, Devices: devices}, users)
+		users, _, rows, sim := containFirst(40)
 		sink, devs := newCollector(t), &deviceCollector{}
 		cfg := batch.Config{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true, Devices: true, DryRun: true}, Devices: devs}
 		if _, err := batch.Run(t.Context(), cfg, batch.Rows(rows), client(t, "http://localhost", sim.Transport()), sink); err != nil {
@@ -168,7 +172,7 @@ func TestContainDryRun(t *testing.T) {
 		if gs := sim.Stats(); gs.Writes != 0 || gs.Patches != 0 || gs.DevicePatches != 0 {
 			t.Errorf("dry run sent %d writes, %d patches, %d device patches", gs.Writes, gs.Patches, gs.DevicePatches)
 		}
-		for i := range inputs {
+		for i := range rows {
 			r := sink.byLine[i+2]
 			want := batch.StatusWouldBlock
 			if !users[i].AccountEnabled || users[i].OnPremisesSyncEnabled {
@@ -190,13 +194,7 @@ func TestContainDryRun(t *testing.T) {
 // disabled, by its report rows, and nothing else.
 func TestRollback(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		users, devices := containTenant()
-		inputs := make([]string, 60)
-		for i := range inputs {
-			inputs[i] = users[i].UPN
-		}
-		rows := rowsOf(inputs...)
-		sim := graphsim.New(graphsim.Config{Token: token, Seed: 4, Devices: devices}, users)
+		users, devices, rows, sim := containFirst(60)
 		c := client(t, "http://localhost", sim.Transport())
 		sink, devs := newCollector(t), &deviceCollector{}
 		contain := batch.Config{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true, Devices: true}, Devices: devs}
@@ -224,7 +222,7 @@ func TestRollback(t *testing.T) {
 		if _, err := batch.Run(t.Context(), batch.Config{Plan: batch.Plan{Enable: true}, Devices: devs2}, batch.Rows(back), c, sink2); err != nil {
 			t.Fatal(err)
 		}
-		for i, u := range users[:len(inputs)] {
+		for i, u := range users[:len(rows)] {
 			now, _ := sim.User(u.ID)
 			if now.AccountEnabled != u.AccountEnabled {
 				t.Errorf("%s: enabled %v after the rollback, %v before the run", u.UPN, now.AccountEnabled, u.AccountEnabled)
