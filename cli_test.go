@@ -133,12 +133,10 @@ func TestE2ERevokeAllValid(t *testing.T) {
 	input := writeFile(t, "users.csv", upnList(users))
 	t.Chdir(t.TempDir())
 	now := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
-	var stdout, stderr bytes.Buffer
-	s := &sys{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(k string) string { return tokenEnv()[k] },
-		now: func() time.Time { return now }}
-	err := run(t.Context(), []string{"bulkrevoke", "revoke", "--auth", "token", "--graph-url", url, "--input", input, "--yes"}, s)
-	if code := exitCode(err, &stderr); code != exitOK {
-		t.Fatalf("exit %d, want 0\n%s", code, stderr.String())
+	res := runCLIWith(t, cliOpts{env: tokenEnv(), now: func() time.Time { return now }},
+		"revoke", "--auth", "token", "--graph-url", url, "--input", input, "--yes")
+	if res.code != exitOK {
+		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 	}
 	const name = "bulkrevoke-report-20260304T050607Z.csv"
 	rows := readReport(t, name)
@@ -154,18 +152,18 @@ func TestE2ERevokeAllValid(t *testing.T) {
 	if gs := sim.Stats(); gs.Revocations != len(users) || gs.Writes != len(users) || gs.EarlyRetries != 0 {
 		t.Errorf("%d revocations, %d writes, %d early retries; want %d, %d, 0", gs.Revocations, gs.Writes, gs.EarlyRetries, len(users), len(users))
 	}
-	containsAll(t, "summary", stderr.String(),
+	containsAll(t, "summary", res.stderr,
 		"Revoked sign-in sessions for 25 of 25 rows.\n", "  revoked        25\n", "Guest users: 1;",
 		"Report: "+name+"\n",
 		"access\ntokens already issued stay valid until they expire",
 	)
 	for _, not := range []string{"not_found", "failed", "Throttled", "Not confirmed", "level=WARN", "level=ERROR"} {
-		if strings.Contains(stderr.String(), not) {
-			t.Errorf("a clean run's stderr mentions %q:\n%s", not, stderr.String())
+		if strings.Contains(res.stderr, not) {
+			t.Errorf("a clean run's stderr mentions %q:\n%s", not, res.stderr)
 		}
 	}
-	if stdout.Len() != 0 {
-		t.Errorf("stdout: %q", stdout.String())
+	if res.stdout != "" {
+		t.Errorf("stdout: %q", res.stdout)
 	}
 }
 

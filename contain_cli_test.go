@@ -637,7 +637,7 @@ func TestCLIRollback(t *testing.T) {
 		// Declined at a terminal: the prompt counts what would be re-enabled; nothing is sent.
 		before := c.sim.Stats().Requests
 		args := slices.DeleteFunc(enableArgs(c.url, c.out, back, "--devices"), func(a string) bool { return a == "--yes" })
-		res := runCLIWith(t, c.env, nil, true, "no\n", args...)
+		res := runCLIWith(t, cliOpts{env: c.env, tty: true, stdin: "no\n"}, args...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "About to RE-ENABLE sign-in for ") ||
 			!strings.Contains(res.stderr, fmt.Sprintf(" and %d devices that the run reported in %s disabled.", len(c.disabledIDs), c.out)) ||
 			!strings.Contains(res.stderr, "nothing was re-enabled") {

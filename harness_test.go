@@ -9,11 +9,11 @@ package main
 //     that signs in with a client secret); startSim for the plain case; serveThen in a hook for
 //     an answer Graph carried out that dies with its client. graphsim as a child process is
 //     `bulkrevoke sim`, run by the scripts in testdata/script/local (TestTryLocally).
-//   - the command in process: runCLI, runCLIWith (a transport, a terminal), confirmRevoke at a
-//     terminal; as a child process (for SIGKILL, SIGINT and resource limits): startChild, or
-//     new(childProc) and start when a server hook signals it, interruptAt for a SIGINT while an
-//     envelope is in flight, shell for a command as printed; scripts of commands:
-//     testdata/script through scriptParams.
+//   - the command in process: runCLI, runCLIWith (a transport, a terminal, a clock),
+//     confirmRevoke at a terminal; as a child process (for SIGKILL, SIGINT and resource limits):
+//     startChild, or new(childProc) and start when a server hook signals it, interruptAt for a
+//     SIGINT while an envelope is in flight, shell for a command as printed, resumeAsPrinted for
+//     a summary's resume command; scripts of commands: testdata/script through scriptParams.
 //   - reports: readReport (a complete report) and readTornReport (what a killed run left), both
 //     through scanReport, which reads the raw records and report.ReadReport and makes them agree;
 //     checkRows row by row, cutReport for a crash's leftovers.
@@ -287,22 +287,38 @@ type cliResult struct {
 // visible to it: nothing leaks in from the test process), stdin not a terminal.
 func runCLI(t testing.TB, env map[string]string, stdin string, args ...string) cliResult {
 	t.Helper()
-	return runCLIWith(t, env, nil, false, stdin, args...)
+	return runCLIWith(t, cliOpts{env: env, stdin: stdin}, args...)
 }
 
-// runCLIWith is runCLI with a transport for sign-in and Graph (nil: the default) and,
-// with tty, a terminal on standard input where a person types stdin.
-func runCLIWith(t testing.TB, env map[string]string, transport http.RoundTripper, tty bool, stdin string, args ...string) cliResult {
+// cliOpts is what runCLIWith gives the command besides its arguments.
+type cliOpts struct {
+	// env is the whole environment the command sees: nothing leaks in from the test process.
+	env map[string]string
+	// transport carries sign-in and Graph (nil: the default).
+	transport http.RoundTripper
+	// tty puts a terminal on standard input, where a person types stdin.
+	tty   bool
+	stdin string
+	// now is the clock (nil: the real one), for a test that knows the names the run gives its
+	// files.
+	now func() time.Time
+}
+
+// runCLIWith runs the command in-process as o says.
+func runCLIWith(t testing.TB, o cliOpts, args ...string) cliResult {
 	t.Helper()
+	if o.now == nil {
+		o.now = time.Now
+	}
 	var stdout, stderr bytes.Buffer
 	s := &sys{
-		stdin:     strings.NewReader(stdin),
+		stdin:     strings.NewReader(o.stdin),
 		stdout:    &stdout,
 		stderr:    &stderr,
-		getenv:    func(k string) string { return env[k] },
-		now:       time.Now,
-		stdinTTY:  tty,
-		transport: transport,
+		getenv:    func(k string) string { return o.env[k] },
+		now:       o.now,
+		stdinTTY:  o.tty,
+		transport: o.transport,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -323,7 +339,7 @@ func cliArgs(cmd, url, input, reportPath string, extra ...string) []string {
 func confirmRevoke(t testing.TB, url, input, out, answer string, extra ...string) cliResult {
 	t.Helper()
 	args := append([]string{"revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", out}, extra...)
-	return runCLIWith(t, tokenEnv(), nil, true, answer, args...)
+	return runCLIWith(t, cliOpts{env: tokenEnv(), tty: true, stdin: answer}, args...)
 }
 
 // ---- the command as a child process ----

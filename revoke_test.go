@@ -324,7 +324,7 @@ func TestConfirmation(t *testing.T) {
 	sim, url := startSim(t, graphsim.Config{Seed: 1}, revokeTenant())
 	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\n$svc@contoso.com\n")
 	try := func(answer string, tty bool, out string) cliResult {
-		return runCLIWith(t, tokenEnv(), nil, tty, answer, "revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", out)
+		return runCLIWith(t, cliOpts{env: tokenEnv(), tty: tty, stdin: answer}, "revoke", "--auth", "token", "--graph-url", url, "--input", input, "--report", out)
 	}
 
 	no := try("no\n", true, input+".no.csv")
@@ -374,7 +374,7 @@ func TestTokenTenant(t *testing.T) {
 	token := unsignedJWT(`{"tid":"` + tid + `"}`)
 	ss := serveSim(t, graphsim.New(graphsim.Config{Token: token}, revokeTenant()), simOpts{})
 	input := writeFile(t, "users.csv", "upn\nadele@contoso.com\n")
-	res := runCLIWith(t, map[string]string{"BULKREVOKE_ACCESS_TOKEN": token}, nil, true, "no\n",
+	res := runCLIWith(t, cliOpts{env: map[string]string{"BULKREVOKE_ACCESS_TOKEN": token}, tty: true, stdin: "no\n"},
 		"revoke", "--auth", "token", "--graph-url", ss.url, "--input", input, "--report", input+".r.csv")
 	if res.code != exitFailure || !strings.Contains(res.stderr, "tenant: "+tid) {
 		t.Errorf("prompt does not name the token's tenant:\n%s", res.stderr)

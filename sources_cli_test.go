@@ -383,7 +383,7 @@ func TestSrcAllUsers(t *testing.T) {
 
 	t.Run("refused without --exclude", func(t *testing.T) {
 		dir := t.TempDir()
-		res := runCLIWith(t, pool.env, tr, false, "", append(args(filepath.Join(dir, "r.csv")), "--yes")...)
+		res := runCLIWith(t, cliOpts{env: pool.env, transport: tr}, append(args(filepath.Join(dir, "r.csv")), "--yes")...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "--all-users needs --exclude") ||
 			!strings.Contains(res.stderr, "hint: add --exclude breakglass.csv, or --no-exclude") {
 			t.Errorf("exit %d\n%s", res.code, res.stderr)
@@ -396,7 +396,7 @@ func TestSrcAllUsers(t *testing.T) {
 
 	t.Run("over --max-users", func(t *testing.T) {
 		dir := t.TempDir()
-		res := runCLIWith(t, pool.env, tr, false, "", append(args(filepath.Join(dir, "r.csv")), "--no-exclude", "--max-users", "9999", "--yes")...)
+		res := runCLIWith(t, cliOpts{env: pool.env, transport: tr}, append(args(filepath.Join(dir, "r.csv")), "--no-exclude", "--max-users", "9999", "--yes")...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "has 10000 users to revoke, more than --max-users 9999") ||
 			!strings.Contains(res.stderr, "raise --max-users (0 means no limit)") {
 			t.Errorf("exit %d\n%s", res.code, res.stderr)
@@ -412,7 +412,7 @@ func TestSrcAllUsers(t *testing.T) {
 		out := filepath.Join(dir, "report.csv")
 		start := time.Now()
 		// At a terminal, without --yes: the prompt states how many users, and where they come from.
-		res := runCLIWith(t, pool.env, tr, true, "yes\n", append(args(out), "--exclude", exclude)...)
+		res := runCLIWith(t, cliOpts{env: pool.env, transport: tr, tty: true, stdin: "yes\n"}, append(args(out), "--exclude", exclude)...)
 		if res.code != exitOK {
 			data, _ := os.ReadFile(out)
 			t.Fatalf("exit %d, want 0\n%s\n%.2000s", res.code, res.stderr, data)
@@ -850,7 +850,7 @@ func TestSrcManyTenants(t *testing.T) {
 
 	t.Run("one tenant without consent", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "report.csv")
-		res := runCLIWith(t, env, tr, false, "", append([]string{"revoke", "--input", list, "--report", out, "--yes"}, signIn...)...)
+		res := runCLIWith(t, cliOpts{env: env, transport: tr}, append([]string{"revoke", "--input", list, "--report", out, "--yes"}, signIn...)...)
 		if res.code != exitIncomplete {
 			t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 		}
@@ -886,7 +886,7 @@ func TestSrcManyTenants(t *testing.T) {
 	requests := sim.Stats().Requests
 	t.Run("--tenant-id restricts the tenants", func(t *testing.T) {
 		dir := t.TempDir()
-		res := runCLIWith(t, env, tr, false, "", append([]string{"revoke", "--input", list, "--report", filepath.Join(dir, "report.csv"), "--yes",
+		res := runCLIWith(t, cliOpts{env: env, transport: tr}, append([]string{"revoke", "--input", list, "--report", filepath.Join(dir, "report.csv"), "--yes",
 			"--tenant-id", tenantIDs[0], "--tenant-id", strings.ToUpper(tenantIDs[1])}, signIn...)...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "the list names tenant "+tenantIDs[2]+", which is not among --tenant-id") {
 			t.Errorf("exit %d\n%s", res.code, res.stderr)
@@ -899,7 +899,7 @@ func TestSrcManyTenants(t *testing.T) {
 		// The same flags with a list of those two tenants only (named in other capitals).
 		two := writeFile(t, "two.csv", strings.ToUpper(keepTenants(t, list, 0, 1)))
 		out := filepath.Join(dir, "report.csv")
-		res = runCLIWith(t, env, tr, false, "", append([]string{"revoke", "--input", two, "--report", out, "--yes",
+		res = runCLIWith(t, cliOpts{env: env, transport: tr}, append([]string{"revoke", "--input", two, "--report", out, "--yes",
 			"--tenant-id", tenantIDs[0], "--tenant-id", strings.ToUpper(tenantIDs[1])}, signIn...)...)
 		if res.code != exitOK {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
@@ -928,7 +928,7 @@ func TestSrcTenantDeniedByGraph(t *testing.T) {
 	}})
 	list := tenantList(t, all, 0, 1, 2, 3, 4)
 	out := filepath.Join(t.TempDir(), "report.csv")
-	res := runCLIWith(t, map[string]string{"AZURE_CLIENT_SECRET": app.Secret}, ss.srv.Client().Transport, false, "",
+	res := runCLIWith(t, cliOpts{env: map[string]string{"AZURE_CLIENT_SECRET": app.Secret}, transport: ss.srv.Client().Transport},
 		append([]string{"revoke", "--input", list, "--report", out, "--yes", "--auth", "secret", "--client-id", app.ClientID},
 			ss.secretSignIn()...)...)
 	if res.code != exitIncomplete {
@@ -1007,7 +1007,7 @@ func TestSrcAppPool(t *testing.T) {
 			}})
 			out := filepath.Join(t.TempDir(), "report.csv")
 			args := append([]string{"revoke", "--input", list, "--report", out, "--yes", "--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, ss.secretSignIn()...)
-			res := runCLIWith(t, pool.env, ss.srv.Client().Transport, false, "", args...)
+			res := runCLIWith(t, cliOpts{env: pool.env, transport: ss.srv.Client().Transport}, args...)
 			if res.code != exitOK {
 				t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
 			}
@@ -1298,7 +1298,7 @@ func TestSrcAppPoolSignInFails(t *testing.T) {
 	sim := graphsim.New(graphsim.Config{Seed: 89, Quota: graphsim.QuotaOff, TenantID: tenantIDs[0], Apps: pool.apps}, users)
 	ss := serveSim(t, sim, simOpts{tls: true, record: true})
 	out := filepath.Join(t.TempDir(), "report.csv")
-	res := runCLIWith(t, pool.env, ss.srv.Client().Transport, false, "", append([]string{"revoke", "--input", upnFile(t, users), "--report", out, "--yes",
+	res := runCLIWith(t, cliOpts{env: pool.env, transport: ss.srv.Client().Transport}, append([]string{"revoke", "--input", upnFile(t, users), "--report", out, "--yes",
 		"--app-pool", pool.file, "--tenant-id", tenantIDs[0]}, ss.secretSignIn()...)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d, want 0\n%s", res.code, res.stderr)
