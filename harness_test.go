@@ -874,6 +874,15 @@ func cutReport(t testing.TB, path string, drop ...int) int {
 	return torn
 }
 
+// countStatuses counts a report's rows by status.
+func countStatuses(rows map[int]batch.Result) map[batch.Status]int {
+	m := map[batch.Status]int{}
+	for _, r := range rows {
+		m[r.Status]++
+	}
+	return m
+}
+
 // isTrue and isFalse read a report's optional yes/no cell: nil, its cell was empty, is neither.
 func isTrue(b *bool) bool  { return b != nil && *b }
 func isFalse(b *bool) bool { return b != nil && !*b }

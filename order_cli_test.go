@@ -112,10 +112,7 @@ func TestReportInputOrder(t *testing.T) {
 		t.Errorf("left behind: %v", tmps)
 	}
 	rows := readReport(t, out)
-	statuses := map[batch.Status]int{}
-	for _, r := range rows {
-		statuses[r.Status]++
-	}
+	statuses := countStatuses(rows)
 	if statuses[batch.StatusRevoked] != 60 || statuses[batch.StatusInvalid] != 3 || statuses[batch.StatusDuplicate] != 2 || statuses[batch.StatusNotFound] != 1 {
 		t.Errorf("statuses %v", statuses)
 	}

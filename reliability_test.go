@@ -219,10 +219,7 @@ func TestRelInterrupt(t *testing.T) {
 	if n != len(users) || len(rows) != len(users) {
 		t.Fatalf("report has %d rows (%d distinct) for %d input rows", n, len(rows), len(users))
 	}
-	counts := map[batch.Status]int{}
-	for _, r := range rows {
-		counts[r.Status]++
-	}
+	counts := countStatuses(rows)
 	gs := rs.sim.Stats()
 	// The signal came while the second envelope was in flight: it must be the last one sent,
 	// and its users, revoked by graphsim, must be reported revoked, not guessed not_attempted.

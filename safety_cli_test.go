@@ -36,10 +36,7 @@ func TestSafetyDeadline(t *testing.T) {
 		if res.code != exitDeadline || !strings.Contains(res.stderr, "Stopped by --deadline 2s") {
 			t.Fatalf("exit %d, want %d with the deadline in the summary\n%s", res.code, exitDeadline, res.stderr)
 		}
-		counts := map[batch.Status]int{}
-		for _, r := range readReport(t, out) {
-			counts[r.Status]++
-		}
+		counts := countStatuses(readReport(t, out))
 		if counts[batch.StatusWouldRevoke] == 0 || counts[batch.StatusNotAttempted] == 0 ||
 			counts[batch.StatusWouldRevoke]+counts[batch.StatusNotAttempted] != len(users) {
 			t.Errorf("statuses %v, want would_revoke and not_attempted adding up to %d", counts, len(users))

@@ -99,15 +99,6 @@ func idSet(users []graphsim.User) map[string]bool {
 	return m
 }
 
-// countStatuses counts a report's rows by status.
-func countStatuses(rows map[int]batch.Result) map[batch.Status]int {
-	m := map[batch.Status]int{}
-	for _, r := range rows {
-		m[r.Status]++
-	}
-	return m
-}
-
 // testGUID makes a recognisable object id.
 func testGUID(prefix, n int) string {
 	return fmt.Sprintf("%08x-%04x-4000-8000-%012x", prefix, n>>16&0xffff, n)
