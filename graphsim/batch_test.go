@@ -43,12 +43,7 @@ func TestBatchEnvelopeRejected(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, base := start(t, Config{LenientBatchBodies: tc.lenient}, trapUsers())
 			r := call(t, "POST", base+"/v1.0/$batch", []byte(tc.body), map[string]string{"Content-Type": "application/json"})
-			if r.status != http.StatusBadRequest {
-				t.Fatalf("status = %d, want 400: %s", r.status, r.raw)
-			}
-			if r.errCode() != "BadRequest" {
-				t.Errorf("code = %q, want BadRequest", r.errCode())
-			}
+			r.expect(t, http.StatusBadRequest, "BadRequest")
 			if st := s.Stats(); st.Writes != 0 || st.Steps != 0 {
 				t.Errorf("writes=%d steps=%d, want nothing run", st.Writes, st.Steps)
 			}

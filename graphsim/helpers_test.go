@@ -62,6 +62,17 @@ func (r reply) errCode() string { return errField(r.body, "code") }
 
 func (r reply) errMessage() string { return errField(r.body, "message") }
 
+// expect fails t unless the reply has status and, where code is not "", Graph's error code.
+func (r reply) expect(t *testing.T, status int, code string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d: %s", r.status, status, r.raw)
+	}
+	if code != "" && r.errCode() != code {
+		t.Errorf("error code = %q, want %q", r.errCode(), code)
+	}
+}
+
 func errField(body map[string]any, field string) string {
 	e, _ := body["error"].(map[string]any)
 	s, _ := e[field].(string)

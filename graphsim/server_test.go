@@ -63,12 +63,7 @@ func TestRevokeAddressing(t *testing.T) {
 			} else {
 				r = call(t, method, base+tc.path, nil, nil)
 			}
-			if r.status != tc.status {
-				t.Fatalf("status = %d, want %d; body %s", r.status, tc.status, r.raw)
-			}
-			if tc.code != "" && r.errCode() != tc.code {
-				t.Errorf("error code = %q, want %q", r.errCode(), tc.code)
-			}
+			r.expect(t, tc.status, tc.code)
 			if tc.notFound != "" {
 				want := "Resource '" + tc.notFound + "' does not exist or one of its queried reference-property objects are not present."
 				if r.errMessage() != want {
@@ -187,12 +182,7 @@ func TestGetUser(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, base := start(t, Config{Clock: NewManualClock(t0)}, trapUsers())
 			r := call(t, "GET", base+tc.path, nil, nil)
-			if r.status != tc.status {
-				t.Fatalf("status = %d, want %d: %s", r.status, tc.status, r.raw)
-			}
-			if tc.code != "" && r.errCode() != tc.code {
-				t.Errorf("code = %q, want %q", r.errCode(), tc.code)
-			}
+			r.expect(t, tc.status, tc.code)
 			if tc.ru != "" && r.header.Get("x-ms-resource-unit") != tc.ru {
 				t.Errorf("x-ms-resource-unit = %q, want %q", r.header.Get("x-ms-resource-unit"), tc.ru)
 			}
