@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -86,30 +87,17 @@ type laneCell struct {
 // throttled (or the cell's own limit), nobody lost, failed or revoked twice.
 func runLaneCells(t *testing.T, cells []laneCell) {
 	for _, tc := range cells {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			synctest.Test(t, func(t *testing.T) {
-				sc := tc.sc
-				sc.Name, sc.LatencyMin, sc.LatencyMax, sc.Seed, sc.Clock = tc.name, 50*time.Millisecond, 200*time.Millisecond, 5, graphsim.RealClock
-				r, err := RunLanes(t.Context(), sc)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("ratio %.3f (%v of %v), %d of %d steps throttled, %d waits", r.Ratio(), r.Time().Round(time.Second), r.Floor, r.Throttled, r.Steps, r.Waits)
-				if r.Lost != 0 || r.EarlyRetries != 0 || r.Failed != 0 || r.TwiceRevoked != 0 {
-					t.Errorf("lost %d, early retries %d, failed %d, revoked twice %d; want none", r.Lost, r.EarlyRetries, r.Failed, r.TwiceRevoked)
-				}
-				most := tc.throttled
-				if most == 0 {
-					most = 0.02
-				}
-				if float64(r.Throttled) > most*float64(r.Steps) {
-					t.Errorf("%d of %d steps throttled, want at most %.0f%%", r.Throttled, r.Steps, 100*most)
-				}
-				if r.Ratio() > tc.maxRatio || r.Time() < r.Floor {
-					t.Errorf("took %v against a floor of %v: ratio %.3f, want at most %.2f", r.Time(), r.Floor, r.Ratio(), tc.maxRatio)
-				}
-			})
+		inBubble(t, tc.name, func(t *testing.T) {
+			sc := tc.sc
+			sc.Name, sc.LatencyMin, sc.LatencyMax, sc.Seed, sc.Clock = tc.name, 50*time.Millisecond, 200*time.Millisecond, 5, graphsim.RealClock
+			r, err := RunLanes(t.Context(), sc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRun(t, r.Result, tc.maxRatio, cmp.Or(tc.throttled, 0.02))
+			if r.TwiceRevoked != 0 {
+				t.Errorf("%d users revoked twice, want none", r.TwiceRevoked)
+			}
 		})
 	}
 }
