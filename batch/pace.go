@@ -38,7 +38,9 @@ import (
 //     Retry-After for one step, so it has room for about one step then. Resuming at the refill
 //     rate from below zero keeps the latency jitter of later envelopes from being refused.
 //   - The first refusal of a quota during its first burst says the bucket is smaller than
-//     documented: the bucket becomes what Graph admitted, and the rate scales with it.
+//     documented: Graph admitted its bucket and what that refilled meanwhile at a rate scaled
+//     with it, so the bucket is the steps admitted over 1 + the share of the documented bucket
+//     the documented rate refilled; the rate scales with the bucket.
 //   - A Retry-After much longer than our own overdraw (the refused steps and those sent after
 //     them) would take to refill at the quota's current pace cannot come from a bucket: Graph
 //     counts a trailing window, whatever its documented length. The refused step passes when
@@ -64,10 +66,16 @@ import (
 //     documented costs one refused envelope per probe, ever rarer. Only --rate is a ceiling.
 //   - A refusal without a scope header is charged to the quota on the step's path that is closest
 //     to empty by our own count: after 20 tenants' bursts that is the app's quota, after three
-//     apps' bursts the pairs'. With the header, its scope decides.
+//     apps' bursts the pairs'. With the header, its scope decides. When another lane is refused
+//     a moment later through a quota the two share, that quota was the one: what the first
+//     lane's own quotas learned from its refusal is taken back (unlearn).
 //   - Near the edge of a quota (its model holds less than two envelopes, or Graph reported 90%
 //     usage) the lane sends only as many envelopes at once as the pace needs, usually one, so
 //     that a wrong guess costs one envelope's steps, not every envelope in flight.
+//   - A quota several lanes share (the app's across tenants, a tenant's across an app pool) lets
+//     at most what its pace admits in debtHorizon be on its way across all of them, and every
+//     lane one envelope: its first refusal, which may come far below the documented figure,
+//     then costs about an envelope per lane, not every lane's envelopes in flight.
 const (
 	windowEvidence = 0.25 // a Retry-After longer than this share of the documented window means a trailing window
 	windowFactor   = 6    // ... and so does one this many times what our overdraw takes to refill
@@ -76,7 +84,7 @@ const (
 	paceCut        = 0.9             // rate factor after refusals too close together to measure the rate
 	smallerBurst   = 0.95            // a first burst refused before this share of the bucket means a smaller bucket
 	plausibleShare = 0.25            // ... if Graph admitted at least this share of the documented one
-	measureMin     = 5 * time.Second
+	measureMin     = 2 * time.Second
 	maxAnchors     = 16
 	measuredShare  = 0.99 // the pace after a refusal, as a share of the rate Graph admitted since the last
 	quietPeriod    = 30 * time.Second
@@ -87,7 +95,7 @@ const (
 	hintOn         = 0.9
 	hintTTL        = 5 * time.Second
 	nearEnvelopes  = 2
-	debtHorizon    = 2 * time.Second // a shared quota's steps in flight, in seconds of its pace
+	debtHorizon    = 750 * time.Millisecond // a shared quota's steps in flight, in seconds of its pace
 )
 
 // prior is a documented Graph limit: Limit charges per Window.
@@ -120,26 +128,19 @@ type send struct {
 // Its bucket is an x/time/rate Limiter on our clock; a trailing window is counted from hist.
 type quota struct {
 	name      string
-	window    time.Duration // Graph's window: the documented one until a Retry-After dates it
 	docWindow time.Duration
 	limit     float64 // the documented size, or --burst
 	doc       float64 // the documented rate, or --rate: where the pace starts and regrows to
 	ceiling   float64 // --rate, or +Inf: the only bound on the pace above
 	floor     float64 // the least a run of cuts may bring the pace to
 
-	// Probing above the documented rate: good is the highest pace that went a window
-	// unrefused, markAt and mark when the pace was last marked so, probeQuiet how long the
-	// quota must hold the lane back unrefused before the next probe, boundAt when it last did.
-	good, mark         float64
-	markAt, boundAt    time.Time
-	probeQuiet         time.Duration
-	bestWindowAdmitted float64 // the most of ours a trailing window admitted, refused steps aside
+	model // what refusals taught; undo is it before the latest lesson, and when that came
 
-	sliding  bool    // Graph counts a trailing window here
-	capacity float64 // bucket size, or what a window of our charges may hold
-	rate     float64 // the pace we refill at
-	lim      *rate.Limiter
-	grownAt  time.Time
+	undo *learned
+
+	boundAt time.Time // when the quota last held the lane back (probing is worth it then)
+	lim     *rate.Limiter
+	grownAt time.Time
 
 	hist []*send // our charges, oldest first, kept for a window
 	// Lanes that draw on the quota, steps of theirs on the way, and a signal fired when some
@@ -153,15 +154,54 @@ type quota struct {
 	cum       float64 // every step ever charged here
 	start     time.Time
 
-	gate      time.Time
-	episode   uint64    // counts refusals that taught something
-	epAt      time.Time // when the last episode's gate opened: Graph held about nothing then
-	anchors   []anchor  // the last few such moments, oldest first
-	slack     bool      // since epAt the bucket held more than we sent: a measured rate says nothing
-	cutAt     time.Time // the last cut made without a measurement
-	refusals  int
-	noise     int  // refusals that taught nothing
-	burstOver bool // the first refusal has been seen
+	gate     time.Time
+	episode  uint64    // counts refusals that taught something
+	epAt     time.Time // when the last episode's gate opened: Graph held about nothing then
+	slack    bool      // since epAt the bucket held more than we sent: a measured rate says nothing
+	cutAt    time.Time // the last cut made without a measurement
+	refusals int
+	noise    int // refusals that taught nothing
+}
+
+// model is what a quota learned from Graph's refusals, kept apart so that a lesson drawn from
+// the wrong quota can be taken back (unlearn).
+type model struct {
+	window   time.Duration // Graph's window: the documented one until a Retry-After dates it
+	sliding  bool          // Graph counts a trailing window here
+	capacity float64       // bucket size, or what a window of our charges may hold
+	rate     float64       // the pace we refill at
+
+	// Probing above the documented rate: good is the highest pace that went a window
+	// unrefused, markAt and mark when the pace was last marked so, probeQuiet how long the
+	// quota must hold the lane back unrefused before the next probe.
+	good, mark         float64
+	markAt             time.Time
+	probeQuiet         time.Duration
+	bestWindowAdmitted float64 // the most of ours a trailing window admitted, refused steps aside
+
+	anchors   []anchor // moments Graph's bucket held about nothing, oldest first
+	burstOver bool     // the first refusal has been seen
+}
+
+// learned is a quota's model before a lesson, and when the lesson came.
+type learned struct {
+	at    time.Time
+	model model
+}
+
+// unlearn takes back the lesson this quota drew from a refusal at or after since, when another
+// quota on the same path turned out to be the one that refused (blame): a lane's pair cut to a
+// tenth of its pace for the app's refusal would drag its tenant's users for minutes. The gate
+// and the drained bucket stay: Graph's Retry-After holds whichever quota refused.
+func (q *quota) unlearn(now, since time.Time) {
+	u := q.undo
+	if u == nil || u.at.Before(since) {
+		return
+	}
+	q.undo = nil
+	q.model = u.model
+	q.setRate(now, q.rate)
+	q.setCapacity(now, q.capacity)
 }
 
 // minCapacity keeps a bucket able to grant a whole envelope: a Limiter never grants more than
@@ -181,9 +221,9 @@ func newQuota(name string, p prior, ratePerSec float64, burst float64, now time.
 	lim := rate.NewLimiter(rate.Limit(doc), int(limit))
 	// Starts full: an idle app may spend its whole quota at once.
 	lim.SetBurstAt(now, int(limit))
-	return &quota{name: name, window: p.Window, docWindow: p.Window, limit: limit, doc: doc, ceiling: ceiling, floor: doc / 50,
-		capacity: limit, rate: doc, lim: lim, grownAt: now, start: now,
-		good: doc, mark: doc, markAt: now, probeQuiet: p.Window}
+	return &quota{name: name, docWindow: p.Window, limit: limit, doc: doc, ceiling: ceiling, floor: doc / 50,
+		model: model{window: p.Window, capacity: limit, rate: doc, good: doc, mark: doc, markAt: now, probeQuiet: p.Window},
+		lim:   lim, grownAt: now, start: now}
 }
 
 // level is the bucket's tokens now; negative when owed.
@@ -394,6 +434,9 @@ func (q *quota) refused(now time.Time, s *send, cumAtSend float64, sent uint64, 
 	fresh := sent == q.episode
 	if fresh {
 		q.episode++
+		before := q.model
+		before.anchors = slices.Clone(before.anchors) // refused and learn change them in place
+		q.undo = &learned{at: now, model: before}
 		q.learn(now, s, cumAtSend, k, ra, rtt, windowLike)
 	}
 	if !q.sliding {
@@ -503,8 +546,11 @@ func (q *quota) learn(now time.Time, s *send, cumAtSend float64, k int, ra, rtt 
 		// Refused within the first burst: Graph's bucket is smaller than documented, or was
 		// not full when the run began (another run just before). A bucket far smaller than
 		// documented is the second case: the rate then stays, and later refusals measure it.
-		refill := q.doc * s.at.Sub(q.start).Seconds()
-		if admitted := cumAtSend + s.ok - refill; admitted < smallerBurst*q.capacity && admitted >= q.limit*plausibleShare {
+		// What Graph admitted by then is its bucket plus its refill since the start; a quota
+		// smaller than documented refills slower in proportion (a tenant or app on a smaller
+		// plan), so the bucket is the admitted steps over 1 + the share of it refilled.
+		refilled := q.doc * s.at.Sub(q.start).Seconds() / q.limit
+		if admitted := (cumAtSend + s.ok) / (1 + refilled); admitted < smallerBurst*q.capacity && admitted >= q.limit*plausibleShare {
 			q.setCapacity(now, admitted)
 			q.setRate(now, q.doc*q.capacity/q.limit)
 		}
@@ -678,12 +724,13 @@ func (p *pacer) delay(cl class, n float64, limit int, take bool, no uint64) (tim
 		return time.Hour, own, nil
 	}
 	// A quota several lanes share lets only as many steps be on their way across all of them as
-	// its pace admits in a couple of seconds, and near its edge only as many as it admits in a
-	// round trip and a half: its first refusal then finds that many in flight, not every lane's
-	// envelopes, and Graph charges only those.
+	// its pace admits in debtHorizon, and near its edge only as many as it admits in a round trip
+	// and a half: its first refusal then finds that many in flight, not every lane's envelopes,
+	// and Graph charges only those. A lane with nothing on its way may always send one: else
+	// lanes that came first hold the rest back, whose own quotas fill and lose their refill.
 	var held []<-chan struct{}
 	for _, q := range p.paths[cl][1:] {
-		if q.shared() && q.flying > 0 && q.flying+n > q.mostInFlight(p, q.near(now, p.batch)) {
+		if q.shared() && p.inFlight[cl] > 0 && q.flying+n > q.mostInFlight(p, q.near(now, p.batch)) {
 			held = append(held, q.landed.wait())
 		}
 	}
@@ -909,6 +956,16 @@ func (p *pacer) blame(now time.Time, t *ticket, scope string) int {
 		}
 	}
 	if best >= 0 {
+		// The lane refused a moment ago ran into this quota too, whatever it blamed then: a
+		// lesson its own quotas drew from that refusal is taken back.
+		shared := path[best]
+		if x := shared.refusedBy; x != nil {
+			for _, o := range x.paths[t.class] {
+				if o != shared && !o.shared() {
+					o.unlearn(now, shared.refusedAt)
+				}
+			}
+		}
 		return best
 	}
 	best, low = 0, math.Inf(1)

@@ -434,48 +434,60 @@ func TestPacerWakes(t *testing.T) {
 }
 
 // TestSharedInFlight: a quota several lanes share lets only as many steps be on their way
-// across all of them as its pace admits in a couple of seconds, so that its first refusal finds
-// few in flight. Twenty lanes share an app quota of 100 steps per 10 s (10/s): one envelope of
-// 20 is in flight at a time, where the bucket alone would let five go at once.
+// across all of them as its pace admits in debtHorizon, so that its first refusal finds few in
+// flight, but every lane may have one envelope out: lanes that came first must not hold the
+// others back while those lanes' own quotas fill. Twenty lanes share an app quota refilling at
+// 10/s (a bucket of 1,000, room for all): each lane's first envelope leaves, no second does,
+// and a lane whose envelope came back may send again.
 func TestSharedInFlight(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := newController(RealClock)
-		app := c.quota("app/x", prior{Limit: 100, Window: 10 * time.Second}, 0, 0)
+		app := c.quota("app/x", prior{Limit: 1000, Window: 100 * time.Second}, 0, 0)
 		var mu sync.Mutex
-		var granted []*ticket
+		granted := map[*pacer][]*ticket{}
+		count := func() (lanes, envelopes int) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, tks := range granted {
+				lanes++
+				envelopes += len(tks)
+			}
+			return lanes, envelopes
+		}
 		var lanes []*pacer
 		for i := range 20 {
 			p := &pacer{c: c, batch: 20}
 			p.paths[classWrite] = []*quota{c.quota(fmt.Sprintf("pair/x/%d", i), PriorPairWrite, 0, 0), app}
+			app.join(p) // as after a first envelope of each: the quota is known to be shared
 			lanes = append(lanes, p)
 		}
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		for _, p := range lanes {
-			go func() {
-				if tk, err := p.acquire(ctx, classWrite, 20, 4, true, nil); err == nil {
-					mu.Lock()
-					granted = append(granted, tk)
-					mu.Unlock()
-				}
-			}()
-		}
-		synctest.Wait()
-		if len(granted) != 1 {
-			t.Fatalf("%d envelopes left at once across twenty lanes, want 1", len(granted))
-		}
-		// Find the lane first: settling wakes the others, which then write their own
-		// inFlight while this loop would still be reading.
-		var sender *pacer
-		for _, p := range lanes {
-			if p.inFlight[classWrite] > 0 {
-				sender = p
+			for range 2 {
+				go func() {
+					if tk, err := p.acquire(ctx, classWrite, 20, 4, true, nil); err == nil {
+						mu.Lock()
+						granted[p] = append(granted[p], tk)
+						mu.Unlock()
+					}
+				}()
 			}
 		}
-		sender.settle(granted[0], outcome{ok: 20, rtt: 100 * time.Millisecond})
 		synctest.Wait()
-		if len(granted) != 2 {
-			t.Errorf("after the first came back, %d had left, want 2", len(granted))
+		if l, n := count(); l != 20 || n != 20 {
+			t.Fatalf("%d envelopes from %d lanes left at once, want one from each of the 20", n, l)
+		}
+		// The pair alone would let all forty go: the app's share of what is on its way holds
+		// the second of each lane.
+		sender := lanes[0]
+		mu.Lock()
+		tk := granted[sender][0]
+		mu.Unlock()
+		sender.settle(tk, outcome{ok: 20, rtt: 100 * time.Millisecond})
+		synctest.Wait()
+		if l, n := count(); n != 21 || len(granted[sender]) != 2 {
+			t.Errorf("after lane 0's envelope came back, %d envelopes from %d lanes had left (lane 0: %d), want 21, lane 0 its second", n, l, len(granted[sender]))
 		}
 		cancel()
 		synctest.Wait()

@@ -17,5 +17,10 @@ func TestLanesLarge(t *testing.T) {
 		// Six apps would take 120/s and their first bursts 18,000 at once; the tenant's 60/s
 		// binds past its own 18,000, and its refusals must slow all six.
 		{"six-app pool, the tenant binds", LaneScenario{Apps: 6, Tenants: 1, UsersPerTenant: 24000}, 1.10, 0},
+		// Issue 18's shared quotas smaller than documented, untold: the app-wide quota at half
+		// over twenty tenants, and an app-wide bucket of 500 + 40/s that five tenants' pairs
+		// would overrun.
+		{"twenty tenants, the app-wide quota at half", LaneScenario{Apps: 1, Tenants: 20, UsersPerTenant: 2000, Shape: appHalf}, 1.10, 0.03},
+		{"five tenants, an app-wide bucket of 500 + 40/s", LaneScenario{Apps: 1, Tenants: 5, UsersPerTenant: 2000, Shape: app500}, 1.10, 0.03},
 	})
 }
