@@ -346,8 +346,8 @@ func confirmRevoke(t testing.TB, url, input, out, answer string, extra ...string
 
 // childProc is the program run as a real child process, found on PATH where testscript.Main put a
 // copy of the test binary under the command's name. A test whose server hook signals the child
-// makes it with new(childProc) before the server and starts it with start: the hook then holds
-// the child from the first, and signal waits for nothing.
+// makes it with new(childProc) before it starts the server and starts the child with start
+// after: the hook holds the child from the first, with no lock of the test's own.
 type childProc struct {
 	cmd            *exec.Cmd
 	stdout, stderr bytes.Buffer
@@ -495,6 +495,8 @@ type interrupter struct {
 	unacked   atomic.Bool // the child hung up without acknowledging
 }
 
+// interruptAt is an interrupter for graphsim's nth $batch request; its ack server lives as long
+// as the test.
 func interruptAt(t testing.TB, nth int64) *interrupter {
 	t.Helper()
 	in := &interrupter{nth: nth, acked: make(chan struct{})}
