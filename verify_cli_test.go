@@ -31,11 +31,7 @@ const (
 // graphsim; the resumed run must finish every row, verified, without sending any of them again.
 func TestVerifyKillResume(t *testing.T) {
 	t.Parallel()
-	for _, readBack := range []bool{false, true} {
-		name := "killed during the revokes"
-		if readBack {
-			name = "killed during the read-back"
-		}
+	for name, readBack := range map[string]bool{"killed during the revokes": false, "killed during the read-back": true} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			verifyKillResume(t, readBack)
