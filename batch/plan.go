@@ -266,8 +266,10 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 		}
 		it.done = true
 	case stBlock:
+		it.res.BlockHTTP = sr.Status
 		e.stepBefore(it, sr, r, ok, &it.res.Blocked, &it.res.BlockError, blockError)
 	case stReset:
+		it.res.ResetHTTP = sr.Status
 		e.stepBefore(it, sr, r, ok, &it.res.Reset, &it.res.ResetError, resetError)
 	case stEnable:
 		keep := it.res
@@ -448,6 +450,7 @@ func (e *engine) finalizeAsDuplicate(it *item, first int) {
 	// claims no block, and a rollback must find the user once.
 	r.Blocked, r.BlockError, r.Note = nil, "", ""
 	r.Reset, r.ResetError, r.WouldReset = nil, "", false
+	r.BlockHTTP, r.ResetHTTP = 0, 0
 	r.Status, r.Code = StatusDuplicate, "duplicate_user"
 	r.Message = "same user as line " + strconv.Itoa(first) + " (both resolve to object " + r.UserID + ")"
 	if first > it.row.Line {
@@ -776,6 +779,7 @@ func carry(r *Result, keep Result) {
 	r.DisplayName, r.AccountEnabled, r.UserType = keep.DisplayName, keep.AccountEnabled, keep.UserType
 	r.PriorAccountEnabled, r.Blocked, r.BlockError = keep.PriorAccountEnabled, keep.Blocked, keep.BlockError
 	r.Reset, r.ResetError, r.WouldReset = keep.Reset, keep.ResetError, keep.WouldReset
+	r.Synced, r.BlockHTTP, r.ResetHTTP = keep.Synced, keep.BlockHTTP, keep.ResetHTTP
 	r.Note = joinNote(keep.Note, r.Note)
 }
 
@@ -830,7 +834,7 @@ func readUser(r *Result, body map[string]any) (synced bool) {
 		r.AccountEnabled = &b
 	}
 	if b, ok := body["onPremisesSyncEnabled"].(bool); ok && b {
-		synced = true
+		synced, r.Synced = true, true
 		r.Note = joinNote(r.Note, syncedNote)
 	}
 	if s, ok := body["signInSessionsValidFromDateTime"].(string); ok {

@@ -119,6 +119,13 @@ type Result struct {
 	Reset      *bool
 	ResetError string
 	WouldReset bool
+
+	// Why a block or a reset was not made, as values for the decisions that depend on it (the
+	// next step to take): BlockError and ResetError say it in words for people. Not kept in the
+	// report: a row read back from one has them zero.
+	Synced    bool // the lookup said onPremisesSyncEnabled: blocks and resets belong to AD
+	BlockHTTP int  // Graph's status for the block PATCH; 0 when none was sent
+	ResetHTTP int  // Graph's status for the password PATCH; 0 when none was sent
 }
 
 // Outcome is the status that decides the exit code: a duplicate counts as the row it repeats.

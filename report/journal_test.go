@@ -69,7 +69,7 @@ var containedResults = []batch.Result{
 		Status: batch.StatusRevoked, HTTP: 204, Attempts: 3, RequestID: "req-16", At: t0, AccountEnabled: ptr(true),
 		PriorAccountEnabled: ptr(true), Blocked: ptr(true), Devices: iptr(2), DevicesDisabled: iptr(1), TenantID: tenantA},
 	{Line: 17, Input: "synced@contoso.com", Status: batch.StatusRevoked, HTTP: 204, Attempts: 1, At: t0,
-		PriorAccountEnabled: ptr(true), Blocked: ptr(false),
+		PriorAccountEnabled: ptr(true), Blocked: ptr(false), Synced: true,
 		BlockError: "synced from on-premises AD: Graph cannot block it; disable the account in AD (sessions were still revoked)",
 		Devices:    iptr(0), DevicesDisabled: iptr(0), TenantID: tenantA},
 	{Line: 18, Input: "off@fabrikam.com", Status: batch.StatusRevoked, HTTP: 204, Attempts: 1, At: t0, AccountEnabled: ptr(false),
@@ -84,7 +84,7 @@ var containedResults = []batch.Result{
 	{Line: 22, Input: "evil@contoso.com", Status: batch.StatusFailed, HTTP: 400, At: t0, Blocked: ptr(false),
 		BlockError: "=cmd|' /C calc'!A0", TenantID: "-evil"},
 	{Line: 23, Input: "admin@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 1, At: t0,
-		Reset: ptr(false), ResetError: "not allowed (HTTP 403 Authorization_RequestDenied Insufficient privileges to complete the operation.)",
+		Reset: ptr(false), ResetHTTP: 403, ResetError: "not allowed (HTTP 403 Authorization_RequestDenied Insufficient privileges to complete the operation.)",
 		TenantID: tenantA},
 	{Line: 24, Input: "reset@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 1, At: t0, Reset: ptr(true), TenantID: tenantA},
 }
@@ -324,6 +324,8 @@ func canonical(r batch.Result) batch.Result {
 	}
 	r.DupStatus = ""     // not a column: a duplicate's note names the status it repeats
 	r.WouldReset = false // not a column: the dry run's note says it
+	// Not columns: block_error, password_reset_error and the note say them in words.
+	r.Synced, r.BlockHTTP, r.ResetHTTP = false, 0, 0
 	for _, tm := range []*time.Time{&r.At, &r.SessionsValidFrom} {
 		if !tm.IsZero() {
 			*tm = tm.UTC().Truncate(time.Millisecond)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -257,33 +258,35 @@ func Fix(a Access, r batch.Result) string {
 	return ""
 }
 
-// ResetFix says what a row whose password was not reset needs, from its password_reset_error:
-// a user synced from AD is reset there; a 403 is the permission or, for an admin, the role; a
+// ResetFix says what a row whose password was not reset needs, from why (Result.Synced and
+// ResetHTTP, never the message): a user synced from AD is reset there; a 403 is the permission or, for an admin, the role; a
 // password the tenant's policy refused is reset by hand; another failure may pass on another try.
 func ResetFix(a Access, r batch.Result) string {
 	switch {
-	case strings.Contains(r.ResetError, "on-premises"):
+	case r.Synced:
 		return "synced from on-premises AD, whose passwords Graph cannot reset: reset them in AD, twice, as Microsoft advises"
-	case strings.Contains(r.ResetError, "HTTP 403") && a.Delegated:
+	case r.ResetHTTP == http.StatusForbidden && a.Delegated:
 		return "resetting passwords needs the signed-in admin to hold a role that may (User Administrator covers only some admins); for every admin, Privileged Authentication Administrator"
-	case strings.Contains(r.ResetError, "HTTP 403"):
+	case r.ResetHTTP == http.StatusForbidden:
 		return "resetting passwords needs the application permission User-PasswordProfile.ReadWrite.All; for an admin, the app's service principal also needs the Privileged Authentication Administrator Entra role (User Administrator covers only some admins)"
-	case strings.Contains(r.ResetError, "complexity"):
+	case r.ResetHTTP == http.StatusBadRequest:
+		// Graph's 400 for a cloud user's password is its policy (complexity, banned words):
+		// the users of AD were never sent.
 		return "the tenant's password policy refused the generated password (password_reset_error has Graph's message): reset these users through the helpdesk"
 	}
 	return "the reset failed (password_reset_error says why): run the same command again with --resume <this report> --report <a new one> to try it again"
 }
 
-// BlockFix says what a row whose block was not made needs, from its block_error: a user synced
-// from on-premises AD is disabled there; a 403 is the permission or, for an admin, the role; any
+// BlockFix says what a row whose block was not made needs, from why (Result.Synced and
+// BlockHTTP, never the message): a user synced from on-premises AD is disabled there; a 403 is the permission or, for an admin, the role; any
 // other failure may pass on another try (--resume tries the block again).
 func BlockFix(a Access, r batch.Result) string {
 	switch {
-	case strings.Contains(r.BlockError, "on-premises"):
+	case r.Synced:
 		return "synced from on-premises AD, which Graph cannot block: disable the accounts in AD"
-	case strings.Contains(r.BlockError, "HTTP 403") && a.Delegated:
+	case r.BlockHTTP == http.StatusForbidden && a.Delegated:
 		return "blocking needs the signed-in admin to hold User Administrator; for an admin, Privileged Authentication Administrator (or Global Administrator)"
-	case strings.Contains(r.BlockError, "HTTP 403"):
+	case r.BlockHTTP == http.StatusForbidden:
 		return "blocking needs the application permission User.EnableDisableAccount.All; for an admin, the app's service principal also needs the Privileged Authentication Administrator (or Global Administrator) Entra role"
 	}
 	return "the block failed (block_error says why): run the same command again with --resume <this report> --report <a new one> to try it again"

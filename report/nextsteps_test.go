@@ -84,12 +84,23 @@ func TestFix(t *testing.T) {
 		{"no sign-in", Access{Plan: batch.Plan{Revoke: true}}, batch.Result{Status: batch.StatusDenied, Code: "sign_in"}, "admin consent"},
 		{"lane dropped", Access{Plan: batch.Plan{Revoke: true}}, batch.Result{Status: batch.StatusDenied, Code: "lane_dropped"}, "consent or credential"},
 		{"block refused", Access{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
-			Blocked: ptr(false), PriorAccountEnabled: ptr(true), BlockError: "not allowed (HTTP 403 Authorization_RequestDenied): blocking an admin needs ..."},
+			Blocked: ptr(false), PriorAccountEnabled: ptr(true), BlockHTTP: 403, BlockError: "not allowed (HTTP 403 Authorization_RequestDenied): blocking an admin needs ..."},
 			"User.EnableDisableAccount.All; for an admin, the app's service principal also needs the Privileged Authentication Administrator"},
 		{"block of a synced user", Access{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
-			Blocked: ptr(false), PriorAccountEnabled: ptr(true), BlockError: "synced from on-premises AD: Graph cannot block it"}, "disable the accounts in AD"},
+			Blocked: ptr(false), PriorAccountEnabled: ptr(true), Synced: true, BlockError: "synced from on-premises AD: Graph cannot block it"}, "disable the accounts in AD"},
 		{"block failed", Access{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
-			Blocked: ptr(false), PriorAccountEnabled: ptr(true), BlockError: "HTTP 500: giving up"}, "--resume"},
+			Blocked: ptr(false), PriorAccountEnabled: ptr(true), BlockHTTP: 500, BlockError: "HTTP 500: giving up"}, "--resume"},
+		// The decision is the row's values, never its words: Graph's message may say anything.
+		{"block failed, words of another class", Access{Plan: batch.Plan{Lookup: true, Block: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			Blocked: ptr(false), PriorAccountEnabled: ptr(true), BlockHTTP: 500, BlockError: "HTTP 500: on-premises HTTP 403 complexity"}, "--resume"},
+		{"reset refused", Access{Plan: batch.Plan{Lookup: true, Reset: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			Reset: ptr(false), ResetHTTP: 403, ResetError: "not allowed"}, "User-PasswordProfile.ReadWrite.All"},
+		{"reset of a synced user", Access{Plan: batch.Plan{Lookup: true, Reset: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			Reset: ptr(false), Synced: true, ResetError: "synced"}, "reset them in AD, twice"},
+		{"reset the policy refused", Access{Plan: batch.Plan{Lookup: true, Reset: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			Reset: ptr(false), ResetHTTP: 400, ResetError: "HTTP 400"}, "password policy"},
+		{"reset failed, words of another class", Access{Plan: batch.Plan{Lookup: true, Reset: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			Reset: ptr(false), ResetHTTP: 503, ResetError: "on-premises HTTP 403 complexity"}, "--resume"},
 	} {
 		if got := Fix(tc.access, tc.row); !strings.Contains(got, tc.want) {
 			t.Errorf("%s: %q, want it to say %q", tc.name, got, tc.want)
