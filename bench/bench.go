@@ -78,6 +78,25 @@ type Result struct {
 	Failed                         int    // users the client reported failed
 	Waits                          int64  // throttled stretches the client counted
 	PeakHeap                       uint64 // highest heap seen in this process, client and graphsim together; 0 when not sampled
+	// MaxRatio and MaxThrottled (a share of Steps) are the limits the cell is held to; 0: none.
+	MaxRatio, MaxThrottled float64
+}
+
+// Over says how the result misses its limits or issue 9's zeros (early retries, lost, failed);
+// none when it does not. A run whose floor is zero (the quota takes it all at once) has no ratio
+// to hold.
+func (r Result) Over() []string {
+	var out []string
+	if r.MaxRatio > 0 && r.Floor > 0 && r.Ratio() > r.MaxRatio {
+		out = append(out, fmt.Sprintf("ratio %s over %.2f", fmtRatio(r.Ratio()), r.MaxRatio))
+	}
+	if r.MaxThrottled > 0 && float64(r.Throttled) > r.MaxThrottled*float64(r.Steps) {
+		out = append(out, fmt.Sprintf("%.2f%% throttled over %g%%", percent(r.Throttled, r.Steps), 100*r.MaxThrottled))
+	}
+	if r.EarlyRetries != 0 || r.Lost != 0 || r.Failed != 0 {
+		out = append(out, fmt.Sprintf("%d early retries, %d lost, %d failed", r.EarlyRetries, r.Lost, r.Failed))
+	}
+	return out
 }
 
 // For restates a result for another scenario of the same tenant, quota and latency: the

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -80,16 +81,39 @@ func fmtBytes(b uint64) string {
 	return fmt.Sprintf("%.1f MB", float64(b)/(1<<20))
 }
 
-// WriteMatrix prints one line per scenario: the figures issue 9's targets are stated in.
+// WriteMatrix prints one line per scenario: the figures issue 9's targets are stated in, and
+// the cell's limits when it has them, then the cells that missed them.
 func WriteMatrix(w io.Writer, rs []Result) error {
 	if _, err := fmt.Fprintln(w, "matrix"); err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "scenario\tratio\tthrottled %\tearly retries\tlost\tfailed\twaits\t")
+	fmt.Fprintln(tw, "scenario\tfloor\ttime\tratio\tlimit\tthrottled %\tlimit\tearly retries\tlost\tfailed\twaits\twithin\t")
+	var over []string
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%.2f\t%d\t%d\t%d\t%d\t\n", r.Scenario, fmtRatio(r.Ratio()),
-			percent(r.Throttled, r.Steps), r.EarlyRetries, r.Lost, r.Failed, r.Waits)
+		limit, tlimit, within := "-", "-", "-"
+		if r.MaxRatio > 0 {
+			limit = fmt.Sprintf("%.2f", r.MaxRatio)
+		}
+		if r.MaxThrottled > 0 {
+			tlimit = fmt.Sprintf("%g", 100*r.MaxThrottled)
+		}
+		if r.MaxRatio > 0 || r.MaxThrottled > 0 {
+			within = "yes"
+			if o := r.Over(); len(o) > 0 {
+				within = "NO"
+				over = append(over, fmt.Sprintf("%s: %s", r.Scenario, strings.Join(o, ", ")))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t%s\t%d\t%d\t%d\t%d\t%s\t\n", r.Scenario, fmtDur(r.Floor), fmtDur(r.Time()),
+			fmtRatio(r.Ratio()), limit, percent(r.Throttled, r.Steps), tlimit, r.EarlyRetries, r.Lost, r.Failed, r.Waits, within)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(over) == 0 {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "\nover a limit:\n  %s\n", strings.Join(over, "\n  "))
+	return err
 }
