@@ -28,12 +28,12 @@ func benchFlags() []cli.Flag {
 		&cli.IntFlag{Name: "pool-apps", Value: 3, Usage: "apps in the app-pool scenario (0: no such scenario)"},
 		&cli.IntFlag{Name: "pool-users", Value: 50000, Usage: "users in the app-pool scenario"},
 		&cli.IntFlag{Name: "pool-tenant-burst", Value: 600, Usage: "tenant bucket (writes, refilling at the documented 60/s) of a second app-pool scenario, not told to the engine (0: no such scenario)"},
-		&cli.IntFlag{Name: "tenants", Value: 20, Usage: "tenants in the multi-tenant scenario (0: no such scenario)"},
+		&cli.IntFlag{Name: "tenants", Value: 20, Usage: "tenants in the multi-tenant scenario (0: no such scenario, nor the --app-quota and --app-bucket ones)"},
 		&cli.IntFlag{Name: "tenant-users", Value: 6000, Usage: "users per tenant in the multi-tenant scenario (6,000 x 20 tenants pass the app's documented 70,000 per 5 min)"},
 		&cli.Float64Flag{Name: "tenants-scale", Value: 1, Usage: "clock factor of every scenario of several tenants: they are bound by CPU as much as by quota, and a fast clock counts CPU time as emulated time"},
 		&cli.Float64Flag{Name: "short-window", Value: 0.2, Usage: "the app+tenant sliding window, size and length, as a share of the documented 3,000 per 150 s, not told to the engine, in the short-window cells (sliding-window, every size and header mode; 0: no such cells)"},
-		&cli.Float64Flag{Name: "app-quota", Value: 0.5, Usage: "scale of the app-wide quota across tenants (documented 70,000 per 5 min), not told to the engine, shared by 5 tenants x 4,000 and by 20 x 2,000 users (0: no such cells)"},
-		&cli.BoolFlag{Name: "app-bucket", Value: true, Usage: "add a cell of one app over 5 tenants x 2,000 users on an app-wide bucket of 500 + 40/s, not told to the engine"},
+		&cli.Float64Flag{Name: "app-quota", Value: 0.5, Usage: "scale of the app-wide quota across tenants (documented 70,000 per 5 min), not told to the engine, shared by 5 tenants x 4,000 and by 20 x 2,000 users (0, or --tenants 0: no such cells)"},
+		&cli.BoolFlag{Name: "app-bucket", Value: true, Usage: "add a cell of one app over 5 tenants x 2,000 users on an app-wide bucket of 500 + 40/s, not told to the engine (--tenants 0: no such cell)"},
 		&cli.BoolFlag{Name: "list", Usage: "list the cells with their floors and limits, and run none"},
 	}
 }

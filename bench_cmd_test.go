@@ -52,6 +52,11 @@ func TestBenchListsCells(t *testing.T) {
 	if !strings.Contains(off.stdout, "20 tenants x 6000 users") {
 		t.Errorf("the documented cells went too:\n%s", off.stdout)
 	}
+	// --tenants 0 drops every cell of several tenants (README's quick bench relies on it).
+	quick := runCLI(t, nil, "", "bench", "--list", "--users", "500", "--pool-apps", "0", "--tenants", "0")
+	if strings.Contains(quick.stdout, "tenants x") || strings.Contains(quick.stdout, "pool") || !strings.Contains(quick.stdout, "window 0.2x") {
+		t.Errorf("bench --list --pool-apps 0 --tenants 0 lists a lane cell, or no short-window cell:\n%s", quick.stdout)
+	}
 }
 
 // TestBenchRunsNewCells runs issue 18's cheap families end to end at tiny sizes on a fast clock

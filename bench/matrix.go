@@ -42,7 +42,8 @@ type Matrix struct {
 	// as much as by the quota, and a fast clock counts CPU time as emulated time. 0 means 1.
 	TenantsScale float64
 	// AppQuota scales the app-wide quota across tenants (0.5: 35,000 per 5 min), untold, shared
-	// by 5 tenants of 4,000 users and by 20 of 2,000.
+	// by 5 tenants of 4,000 users and by 20 of 2,000. Like AppBucket, it is of the multi-tenant
+	// family: Tenants 0 turns it off too.
 	AppQuota float64
 	// AppBucket adds one app over 5 tenants of 2,000 users on an app-wide bucket of 500
 	// refilling at 40/s, untold.
@@ -164,13 +165,13 @@ func (m Matrix) Cells() []Cell {
 		lanes(LaneScenario{Name: fmt.Sprintf("token-bucket, one app, %d tenants x %d users", n, m.TenantUsers),
 			Apps: 1, Tenants: n, UsersPerTenant: m.TenantUsers}, 1.10, 0.03)
 	}
-	if q := m.AppQuota; q > 0 {
+	if q := m.AppQuota; q > 0 && m.Tenants > 0 {
 		for _, t := range []struct{ tenants, users int }{{5, 4000}, {20, 2000}} {
 			lanes(LaneScenario{Name: fmt.Sprintf("token-bucket, one app, %d tenants x %d users, app-wide quota %gx the documented (%g per 5 min, not told to the engine)", t.tenants, t.users, q, AppLimit*q),
 				Apps: 1, Tenants: t.tenants, UsersPerTenant: t.users, Shape: ShapeAppQuota(q)}, 1.10, 0.03)
 		}
 	}
-	if m.AppBucket {
+	if m.AppBucket && m.Tenants > 0 {
 		lanes(LaneScenario{Name: "token-bucket, one app, 5 tenants x 2000 users, app-wide bucket 500 + 40/s (not told to the engine)",
 			Apps: 1, Tenants: 5, UsersPerTenant: 2000, Shape: ShapeAppBucket500}, 1.10, 0.03)
 	}
