@@ -3,6 +3,7 @@ package graphsim
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 )
 
@@ -154,6 +155,7 @@ func newDirectory(id string, size int, users []User, devices []Device, groups []
 		if u.UserType == "" {
 			u.UserType = userTypeFor(u.UPN)
 		}
+		u.Methods = slices.Clone(u.Methods) // deletions must not reach the caller's users
 		p := &u
 		d.users = append(d.users, p)
 		d.byKey[strings.ToLower(u.ID)] = p

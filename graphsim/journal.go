@@ -19,6 +19,8 @@ type Stats struct {
 	// Patches and DevicePatches count PATCH /users/{key} and
 	// PATCH /devices/{id} received, whatever their outcome.
 	Patches, DevicePatches int
+	// MethodDeletes counts the authentication methods deleted.
+	MethodDeletes int
 	// Revocations is how many revokes landed (answered with success),
 	// counting IgnoreRevoke users, whose timestamp did not move.
 	Revocations int
@@ -94,6 +96,8 @@ const (
 	EventDeviceEnable
 	// EventReset is a PATCH of a user's passwordProfile that landed.
 	EventReset
+	// EventMethodRemove is a DELETE of one of a user's authentication methods that landed.
+	EventMethodRemove
 )
 
 func (k EventKind) String() string {
@@ -110,6 +114,8 @@ func (k EventKind) String() string {
 		return "device-enable"
 	case EventReset:
 		return "reset"
+	case EventMethodRemove:
+		return "method-remove"
 	}
 	return "unknown"
 }

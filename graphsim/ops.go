@@ -108,7 +108,8 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 		s.stats.Patches++
 	case r.kind == routeDevice && op.method == http.MethodPatch:
 		s.stats.DevicePatches++
-	case r.collection():
+	case r.kind == routeMethod:
+	case r.collection() || r.kind == routeMethods:
 		s.stats.Lists++
 	default:
 		s.stats.Reads++
@@ -121,7 +122,7 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 	var dv *Device
 	var g *Group
 	switch r.kind {
-	case routeUser, routeRevoke, routeUserDevices:
+	case routeUser, routeRevoke, routeUserDevices, routeMethods, routeMethod:
 		u = d.lookup(r.key)
 	case routeDevice:
 		dv = d.device(r.key)
@@ -201,7 +202,7 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 			return fail(prob.status, prob.code, prob.message)
 		}
 	}
-	if (u == nil && (r.kind == routeUser || r.kind == routeRevoke || r.kind == routeUserDevices)) ||
+	if (u == nil && (r.kind == routeUser || r.kind == routeRevoke || r.kind == routeUserDevices || r.kind == routeMethods || r.kind == routeMethod)) ||
 		(dv == nil && r.kind == routeDevice) || (g == nil && (r.kind == routeGroup || r.kind == routeMembers)) {
 		return fail(http.StatusNotFound, "Request_ResourceNotFound",
 			fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", r.key))
@@ -264,6 +265,18 @@ func (s *Server) runLocked(op operation, r route, q queryOpts, n int, now time.T
 				kind = EventDeviceEnable
 			}
 			s.recordDevice(d, dv, kind, now)
+		}
+		return with(result{status: http.StatusNoContent, header: map[string]string{}})
+	case r.kind == routeMethods || r.kind == routeMethod:
+		if s.cfg.NoMethodsPermission {
+			return fail(http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+		}
+		if r.kind == routeMethods {
+			return with(s.listMethods(op, u))
+		}
+		status, code, msg := s.deleteMethod(d, r, u, now)
+		if status != http.StatusNoContent {
+			return fail(status, code, msg)
 		}
 		return with(result{status: http.StatusNoContent, header: map[string]string{}})
 	case r.collection():

@@ -29,6 +29,8 @@ const (
 	routeGroups                           // /groups
 	routeGroup                            // /groups/{id}
 	routeMembers                          // /groups/{id}/members or /transitiveMembers
+	routeMethods                          // /users/{key}/authentication/methods
+	routeMethod                           // /users/{key}/authentication/{type}Methods/{id}
 )
 
 // route is a parsed request path, relative to the version.
@@ -37,6 +39,7 @@ type route struct {
 	key  string  // decoded user key, device or group id
 	rel  string  // ownedDevices, registeredDevices, members or transitiveMembers
 	cast objKind // an OData cast segment after rel; 0 = none
+	item string  // an authentication method's id (rel is then its type)
 }
 
 // collection reports whether the route lists objects, and so pages.
@@ -142,6 +145,8 @@ func parseRoute(path string) (route, *problem) {
 	}
 	rel, _ := url.PathUnescape(rest[0])
 	switch {
+	case strings.EqualFold(rel, "authentication"):
+		return parseAuthRoute(r, rest[1:], notFound)
 	case strings.EqualFold(rel, "ownedDevices"):
 		r.rel = "ownedDevices"
 	case strings.EqualFold(rel, "registeredDevices"):
@@ -208,11 +213,13 @@ func keyLiteral(lit string) (string, error) {
 func (r route) allows(method string) bool {
 	switch strings.ToUpper(method) {
 	case http.MethodGet:
-		return r.kind != routeRevoke
+		return r.kind != routeRevoke && r.kind != routeMethod
 	case http.MethodPatch:
 		return r.kind == routeUser || r.kind == routeDevice
 	case http.MethodPost:
 		return r.kind == routeRevoke
+	case http.MethodDelete:
+		return r.kind == routeMethod
 	}
 	return false
 }

@@ -97,6 +97,12 @@ type Config struct {
 	// RefusePasswords answers every password reset 400 for complexity, as a tenant whose
 	// policy (a banned-password list, say) refuses what the client sends.
 	RefusePasswords bool
+	// MethodsPageSize is how many authentication methods a page of a user's listing holds;
+	// 0 lists them all on one page.
+	MethodsPageSize int
+	// NoMethodsPermission is an app without UserAuthenticationMethod.ReadWrite.All: listing
+	// and deleting methods answer 403 while everything else works.
+	NoMethodsPermission bool
 }
 
 // ThrottleHeaderMode selects where graphsim puts the throttle headers that

@@ -46,6 +46,10 @@ type User struct {
 	Department string `json:"department,omitempty"`
 	Mail       string `json:"mail,omitempty"`
 	JobTitle   string `json:"jobTitle,omitempty"`
+	// Methods are the user's authentication methods; DefaultMethod is the id of the one
+	// Graph will not delete while others remain (v1.0 does not show which it is).
+	Methods       []Method `json:"methods,omitempty"`
+	DefaultMethod string   `json:"defaultMethod,omitempty"`
 }
 
 func userTypeFor(upn string) string {
