@@ -58,7 +58,8 @@ var permissions = map[Op][]string{
 	OpEnableDevice:      {"Device.ReadWrite.All", "Directory.ReadWrite.All"},
 	// OpResetPassword is left out on purpose: a lane found lacking a permission is dropped,
 	// and with it the revokes of every user in the tenant, while a reset refused must leave
-	// the revoke to happen. Its 403s stand per user.
+	// the revoke to happen. Its 403s stand per user. OpListMethods and OpDeleteMethod
+	// likewise: a method refused must not cost the tenant its revokes.
 }
 
 // Lacks reports whether the claims show that the token cannot do op, and names the permission.

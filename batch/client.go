@@ -24,10 +24,12 @@ const (
 	OpEnableDevice                // PATCH /devices/{object id} {"accountEnabled":true}
 	OpGet                         // GET Step.URL, relative to the versioned root: a page of a listing
 	OpResetPassword               // PATCH /users/{key} {"passwordProfile":{...}} with a fresh random password
+	OpListMethods                 // GET /users/{key}/authentication/methods (or Step.URL, a next page)
+	OpDeleteMethod                // DELETE Step.URL: /users/{key}/authentication/{type}Methods/{id}
 )
 
 var opNames = [...]string{"revoke", "lookup", "verify", "block", "enable", "owned_devices", "registered_devices",
-	"disable_device", "enable_device", "get", "reset_password"}
+	"disable_device", "enable_device", "get", "reset_password", "list_methods", "delete_method"}
 
 func (o Op) String() string {
 	if int(o) < len(opNames) {
@@ -39,7 +41,7 @@ func (o Op) String() string {
 // Write reports whether the operation consumes Graph's write quota.
 func (o Op) Write() bool {
 	switch o {
-	case OpRevoke, OpBlock, OpEnable, OpDisableDevice, OpEnableDevice, OpResetPassword:
+	case OpRevoke, OpBlock, OpEnable, OpDisableDevice, OpEnableDevice, OpResetPassword, OpDeleteMethod:
 		return true
 	}
 	return false

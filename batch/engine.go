@@ -60,6 +60,7 @@ type Plan struct {
 	Lookup  bool // read the user first: a dry run's whole job, and blocking needs the prior state
 	Block   bool // PATCH accountEnabled false; always answered before the revoke is sent
 	Reset   bool // PATCH passwordProfile with a random password; after the block, before the revoke
+	Methods bool // remove the authentication methods created at or after Config.MethodsSince; before the revoke
 	Revoke  bool
 	Devices bool // find the user's owned and registered devices and disable the enabled ones
 	Verify  bool // read signInSessionsValidFromDateTime
@@ -67,7 +68,9 @@ type Plan struct {
 	DryRun  bool // with Block or Devices: find and count, change nothing
 }
 
-func (p Plan) writes() bool { return !p.DryRun && (p.Block || p.Reset || p.Revoke || p.Enable) }
+func (p Plan) writes() bool {
+	return !p.DryRun && (p.Block || p.Reset || p.Methods || p.Revoke || p.Enable)
+}
 
 // Lane is one app registration signed in to one tenant: the unit Graph's per-app quotas apply
 // to. Several lanes of one tenant form an app pool; lanes of several tenants a multi-tenant run.
@@ -107,6 +110,10 @@ type Config struct {
 	TenantErrors map[string]error
 	// Devices receives the devices report (Plan.Devices, rollbacks of devices).
 	Devices DeviceSink
+	// MethodsSince is Plan.Methods' cut-off: methods created at or after it are removed.
+	MethodsSince time.Time
+	// Methods receives the methods report (Plan.Methods).
+	Methods MethodSink
 	// BeforeChange is told of every change of an envelope before it leaves; an error stops the
 	// run without sending it.
 	BeforeChange func([]Change) error

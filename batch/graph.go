@@ -222,11 +222,14 @@ func (c *GraphClient) byURL(s Step) (*abstractions.RequestInformation, error) {
 	case OpDisableDevice, OpEnableDevice:
 		info.Method = abstractions.PATCH
 		path = "/devices/" + EscapeKey(s.Key)
-	case OpOwnedDevices, OpRegisteredDevices:
+	case OpOwnedDevices, OpRegisteredDevices, OpListMethods:
 		path = s.URL
 		if path == "" {
 			path = UserPath(s.Key) + opSuffix(s.Op)
 		}
+	case OpDeleteMethod:
+		info.Method = abstractions.DELETE
+		path = s.URL
 	case OpGet:
 		path = s.URL
 	default:
@@ -308,6 +311,9 @@ func opSuffix(op Op) string {
 		return "/ownedDevices/microsoft.graph.device?%24select=" + strings.Join(selectFields(op), ",") + "&%24top=999"
 	case OpRegisteredDevices:
 		return "/registeredDevices/microsoft.graph.device?%24select=" + strings.Join(selectFields(op), ",") + "&%24top=999"
+	case OpListMethods:
+		// No $select: each type has properties of its own, and the base type's are few.
+		return "/authentication/methods"
 	}
 	return "?%24select=" + strings.Join(selectFields(op), ",")
 }

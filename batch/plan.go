@@ -20,6 +20,10 @@ const (
 	stDevice     // a device's PATCH (a child item)
 	stBlock
 	stReset // after the block (the attacker cannot sign in while it lands), before the revoke
+	// The methods go after the reset and before the revoke: a method the attacker registered
+	// must be gone before the sessions end, or they sign in again with it at once.
+	stMethods // list authentication methods
+	stMethod  // remove one, then the next: Graph refuses some removals in the wrong order
 	stEnable
 	stRevoke
 	stageCount
@@ -27,7 +31,7 @@ const (
 
 func (s stage) class() class {
 	switch s {
-	case stLookup, stVerify, stOwned, stRegistered:
+	case stLookup, stVerify, stOwned, stRegistered, stMethods:
 		return classRead
 	}
 	return classWrite
@@ -59,6 +63,18 @@ type item struct {
 	slot      bool     // holds one of its tenant's MaxPending slots
 	released  bool     // release has run: a second is a bug that would lose a row
 
+	// --remove-methods-since.
+	mListing    []map[string]any // methods listed so far; decided once the listing is whole
+	mQueue      []*removal       // removals waiting, the next first
+	mListed     bool             // the listing reached its end
+	mListFailed bool             // Graph would not give the whole listing (mError says why)
+	mError      string
+	mRemoved    int // removed (by this run and the run being resumed)
+	mLeft       int // to remove and not removed: failed, not attempted
+	mWould      int // dry run: would be removed
+	mUnknown    int // kept for want of a createdDateTime
+	mDone       bool
+
 	// The duplicate rule, guarded by engine.mu: an object claimed by this line may still be
 	// claimed by an earlier line naming the same user, until this line commits (a step after
 	// its lookup leaves, or its row is written).
@@ -75,7 +91,7 @@ type item struct {
 }
 
 func (e *engine) newItem(row Row, t *tenant) *item {
-	it := &item{row: row, t: t, slot: true}
+	it := &item{row: row, t: t, slot: true, mRemoved: row.MethodsRemoved}
 	it.res = Result{Line: row.Line, Input: row.Input, TenantID: e.tenantID(row.Tenant)}
 	fillKey(&it.res, row)
 	p := e.cfg.Plan
@@ -128,6 +144,9 @@ func (e *engine) nextStage(it *item) bool {
 			if p.Reset && !p.DryRun && e.needsReset(it) {
 				return stReset
 			}
+			if p.Methods {
+				return stMethods
+			}
 			if p.Revoke && !p.DryRun {
 				return stRevoke
 			}
@@ -140,7 +159,13 @@ func (e *engine) nextStage(it *item) bool {
 			}
 			fallthrough
 		case stReset:
-			if p.Revoke {
+			if p.Methods {
+				return stMethods
+			}
+			fallthrough
+		case stMethods, stMethod:
+			// The revoke follows whatever became of the methods.
+			if p.Revoke && !p.DryRun {
 				return stRevoke
 			}
 			if p.Devices {
@@ -223,6 +248,13 @@ func (e *engine) step(it *item, id string) Step {
 		s.Op = OpEnable
 	case stRevoke:
 		s.Op = OpRevoke
+	case stMethods:
+		s.Op = OpListMethods
+		if s.URL == "" {
+			s.URL = UserPath(it.methodsKey()) + "/authentication/methods"
+		}
+	case stMethod:
+		s.Op, s.URL = OpDeleteMethod, it.mQueue[0].path
 	case stOwned:
 		s.Op = OpOwnedDevices
 	case stRegistered:
@@ -291,6 +323,30 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 			it.res.Note = joinNote(it.res.Note, "password not reset: "+it.res.ResetError)
 		}
 		e.nextStage(it)
+	case stMethods:
+		if ok {
+			e.methodsListed(it, sr.Body)
+			if it.next != "" {
+				break // the next page, same stage
+			}
+			if !it.mListFailed {
+				it.mListed = true
+				e.decideMethods(it)
+				if len(it.mQueue) > 0 {
+					it.stage = stMethod
+					break
+				}
+			}
+		} else {
+			it.mListFailed, it.mListing = true, nil
+			it.mError = joinNote(it.mError, methodsListError(r))
+		}
+		e.nextStage(it)
+	case stMethod:
+		e.methodDone(it, sr, r, ok)
+		if len(it.mQueue) == 0 {
+			e.nextStage(it)
+		}
 	case stOwned, stRegistered:
 		if ok {
 			e.devicesListed(it, sr.Body)
@@ -356,7 +412,7 @@ func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
 		}
 	} else {
 		it.res.Status = statusFor(sr.Status, StatusWouldRevoke)
-		if (e.cfg.Plan.Block || e.cfg.Plan.Reset || e.cfg.Plan.Revoke) && !e.cfg.Plan.DryRun {
+		if (e.cfg.Plan.Block || e.cfg.Plan.Reset || e.cfg.Plan.Methods || e.cfg.Plan.Revoke) && !e.cfg.Plan.DryRun {
 			if sr.Status == http.StatusNotFound {
 				it.done = true
 			} else {
@@ -431,7 +487,7 @@ func (e *engine) releaseLookup(it *item, first int) {
 		e.settleUser(it)
 		return
 	}
-	if e.cfg.Plan.Block || e.cfg.Plan.Reset || e.cfg.Plan.Revoke || e.cfg.Plan.Devices {
+	if e.cfg.Plan.Block || e.cfg.Plan.Reset || e.cfg.Plan.Methods || e.cfg.Plan.Revoke || e.cfg.Plan.Devices {
 		if !e.nextStage(it) {
 			e.settleUser(it)
 			return
@@ -676,6 +732,7 @@ func (e *engine) finalize(it *item, r Result) {
 	}
 	delete(e.byLine, it.row.Line)
 	e.mu.Unlock()
+	e.methodColumns(it, &r)
 	for i := range dups {
 		dups[i].DupStatus = r.Status
 		dups[i].Note = joinNote(dups[i].Note, string(r.Status)+" at line "+strconv.Itoa(r.Line))
@@ -751,7 +808,8 @@ func (e *engine) laneless(it *item) Result {
 }
 
 func (s stage) String() string {
-	return [...]string{"lookup", "verification", "device listing", "device listing", "device change", "block", "password reset", "re-enable", "revoke", "?"}[s]
+	return [...]string{"lookup", "verification", "device listing", "device listing", "device change", "block", "password reset",
+		"authentication method listing", "authentication method removal", "re-enable", "revoke", "?"}[s]
 }
 
 // statusFor maps a final step status to the row's status, success being ok.

@@ -40,6 +40,10 @@ type Row struct {
 	// ResetDone, in a resumed run, says the run being resumed reset this row's password: it is
 	// not reset again.
 	ResetDone bool
+	// MethodsRemoved, in a resumed run, counts the authentication methods the run being
+	// resumed removed for this row: this run's count adds to it (they are gone from the
+	// listing).
+	MethodsRemoved int
 }
 
 // Restore is what a rollback re-enables for one row.
@@ -126,6 +130,13 @@ type Result struct {
 	Synced    bool // the lookup said onPremisesSyncEnabled: blocks and resets belong to AD
 	BlockHTTP int  // Graph's status for the block PATCH; 0 when none was sent
 	ResetHTTP int  // Graph's status for the password PATCH; 0 when none was sent
+
+	// --remove-methods-since. MethodsRemoved is nil when methods were not asked for, not
+	// listed to the end, or in a dry run; MethodsError says why some were not removed (the
+	// listing failed, removals failed or were not attempted). The methods report has a row
+	// per method.
+	MethodsRemoved *int
+	MethodsError   string
 }
 
 // Outcome is the status that decides the exit code: a duplicate counts as the row it repeats.
@@ -165,6 +176,37 @@ const (
 	DeviceNotAttempted    DeviceOutcome = "not_attempted"
 	DeviceEnabled         DeviceOutcome = "enabled"
 	DeviceWouldEnable     DeviceOutcome = "would_enable" // dry run of a rollback
+)
+
+// MethodResult is what a run did to one authentication method, reported once per method.
+type MethodResult struct {
+	Line        int    // the input line of the user the method belongs to
+	TenantID    string // as in Result
+	User        string // the user as the input named them
+	Type        string // the v1.0 type (phone, fido2, ...), or Graph's @odata.type for a type not known here
+	ID          string
+	Created     time.Time // createdDateTime; zero when Graph gave none
+	DisplayName string    // the display name, device model, phone (with its type) or address Graph gives
+	Outcome     MethodOutcome
+	HTTP        int
+	Code        string
+	Message     string
+	RequestID   string
+	At          time.Time
+}
+
+// MethodOutcome is the fate of one authentication method. The values are part of the methods
+// report.
+type MethodOutcome string
+
+const (
+	MethodRemoved        MethodOutcome = "removed"
+	MethodWouldRemove    MethodOutcome = "would_remove"
+	MethodKeptOlder      MethodOutcome = "kept_older"       // created before the cut-off
+	MethodKeptUnknownAge MethodOutcome = "kept_unknown_age" // no createdDateTime: a person must review it
+	MethodKeptPassword   MethodOutcome = "kept_password"    // never removed (--reset-password replaces it)
+	MethodFailed         MethodOutcome = "failed"
+	MethodNotAttempted   MethodOutcome = "not_attempted" // the run stopped before its removal was answered
 )
 
 // Change is a directory change about to be sent. The engine hands every change of an envelope
