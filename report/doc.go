@@ -29,6 +29,7 @@ type Doc struct {
 	Guests     int                  `json:"guests"`
 	Blocks     BlocksDoc            `json:"blocks"`
 	Devices    DevicesDoc           `json:"devices"`
+	Methods    MethodsDoc           `json:"methods"`
 	Waits      WaitsDoc             `json:"waits"`
 	Dropped    []string             `json:"dropped"`
 	NextSteps  []NextStep           `json:"next_steps"`
@@ -69,6 +70,13 @@ type DevicesDoc struct {
 	ListingFailed int            `json:"listing_failed"`
 }
 
+// MethodsDoc is what --remove-methods-since did: the methods report's rows per outcome, and
+// the users whose methods Graph would not list.
+type MethodsDoc struct {
+	Outcomes      map[string]int `json:"outcomes"`
+	ListingFailed int            `json:"listing_failed"`
+}
+
 // WaitsDoc is how Graph held the run back.
 type WaitsDoc struct {
 	Count              int64   `json:"count"`
@@ -80,6 +88,7 @@ type WaitsDoc struct {
 type ReportsDoc struct {
 	Report  string `json:"report"`
 	Devices string `json:"devices"`
+	Methods string `json:"methods"`
 	Changes string `json:"changes"`
 	Users   string `json:"users"`
 	Retry   string `json:"retry"`
@@ -90,6 +99,7 @@ func NewDoc() Doc {
 	d := Doc{Tenants: []string{}, Counts: map[string]int{}, ByTenant: map[string]TenantDoc{}, Dropped: []string{},
 		NextSteps: []NextStep{}}
 	d.Devices.Outcomes = map[string]int{}
+	d.Methods.Outcomes = map[string]int{}
 	for _, st := range Statuses() {
 		d.Counts[string(st)] = 0
 	}
@@ -129,6 +139,11 @@ func (s *Summary) Fill(d *Doc, info PrintInfo) {
 	if info.DryRun {
 		d.Devices.Changed = 0
 	}
+	for o, n := range s.methodOutcomes {
+		d.Methods.Outcomes[string(o)] = n
+	}
+	d.Methods.ListingFailed = s.methodsListFailed
+	d.Reports.Methods = info.MethodsPath
 	d.Waits = WaitsDoc{Count: s.waits, Seconds: s.waited.Seconds(), ThrottledResponses: s.throttled}
 	d.Dropped = append(d.Dropped, s.dropped...)
 	d.NextSteps = append(d.NextSteps, s.nextSteps(info)...)

@@ -87,6 +87,10 @@ var containedResults = []batch.Result{
 		Reset: ptr(false), ResetHTTP: 403, ResetError: "not allowed (HTTP 403 Authorization_RequestDenied Insufficient privileges to complete the operation.)",
 		TenantID: tenantA},
 	{Line: 24, Input: "reset@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 1, At: t0, Reset: ptr(true), TenantID: tenantA},
+	{Line: 25, Input: "methods@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 4, At: t0, TenantID: tenantA,
+		MethodsRemoved: ptr(3), MethodsError: "1 authentication method(s) not removed (see the methods report)"},
+	{Line: 26, Input: "nolist@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 2, At: t0, TenantID: tenantA,
+		MethodsError: "=cannot list authentication methods: HTTP 403"},
 }
 
 func TestGolden(t *testing.T) {
@@ -275,7 +279,7 @@ func TestFormatRules(t *testing.T) {
 				t.Errorf("message cell = %q, want %q", got, want)
 			}
 		}
-		if rec[0] == "14" && strings.Join(rec[18:], ",") != ",,,,,,," {
+		if rec[0] == "14" && strings.Join(rec[18:], ",") != ",,,,,,,,," {
 			t.Errorf("line 14: containment cells of a run without containment must be empty, got %q", rec[18:])
 		}
 	}
@@ -310,7 +314,7 @@ func TestHeaderAppendOnly(t *testing.T) {
 		t.Errorf("the first %d columns changed:\ngot  %s\nwant %s", legacyColumns, got, first)
 	}
 	if got, want := strings.Join(Header[legacyColumns:], ","),
-		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error"; got != want {
+		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error,methods_removed,methods_error"; got != want {
 		t.Errorf("columns after the first release's = %s, want %s", got, want)
 	}
 }
@@ -319,7 +323,7 @@ func TestHeaderAppendOnly(t *testing.T) {
 // in valid UTF-8 with every CR and LF turned into a space.
 func canonical(r batch.Result) batch.Result {
 	for _, s := range []*string{&r.Input, &r.UserID, &r.UPN, &r.Code, &r.Message, &r.RequestID,
-		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note, &r.BlockError, &r.TenantID, &r.ResetError} {
+		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note, &r.BlockError, &r.TenantID, &r.ResetError, &r.MethodsError} {
 		*s = flat(*s)
 	}
 	r.DupStatus = ""     // not a column: a duplicate's note names the status it repeats
@@ -407,6 +411,9 @@ func TestRoundTrip(t *testing.T) {
 		{name: "password reset", in: batch.Result{Line: 13, Status: batch.StatusRevoked, Reset: ptr(false),
 			ResetError: "=not allowed\n(HTTP 403)"},
 			want: batch.Result{Line: 13, Status: batch.StatusRevoked, Reset: ptr(false), ResetError: "=not allowed (HTTP 403)"}},
+		{name: "methods", in: batch.Result{Line: 14, Status: batch.StatusRevoked, MethodsRemoved: ptr(0),
+			MethodsError: "+2 not\nremoved"},
+			want: batch.Result{Line: 14, Status: batch.StatusRevoked, MethodsRemoved: ptr(0), MethodsError: "+2 not removed"}},
 		{name: "duplicate status is not a column", in: batch.Result{Line: 12, Status: batch.StatusDuplicate, DupStatus: batch.StatusRevoked,
 			Note: "revoked at line 2"},
 			want: batch.Result{Line: 12, Status: batch.StatusDuplicate, Note: "revoked at line 2"}},

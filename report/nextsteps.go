@@ -70,8 +70,12 @@ const statusNotBlocked batch.Status = "not_blocked"
 // statusNotReset is the class of revoked rows whose password was not reset.
 const statusNotReset batch.Status = "not_reset"
 
+// statusMethodsLeft is the class of rows whose authentication methods were not all removed,
+// or not listed.
+const statusMethodsLeft batch.Status = "methods_not_removed"
+
 // needsAction lists the classes a next step is given for, in the order they are printed.
-var needsAction = []batch.Status{batch.StatusDenied, statusNotBlocked, statusNotReset, batch.StatusNotFound, batch.StatusInvalid,
+var needsAction = []batch.Status{batch.StatusDenied, statusNotBlocked, statusNotReset, statusMethodsLeft, batch.StatusNotFound, batch.StatusInvalid,
 	batch.StatusFailed, batch.StatusNotAttempted}
 
 // addClass counts r in its class when it needs action; the caller holds s.mu.
@@ -88,6 +92,9 @@ func (s *Summary) addClass(r batch.Result) {
 		x.Blocked = nil
 		s.addToClass(statusNotReset, x)
 	}
+	if r.Status.OK() && r.MethodsError != "" {
+		s.addToClass(statusMethodsLeft, r)
+	}
 }
 
 // addToClass counts r in class st when st needs action; the caller holds s.mu.
@@ -97,8 +104,10 @@ func (s *Summary) addToClass(st batch.Status, r batch.Result) {
 	}
 	key := string(st)
 	fix := ""
-	if st == batch.StatusDenied || st == statusNotBlocked || st == statusNotReset {
+	if st == batch.StatusDenied || st == statusNotBlocked || st == statusNotReset || st == statusMethodsLeft {
 		switch {
+		case st == statusMethodsLeft:
+			fix = MethodsFix(r)
 		case s.fix != nil:
 			fix = s.fix(r)
 		case st == statusNotBlocked:
@@ -182,7 +191,7 @@ func (c *class) fixText(info PrintInfo) string {
 		again = "the --resume command below sends them again"
 	}
 	switch c.status {
-	case batch.StatusDenied, statusNotBlocked, statusNotReset:
+	case batch.StatusDenied, statusNotBlocked, statusNotReset, statusMethodsLeft:
 		return c.fix
 	case batch.StatusNotFound:
 		tenants := slices.Sorted(maps.Keys(c.tenants))
@@ -275,6 +284,18 @@ func ResetFix(a Access, r batch.Result) string {
 		return "the tenant's password policy refused the generated password (password_reset_error has Graph's message): reset these users through the helpdesk"
 	}
 	return "the reset failed (password_reset_error says why): run the same command again with --resume <this report> --report <a new one> to try it again"
+}
+
+// MethodsFix says what a row whose authentication methods were not all removed needs, from
+// its methods_error. The methods report's rows say which methods and why.
+func MethodsFix(r batch.Result) string {
+	switch {
+	case strings.Contains(r.MethodsError, "UserAuthenticationMethod"):
+		return "listing and removing methods needs the application permission UserAuthenticationMethod.ReadWrite.All; for an admin, the Privileged Authentication Administrator role; then run the same command again with --resume <this report> --report <a new one>"
+	case strings.Contains(r.MethodsError, "cannot list"):
+		return "Graph would not list their methods (methods_error says why): run the same command again with --resume <this report> --report <a new one>"
+	}
+	return "the methods report's failed and not_attempted rows say which methods are left and why: a default method must be changed first (Entra admin center, the user's Authentication methods), a type bulkrevoke does not know is removed there; --resume <this report> --report <a new one> tries the others again"
 }
 
 // BlockFix says what a row whose block was not made needs, from why (Result.Synced and

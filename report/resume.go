@@ -54,6 +54,7 @@ type Previous struct {
 	path      string
 	rows      map[int]batch.Result
 	devices   map[int][]batch.DeviceResult // by input line
+	methods   map[int][]batch.MethodResult // by input line
 	ev        evidence
 	tenantIDs map[string]string
 }
@@ -78,9 +79,17 @@ func OpenPrevious(path string) (*Previous, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Previous{path: path, rows: rows, devices: map[int][]batch.DeviceResult{}, ev: gather(rows, devs, changes)}
+	ms, _, err := openOptional(MethodsPath(path), readMethods)
+	if err != nil {
+		return nil, err
+	}
+	p := &Previous{path: path, rows: rows, devices: map[int][]batch.DeviceResult{}, methods: map[int][]batch.MethodResult{},
+		ev: gather(rows, devs, changes)}
 	for _, d := range devs {
 		p.devices[d.Line] = append(p.devices[d.Line], d)
+	}
+	for _, m := range ms {
+		p.methods[m.Line] = append(p.methods[m.Line], m)
 	}
 	return p, nil
 }
@@ -140,6 +149,14 @@ func (p *Previous) Done(line int, needDevices bool) bool {
 	if isFalse(r.Reset) && !resetRefused(r) {
 		return false // the reset failed for a reason that may pass: try it again
 	}
+	if r.MethodsRemoved == nil && r.MethodsError != "" {
+		return false // the methods were not listed to the end: list them again
+	}
+	for _, m := range p.methods[line] {
+		if m.Outcome == batch.MethodNotAttempted || (m.Outcome == batch.MethodFailed && m.Code != "unknown_method_type" && (m.HTTP == 0 || m.HTTP >= 500)) {
+			return false // a removal not made for a reason that may pass: list the methods again
+		}
+	}
 	if needDevices {
 		if r.Devices == nil {
 			return false // the listing did not finish
@@ -177,6 +194,24 @@ func resetRefused(r batch.Result) bool {
 func (p *Previous) ResetDone(line int) bool {
 	r, ok := p.rows[line]
 	return ok && isTrue(r.Reset)
+}
+
+// MethodsRemoved returns the previous methods report's rows of methods removed for line: a
+// resumed run that lists the user's methods again no longer finds them, and carries these
+// rows over so that the record of what was removed stays whole.
+func (p *Previous) MethodsRemoved(line int) []batch.MethodResult {
+	var out []batch.MethodResult
+	for _, m := range p.methods[line] {
+		if m.Outcome == batch.MethodRemoved {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Methods returns the previous methods report's rows for an input line.
+func (p *Previous) Methods(line int) []batch.MethodResult {
+	return append([]batch.MethodResult(nil), p.methods[line]...)
 }
 
 // Lines lists the input lines the previous report has rows for, in order.
@@ -370,5 +405,7 @@ func parseRecord(cells []string) (batch.Result, error) {
 	p.field(23, parseText(&r.TenantID))
 	p.field(24, parseBool(&r.Reset))
 	p.field(25, parseText(&r.ResetError))
+	p.field(26, parseCount(&r.MethodsRemoved))
+	p.field(27, parseText(&r.MethodsError))
 	return r, p.err
 }

@@ -50,6 +50,10 @@ type Summary struct {
 	listFailed                  int // users whose devices Graph would not list
 	// From the devices report's rows, when the caller adds them.
 	deviceOutcomes map[batch.DeviceOutcome]int
+	// --remove-methods-since: the methods report's rows by outcome, when the caller adds them,
+	// and the users whose methods Graph would not list.
+	methodOutcomes    map[batch.MethodOutcome]int
+	methodsListFailed int
 
 	waits   int64
 	waited  time.Duration
@@ -70,7 +74,7 @@ type tenantCount struct {
 // NewSummary starts a summary for a run that began at start.
 func NewSummary(start time.Time) *Summary {
 	return &Summary{counts: make(map[batch.Status]int), start: start, tenants: map[string]*tenantCount{},
-		deviceOutcomes: map[batch.DeviceOutcome]int{}, classes: map[string]*class{}}
+		deviceOutcomes: map[batch.DeviceOutcome]int{}, methodOutcomes: map[batch.MethodOutcome]int{}, classes: map[string]*class{}}
 }
 
 // Add counts one row's result.
@@ -136,6 +140,24 @@ func (s *Summary) Add(r batch.Result) {
 	if r.DeviceListFailed {
 		s.listFailed++
 	}
+	if r.MethodsRemoved == nil && r.MethodsError != "" {
+		s.methodsListFailed++
+	}
+}
+
+// AddMethods counts the methods report's rows.
+func (s *Summary) AddMethods(ms ...batch.MethodResult) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range ms {
+		s.methodOutcomes[m.Outcome]++
+	}
+}
+
+// methodsLeft counts the methods the run was to remove and did not, and the users whose
+// methods it could not list.
+func (s *Summary) methodsLeft() int {
+	return s.methodOutcomes[batch.MethodFailed] + s.methodOutcomes[batch.MethodNotAttempted] + s.methodsListFailed
 }
 
 // failure is a row whose user did not get what the run was for. A duplicate counts as the row
@@ -241,7 +263,8 @@ func (s *Summary) Failed() int {
 func (s *Summary) AllOK() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.failed == 0 && s.unverified == 0 && s.notBlocked == 0 && s.notReset == 0 && s.devicesLeft() == 0 && s.listFailed == 0
+	return s.failed == 0 && s.unverified == 0 && s.notBlocked == 0 && s.notReset == 0 && s.devicesLeft() == 0 && s.listFailed == 0 &&
+		s.methodsLeft() == 0
 }
 
 // devicesLeft counts the devices the run was asked to change and did not.
@@ -254,6 +277,7 @@ func (s *Summary) devicesLeft() int {
 type PrintInfo struct {
 	ReportPath    string // empty when the report went to standard output
 	DevicesPath   string // the devices report, when there is one
+	MethodsPath   string // the methods report, when there is one
 	DryRun        bool
 	Rollback      bool // an enable run; also assumed when rows are enabled or unchanged
 	Interrupted   bool
@@ -324,6 +348,7 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 	s.printNextSteps(p, info)
 	s.printContainment(p, info, rollback)
 	s.printResets(p, info)
+	s.printMethods(p, info)
 
 	if !s.end.IsZero() {
 		elapsed := s.end.Sub(s.start)
@@ -375,6 +400,9 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 	}
 	if info.DevicesPath != "" {
 		p("Devices report: %s\n", info.DevicesPath)
+	}
+	if info.MethodsPath != "" {
+		p("Methods report: %s\n", info.MethodsPath)
 	}
 	if info.Interrupted {
 		p("\nInterrupted: %d rows were not attempted.", s.counts[batch.StatusNotAttempted])
@@ -440,6 +468,35 @@ func (s *Summary) printResets(p func(string, ...any), info PrintInfo) {
 		}
 		p(".\n")
 	}
+}
+
+// printMethods says what --remove-methods-since did, or in a dry run would do.
+func (s *Summary) printMethods(p func(string, ...any), info PrintInfo) {
+	n := 0
+	for _, c := range s.methodOutcomes {
+		n += c
+	}
+	if n == 0 && s.methodsListFailed == 0 {
+		return
+	}
+	o := s.methodOutcomes
+	if info.DryRun {
+		p("Methods: %d would be removed", o[batch.MethodWouldRemove])
+	} else {
+		p("Methods: %d removed", o[batch.MethodRemoved])
+	}
+	p(", %d kept (older), %d kept (age unknown: review them), %d failed", o[batch.MethodKeptOlder], o[batch.MethodKeptUnknownAge],
+		o[batch.MethodFailed])
+	if k := o[batch.MethodNotAttempted]; k > 0 {
+		p(", %d not attempted", k)
+	}
+	if s.methodsListFailed > 0 {
+		p("; listing failed for %s (see methods_error)", users(s.methodsListFailed))
+	}
+	if info.MethodsPath != "" {
+		p(" (see %s)", info.MethodsPath)
+	}
+	p(".\n")
 }
 
 // printContainment says what blocking and device disabling did, when the run did either.
