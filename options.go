@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -29,6 +30,11 @@ type options struct {
 	verifySkew              time.Duration
 	block, devices          bool
 	reset                   bool // --reset-password
+	// --remove-methods-since: the cut-off as given, and either the time or the duration
+	// before the run's start it names (cutoff resolves it once the run's clock is known).
+	methodsSince string
+	methodsAt    time.Time
+	methodsAgo   time.Duration
 
 	// Where the results go.
 	report, resume string
@@ -63,16 +69,53 @@ func newOptions(c *cli.Context, cmd string) (*options, error) {
 		exclude: c.String("exclude"), noExclude: c.Bool("no-exclude"), maxUsers: c.Int("max-users"),
 		dryRun: cmd == "validate" || c.Bool("dry-run"), offline: c.Bool("offline"), verify: c.Bool("verify"),
 		verifySkew: c.Duration("verify-skew"), block: c.Bool("block-sign-in"), reset: c.Bool("reset-password"),
-		devices: c.Bool("disable-devices") || c.Bool("devices"),
-		report:  c.String("report"), resume: c.String("resume"), force: c.Bool("force"), yes: c.Bool("yes"), summaryJSON: c.String("summary-json"),
+		methodsSince: c.String("remove-methods-since"),
+		devices:      c.Bool("disable-devices") || c.Bool("devices"),
+		report:       c.String("report"), resume: c.String("resume"), force: c.Bool("force"), yes: c.Bool("yes"), summaryJSON: c.String("summary-json"),
 		auth: c.String("auth"), clientID: c.String("client-id"), certificate: c.String("certificate"), appPool: c.String("app-pool"),
 		cloud: c.String("cloud"), graphURL: c.String("graph-url"), authorityHost: c.String("authority-host"),
 		tenantIDs: c.StringSlice("tenant-id"), simulate: c.Bool("simulate"),
 		concurrency: c.Int("concurrency"), batchSize: c.Int("batch-size"), maxAttempts: c.Int("max-attempts"),
 		rate: c.Float64("rate"), timeout: c.Duration("timeout"), deadline: c.Duration("deadline"), logFormat: c.String("log-format"), verbose: c.Bool("verbose"),
 	}
+	if err := o.parseMethodsSince(); err != nil {
+		return o, err
+	}
 	return o, o.check()
 }
+
+// parseMethodsSince reads --remove-methods-since: an RFC 3339 time, or a positive duration
+// before the run's start.
+func (o *options) parseMethodsSince() error {
+	v := strings.TrimSpace(o.methodsSince)
+	if o.methodsSince == "" {
+		return nil
+	}
+	hint := "give a time in RFC 3339, such as 2026-12-01T08:00:00Z, or a duration before the run starts, such as 72h or 90m"
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		o.methodsAt = t
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		return withHint(fmt.Errorf("--remove-methods-since %q is neither an RFC 3339 time nor a duration", o.methodsSince), hint)
+	case d <= 0:
+		return withHint(fmt.Errorf("--remove-methods-since %q: the duration must be positive (that long before the run starts)", o.methodsSince), hint)
+	}
+	o.methodsAgo = d
+	return nil
+}
+
+// cutoff is the time --remove-methods-since names, for a run that starts at start.
+func (o *options) cutoff(start time.Time) time.Time {
+	if o.methodsAgo > 0 {
+		return start.Add(-o.methodsAgo)
+	}
+	return o.methodsAt
+}
+
+func (o *options) removeMethods() bool { return o.methodsSince != "" && o.cmd != "enable" }
 
 // fromGraph reports whether the users come from a Graph query rather than a file.
 func (o *options) fromGraph() bool { return o.group != "" || o.filter != "" || o.allUsers }
@@ -98,6 +141,9 @@ func (o *options) check() error {
 		return errors.New("--no-exclude and --exclude contradict each other")
 	case o.offline && !o.dryRun:
 		return withHint(errors.New("--offline only goes with --dry-run"), "add --dry-run, or use bulkrevoke validate --offline")
+	case o.offline && o.removeMethods():
+		return withHint(errors.New("--remove-methods-since lists each user's methods in Graph; --offline sends nothing"),
+			"drop --offline to see which methods a real run would remove")
 	case o.offline && o.fromGraph():
 		return errors.New("--offline checks a file; users from Graph need Graph")
 	case o.verify && o.dryRun:
@@ -143,10 +189,13 @@ func (o *options) actions() batch.Plan {
 	case o.cmd == "enable":
 		return batch.Plan{Enable: true, DryRun: o.dryRun}
 	case o.dryRun:
-		return batch.Plan{Lookup: true, Block: o.block, Reset: o.reset, Revoke: true, Devices: o.devices, DryRun: true}
+		return batch.Plan{Lookup: true, Block: o.block, Reset: o.reset, Methods: o.removeMethods(), Revoke: true, Devices: o.devices, DryRun: true}
 	}
-	// A reset needs the lookup too: a user synced from AD is not reset in the cloud.
-	return batch.Plan{Lookup: o.block || o.reset, Block: o.block, Reset: o.reset, Revoke: true, Devices: o.devices}
+	// A reset needs the lookup too: a user synced from AD is not reset in the cloud. So do the
+	// methods: a user's methods are addressed by the object id it resolves to, and two lines
+	// naming one user must not remove its methods twice.
+	return batch.Plan{Lookup: o.block || o.reset || o.removeMethods(), Block: o.block, Reset: o.reset, Methods: o.removeMethods(),
+		Revoke: true, Devices: o.devices}
 }
 
 // engineConfig is the engine's tuning from the flags.

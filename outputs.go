@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/bulkrevoke/bulkrevoke/batch"
 	"github.com/bulkrevoke/bulkrevoke/report"
 )
 
@@ -17,6 +18,7 @@ import (
 type outputs struct {
 	journal *report.Journal
 	devices *report.DeviceJournal
+	methods *report.MethodJournal
 	changes *report.ChangeJournal
 	paths   []string
 
@@ -24,6 +26,8 @@ type outputs struct {
 	// the devices of the rows it finished, carried into this run's devices report, by line.
 	priorDevices map[string]bool
 	knownDevices map[string]int
+	// The methods report's rows carried over from the run being resumed.
+	carriedMethods []batch.MethodResult
 }
 
 // checkOutputs refuses, before anything is created, a report that would replace a file the run
@@ -44,15 +48,16 @@ func checkOutputs(o *options, reportPath string, stdin io.Reader) error {
 		if p.path != "" {
 			add(p.path, p.what)
 			add(report.DevicesPath(p.path), "the devices report of "+p.what)
+			add(report.MethodsPath(p.path), "the methods report of "+p.what)
 			add(report.ChangesPath(p.path), "the changes journal of "+p.what)
 		}
 	}
 	add(o.appPool, "the app pool (--app-pool)")
 	add(o.certificate, "the certificate (--certificate)")
 
-	hint := "give --report a new file name: the report and the files written next to it (.devices.csv, .changes.csv, .users.csv, .retry.csv) never replace a file the run reads, even with --force"
-	outs := []string{reportPath, report.DevicesPath(reportPath), report.ChangesPath(reportPath), report.UsersPath(reportPath),
-		report.RetryPath(reportPath)}
+	hint := "give --report a new file name: the report and the files written next to it (.devices.csv, .methods.csv, .changes.csv, .users.csv, .retry.csv) never replace a file the run reads, even with --force"
+	outs := []string{reportPath, report.DevicesPath(reportPath), report.MethodsPath(reportPath), report.ChangesPath(reportPath),
+		report.UsersPath(reportPath), report.RetryPath(reportPath)}
 	refuse := func(out, what string) error {
 		if out == reportPath {
 			return withHint(fmt.Errorf("--report must not be %s", what), hint)
@@ -149,6 +154,14 @@ func createOutputs(path string, o *options, prev *report.Previous) (*outputs, er
 		}
 		out.devices, out.paths = d, append(out.paths, dp)
 	}
+	if o.removeMethods() {
+		mp := report.MethodsPath(path)
+		m, err := report.CreateMethods(mp, o.force)
+		if err != nil {
+			return fail(err)
+		}
+		out.methods, out.paths = m, append(out.paths, mp)
+	}
 	if !o.dryRun && (o.block || o.devices || o.cmd == "enable") {
 		cp := report.ChangesPath(path)
 		c, err := report.CreateChanges(cp, o.force)
@@ -189,6 +202,20 @@ func (out *outputs) carry(prev *report.Previous, needDevices bool) error {
 			}
 		}
 	}
+	if out.methods != nil {
+		// The rows of the users finished; of the others, the methods removed, which a new
+		// listing no longer shows: the record of what the user must register again stays whole.
+		for _, line := range prev.MethodLines() {
+			ms := prev.MethodsRemoved(line)
+			if prev.Done(line, needDevices) {
+				ms = prev.Methods(line)
+			}
+			if err := out.methods.WriteMethods(ms...); err != nil {
+				return err
+			}
+			out.carriedMethods = append(out.carriedMethods, ms...)
+		}
+	}
 	if out.changes != nil {
 		if cs := prev.Inherit(); len(cs) > 0 {
 			if err := out.changes.Record(cs); err != nil {
@@ -205,6 +232,9 @@ func (out *outputs) close() error {
 	var errs []error
 	if out.devices != nil {
 		errs = append(errs, out.devices.Close())
+	}
+	if out.methods != nil {
+		errs = append(errs, out.methods.Close())
 	}
 	if out.changes != nil {
 		errs = append(errs, out.changes.Close())
@@ -225,6 +255,9 @@ func (out *outputs) discard() {
 	}
 	if out.devices != nil {
 		out.devices.Close()
+	}
+	if out.methods != nil {
+		out.methods.Close()
 	}
 	if out.changes != nil {
 		out.changes.Close()

@@ -13,6 +13,9 @@ func (r *runner) orderReports() {
 	if r.out.devices != nil {
 		paths = append(paths, r.out.devices.Path())
 	}
+	if r.out.methods != nil {
+		paths = append(paths, r.out.methods.Path())
+	}
 	for _, p := range paths {
 		if _, err := report.OrderByLine(p); err != nil {
 			r.logger.Warn("left in the order its rows finished", "file", p, "error", err)

@@ -76,6 +76,9 @@ type runner struct {
 	// devices is the run's devices report as the engine writes it (a rollback's dry run writes
 	// the devices it would re-enable there too).
 	devices batch.DeviceSink
+	// methodsSince is --remove-methods-since resolved against the run's start: a command that
+	// finishes the run names this time, not a duration that would move the cut-off.
+	methodsSince time.Time
 }
 
 func (r *runner) cleanup() {
@@ -203,7 +206,7 @@ func (r *runner) revoke() error {
 	cfg := r.engineConfig(prev)
 	cfg.Skip = skipper(excluded, prev, o.offline, o.devices, s.now)
 	var src batch.Source = reader
-	if prev != nil && (o.block || o.reset) {
+	if prev != nil && (o.block || o.reset || o.removeMethods()) {
 		src = &priorSource{src: reader, prev: prev}
 	}
 	return r.run(cfg, src, sv.rows, listed)
@@ -289,6 +292,11 @@ func (r *runner) engineConfig(prev *report.Previous) batch.Config {
 		cfg.PriorDevices = r.out.priorDevices
 		cfg.KnownDevices = r.out.knownDevices
 	}
+	if r.out.methods != nil {
+		cfg.Methods = r.out.methods
+		cfg.MethodsSince = o.cutoff(cfg.Clock.Now())
+		r.methodsSince = cfg.MethodsSince
+	}
 	if r.out.changes != nil {
 		cfg.BeforeChange = r.out.changes.Record
 	}
@@ -313,10 +321,15 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	cfg.OnWait = progress.wait
 	fix := func(x batch.Result) string { return report.Fix(r.access(), x) }
 	summary.SetFix(fix)
-	rec := &recorder{journal: r.out.journal, devices: r.out.devices, summary: summary, progress: progress, fix: fix}
+	rec := &recorder{journal: r.out.journal, devices: r.out.devices, methods: r.out.methods, summary: summary, progress: progress, fix: fix}
 	if r.out.devices != nil {
 		cfg.Devices = &deviceRecorder{journal: r.out.devices, summary: summary}
 		r.devices = cfg.Devices
+	}
+	if r.out.methods != nil {
+		cfg.Methods = &methodRecorder{journal: r.out.methods, summary: summary}
+		// The rows carried over from the run being resumed count in this run's summary.
+		summary.AddMethods(r.out.carriedMethods...)
 	}
 	var sink batch.Sink = rec
 	switch {
@@ -329,6 +342,9 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	}
 	if o.dryRun && o.reset && o.cmd != "enable" {
 		fmt.Fprintln(s.stderr, "DRY RUN: no password is reset; the note of each row says whether a real run would reset it.")
+	}
+	if o.dryRun && o.removeMethods() {
+		fmt.Fprintf(s.stderr, "DRY RUN: no authentication method is removed; %s lists those a real run would remove (would_remove).\n", r.out.methods.Path())
 	}
 	var simStart time.Time
 	if o.simulate && r.conn != nil {
@@ -377,6 +393,9 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	}
 	if r.out.devices != nil {
 		info.DevicesPath = r.out.devices.Path()
+	}
+	if r.out.methods != nil {
+		info.MethodsPath = r.out.methods.Path()
 	}
 	var incomplete error
 	if missing := rows - onDisk; closeErr != nil || readErr != nil || (missing > 0 && !interrupted) || isReportError(runErr) {
@@ -491,10 +510,11 @@ func countReportRows(path string) (int, error) {
 func (r *runner) confirmText(sv survey, listed *resolved) string {
 	o, t := r.o, r.target
 	var b strings.Builder
+	since := o.cutoff(r.s.now()).UTC().Format(time.RFC3339)
 	actions := "revoke the sign-in sessions of"
 	switch {
-	case o.reset:
-		actions = confirmActions(o)
+	case o.reset || o.removeMethods():
+		actions = confirmActions(o, since)
 	case o.block && o.devices:
 		actions = "BLOCK SIGN-IN, revoke the sessions and DISABLE THE DEVICES of"
 	case o.block:
@@ -540,17 +560,23 @@ func (r *runner) confirmText(sv survey, listed *resolved) string {
 	if o.reset {
 		b.WriteString("Their passwords will be replaced by random ones that nobody keeps: this CANNOT BE UNDONE; they recover through self-service password reset or the helpdesk. Users synced from AD are not reset (reset them in AD).\n")
 	}
+	if o.removeMethods() {
+		b.WriteString("Their authentication methods registered since " + since + " will be removed: this CANNOT BE UNDONE; the methods report records each one so that the user can register it again. Methods Graph gives no creation time for are kept and listed for review.\n")
+	}
 	return b.String()
 }
 
 // confirmActions names every action of the run, in the order each user gets them.
-func confirmActions(o *options) string {
+func confirmActions(o *options, since string) string {
 	var steps []string
 	if o.block {
 		steps = append(steps, "BLOCK SIGN-IN")
 	}
 	if o.reset {
 		steps = append(steps, "RESET THE PASSWORDS")
+	}
+	if o.removeMethods() {
+		steps = append(steps, "REMOVE THE AUTHENTICATION METHODS REGISTERED SINCE "+since)
 	}
 	steps = append(steps, "revoke the sessions")
 	if o.devices {
@@ -620,6 +646,14 @@ func (r *runner) sameFlags(columns bool) []string {
 		if c.IsSet(name) && c.Bool(name) {
 			parts = append(parts, "--"+name)
 		}
+	}
+	if r.o.removeMethods() {
+		// The time the run resolved, not a duration: a later command keeps the same cut-off.
+		at := r.o.methodsAt
+		if !r.methodsSince.IsZero() {
+			at = r.methodsSince
+		}
+		parts = append(parts, "--remove-methods-since", at.UTC().Format(time.RFC3339Nano))
 	}
 	switch {
 	case c.IsSet("max-users"):
@@ -753,11 +787,26 @@ func rateLimit(r float64) rate.Limit { return rate.Limit(r) }
 type recorder struct {
 	journal  *report.Journal
 	devices  *report.DeviceJournal // flushed with the report
+	methods  *report.MethodJournal // flushed with the report
 	summary  *report.Summary
 	progress *progress
 	// fix says what a denied row needs (report.DeniedFix); it goes in the row's note, beside
 	// Graph's own message.
 	fix func(batch.Result) string
+}
+
+// methodRecorder sends each authentication method's row to the methods report and the summary.
+type methodRecorder struct {
+	journal *report.MethodJournal
+	summary *report.Summary
+}
+
+func (m *methodRecorder) WriteMethods(ms ...batch.MethodResult) error {
+	if err := m.journal.WriteMethods(ms...); err != nil {
+		return err
+	}
+	m.summary.AddMethods(ms...)
+	return nil
 }
 
 // deviceRecorder sends each device's row to the devices report and the summary.
@@ -799,6 +848,11 @@ func (r *recorder) Flush() error {
 			return fmt.Errorf("the devices report: %w", err)
 		}
 	}
+	if r.methods != nil {
+		if err := r.methods.Flush(); err != nil {
+			return fmt.Errorf("the methods report: %w", err)
+		}
+	}
 	return r.journal.Flush()
 }
 
@@ -815,6 +869,7 @@ func (p *priorSource) Next() (batch.Row, error) {
 	if err == nil {
 		row.Prior = p.prev.Prior(row.Line)
 		row.ResetDone = p.prev.ResetDone(row.Line)
+		row.MethodsRemoved = len(p.prev.MethodsRemoved(row.Line))
 	}
 	return row, err
 }

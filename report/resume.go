@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -207,6 +208,13 @@ func (p *Previous) MethodsRemoved(line int) []batch.MethodResult {
 		}
 	}
 	return out
+}
+
+// MethodLines lists the input lines the previous methods report has rows for, in order: a
+// user whose methods were being removed when the run died has rows there and none in the
+// report.
+func (p *Previous) MethodLines() []int {
+	return slices.Sorted(maps.Keys(p.methods))
 }
 
 // Methods returns the previous methods report's rows for an input line.

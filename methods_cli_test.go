@@ -1,0 +1,323 @@
+package main
+
+// CLI tests of issue 20, item 3: --remove-methods-since through the whole program against
+// graphsim over loopback HTTP.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+	"github.com/bulkrevoke/bulkrevoke/graphsim"
+	"github.com/bulkrevoke/bulkrevoke/report"
+)
+
+// mtUsers gives n members methods around 72 hours before now: new ones (71 hours old), old
+// ones (73 hours), the password (new, never removed), an Authenticator and an email of unknown
+// age, both mobile phones (new). User 1's new FIDO2 key is its default method, which Graph
+// keeps while its old methods remain.
+func mtUsers(n int, now time.Time) []graphsim.User {
+	users := evUsers(n)
+	newer, older := now.Add(-71*time.Hour), now.Add(-73*time.Hour)
+	for i := range users {
+		u := &users[i]
+		u.Admin, u.OnPremisesSyncEnabled = false, false
+		id := func(s string) string { return fmt.Sprintf("%s-%d", s, i) }
+		u.Methods = []graphsim.Method{
+			{ID: id("pw"), Type: "password", Created: newer},
+			{ID: id("fido"), Type: "fido2", Created: newer, DisplayName: "YubiKey 5 NFC"},
+			{ID: id("auth"), Type: "microsoftAuthenticator", DisplayName: "attacker's phone"},
+			{ID: id("mob"), Type: "phone", PhoneType: "mobile", Created: newer, DisplayName: "+1 555 0100"},
+			{ID: id("alt"), Type: "phone", PhoneType: "alternateMobile", Created: newer, DisplayName: "+1 555 0101"},
+			{ID: id("mail"), Type: "email", DisplayName: "x@home.example"},
+			{ID: id("oath"), Type: "softwareOath", Created: older},
+			{ID: id("whfb"), Type: "windowsHelloForBusiness", Created: older, DisplayName: "DESKTOP-7"},
+		}
+	}
+	users[1].DefaultMethod = "fido-1"
+	return users
+}
+
+// mtLeft is what is left of a user's methods, by name without the user's number.
+func mtLeft(sim *graphsim.Server, u graphsim.User, i int) []string {
+	now, _ := sim.User(u.ID)
+	var left []string
+	for _, m := range now.Methods {
+		left = append(left, strings.TrimSuffix(m.ID, fmt.Sprintf("-%d", i)))
+	}
+	slices.Sort(left)
+	return left
+}
+
+func mtMethods(t *testing.T, path string) []batch.MethodResult {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ms, err := report.ReadMethods(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ms
+}
+
+func mtWith(ms []batch.MethodResult, o batch.MethodOutcome) []string {
+	var out []string
+	for _, m := range ms {
+		if m.Outcome == o {
+			out = append(out, fmt.Sprintf("%d/%s", m.Line, m.ID))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestCLIRemoveMethods runs validate, then revoke --block-sign-in --reset-password
+// --remove-methods-since 72h over 12 users: the dry run changes nothing and lists as
+// would_remove exactly what the real run then removes (the cut-off a duration before each
+// run's start); graphsim is left with the old methods, those of unknown age and the password;
+// each user's journal reads block, reset, the removals, revoke; the default method Graph keeps
+// is a failed row with the hint, a next step and exit 2; the summary counts every outcome.
+func TestCLIRemoveMethods(t *testing.T) {
+	t.Parallel()
+	users := mtUsers(12, time.Now())
+	sim, url := startSim(t, graphsim.Config{Seed: 30, MethodsPageSize: 3, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 4 * time.Millisecond}}, users)
+	dir := t.TempDir()
+	input := evList(t, dir, users)
+
+	dry := filepath.Join(dir, "dry.csv")
+	res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, dry, "--remove-methods-since", "72h")...)
+	if res.code != exitOK {
+		t.Fatalf("validate: exit %d\n%s", res.code, res.stderr)
+	}
+	if st := sim.Stats(); st.MethodDeletes != 0 || st.Revocations != 0 {
+		t.Fatalf("the dry run deleted %d methods, revoked %d users", st.MethodDeletes, st.Revocations)
+	}
+	for _, want := range []string{"DRY RUN: no authentication method is removed",
+		"Methods: 36 would be removed, 24 kept (older), 24 kept (age unknown: review them), 0 failed", "dry.methods.csv"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("dry-run output lacks %q:\n%s", want, res.stderr)
+		}
+	}
+	would := mtWith(mtMethods(t, report.MethodsPath(dry)), batch.MethodWouldRemove)
+
+	out := filepath.Join(dir, "report.csv")
+	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--block-sign-in", "--reset-password", "--remove-methods-since", "72h")...)
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want 2 (user 1's default method)\n%s", res.code, res.stderr)
+	}
+	ms := mtMethods(t, report.MethodsPath(out))
+	removed := mtWith(ms, batch.MethodRemoved)
+	failed := mtWith(ms, batch.MethodFailed)
+	if got := slices.Sorted(slices.Values(append(slices.Clone(removed), failed...))); !slices.Equal(got, would) {
+		t.Errorf("the dry run would remove\n%v\nthe real run removed or tried\n%v", would, got)
+	}
+	if !slices.Equal(failed, []string{"3/fido-1"}) {
+		t.Errorf("failed rows %v, want user 1's default FIDO2 key", failed)
+	}
+	if len(ms) != 8*len(users) {
+		t.Errorf("%d rows in the methods report, want %d (one per method)", len(ms), 8*len(users))
+	}
+	rows := e2eReadReport(t, out)
+	for i, u := range users {
+		r := rows[i+2]
+		want := []string{"auth", "mail", "oath", "pw", "whfb"}
+		removedN := 3
+		if i == 1 {
+			want, removedN = []string{"auth", "fido", "mail", "oath", "pw", "whfb"}, 2
+		}
+		if got := mtLeft(sim, u, i); !slices.Equal(got, want) {
+			t.Errorf("%s: methods left %v, want %v", u.UPN, got, want)
+		}
+		if got, w := evKinds(sim, u.ID), "block,reset,"+strings.Repeat("method-remove,", removedN)+"revoke"; got != w {
+			t.Errorf("%s: journal %s, want %s", u.UPN, got, w)
+		}
+		if r.Status != batch.StatusRevoked || r.MethodsRemoved == nil || *r.MethodsRemoved != removedN {
+			t.Errorf("%s: %s, methods_removed %v, want revoked and %d", u.UPN, r.Status, r.MethodsRemoved, removedN)
+		}
+		if (i == 1) != (r.MethodsError != "") {
+			t.Errorf("%s: methods_error %q", u.UPN, r.MethodsError)
+		}
+	}
+	for _, m := range ms {
+		if m.ID == "fido-1" && (m.HTTP != http.StatusBadRequest || !strings.Contains(m.Message, "Cannot delete default method") ||
+			!strings.Contains(m.Message, "change the user's default method")) {
+			t.Errorf("default method row: %d %q", m.HTTP, m.Message)
+		}
+		if m.ID == "mob-0" && (m.DisplayName != "mobile +1 555 0100" || m.Created.IsZero()) {
+			t.Errorf("phone row: %+v", m)
+		}
+	}
+	for _, want := range []string{
+		"Methods: 35 removed, 24 kept (older), 24 kept (age unknown: review them), 1 failed",
+		"methods_not_removed 1 (user001@contoso.onmicrosoft.com)",
+		"Methods report: " + report.MethodsPath(out),
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, res.stderr)
+		}
+	}
+	if st := sim.Stats(); st.Statuses[http.StatusBadRequest] != 2 {
+		t.Errorf("graphsim answered %d requests 400, want 2 (the default method, and once more after the others)", st.Statuses[http.StatusBadRequest])
+	}
+
+	declined := e2eConfirm(t, url, input, filepath.Join(dir, "declined.csv"), "no\n", "--remove-methods-since", "2026-01-02T03:04:05Z")
+	for _, want := range []string{"About to REMOVE THE AUTHENTICATION METHODS REGISTERED SINCE 2026-01-02T03:04:05Z and revoke the sessions of 12 users",
+		"CANNOT BE UNDONE", "register it again"} {
+		if !strings.Contains(declined.stderr, want) {
+			t.Errorf("prompt lacks %q:\n%s", want, declined.stderr)
+		}
+	}
+}
+
+// TestCLIRemoveMethodsSince: an RFC 3339 time removes exactly the methods created at or after
+// it; a value that is neither a time nor a positive duration, or --offline, is refused before
+// anything is sent, naming the forms accepted.
+func TestCLIRemoveMethodsSince(t *testing.T) {
+	t.Parallel()
+	cut := time.Now().Add(-10 * 24 * time.Hour).Truncate(time.Second)
+	users := evUsers(3)
+	for i := range users {
+		users[i].Admin, users[i].OnPremisesSyncEnabled = false, false
+		users[i].Methods = []graphsim.Method{
+			{ID: "at", Type: "fido2", Created: cut},
+			{ID: "before", Type: "fido2", Created: cut.Add(-time.Second)},
+			{ID: "after", Type: "temporaryAccessPass", Created: cut.Add(time.Second)},
+		}
+	}
+	sim, url := startSim(t, graphsim.Config{Seed: 31}, users)
+	dir := t.TempDir()
+	input := evList(t, dir, users)
+	for _, bad := range []string{"yesterday", "-72h", "0s", "2026-13-01T00:00:00Z"} {
+		res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, filepath.Join(dir, "bad.csv"), "--remove-methods-since", bad)...)
+		if res.code != exitFailure || !strings.Contains(res.stderr, "RFC 3339") || !strings.Contains(res.stderr, "72h") {
+			t.Errorf("--remove-methods-since %s: exit %d\n%s", bad, res.code, res.stderr)
+		}
+	}
+	res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, filepath.Join(dir, "off.csv"), "--offline", "--remove-methods-since", "72h")...)
+	if res.code != exitFailure || !strings.Contains(res.stderr, "--offline sends nothing") {
+		t.Errorf("--offline: exit %d\n%s", res.code, res.stderr)
+	}
+	if st := sim.Stats(); st.Envelopes+st.Reads+st.Lists != 0 {
+		t.Fatalf("refused runs sent requests: %+v", st)
+	}
+	out := filepath.Join(dir, "r.csv")
+	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--remove-methods-since", cut.Format(time.RFC3339))...)
+	if res.code != exitOK {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	for i, u := range users {
+		if got := mtLeft(sim, u, i); !slices.Equal(got, []string{"before"}) {
+			t.Errorf("%s: methods left %v, want only the one created before the cut-off", u.UPN, got)
+		}
+	}
+}
+
+// TestCLIRemoveMethodsKillResume kills the program (SIGKILL) right after Graph removed its
+// 40th method and resumes from the report the dead run left: no removal is sent again (Graph
+// never answers 404 for a method gone), every user's new methods are gone and the old ones
+// kept, every user is revoked after its removals, and the resumed methods report keeps the
+// rows of the methods the dead run removed.
+func TestCLIRemoveMethodsKillResume(t *testing.T) {
+	t.Parallel()
+	users := mtUsers(60, time.Now())
+	users[1].DefaultMethod = ""
+	dir := t.TempDir()
+	input := evList(t, dir, users)
+	var (
+		mu      sync.Mutex
+		child   *relChild
+		deletes atomic.Int64
+		fired   atomic.Bool
+	)
+	rs := relStart(t, graphsim.Config{Seed: 32, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, users,
+		func(rs *relServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
+			if fired.Load() {
+				return false
+			}
+			body, err := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if err != nil {
+				return false
+			}
+			n := int64(bytes.Count(body, []byte(`"DELETE"`)))
+			if n == 0 || deletes.Add(n) < 40 || !fired.CompareAndSwap(false, true) {
+				return false
+			}
+			// Graph does the work; the answer dies with the process.
+			rs.sim.ServeHTTP(httptest.NewRecorder(), r)
+			mu.Lock()
+			c := child
+			mu.Unlock()
+			c.signal(os.Kill)
+			return true
+		})
+	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
+	childURL, closeChild := rs.separate(t)
+	mu.Lock()
+	child = relStartChild(t, dir, relRevokeArgs(childURL, input, first, "--remove-methods-since", "72h")...)
+	mu.Unlock()
+	if code := child.wait(t); code != -1 || !fired.Load() {
+		t.Fatalf("first run exited %d (kill fired: %v), want killed\n%s", code, fired.Load(), child.stderr.String())
+	}
+	closeChild()
+	rs.drain()
+	firstRemoved := mtWith(mtMethods(t, report.MethodsPath(first)), batch.MethodRemoved)
+	if len(firstRemoved) == 0 || len(firstRemoved) >= 3*len(users) {
+		t.Fatalf("the killed run recorded %d removals: the kill did not land mid-run", len(firstRemoved))
+	}
+
+	// A duration on resume would move the cut-off; the summary's command gives the time.
+	res := runCLI(t, e2eEnv(), "", relRevokeArgs(rs.url, input, second, "--remove-methods-since", "72h", "--resume", first)...)
+	if res.code != exitOK {
+		t.Fatalf("resumed run: exit %d\n%s", res.code, res.stderr)
+	}
+	rs.drain()
+	if st := rs.sim.Stats(); st.Statuses[http.StatusNotFound] != 0 || st.MethodDeletes != 3*len(users) {
+		t.Errorf("graphsim: %d removals answered 404 (sent again), %d methods removed; want 0 and %d",
+			st.Statuses[http.StatusNotFound], st.MethodDeletes, 3*len(users))
+	}
+	rows := e2eReadReport(t, second)
+	ms := mtMethods(t, report.MethodsPath(second))
+	removed := mtWith(ms, batch.MethodRemoved)
+	for _, k := range firstRemoved {
+		if _, found := slices.BinarySearch(removed, k); !found {
+			t.Errorf("the resumed methods report lost %s, which the killed run removed", k)
+		}
+	}
+	seen := map[string]bool{}
+	for _, m := range ms {
+		k := fmt.Sprintf("%d/%s", m.Line, m.ID)
+		if seen[k] {
+			t.Errorf("%s has two rows in the resumed methods report", k)
+		}
+		seen[k] = true
+	}
+	for i, u := range users {
+		if got := mtLeft(rs.sim, u, i); !slices.Equal(got, []string{"auth", "mail", "oath", "pw", "whfb"}) {
+			t.Errorf("%s: methods left %v", u.UPN, got)
+		}
+		kinds := evKinds(rs.sim, u.ID)
+		if strings.Count(kinds, "method-remove") != 3 || !strings.HasSuffix(kinds, "revoke") || strings.Index(kinds, "revoke") < strings.LastIndex(kinds, "method-remove") {
+			t.Errorf("%s: journal %s, want three removals, then the revoke", u.UPN, kinds)
+		}
+		if r := rows[i+2]; r.Status != batch.StatusRevoked || r.MethodsError != "" {
+			t.Errorf("%s: %s, methods_error %q", u.UPN, r.Status, r.MethodsError)
+		}
+	}
+	t.Logf("killed run recorded %d removals; the resumed report records %d of %d (removals in flight at the kill have no row)",
+		len(firstRemoved), len(removed), 3*len(users))
+}
