@@ -229,8 +229,9 @@ func TestCLIRemoveMethodsSince(t *testing.T) {
 // TestCLIRemoveMethodsKillResume kills the program (SIGKILL) right after Graph removed its
 // 40th method and resumes from the report the dead run left: no removal is sent again (Graph
 // never answers 404 for a method gone), every user's new methods are gone and the old ones
-// kept, every user is revoked after its removals, and the resumed methods report keeps the
-// rows of the methods the dead run removed.
+// kept, every user is revoked after its removals, and the resumed methods report has one row
+// per method, a removed row for every method Graph removed, those whose answers died with the
+// dead run (recorded there as removing) included.
 func TestCLIRemoveMethodsKillResume(t *testing.T) {
 	t.Parallel()
 	users := mtUsers(60, time.Now())
@@ -275,7 +276,9 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 	}
 	closeChild()
 	rs.drain()
-	firstRemoved := mtWith(mtMethods(t, report.MethodsPath(first)), batch.MethodRemoved)
+	firstMs := mtMethods(t, report.MethodsPath(first))
+	firstRemoved := mtWith(firstMs, batch.MethodRemoved)
+	intents := len(mtWith(firstMs, batch.MethodRemoving))
 	if len(firstRemoved) == 0 || len(firstRemoved) >= 3*len(users) {
 		t.Fatalf("the killed run recorded %d removals: the kill did not land mid-run", len(firstRemoved))
 	}
@@ -318,6 +321,9 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 			t.Errorf("%s: %s, methods_error %q", u.UPN, r.Status, r.MethodsError)
 		}
 	}
-	t.Logf("killed run recorded %d removals; the resumed report records %d of %d (removals in flight at the kill have no row)",
-		len(firstRemoved), len(removed), 3*len(users))
+	if len(removed) != 3*len(users) || len(mtWith(ms, batch.MethodRemoving)) != 0 || len(ms) != 8*len(users) {
+		t.Errorf("the resumed methods report has %d rows, %d removed and %d removing; want %d, %d and none",
+			len(ms), len(removed), len(mtWith(ms, batch.MethodRemoving)), 8*len(users), 3*len(users))
+	}
+	t.Logf("killed run recorded %d removals and %d intents", len(firstRemoved), intents)
 }

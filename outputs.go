@@ -26,8 +26,10 @@ type outputs struct {
 	// the devices of the rows it finished, carried into this run's devices report, by line.
 	priorDevices map[string]bool
 	knownDevices map[string]int
-	// The methods report's rows carried over from the run being resumed.
+	// The methods report's rows carried over from the run being resumed, and its removals
+	// never answered, by line.
 	carriedMethods []batch.MethodResult
+	priorRemoving  map[int][]batch.MethodResult
 }
 
 // checkOutputs refuses, before anything is created, a report that would replace a file the run
@@ -209,6 +211,13 @@ func (out *outputs) carry(prev *report.Previous, needDevices bool) error {
 			ms := prev.MethodsRemoved(line)
 			if prev.Done(line, needDevices) {
 				ms = prev.Methods(line)
+			} else if rm := prev.MethodsRemoving(line); len(rm) > 0 {
+				// Carried too: should this run stop before the user, they still say so.
+				ms = append(ms, rm...)
+				if out.priorRemoving == nil {
+					out.priorRemoving = map[int][]batch.MethodResult{}
+				}
+				out.priorRemoving[line] = rm
 			}
 			if err := out.methods.WriteMethods(ms...); err != nil {
 				return err

@@ -14,6 +14,10 @@ func (r *runner) orderReports() {
 		paths = append(paths, r.out.devices.Path())
 	}
 	if r.out.methods != nil {
+		// Each method one row: the intents its answer settled go.
+		if _, err := report.CompactMethods(r.out.methods.Path()); err != nil {
+			r.logger.Warn("the methods report keeps its intent rows", "file", r.out.methods.Path(), "error", err)
+		}
 		paths = append(paths, r.out.methods.Path())
 	}
 	for _, p := range paths {

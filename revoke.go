@@ -295,6 +295,10 @@ func (r *runner) engineConfig(prev *report.Previous) batch.Config {
 	if r.out.methods != nil {
 		cfg.Methods = r.out.methods
 		cfg.MethodsSince = o.cutoff(cfg.Clock.Now())
+		if !o.dryRun {
+			cfg.BeforeRemove = r.out.methods.Record
+			cfg.PriorRemoving = r.out.priorRemoving
+		}
 		r.methodsSince = cfg.MethodsSince
 	}
 	if r.out.changes != nil {

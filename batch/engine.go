@@ -114,6 +114,14 @@ type Config struct {
 	MethodsSince time.Time
 	// Methods receives the methods report (Plan.Methods).
 	Methods MethodSink
+	// BeforeRemove is told of every method removal of an envelope before it leaves (as a
+	// MethodRemoving row); an error stops the run without sending it. Without it, a removal
+	// whose answer a crash lost would leave no record of the method the user must register
+	// again.
+	BeforeRemove func([]MethodResult) error
+	// PriorRemoving, in a resumed run, holds by line the removals the run being resumed sent
+	// and never heard back about: a method no longer listed was removed by it.
+	PriorRemoving map[int][]MethodResult
 	// BeforeChange is told of every change of an envelope before it leaves; an error stops the
 	// run without sending it.
 	BeforeChange func([]Change) error

@@ -210,6 +210,12 @@ func (e *engine) send(l *lane, cl class, items []*item) {
 			changes = append(changes, c)
 		}
 	}
+	if err := e.beforeRemove(items); err != nil {
+		l.pace.settle(tk, outcome{envelope: true})
+		e.fail(writeError("recording the methods about to be removed", err))
+		e.abandonAll(items)
+		return
+	}
 	if len(changes) > 0 && e.cfg.BeforeChange != nil {
 		if err := e.cfg.BeforeChange(changes); err != nil {
 			l.pace.settle(tk, outcome{envelope: true})

@@ -65,6 +65,7 @@ func (e *engine) methodsListed(it *item, body map[string]any) {
 // a mobile phone after the alternate mobile phone.
 func (e *engine) decideMethods(it *item) {
 	since := e.cfg.MethodsSince
+	e.lostRemovals(it)
 	var direct []MethodResult
 	for _, raw := range it.mListing {
 		m, known := e.readMethod(it, raw)
@@ -104,6 +105,52 @@ func (e *engine) decideMethods(it *item) {
 		return -1
 	})
 	e.writeMethods(direct...)
+}
+
+// beforeRemove records the removals of an envelope before it leaves.
+func (e *engine) beforeRemove(items []*item) error {
+	if e.cfg.BeforeRemove == nil {
+		return nil
+	}
+	var ms []MethodResult
+	for _, it := range items {
+		if it.parent == nil && it.stage == stMethod && len(it.mQueue) > 0 {
+			m := it.mQueue[0].m
+			m.Outcome, m.At = MethodRemoving, e.cfg.Clock.Now()
+			m.Message = "removal sent; a later row of this method says how it ended (without one, the run stopped before the answer and the method may be gone)"
+			ms = append(ms, m)
+		}
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	return e.cfg.BeforeRemove(ms)
+}
+
+// lostRemovals reports the removals the run being resumed sent and never heard back about whose
+// methods the listing no longer shows: that run removed them.
+func (e *engine) lostRemovals(it *item) {
+	prior := e.cfg.PriorRemoving[it.row.Line]
+	if len(prior) == 0 {
+		return
+	}
+	listed := map[string]bool{}
+	for _, raw := range it.mListing {
+		if id, _ := raw["id"].(string); id != "" {
+			listed[strings.ToLower(id)] = true
+		}
+	}
+	var ms []MethodResult
+	for _, m := range prior {
+		if listed[strings.ToLower(m.ID)] {
+			continue // not removed: decided again now
+		}
+		m.Outcome, m.HTTP, m.Code, m.At = MethodRemoved, 0, "", e.cfg.Clock.Now()
+		m.Message = "removed by the run being resumed, which stopped before Graph's answer was recorded: no longer listed"
+		it.mRemoved++
+		ms = append(ms, m)
+	}
+	e.writeMethods(ms...)
 }
 
 // methodsKey addresses the user for its methods' steps: the object id once known.

@@ -207,6 +207,10 @@ const (
 	MethodKeptPassword   MethodOutcome = "kept_password"    // never removed (--reset-password replaces it)
 	MethodFailed         MethodOutcome = "failed"
 	MethodNotAttempted   MethodOutcome = "not_attempted" // the run stopped before its removal was answered
+	// MethodRemoving is the intent recorded before a removal leaves (Config.BeforeRemove): a
+	// later row of the same method says how it ended. Alone, after a crash, it says the method
+	// may be gone, and a resumed run finds out.
+	MethodRemoving MethodOutcome = "removing"
 )
 
 // Change is a directory change about to be sent. The engine hands every change of an envelope

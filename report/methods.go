@@ -1,9 +1,13 @@
 package report
 
 import (
+	"bufio"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/bulkrevoke/bulkrevoke/batch"
 )
@@ -23,7 +27,7 @@ var methodsTable = &table{what: "methods report", columns: MethodsHeader, requir
 
 var methodOutcomes = map[batch.MethodOutcome]bool{
 	batch.MethodRemoved: true, batch.MethodWouldRemove: true, batch.MethodKeptOlder: true, batch.MethodKeptUnknownAge: true,
-	batch.MethodKeptPassword: true, batch.MethodFailed: true, batch.MethodNotAttempted: true,
+	batch.MethodKeptPassword: true, batch.MethodFailed: true, batch.MethodNotAttempted: true, batch.MethodRemoving: true,
 }
 
 // MethodJournal writes the methods report next to a report. It is a batch.MethodSink, safe
@@ -59,6 +63,25 @@ func (j *MethodJournal) WriteMethods(ms ...batch.MethodResult) error {
 	return j.c.write(recs...)
 }
 
+// Record writes the intent rows of removals about to be sent and hands them to the OS before
+// it returns, as ChangeJournal.Record does: a process killed after Record loses none of them.
+// It is batch.Config.BeforeRemove.
+func (j *MethodJournal) Record(ms []batch.MethodResult) error {
+	recs := make([][]string, len(ms))
+	for i, m := range ms {
+		if m.Line <= 0 {
+			return fmt.Errorf("write methods report: method %q has line %d; lines start at 1", m.ID, m.Line)
+		}
+		recs[i] = methodRecord(m)
+	}
+	j.c.mu.Lock()
+	defer j.c.mu.Unlock()
+	if err := j.c.writeLocked(recs...); err != nil {
+		return err
+	}
+	return j.c.flushLocked()
+}
+
 // Flush pushes buffered rows to the OS.
 func (j *MethodJournal) Flush() error { return j.c.Flush() }
 
@@ -81,6 +104,66 @@ func methodRecord(m batch.MethodResult) []string {
 		text(m.RequestID),
 		timestamp(m.At),
 	}
+}
+
+// settled drops the intent rows (removing) a later row of the same method settled; of several
+// intents of one method none settled, it keeps the last.
+func settled(ms []batch.MethodResult) []batch.MethodResult {
+	key := func(m batch.MethodResult) string { return strconv.Itoa(m.Line) + "/" + strings.ToLower(m.ID) }
+	last := map[string]int{} // the last row of each method
+	for i, m := range ms {
+		last[key(m)] = i
+	}
+	out := ms[:0:0]
+	for i, m := range ms {
+		if m.Outcome == batch.MethodRemoving && last[key(m)] != i {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// CompactMethods rewrites a finished run's methods report without the intent rows later rows
+// settled, so that each method has one row. The new version is written beside the file,
+// fsynced and renamed over it: the file on disk is at every moment the old version or the new
+// one, whole. It reports whether the file was rewritten.
+func CompactMethods(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("compact %s: %w", path, err)
+	}
+	ms, err := readMethods(bufio.NewReader(f), path)
+	f.Close()
+	if err != nil {
+		return false, err
+	}
+	kept := settled(ms)
+	if len(kept) == len(ms) {
+		return false, nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return false, fmt.Errorf("compact %s: %w", path, err)
+	}
+	j := &MethodJournal{c: newCSVFile(tmp, tmp, tmp.Name(), "methods report")}
+	j.c.cw.Write(MethodsHeader)
+	err = j.WriteMethods(kept...)
+	if cerr := j.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), 0o600)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return false, fmt.Errorf("compact %s: %w", path, err)
+	}
+	syncDir(filepath.Dir(path))
+	return true, nil
 }
 
 // ReadMethods reads a methods report in the order written. A torn last line is ignored as by

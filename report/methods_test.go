@@ -99,6 +99,8 @@ func TestResumeMethods(t *testing.T) {
 		{Line: 4, Input: "c@contoso.com", Status: batch.StatusRevoked, At: t0, MethodsRemoved: ptr(0), MethodsError: "1 not removed"},
 		{Line: 5, Input: "d@contoso.com", Status: batch.StatusRevoked, At: t0, MethodsRemoved: ptr(0), MethodsError: "1 not removed"},
 		{Line: 6, Input: "e@contoso.com", Status: batch.StatusRevoked, At: t0, MethodsRemoved: ptr(2), MethodsError: "1 not removed"},
+		{Line: 7, Input: "f@contoso.com", Status: batch.StatusRevoked, At: t0, MethodsRemoved: ptr(1)},
+		{Line: 8, Input: "g@contoso.com", Status: batch.StatusRevoked, At: t0, MethodsRemoved: ptr(1)},
 	}
 	if err := j.Write(rows...); err != nil {
 		t.Fatal(err)
@@ -108,16 +110,24 @@ func TestResumeMethods(t *testing.T) {
 	mj.WriteMethods(append(testMethods,
 		batch.MethodResult{Line: 6, Type: "fido2", ID: "x1", Outcome: batch.MethodRemoved, HTTP: 204},
 		batch.MethodResult{Line: 6, Type: "fido2", ID: "x2", Outcome: batch.MethodRemoved, HTTP: 204},
-		batch.MethodResult{Line: 6, Type: "fido2", ID: "x3", Outcome: batch.MethodFailed, HTTP: 503, Code: "ServiceNotAvailable"})...)
+		batch.MethodResult{Line: 6, Type: "fido2", ID: "x3", Outcome: batch.MethodFailed, HTTP: 503, Code: "ServiceNotAvailable"},
+		// Line 7's removal settled; line 8's was sent and the process died before the answer.
+		batch.MethodResult{Line: 7, Type: "fido2", ID: "y1", Outcome: batch.MethodRemoving},
+		batch.MethodResult{Line: 7, Type: "fido2", ID: "y1", Outcome: batch.MethodRemoved, HTTP: 204},
+		batch.MethodResult{Line: 8, Type: "fido2", ID: "z1", Outcome: batch.MethodRemoving},
+		batch.MethodResult{Line: 8, Type: "fido2", ID: "z1", Outcome: batch.MethodRemoving})...)
 	mj.Close()
 	prev, err := OpenPrevious(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line, want := range map[int]bool{2: true, 3: false, 4: true, 5: false, 6: false} {
+	for line, want := range map[int]bool{2: true, 3: false, 4: true, 5: false, 6: false, 7: true, 8: false} {
 		if got := prev.Done(line, false); got != want {
 			t.Errorf("line %d: done %v, want %v", line, got, want)
 		}
+	}
+	if got := prev.MethodsRemoving(8); len(got) != 1 || got[0].ID != "z1" || len(prev.MethodsRemoving(7)) != 0 {
+		t.Errorf("removals never answered: line 8 %+v, line 7 %+v", got, prev.MethodsRemoving(7))
 	}
 	if got := prev.MethodsRemoved(6); len(got) != 2 || got[0].ID != "x1" || got[1].ID != "x2" {
 		t.Errorf("removed rows of line 6: %+v", got)

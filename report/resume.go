@@ -153,6 +153,9 @@ func (p *Previous) Done(line int, needDevices bool) bool {
 	if r.MethodsRemoved == nil && r.MethodsError != "" {
 		return false // the methods were not listed to the end: list them again
 	}
+	if len(p.MethodsRemoving(line)) > 0 {
+		return false // a removal sent and never answered: list the methods again to know
+	}
 	for _, m := range p.methods[line] {
 		if m.Outcome == batch.MethodNotAttempted || (m.Outcome == batch.MethodFailed && m.Code != "unknown_method_type" && (m.HTTP == 0 || m.HTTP >= 500)) {
 			return false // a removal not made for a reason that may pass: list the methods again
@@ -204,6 +207,19 @@ func (p *Previous) MethodsRemoved(line int) []batch.MethodResult {
 	var out []batch.MethodResult
 	for _, m := range p.methods[line] {
 		if m.Outcome == batch.MethodRemoved {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// MethodsRemoving returns, for line, the removals the previous run sent and never recorded an
+// answer to (its process died): a resumed run that lists the methods again finds whether each
+// is gone.
+func (p *Previous) MethodsRemoving(line int) []batch.MethodResult {
+	var out []batch.MethodResult
+	for _, m := range settled(p.methods[line]) {
+		if m.Outcome == batch.MethodRemoving {
 			out = append(out, m)
 		}
 	}

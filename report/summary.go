@@ -150,7 +150,9 @@ func (s *Summary) AddMethods(ms ...batch.MethodResult) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, m := range ms {
-		s.methodOutcomes[m.Outcome]++
+		if m.Outcome != batch.MethodRemoving { // an intent: a later row says how it ended
+			s.methodOutcomes[m.Outcome]++
+		}
 	}
 }
 
