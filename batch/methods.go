@@ -260,6 +260,12 @@ func (e *engine) methodColumns(it *item, r *Result) {
 			m.Outcome, m.At = MethodNotAttempted, e.cfg.Clock.Now()
 			m.Message = "the run stopped before this method was removed; --resume lists the user's methods again"
 			if i == 0 && it.stage == stMethod && it.sentSome {
+				if e.cfg.BeforeRemove != nil {
+					// Its removing row stands: it may be gone, and a resumed run that no
+					// longer finds it reports it removed.
+					it.mLeft++
+					continue
+				}
 				m.Message = "the run stopped after its removal was sent and before Graph's answer came back: it may be gone; --resume lists the user's methods again"
 			}
 			ms = append(ms, m)
