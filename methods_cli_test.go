@@ -184,8 +184,8 @@ func TestCLIRemoveMethods(t *testing.T) {
 }
 
 // TestCLIRemoveMethodsSince: an RFC 3339 time removes exactly the methods created at or after
-// it; a value that is neither a time nor a positive duration, or --offline, is refused before
-// anything is sent, naming the forms accepted.
+// it, and nothing of an excluded user's; a value that is neither a time nor a positive
+// duration, or --offline, is refused before anything is sent, naming the forms accepted.
 func TestCLIRemoveMethodsSince(t *testing.T) {
 	t.Parallel()
 	cut := time.Now().Add(-10 * 24 * time.Hour).Truncate(time.Second)
@@ -215,11 +215,19 @@ func TestCLIRemoveMethodsSince(t *testing.T) {
 		t.Fatalf("refused runs sent requests: %+v", st)
 	}
 	out := filepath.Join(dir, "r.csv")
-	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--remove-methods-since", cut.Format(time.RFC3339))...)
+	exclude := filepath.Join(dir, "breakglass.csv")
+	if err := os.WriteFile(exclude, []byte("upn\n"+users[0].UPN+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--remove-methods-since", cut.Format(time.RFC3339), "--exclude", exclude)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	for i, u := range users {
+	if got := mtLeft(sim, users[0], 0); len(got) != 3 {
+		t.Errorf("the excluded user's methods: %v, want all three", got)
+	}
+	for i, u := range users[1:] {
+		i++
 		if got := mtLeft(sim, u, i); !slices.Equal(got, []string{"before"}) {
 			t.Errorf("%s: methods left %v, want only the one created before the cut-off", u.UPN, got)
 		}
