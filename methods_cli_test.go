@@ -335,3 +335,35 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 	}
 	t.Logf("killed run recorded %d removals and %d intents", len(firstRemoved), intents)
 }
+
+// TestCLIRemoveMethodsRefused: an app without UserAuthenticationMethod.ReadWrite.All still
+// revokes every user; each row says why its methods were not listed, the next step names the
+// permission, and the run exits 2.
+func TestCLIRemoveMethodsRefused(t *testing.T) {
+	t.Parallel()
+	users := mtUsers(4, time.Now())
+	sim, url := startSim(t, graphsim.Config{Seed: 33, NoMethodsPermission: true}, users)
+	dir := t.TempDir()
+	input := evList(t, dir, users)
+	out := filepath.Join(dir, "r.csv")
+	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--remove-methods-since", "72h")...)
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
+	}
+	rows := e2eReadReport(t, out)
+	for i, u := range users {
+		r := rows[i+2]
+		if r.Status != batch.StatusRevoked || r.MethodsRemoved != nil || !strings.Contains(r.MethodsError, "HTTP 403") {
+			t.Errorf("%s: %s, methods_removed %v, methods_error %q", u.UPN, r.Status, r.MethodsRemoved, r.MethodsError)
+		}
+		if got := evKinds(sim, u.ID); got != "revoke" {
+			t.Errorf("%s: journal %s, want the revoke only", u.UPN, got)
+		}
+	}
+	for _, want := range []string{"listing failed for 4 users", "methods_not_removed 4",
+		"listing and removing methods needs the application permission UserAuthenticationMethod.ReadWrite.All"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, res.stderr)
+		}
+	}
+}

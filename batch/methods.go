@@ -290,7 +290,7 @@ func (e *engine) methodColumns(it *item, r *Result) {
 	if it.mLeft > 0 {
 		err = joinNote(err, strconv.Itoa(it.mLeft)+" authentication method(s) not removed (see the methods report)")
 	}
-	r.MethodsError = err
+	r.MethodsError, r.MethodsListHTTP = err, it.mListHTTP
 }
 
 // methodsListError says why Graph would not list a user's methods.

@@ -69,6 +69,7 @@ type item struct {
 	mListed     bool             // the listing reached its end
 	mListFailed bool             // Graph would not give the whole listing (mError says why)
 	mError      string
+	mListHTTP   int // Graph's status for the listing that failed
 	mRemoved    int // removed (by this run and the run being resumed)
 	mLeft       int // to remove and not removed: failed, not attempted
 	mWould      int // dry run: would be removed
@@ -338,7 +339,7 @@ func (e *engine) settled(it *item, sr StepResponse, r Result) {
 				}
 			}
 		} else {
-			it.mListFailed, it.mListing = true, nil
+			it.mListFailed, it.mListing, it.mListHTTP = true, nil, r.HTTP
 			it.mError = joinNote(it.mError, methodsListError(r))
 		}
 		e.nextStage(it)

@@ -137,6 +137,9 @@ type Result struct {
 	// per method.
 	MethodsRemoved *int
 	MethodsError   string
+	// MethodsListHTTP is Graph's status for the listing that failed (0 when none did), for
+	// the next step to take; not kept in the report.
+	MethodsListHTTP int
 }
 
 // Outcome is the status that decides the exit code: a duplicate counts as the row it repeats.

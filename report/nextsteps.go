@@ -287,12 +287,13 @@ func ResetFix(a Access, r batch.Result) string {
 }
 
 // MethodsFix says what a row whose authentication methods were not all removed needs, from
-// its methods_error. The methods report's rows say which methods and why.
+// why (MethodsListHTTP and whether the listing finished, never the message). The methods
+// report's rows say which methods and why.
 func MethodsFix(r batch.Result) string {
 	switch {
-	case strings.Contains(r.MethodsError, "UserAuthenticationMethod"):
+	case r.MethodsListHTTP == http.StatusForbidden:
 		return "listing and removing methods needs the application permission UserAuthenticationMethod.ReadWrite.All; for an admin, the Privileged Authentication Administrator role; then run the same command again with --resume <this report> --report <a new one>"
-	case strings.Contains(r.MethodsError, "cannot list"):
+	case r.MethodsRemoved == nil:
 		return "Graph would not list their methods (methods_error says why): run the same command again with --resume <this report> --report <a new one>"
 	}
 	return "the methods report's failed and not_attempted rows say which methods are left and why: a default method must be changed first (Entra admin center, the user's Authentication methods), a type bulkrevoke does not know is removed there; --resume <this report> --report <a new one> tries the others again"

@@ -202,3 +202,21 @@ func TestWriteRetry(t *testing.T) {
 		t.Errorf("a run with nothing to retry touched the list already there: %q", data)
 	}
 }
+
+// TestMethodsFix decides on the row's values, never its words.
+func TestMethodsFix(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		row  batch.Result
+		want string
+	}{
+		{"listing refused", batch.Result{Status: batch.StatusRevoked, MethodsListHTTP: 403, MethodsError: "cannot list"}, "UserAuthenticationMethod.ReadWrite.All"},
+		{"listing failed", batch.Result{Status: batch.StatusRevoked, MethodsListHTTP: 503, MethodsError: "UserAuthenticationMethod"}, "would not list"},
+		{"removals left", batch.Result{Status: batch.StatusRevoked, MethodsRemoved: ptr(2), MethodsError: "cannot list UserAuthenticationMethod"},
+			"default method must be changed first"},
+	} {
+		if got := MethodsFix(tc.row); !strings.Contains(got, tc.want) {
+			t.Errorf("%s: %q, want it to say %q", tc.name, got, tc.want)
+		}
+	}
+}
