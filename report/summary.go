@@ -140,7 +140,8 @@ func (s *Summary) Add(r batch.Result) {
 	if r.DeviceListFailed {
 		s.listFailed++
 	}
-	if r.MethodsRemoved == nil && r.MethodsError != "" {
+	if r.MethodsRemoved == nil && r.MethodsError != "" && r.Status.OK() {
+		// A user gone or refused is counted by its status already.
 		s.methodsListFailed++
 	}
 }
