@@ -338,19 +338,32 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 
 // TestCLIRemoveMethodsRefused: an app without UserAuthenticationMethod.ReadWrite.All still
 // revokes every user; each row says why its methods were not listed, the next step names the
-// permission, and the run exits 2.
+// permission, and the run exits 2. The command that runs the failed user again names the
+// cut-off the run resolved from 72h, not the duration, which would have moved it.
 func TestCLIRemoveMethodsRefused(t *testing.T) {
 	t.Parallel()
-	users := mtUsers(4, time.Now())
+	users := mtUsers(5, time.Now())
+	users[4].Failing = http.StatusInternalServerError
 	sim, url := startSim(t, graphsim.Config{Seed: 33, NoMethodsPermission: true}, users)
 	dir := t.TempDir()
 	input := evList(t, dir, users)
 	out := filepath.Join(dir, "r.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--remove-methods-since", "72h")...)
+	before := time.Now()
+	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--remove-methods-since", "72h", "--max-attempts", "1")...)
+	after := time.Now()
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
+	_, retry, found := strings.Cut(res.stderr, "--remove-methods-since ")
+	if f := strings.Fields(retry); len(f) > 0 {
+		retry = f[0]
+	}
+	at, err := time.Parse(time.RFC3339Nano, retry)
+	if !found || err != nil || at.Before(before.Add(-72*time.Hour)) || at.After(after.Add(-72*time.Hour)) {
+		t.Errorf("the retry command names --remove-methods-since %q, want the time 72h before the run started\n%s", retry, res.stderr)
+	}
 	rows := e2eReadReport(t, out)
+	users = users[:4]
 	for i, u := range users {
 		r := rows[i+2]
 		if r.Status != batch.StatusRevoked || r.MethodsRemoved != nil || !strings.Contains(r.MethodsError, "HTTP 403") {

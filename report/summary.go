@@ -497,7 +497,7 @@ func (s *Summary) printMethods(p func(string, ...any), info PrintInfo) {
 		p("; listing failed for %s (see methods_error)", users(s.methodsListFailed))
 	}
 	if info.MethodsPath != "" {
-		p(" (see %s)", info.MethodsPath)
+		p("; see %s", info.MethodsPath)
 	}
 	p(".\n")
 }
