@@ -48,6 +48,9 @@ type Stats struct {
 	// client) that arrived before the Retry-After graphsim had given it.
 	EarlyRetries int
 	Unauthorized int // 401s sent
+	// RiskCalls counts confirmCompromised requests received; RiskThrottled those refused 429
+	// (also in Throttled).
+	RiskCalls, RiskThrottled int
 
 	StepFaults     int // injected step errors (any status)
 	EnvelopeFaults int // injected envelope 429/503s
@@ -94,6 +97,8 @@ const (
 	EventDeviceEnable
 	// EventReset is a PATCH of a user's passwordProfile that landed.
 	EventReset
+	// EventConfirm is a user confirmed compromised in Identity Protection.
+	EventConfirm
 )
 
 func (k EventKind) String() string {
@@ -110,6 +115,8 @@ func (k EventKind) String() string {
 		return "device-enable"
 	case EventReset:
 		return "reset"
+	case EventConfirm:
+		return "confirm"
 	}
 	return "unknown"
 }
