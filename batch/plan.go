@@ -59,6 +59,14 @@ type item struct {
 	slot      bool     // holds one of its tenant's MaxPending slots
 	released  bool     // release has run: a second is a bug that would lose a row
 
+	// --confirm-compromised (risk.go). riskID is set by the worker that asks; the rest is
+	// guarded by engine.mu. The confirmation counts among children while it is out.
+	riskAsked bool
+	riskID    string
+	riskOK    *bool
+	riskErr   string
+	riskNote  string
+
 	// The duplicate rule, guarded by engine.mu: an object claimed by this line may still be
 	// claimed by an earlier line naming the same user, until this line commits (a step after
 	// its lookup leaves, or its row is written).
@@ -346,6 +354,10 @@ func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
 		if e.cfg.Plan.Block && e.cfg.Plan.DryRun && it.res.AccountEnabled != nil && *it.res.AccountEnabled && !it.synced {
 			it.res.Status = StatusWouldBlock
 		}
+		if e.cfg.Plan.Confirm && e.cfg.Plan.DryRun {
+			it.res.WouldConfirm = true
+			it.res.Note = joinNote(it.res.Note, "would confirm compromised")
+		}
 		if e.cfg.Plan.Reset && e.cfg.Plan.DryRun {
 			if it.synced {
 				it.res.Note = joinNote(it.res.Note, "password would not be reset: "+syncedResetError)
@@ -356,7 +368,7 @@ func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
 		}
 	} else {
 		it.res.Status = statusFor(sr.Status, StatusWouldRevoke)
-		if (e.cfg.Plan.Block || e.cfg.Plan.Reset || e.cfg.Plan.Revoke) && !e.cfg.Plan.DryRun {
+		if (e.cfg.Plan.Block || e.cfg.Plan.Reset || e.cfg.Plan.Confirm || e.cfg.Plan.Revoke) && !e.cfg.Plan.DryRun {
 			if sr.Status == http.StatusNotFound {
 				it.done = true
 			} else {
@@ -451,6 +463,7 @@ func (e *engine) finalizeAsDuplicate(it *item, first int) {
 	r.Blocked, r.BlockError, r.Note = nil, "", ""
 	r.Reset, r.ResetError, r.WouldReset = nil, "", false
 	r.BlockHTTP, r.ResetHTTP = 0, 0
+	r.RiskConfirmed, r.RiskError, r.WouldConfirm = nil, "", false
 	r.Status, r.Code = StatusDuplicate, "duplicate_user"
 	r.Message = "same user as line " + strconv.Itoa(first) + " (both resolve to object " + r.UserID + ")"
 	if first > it.row.Line {
@@ -639,6 +652,7 @@ func (e *engine) finish(it *item) {
 	if r.Status == "" {
 		r.Status = StatusNotAttempted
 	}
+	e.withRisk(it, &r)
 	r.Note = joinNote(notes(r), r.Note)
 	e.finalize(it, r)
 }
@@ -705,6 +719,7 @@ func (e *engine) release(it *item) {
 // abandoned is an item's row when the run stops before its steps are done.
 func (e *engine) abandoned(it *item) Result {
 	r := it.res
+	e.withRisk(it, &r)
 	if it.parent == nil && it.done {
 		return r // only its devices were left
 	}
@@ -780,6 +795,7 @@ func carry(r *Result, keep Result) {
 	r.PriorAccountEnabled, r.Blocked, r.BlockError = keep.PriorAccountEnabled, keep.Blocked, keep.BlockError
 	r.Reset, r.ResetError, r.WouldReset = keep.Reset, keep.ResetError, keep.WouldReset
 	r.Synced, r.BlockHTTP, r.ResetHTTP = keep.Synced, keep.BlockHTTP, keep.ResetHTTP
+	r.WouldConfirm = keep.WouldConfirm
 	r.Note = joinNote(keep.Note, r.Note)
 }
 

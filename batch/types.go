@@ -40,6 +40,9 @@ type Row struct {
 	// ResetDone, in a resumed run, says the run being resumed reset this row's password: it is
 	// not reset again.
 	ResetDone bool
+	// ConfirmDone, in a resumed run, says the run being resumed confirmed this row's user
+	// compromised: it is not confirmed again.
+	ConfirmDone bool
 }
 
 // Restore is what a rollback re-enables for one row.
@@ -126,6 +129,13 @@ type Result struct {
 	Synced    bool // the lookup said onPremisesSyncEnabled: blocks and resets belong to AD
 	BlockHTTP int  // Graph's status for the block PATCH; 0 when none was sent
 	ResetHTTP int  // Graph's status for the password PATCH; 0 when none was sent
+
+	// --confirm-compromised. RiskConfirmed is nil when no confirmation was asked for (or, in a
+	// dry run, made), or the user was never reached; false with RiskError when it was not
+	// made. WouldConfirm marks a dry run's row a real run would confirm.
+	RiskConfirmed *bool
+	RiskError     string
+	WouldConfirm  bool
 }
 
 // Outcome is the status that decides the exit code: a duplicate counts as the row it repeats.
