@@ -87,6 +87,9 @@ var containedResults = []batch.Result{
 		Reset: ptr(false), ResetHTTP: 403, ResetError: "not allowed (HTTP 403 Authorization_RequestDenied Insufficient privileges to complete the operation.)",
 		TenantID: tenantA},
 	{Line: 24, Input: "reset@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 1, At: t0, Reset: ptr(true), TenantID: tenantA},
+	{Line: 25, Input: "risky@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 1, At: t0, RiskConfirmed: ptr(true), TenantID: tenantA},
+	{Line: 26, Input: "nop2@fabrikam.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 1, At: t0, RiskConfirmed: ptr(false),
+		RiskError: "not confirmed: the tenant refused confirmCompromised (HTTP 403 Forbidden): it needs Entra ID P2", TenantID: tenantA},
 }
 
 func TestGolden(t *testing.T) {
@@ -275,7 +278,7 @@ func TestFormatRules(t *testing.T) {
 				t.Errorf("message cell = %q, want %q", got, want)
 			}
 		}
-		if rec[0] == "14" && strings.Join(rec[18:], ",") != ",,,,,,," {
+		if rec[0] == "14" && strings.Join(rec[18:], ",") != ",,,,,,,,," {
 			t.Errorf("line 14: containment cells of a run without containment must be empty, got %q", rec[18:])
 		}
 	}
@@ -310,7 +313,7 @@ func TestHeaderAppendOnly(t *testing.T) {
 		t.Errorf("the first %d columns changed:\ngot  %s\nwant %s", legacyColumns, got, first)
 	}
 	if got, want := strings.Join(Header[legacyColumns:], ","),
-		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error"; got != want {
+		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error,risk_confirmed,risk_confirmed_error"; got != want {
 		t.Errorf("columns after the first release's = %s, want %s", got, want)
 	}
 }
@@ -319,13 +322,14 @@ func TestHeaderAppendOnly(t *testing.T) {
 // in valid UTF-8 with every CR and LF turned into a space.
 func canonical(r batch.Result) batch.Result {
 	for _, s := range []*string{&r.Input, &r.UserID, &r.UPN, &r.Code, &r.Message, &r.RequestID,
-		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note, &r.BlockError, &r.TenantID, &r.ResetError} {
+		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note, &r.BlockError, &r.TenantID, &r.ResetError, &r.RiskError} {
 		*s = flat(*s)
 	}
 	r.DupStatus = ""     // not a column: a duplicate's note names the status it repeats
 	r.WouldReset = false // not a column: the dry run's note says it
 	// Not columns: block_error, password_reset_error and the note say them in words.
 	r.Synced, r.BlockHTTP, r.ResetHTTP = false, 0, 0
+	r.WouldConfirm = false
 	for _, tm := range []*time.Time{&r.At, &r.SessionsValidFrom} {
 		if !tm.IsZero() {
 			*tm = tm.UTC().Truncate(time.Millisecond)
@@ -407,6 +411,9 @@ func TestRoundTrip(t *testing.T) {
 		{name: "password reset", in: batch.Result{Line: 13, Status: batch.StatusRevoked, Reset: ptr(false),
 			ResetError: "=not allowed\n(HTTP 403)"},
 			want: batch.Result{Line: 13, Status: batch.StatusRevoked, Reset: ptr(false), ResetError: "=not allowed (HTTP 403)"}},
+		{name: "risk confirmation", in: batch.Result{Line: 14, Status: batch.StatusRevoked, RiskConfirmed: ptr(false),
+			RiskError: "+not confirmed\r\n(HTTP 403)"},
+			want: batch.Result{Line: 14, Status: batch.StatusRevoked, RiskConfirmed: ptr(false), RiskError: "+not confirmed  (HTTP 403)"}},
 		{name: "duplicate status is not a column", in: batch.Result{Line: 12, Status: batch.StatusDuplicate, DupStatus: batch.StatusRevoked,
 			Note: "revoked at line 2"},
 			want: batch.Result{Line: 12, Status: batch.StatusDuplicate, Note: "revoked at line 2"}},

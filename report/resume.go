@@ -140,6 +140,9 @@ func (p *Previous) Done(line int, needDevices bool) bool {
 	if isFalse(r.Reset) && !resetRefused(r) {
 		return false // the reset failed for a reason that may pass: try it again
 	}
+	if isFalse(r.RiskConfirmed) && !riskRefused(r) {
+		return false // the confirmation failed for a reason that may pass, or never left: try it again
+	}
 	if needDevices {
 		if r.Devices == nil {
 			return false // the listing did not finish
@@ -170,6 +173,19 @@ func isFalse(b *bool) bool { return b != nil && !*b }
 func resetRefused(r batch.Result) bool {
 	e := strings.ToLower(r.ResetError)
 	return strings.Contains(e, "http 4") || strings.Contains(e, "on-premises")
+}
+
+// riskRefused reports whether a row's confirmation was refused for good: the tenant answered
+// 403 (no Entra ID P2, or the permission missing) or 400. Sent again, it would be refused again.
+func riskRefused(r batch.Result) bool {
+	return strings.Contains(strings.ToLower(r.RiskError), "http 4")
+}
+
+// ConfirmDone reports whether the previous report's row for line was confirmed compromised: a
+// resumed run that sends the row again must not confirm it again.
+func (p *Previous) ConfirmDone(line int) bool {
+	r, ok := p.rows[line]
+	return ok && isTrue(r.RiskConfirmed)
 }
 
 // ResetDone reports whether the previous report's row for line had its password reset: a
@@ -370,5 +386,7 @@ func parseRecord(cells []string) (batch.Result, error) {
 	p.field(23, parseText(&r.TenantID))
 	p.field(24, parseBool(&r.Reset))
 	p.field(25, parseText(&r.ResetError))
+	p.field(26, parseBool(&r.RiskConfirmed))
+	p.field(27, parseText(&r.RiskError))
 	return r, p.err
 }
