@@ -29,6 +29,7 @@ type options struct {
 	verifySkew              time.Duration
 	block, devices          bool
 	reset                   bool // --reset-password
+	confirm                 bool // --confirm-compromised
 
 	// Where the results go.
 	report, resume string
@@ -63,6 +64,7 @@ func newOptions(c *cli.Context, cmd string) (*options, error) {
 		exclude: c.String("exclude"), noExclude: c.Bool("no-exclude"), maxUsers: c.Int("max-users"),
 		dryRun: cmd == "validate" || c.Bool("dry-run"), offline: c.Bool("offline"), verify: c.Bool("verify"),
 		verifySkew: c.Duration("verify-skew"), block: c.Bool("block-sign-in"), reset: c.Bool("reset-password"),
+		confirm: c.Bool("confirm-compromised"),
 		devices: c.Bool("disable-devices") || c.Bool("devices"),
 		report:  c.String("report"), resume: c.String("resume"), force: c.Bool("force"), yes: c.Bool("yes"), summaryJSON: c.String("summary-json"),
 		auth: c.String("auth"), clientID: c.String("client-id"), certificate: c.String("certificate"), appPool: c.String("app-pool"),
@@ -143,10 +145,11 @@ func (o *options) actions() batch.Plan {
 	case o.cmd == "enable":
 		return batch.Plan{Enable: true, DryRun: o.dryRun}
 	case o.dryRun:
-		return batch.Plan{Lookup: true, Block: o.block, Reset: o.reset, Revoke: true, Devices: o.devices, DryRun: true}
+		return batch.Plan{Lookup: true, Block: o.block, Reset: o.reset, Confirm: o.confirm, Revoke: true, Devices: o.devices, DryRun: true}
 	}
-	// A reset needs the lookup too: a user synced from AD is not reset in the cloud.
-	return batch.Plan{Lookup: o.block || o.reset, Block: o.block, Reset: o.reset, Revoke: true, Devices: o.devices}
+	// A reset needs the lookup too: a user synced from AD is not reset in the cloud. So does a
+	// confirmation: Identity Protection takes object ids only.
+	return batch.Plan{Lookup: o.block || o.reset || o.confirm, Block: o.block, Reset: o.reset, Confirm: o.confirm, Revoke: true, Devices: o.devices}
 }
 
 // engineConfig is the engine's tuning from the flags.

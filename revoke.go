@@ -203,7 +203,7 @@ func (r *runner) revoke() error {
 	cfg := r.engineConfig(prev)
 	cfg.Skip = skipper(excluded, prev, o.offline, o.devices, s.now)
 	var src batch.Source = reader
-	if prev != nil && (o.block || o.reset) {
+	if prev != nil && (o.block || o.reset || o.confirm) {
 		src = &priorSource{src: reader, prev: prev}
 	}
 	return r.run(cfg, src, sv.rows, listed)
@@ -329,6 +329,9 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	}
 	if o.dryRun && o.reset && o.cmd != "enable" {
 		fmt.Fprintln(s.stderr, "DRY RUN: no password is reset; the note of each row says whether a real run would reset it.")
+	}
+	if o.dryRun && o.confirm && o.cmd != "enable" {
+		fmt.Fprintln(s.stderr, "DRY RUN: nobody is confirmed compromised; the note of each row says whether a real run would confirm it.")
 	}
 	var simStart time.Time
 	if o.simulate && r.conn != nil {
@@ -493,7 +496,7 @@ func (r *runner) confirmText(sv survey, listed *resolved) string {
 	var b strings.Builder
 	actions := "revoke the sign-in sessions of"
 	switch {
-	case o.reset:
+	case o.reset || o.confirm:
 		actions = confirmActions(o)
 	case o.block && o.devices:
 		actions = "BLOCK SIGN-IN, revoke the sessions and DISABLE THE DEVICES of"
@@ -540,6 +543,9 @@ func (r *runner) confirmText(sv survey, listed *resolved) string {
 	if o.reset {
 		b.WriteString("Their passwords will be replaced by random ones that nobody keeps: this CANNOT BE UNDONE; they recover through self-service password reset or the helpdesk. Users synced from AD are not reset (reset them in AD).\n")
 	}
+	if o.confirm {
+		b.WriteString("They will be confirmed compromised in Entra ID Protection (user risk High): this CANNOT BE UNDONE by bulkrevoke enable; dismissing their risk later closes all of it. It needs Entra ID P2.\n")
+	}
 	return b.String()
 }
 
@@ -551,6 +557,9 @@ func confirmActions(o *options) string {
 	}
 	if o.reset {
 		steps = append(steps, "RESET THE PASSWORDS")
+	}
+	if o.confirm {
+		steps = append(steps, "CONFIRM COMPROMISED")
 	}
 	steps = append(steps, "revoke the sessions")
 	if o.devices {
@@ -616,7 +625,7 @@ func (r *runner) sameFlags(columns bool) []string {
 	for _, id := range r.o.tenantIDs {
 		parts = append(parts, "--tenant-id", shellQuote(id))
 	}
-	for _, name := range []string{"simulate", "verify", "block-sign-in", "reset-password", "disable-devices", "devices", "no-exclude", "dry-run", "yes"} {
+	for _, name := range []string{"simulate", "verify", "block-sign-in", "reset-password", "confirm-compromised", "disable-devices", "devices", "no-exclude", "dry-run", "yes"} {
 		if c.IsSet(name) && c.Bool(name) {
 			parts = append(parts, "--"+name)
 		}
@@ -815,6 +824,7 @@ func (p *priorSource) Next() (batch.Row, error) {
 	if err == nil {
 		row.Prior = p.prev.Prior(row.Line)
 		row.ResetDone = p.prev.ResetDone(row.Line)
+		row.ConfirmDone = p.prev.ConfirmDone(row.Line)
 	}
 	return row, err
 }

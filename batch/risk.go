@@ -198,9 +198,8 @@ func (e *engine) riskLane(t *tenant) (*lane, RiskConfirmer) {
 // backoff of its own (these 429s carry no Retry-After).
 func (e *engine) confirmLoop(q *riskQueue) {
 	clock := e.cfg.Clock
-	size := RiskMaxIDs
+	st := riskState{size: RiskMaxIDs}
 	var next time.Time // no call before this
-	throttled, failures := 0, 0
 	for {
 		if e.runCtx.Err() != nil {
 			q.end(e, "not confirmed: the run stopped before this user's confirmation was sent (--resume confirms it)", false)
@@ -220,7 +219,7 @@ func (e *engine) confirmLoop(q *riskQueue) {
 		}
 		now := clock.Now()
 		due := since.Add(riskLinger)
-		if n >= size {
+		if n >= st.size {
 			due = now
 		}
 		if due.Before(next) {
@@ -230,7 +229,7 @@ func (e *engine) confirmLoop(q *riskQueue) {
 			e.sleepOrWake(q.wake, d)
 			continue
 		}
-		its := q.take(size)
+		its := q.take(st.size)
 		l, rc := e.riskLane(q.t)
 		if rc == nil {
 			for _, it := range its {
@@ -248,73 +247,87 @@ func (e *engine) confirmLoop(q *riskQueue) {
 		err := rc.ConfirmCompromised(reqCtx, crid, ids)
 		cancel()
 		now = clock.Now()
-		next = now.Add(riskInterval)
 		a := Answer{Status: http.StatusNoContent}
 		if err != nil {
 			a = envelopeAnswer(err)
 		}
 		e.cfg.Logger.Debug("confirmCompromised", "client_request_id", crid, "users", len(ids), "status", a.Status,
-			"app", l.App, "tenant", cmp.Or(l.TenantID, l.Tenant), "throttled", throttled, "failures", failures)
-		v := CheckRetry(a)
-		if v == Done {
-			throttled, failures = 0, 0
-			for _, it := range its {
-				e.confirmed(it, true, "")
-			}
-			continue
-		}
-		r := riskFailure(err)
-		switch {
-		case v == Throttled:
-			// Throttling is the tenant asking for time, shared with every app: it uses up no
-			// attempt, and the wait grows while it lasts.
-			throttled++
-			if a.Status == http.StatusTooManyRequests {
-				atomic.AddInt64(&e.stats.Throttled, 1)
-			}
-			wait := max(riskInterval, Backoff(2*riskInterval, max(e.cfg.MaxBackoff, 2*riskInterval), throttled))
-			if a.HasRetryAfter {
-				wait = max(riskInterval, a.RetryAfter)
-			}
-			next = now.Add(wait)
-			e.noteWait(q, now, next)
-			q.putBack(its, now)
-		case v == Transient || v == Refused:
-			failures++
-			if failures < e.cfg.MaxAttempts {
-				next = now.Add(max(riskInterval, e.backoff(failures)))
-				q.putBack(its, now)
-				continue
-			}
-			why := "not confirmed: giving up after " + strconv.Itoa(failures) + " failed attempt(s): " + describe(r)
-			failures = 0
-			for _, it := range its {
-				e.confirmed(it, false, why)
-			}
-		case a.Status == http.StatusForbidden:
-			why := p2Error(describe(r))
-			for _, it := range its {
-				e.confirmed(it, false, why)
-			}
-			if q.end(e, why, true) {
-				name := cmp.Or(q.t.id, q.t.name)
-				e.cfg.Logger.Warn("Identity Protection refused to confirm users compromised: that step is skipped for every user of the tenant; their other steps go on",
-					"tenant", name, "answer", describe(r), "needs", "Entra ID P2 and IdentityRiskyUser.ReadWrite.All")
-				e.riskMu.Lock()
-				e.stats.RiskDenied = append(e.stats.RiskDenied, cmp.Or(name, "the run's tenant")+": "+describe(r))
-				e.riskMu.Unlock()
-			}
-		case a.Status == http.StatusBadRequest && len(its) > 1 && namesCount(r.Message, len(its)):
-			size = len(its) / 2
-			e.cfg.Logger.Debug("confirmCompromised refused the number of ids: halving", "ids", len(its), "now", size)
-			q.putBack(its, now)
-		default:
-			why := "not confirmed: " + describe(r)
-			for _, it := range its {
-				e.confirmed(it, false, why)
-			}
+			"app", l.App, "tenant", cmp.Or(l.TenantID, l.Tenant), "throttled", st.throttled, "failures", st.failures)
+		next = now.Add(e.riskAnswered(q, &st, its, a, err, now))
+		// What Graph did is on disk before the next call leaves, as after every envelope: the
+		// rows that waited for this answer are written now.
+		if err := e.sink.Flush(); err != nil {
+			e.fail(writeError("writing the report", err))
 		}
 	}
+}
+
+// riskState is what a tenant's calls have taught so far.
+type riskState struct {
+	size      int // ids per call
+	throttled int // 429s in a row
+	failures  int // faults in a row
+}
+
+// riskAnswered settles a call's users by CheckRetry's verdict on Graph's answer (those to send
+// again go back to the queue) and returns how long the next call must wait.
+func (e *engine) riskAnswered(q *riskQueue, st *riskState, its []*item, a Answer, err error, now time.Time) time.Duration {
+	v := CheckRetry(a)
+	if v == Done {
+		st.throttled, st.failures = 0, 0
+		for _, it := range its {
+			e.confirmed(it, true, "")
+		}
+		return riskInterval
+	}
+	r := riskFailure(err)
+	settle := func(why string) {
+		for _, it := range its {
+			e.confirmed(it, false, why)
+		}
+	}
+	switch {
+	case v == Throttled:
+		// Throttling is the tenant asking for time, shared with every app: it uses up no
+		// attempt, and the wait grows while it lasts.
+		st.throttled++
+		if a.Status == http.StatusTooManyRequests {
+			atomic.AddInt64(&e.stats.Throttled, 1)
+		}
+		wait := max(riskInterval, Backoff(2*riskInterval, max(e.cfg.MaxBackoff, 2*riskInterval), st.throttled))
+		if a.HasRetryAfter {
+			wait = max(riskInterval, a.RetryAfter)
+		}
+		e.noteWait(q, now, now.Add(wait))
+		q.putBack(its, now)
+		return wait
+	case v == Transient || v == Refused:
+		st.failures++
+		if st.failures < e.cfg.MaxAttempts {
+			q.putBack(its, now)
+			return max(riskInterval, e.backoff(st.failures))
+		}
+		settle("not confirmed: giving up after " + strconv.Itoa(st.failures) + " failed attempt(s): " + describe(r))
+		st.failures = 0
+	case a.Status == http.StatusForbidden:
+		why := p2Error(describe(r))
+		settle(why)
+		if q.end(e, why, true) {
+			name := cmp.Or(q.t.id, q.t.name)
+			e.cfg.Logger.Warn("Identity Protection refused to confirm users compromised: that step is skipped for every user of the tenant; their other steps go on",
+				"tenant", name, "answer", describe(r), "needs", "Entra ID P2 and IdentityRiskyUser.ReadWrite.All")
+			e.riskMu.Lock()
+			e.stats.RiskDenied = append(e.stats.RiskDenied, cmp.Or(name, "the run's tenant")+": "+describe(r))
+			e.riskMu.Unlock()
+		}
+	case a.Status == http.StatusBadRequest && len(its) > 1 && namesCount(r.Message, len(its)):
+		st.size = len(its) / 2
+		e.cfg.Logger.Debug("confirmCompromised refused the number of ids: halving", "ids", len(its), "now", st.size)
+		q.putBack(its, now)
+	default:
+		settle("not confirmed: " + describe(r))
+	}
+	return riskInterval
 }
 
 // riskFailure is what a failed call says, in a row's terms.

@@ -189,7 +189,7 @@ func TestConfirmNoP2(t *testing.T) {
 func TestConfirmDryRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		users, rows := generated(30)
-		rows = append(rows, rowsOf(strings.Repeat("x", 1)+"@nobody.example")[0])
+		rows = append(rows, rowsOf(strings.Repeat("x", 1) + "@nobody.example")[0])
 		rows[len(rows)-1].Line = len(users) + 2
 		plan := confirmPlan
 		plan.DryRun = true

@@ -1,0 +1,243 @@
+package main
+
+// CLI tests of --confirm-compromised (issue 20, item 2) through the whole program against
+// graphsim over loopback HTTP.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/batch"
+	"github.com/bulkrevoke/bulkrevoke/graphsim"
+)
+
+// cfUsers is a tenant of n enabled cloud users.
+func cfUsers(n int) []graphsim.User {
+	users := graphsim.GenerateUsers(n, 30)
+	for i := range users {
+		users[i].AccountEnabled, users[i].OnPremisesSyncEnabled = true, false
+		users[i].UPN = fmt.Sprintf("risky%03d@contoso.onmicrosoft.com", i)
+	}
+	return users
+}
+
+// cfPace fails when two confirmCompromised calls reached graphsim within a second.
+func cfPace(t *testing.T, sim *graphsim.Server) {
+	t.Helper()
+	calls := sim.RiskCalls()
+	for i := 1; i < len(calls); i++ {
+		if d := calls[i].At.Sub(calls[i-1].At); d < time.Second {
+			t.Errorf("calls %d and %d arrived %v apart, want a second at least", i, i+1, d)
+		}
+	}
+}
+
+// TestCLIConfirmCompromised: revoke --block-sign-in --confirm-compromised over 130 users, the
+// tenant's first call refused 429 without Retry-After: every user is blocked, revoked and
+// confirmed, in calls of at most 60 a second or more apart; the summary says so and counts the
+// throttling.
+func TestCLIConfirmCompromised(t *testing.T) {
+	t.Parallel()
+	users := cfUsers(130)
+	sim, url := startSim(t, graphsim.Config{Seed: 30, ThrottleConfirms: 1}, users)
+	dir := t.TempDir()
+	input := evList(t, dir, users)
+	out := filepath.Join(dir, "report.csv")
+	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--block-sign-in", "--confirm-compromised")...)
+	if res.code != exitOK {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	rows := e2eReadReport(t, out)
+	for i, u := range users {
+		r := rows[i+2]
+		if r.Status != batch.StatusRevoked || r.RiskConfirmed == nil || !*r.RiskConfirmed || r.RiskError != "" {
+			t.Fatalf("%s: %s risk_confirmed %v %q", u.UPN, r.Status, r.RiskConfirmed, r.RiskError)
+		}
+		if kinds := evKinds(sim, u.ID); !strings.HasPrefix(kinds, "block") || strings.Count(kinds, "confirm") != 1 || !strings.Contains(kinds, "revoke") {
+			t.Errorf("%s: journal %s, want blocked, revoked and confirmed once", u.UPN, kinds)
+		}
+	}
+	cfPace(t, sim)
+	calls := sim.RiskCalls()
+	if len(calls) != 4 || calls[0].Status != http.StatusTooManyRequests {
+		t.Errorf("%d calls (%+v), want a 429 then three", len(calls), calls)
+	}
+	for _, c := range calls {
+		if c.IDs > batch.RiskMaxIDs {
+			t.Errorf("a call carried %d ids", c.IDs)
+		}
+	}
+	for _, want := range []string{"Risk: 130 users confirmed compromised.", "Throttled responses seen: 1"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, res.stderr)
+		}
+	}
+}
+
+// TestCLIConfirmNoP2: a tenant without Entra ID P2 refuses the call: warned once on stderr, a
+// summary line, every user still blocked and revoked with risk_confirmed false naming P2 and the
+// permission, a not_confirmed next step, exit 2.
+func TestCLIConfirmNoP2(t *testing.T) {
+	t.Parallel()
+	users := cfUsers(70)
+	sim, url := startSim(t, graphsim.Config{Seed: 31, NoP2: true}, users)
+	dir := t.TempDir()
+	input := evList(t, dir, users)
+	out := filepath.Join(dir, "report.csv")
+	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--block-sign-in", "--confirm-compromised")...)
+	if res.code != exitIncomplete {
+		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
+	}
+	if n := len(sim.RiskCalls()); n != 1 {
+		t.Errorf("%d calls, want 1: the tenant's 403 decides for all its users", n)
+	}
+	rows := e2eReadReport(t, out)
+	for i, u := range users {
+		r := rows[i+2]
+		if r.Status != batch.StatusRevoked || evKinds(sim, u.ID) != "block,revoke" {
+			t.Fatalf("%s: %s, journal %s; want blocked and revoked", u.UPN, r.Status, evKinds(sim, u.ID))
+		}
+		if r.RiskConfirmed == nil || *r.RiskConfirmed || !strings.Contains(r.RiskError, "Entra ID P2") ||
+			!strings.Contains(r.RiskError, "IdentityRiskyUser.ReadWrite.All") {
+			t.Fatalf("%s: risk_confirmed %v %q", u.UPN, r.RiskConfirmed, r.RiskError)
+		}
+	}
+	if n := strings.Count(res.stderr, "Identity Protection refused to confirm users compromised"); n != 1 {
+		t.Errorf("warned %d times, want once:\n%s", n, res.stderr)
+	}
+	for _, want := range []string{
+		"Risk: 0 users confirmed compromised; 70 not confirmed (see risk_confirmed_error).",
+		"refused confirmCompromised (HTTP 403): 70 users not confirmed; the tenant needs Entra ID P2 and the app IdentityRiskyUser.ReadWrite.All.",
+		"not_confirmed 70",
+	} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("summary lacks %q:\n%s", want, res.stderr)
+		}
+	}
+}
+
+// TestCLIConfirmDryRun: validate --confirm-compromised lists who would be confirmed and sends no
+// call; a real run's prompt names the action and says it cannot be undone.
+func TestCLIConfirmDryRun(t *testing.T) {
+	t.Parallel()
+	users := cfUsers(8)
+	sim, url := startSim(t, graphsim.Config{Seed: 32}, users)
+	dir := t.TempDir()
+	input := evList(t, dir, users)
+	out := filepath.Join(dir, "dry.csv")
+	res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, out, "--confirm-compromised")...)
+	if res.code != exitOK {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	rows := e2eReadReport(t, out)
+	for i := range users {
+		if r := rows[i+2]; !strings.Contains(r.Note, "would confirm compromised") || r.RiskConfirmed != nil {
+			t.Errorf("line %d: note %q, risk_confirmed %v", i+2, r.Note, r.RiskConfirmed)
+		}
+	}
+	if n := len(sim.RiskCalls()); n != 0 {
+		t.Errorf("a dry run sent %d confirmCompromised calls", n)
+	}
+	for _, want := range []string{"Risk: 8 users would be confirmed compromised in Identity Protection.", "DRY RUN: nobody is confirmed compromised"} {
+		if !strings.Contains(res.stderr, want) {
+			t.Errorf("dry-run output lacks %q:\n%s", want, res.stderr)
+		}
+	}
+	declined := e2eConfirm(t, url, input, filepath.Join(dir, "declined.csv"), "no\n", "--block-sign-in", "--confirm-compromised")
+	for _, want := range []string{"About to BLOCK SIGN-IN, CONFIRM COMPROMISED and revoke the sessions of 8 users",
+		"CANNOT BE UNDONE by bulkrevoke enable", "Entra ID P2"} {
+		if !strings.Contains(declined.stderr, want) {
+			t.Errorf("prompt lacks %q:\n%s", want, declined.stderr)
+		}
+	}
+	if declined.code != exitFailure || len(sim.RiskCalls()) != 0 {
+		t.Errorf("declined: exit %d, %d calls", declined.code, len(sim.RiskCalls()))
+	}
+}
+
+// TestCLIConfirmKillResume kills the program (SIGKILL) once Graph has done its second
+// confirmCompromised call (whose answer dies with the process), and resumes from the report the
+// dead run left: no user whose row says risk_confirmed true is confirmed again, and every other
+// user is confirmed.
+func TestCLIConfirmKillResume(t *testing.T) {
+	t.Parallel()
+	users := cfUsers(150)
+	dir := t.TempDir()
+	input := evList(t, dir, users)
+	var (
+		mu    sync.Mutex
+		child *relChild
+		calls atomic.Int64
+		fired atomic.Bool
+	)
+	cfg := graphsim.Config{Seed: 33, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 5 * time.Millisecond}}
+	rs := serveSim(t, tokenSim(cfg, users), simOpts{
+		direct: func(rs *simServer, w http.ResponseWriter, r *http.Request) bool {
+			if fired.Load() || !strings.Contains(r.URL.Path, "confirmCompromised") || calls.Add(1) < 2 || !fired.CompareAndSwap(false, true) {
+				return false
+			}
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			rs.sim.ServeHTTP(httptest.NewRecorder(), r)
+			mu.Lock()
+			c := child
+			mu.Unlock()
+			c.signal(os.Kill)
+			return true
+		}})
+	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
+	childURL, closeChild := rs.separate(t)
+	mu.Lock()
+	child = relStartChild(t, dir, relRevokeArgs(childURL, input, first, "--confirm-compromised")...)
+	mu.Unlock()
+	if code := child.wait(t); code != -1 || !fired.Load() {
+		t.Fatalf("first run exited %d (kill fired: %v), want killed\n%s", code, fired.Load(), child.stderr.String())
+	}
+	closeChild()
+	rs.drain()
+	firstRows, _ := relReport(t, first)
+	recorded := 0
+	for i := range users {
+		if r, ok := firstRows[i+2]; ok && r.RiskConfirmed != nil && *r.RiskConfirmed {
+			recorded++
+		}
+	}
+	if recorded == 0 || recorded >= len(users) {
+		t.Fatalf("the killed run recorded %d confirmations: the kill did not land mid-run", recorded)
+	}
+
+	res := runCLI(t, e2eEnv(), "", relRevokeArgs(rs.url, input, second, "--confirm-compromised", "--resume", first)...)
+	if res.code != exitOK {
+		t.Fatalf("resumed run: exit %d\n%s", res.code, res.stderr)
+	}
+	rs.drain()
+	rows := e2eReadReport(t, second)
+	if len(rows) != len(users) {
+		t.Fatalf("the resumed report has %d rows, want %d", len(rows), len(users))
+	}
+	again := 0
+	for i, u := range users {
+		r := rows[i+2]
+		n := strings.Count(evKinds(rs.sim, u.ID), "confirm")
+		if fr, ok := firstRows[i+2]; ok && fr.RiskConfirmed != nil && *fr.RiskConfirmed && n != 1 {
+			t.Errorf("%s: confirmed %d times; the killed run's report said it was confirmed", u.UPN, n)
+		}
+		if n > 1 {
+			again++ // in the call whose answer died with the first run
+		}
+		if r.Status != batch.StatusRevoked || r.RiskConfirmed == nil || !*r.RiskConfirmed || n == 0 {
+			t.Errorf("%s: %s, risk_confirmed %v, confirmed %d times", u.UPN, r.Status, r.RiskConfirmed, n)
+		}
+	}
+	t.Logf("killed run recorded %d confirmations; %d users of the call in flight confirmed again", recorded, again)
+}
