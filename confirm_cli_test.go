@@ -179,6 +179,9 @@ func TestCLIConfirmKillResume(t *testing.T) {
 		child *relChild
 		calls atomic.Int64
 		fired atomic.Bool
+		// answered is how many users the calls answered before the kill confirmed: the client
+		// had their answers a second before it sent the call the kill comes with.
+		answered atomic.Int64
 	)
 	cfg := graphsim.Config{Seed: 33, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 5 * time.Millisecond}}
 	rs := serveSim(t, tokenSim(cfg, users), simOpts{
@@ -188,6 +191,7 @@ func TestCLIConfirmKillResume(t *testing.T) {
 			}
 			body, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(body))
+			answered.Store(int64(len(rs.sim.Confirmed())))
 			rs.sim.ServeHTTP(httptest.NewRecorder(), r)
 			mu.Lock()
 			c := child
@@ -214,6 +218,9 @@ func TestCLIConfirmKillResume(t *testing.T) {
 	}
 	if recorded == 0 || recorded >= len(users) {
 		t.Fatalf("the killed run recorded %d confirmations: the kill did not land mid-run", recorded)
+	}
+	if int64(recorded) != answered.Load() {
+		t.Errorf("the killed run recorded %d confirmations of the %d Graph had answered a second before: rows that waited for an answer must be on disk before the next call", recorded, answered.Load())
 	}
 
 	res := runCLI(t, e2eEnv(), "", relRevokeArgs(rs.url, input, second, "--confirm-compromised", "--resume", first)...)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -235,6 +236,57 @@ func TestConfirmResumed(t *testing.T) {
 			if i < 10 && !strings.Contains(r.Note, "by the run being resumed") {
 				t.Errorf("line %d: note %q", rows[i].Line, r.Note)
 			}
+		}
+	})
+}
+
+// flushWatch is a sink that counts the rows written since its last Flush.
+type flushWatch struct {
+	*collector
+	mu        sync.Mutex
+	unflushed int
+}
+
+func (f *flushWatch) Write(rs ...batch.Result) error {
+	f.mu.Lock()
+	f.unflushed += len(rs)
+	f.mu.Unlock()
+	return f.collector.Write(rs...)
+}
+
+func (f *flushWatch) Flush() error {
+	f.mu.Lock()
+	f.unflushed = 0
+	f.mu.Unlock()
+	return nil
+}
+
+type roundTrip func(*http.Request) (*http.Response, error)
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestConfirmFlushed: the rows that waited for a call's answer are flushed before the next call
+// leaves, as after every envelope; otherwise a run killed then would lose rows whose users Graph
+// confirmed (the revokes were all done and flushed long before).
+func TestConfirmFlushed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		users, rows := generated(130)
+		sim := graphsim.New(graphsim.Config{Token: token, Seed: 6}, users)
+		sink := &flushWatch{collector: newCollector(t)}
+		var seen []int
+		rt := roundTrip(func(r *http.Request) (*http.Response, error) {
+			if strings.Contains(r.URL.Path, "confirmCompromised") {
+				sink.mu.Lock()
+				seen = append(seen, sink.unflushed)
+				sink.mu.Unlock()
+			}
+			return sim.Transport().RoundTrip(r)
+		})
+		if _, err := batch.Run(t.Context(), batch.Config{Plan: confirmPlan}, batch.Rows(rows), client(t, "http://localhost", rt), sink); err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != 3 || slices.Max(seen) != 0 {
+			t.Errorf("rows not flushed when each call left: %v, want three calls and none", seen)
 		}
 	})
 }
