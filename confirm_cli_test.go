@@ -4,15 +4,11 @@ package main
 // graphsim over loopback HTTP.
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,6 +25,21 @@ func cfUsers(n int) []graphsim.User {
 		users[i].UPN = fmt.Sprintf("risky%03d@contoso.onmicrosoft.com", i)
 	}
 	return users
+}
+
+// cfList writes the users' list to a file in a fresh directory and returns its path.
+func cfList(t *testing.T, users []graphsim.User) string {
+	t.Helper()
+	return writeFile(t, "users.csv", upnList(users))
+}
+
+// cfKinds is a user's journal as "block,revoke,confirm".
+func cfKinds(sim *graphsim.Server, id string) string {
+	var kinds []string
+	for _, ev := range sim.Events(id) {
+		kinds = append(kinds, ev.Kind.String())
+	}
+	return strings.Join(kinds, ",")
 }
 
 // cfPace fails when two confirmCompromised calls reached graphsim within a second.
@@ -50,20 +61,19 @@ func TestCLIConfirmCompromised(t *testing.T) {
 	t.Parallel()
 	users := cfUsers(130)
 	sim, url := startSim(t, graphsim.Config{Seed: 30, ThrottleConfirms: 1}, users)
-	dir := t.TempDir()
-	input := evList(t, dir, users)
-	out := filepath.Join(dir, "report.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--block-sign-in", "--confirm-compromised")...)
+	input := cfList(t, users)
+	out := filepath.Join(filepath.Dir(input), "report.csv")
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--block-sign-in", "--confirm-compromised")...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	for i, u := range users {
 		r := rows[i+2]
 		if r.Status != batch.StatusRevoked || r.RiskConfirmed == nil || !*r.RiskConfirmed || r.RiskError != "" {
 			t.Fatalf("%s: %s risk_confirmed %v %q", u.UPN, r.Status, r.RiskConfirmed, r.RiskError)
 		}
-		if kinds := evKinds(sim, u.ID); !strings.HasPrefix(kinds, "block") || strings.Count(kinds, "confirm") != 1 || !strings.Contains(kinds, "revoke") {
+		if kinds := cfKinds(sim, u.ID); !strings.HasPrefix(kinds, "block") || strings.Count(kinds, "confirm") != 1 || !strings.Contains(kinds, "revoke") {
 			t.Errorf("%s: journal %s, want blocked, revoked and confirmed once", u.UPN, kinds)
 		}
 	}
@@ -91,21 +101,20 @@ func TestCLIConfirmNoP2(t *testing.T) {
 	t.Parallel()
 	users := cfUsers(70)
 	sim, url := startSim(t, graphsim.Config{Seed: 31, NoP2: true}, users)
-	dir := t.TempDir()
-	input := evList(t, dir, users)
-	out := filepath.Join(dir, "report.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--block-sign-in", "--confirm-compromised")...)
+	input := cfList(t, users)
+	out := filepath.Join(filepath.Dir(input), "report.csv")
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--block-sign-in", "--confirm-compromised")...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
 	}
 	if n := len(sim.RiskCalls()); n != 1 {
 		t.Errorf("%d calls, want 1: the tenant's 403 decides for all its users", n)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	for i, u := range users {
 		r := rows[i+2]
-		if r.Status != batch.StatusRevoked || evKinds(sim, u.ID) != "block,revoke" {
-			t.Fatalf("%s: %s, journal %s; want blocked and revoked", u.UPN, r.Status, evKinds(sim, u.ID))
+		if r.Status != batch.StatusRevoked || cfKinds(sim, u.ID) != "block,revoke" {
+			t.Fatalf("%s: %s, journal %s; want blocked and revoked", u.UPN, r.Status, cfKinds(sim, u.ID))
 		}
 		if r.RiskConfirmed == nil || *r.RiskConfirmed || !strings.Contains(r.RiskError, "Entra ID P2") ||
 			!strings.Contains(r.RiskError, "IdentityRiskyUser.ReadWrite.All") {
@@ -132,14 +141,14 @@ func TestCLIConfirmDryRun(t *testing.T) {
 	t.Parallel()
 	users := cfUsers(8)
 	sim, url := startSim(t, graphsim.Config{Seed: 32}, users)
-	dir := t.TempDir()
-	input := evList(t, dir, users)
+	input := cfList(t, users)
+	dir := filepath.Dir(input)
 	out := filepath.Join(dir, "dry.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, out, "--confirm-compromised")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, out, "--confirm-compromised")...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	for i := range users {
 		if r := rows[i+2]; !strings.Contains(r.Note, "would confirm compromised") || r.RiskConfirmed != nil {
 			t.Errorf("line %d: note %q, risk_confirmed %v", i+2, r.Note, r.RiskConfirmed)
@@ -153,7 +162,7 @@ func TestCLIConfirmDryRun(t *testing.T) {
 			t.Errorf("dry-run output lacks %q:\n%s", want, res.stderr)
 		}
 	}
-	declined := e2eConfirm(t, url, input, filepath.Join(dir, "declined.csv"), "no\n", "--block-sign-in", "--confirm-compromised")
+	declined := confirmRevoke(t, url, input, filepath.Join(dir, "declined.csv"), "no\n", "--block-sign-in", "--confirm-compromised")
 	for _, want := range []string{"About to BLOCK SIGN-IN, CONFIRM COMPROMISED and revoke the sessions of 8 users",
 		"CANNOT BE UNDONE by bulkrevoke enable", "Entra ID P2"} {
 		if !strings.Contains(declined.stderr, want) {
@@ -172,11 +181,10 @@ func TestCLIConfirmDryRun(t *testing.T) {
 func TestCLIConfirmKillResume(t *testing.T) {
 	t.Parallel()
 	users := cfUsers(150)
-	dir := t.TempDir()
-	input := evList(t, dir, users)
+	input := cfList(t, users)
+	dir := filepath.Dir(input)
+	child := new(childProc)
 	var (
-		mu    sync.Mutex
-		child *relChild
 		calls atomic.Int64
 		fired atomic.Bool
 		// answered is how many users the calls answered before the kill confirmed: the client
@@ -189,27 +197,23 @@ func TestCLIConfirmKillResume(t *testing.T) {
 			if fired.Load() || !strings.Contains(r.URL.Path, "confirmCompromised") || calls.Add(1) < 2 || !fired.CompareAndSwap(false, true) {
 				return false
 			}
-			body, _ := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
 			answered.Store(int64(len(rs.sim.Confirmed())))
-			rs.sim.ServeHTTP(httptest.NewRecorder(), r)
-			mu.Lock()
-			c := child
-			mu.Unlock()
-			c.signal(os.Kill)
+			// Graph does the work; the answer dies with the process.
+			rs.serveThen(w, r, func() bool {
+				child.signal(os.Kill)
+				return false
+			})
 			return true
 		}})
 	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
 	childURL, closeChild := rs.separate(t)
-	mu.Lock()
-	child = relStartChild(t, dir, relRevokeArgs(childURL, input, first, "--confirm-compromised")...)
-	mu.Unlock()
+	child.start(t, dir, nil, cliArgs("revoke", childURL, input, first, "--confirm-compromised")...)
 	if code := child.wait(t); code != -1 || !fired.Load() {
 		t.Fatalf("first run exited %d (kill fired: %v), want killed\n%s", code, fired.Load(), child.stderr.String())
 	}
 	closeChild()
 	rs.drain()
-	firstRows, _ := relReport(t, first)
+	firstRows, _ := readTornReport(t, first)
 	recorded := 0
 	for i := range users {
 		if r, ok := firstRows[i+2]; ok && r.RiskConfirmed != nil && *r.RiskConfirmed {
@@ -223,19 +227,19 @@ func TestCLIConfirmKillResume(t *testing.T) {
 		t.Errorf("the killed run recorded %d confirmations of the %d Graph had answered a second before: rows that waited for an answer must be on disk before the next call", recorded, answered.Load())
 	}
 
-	res := runCLI(t, e2eEnv(), "", relRevokeArgs(rs.url, input, second, "--confirm-compromised", "--resume", first)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", rs.url, input, second, "--confirm-compromised", "--resume", first)...)
 	if res.code != exitOK {
 		t.Fatalf("resumed run: exit %d\n%s", res.code, res.stderr)
 	}
 	rs.drain()
-	rows := e2eReadReport(t, second)
+	rows := readReport(t, second)
 	if len(rows) != len(users) {
 		t.Fatalf("the resumed report has %d rows, want %d", len(rows), len(users))
 	}
 	again := 0
 	for i, u := range users {
 		r := rows[i+2]
-		n := strings.Count(evKinds(rs.sim, u.ID), "confirm")
+		n := strings.Count(cfKinds(rs.sim, u.ID), "confirm")
 		if fr, ok := firstRows[i+2]; ok && fr.RiskConfirmed != nil && *fr.RiskConfirmed && n != 1 {
 			t.Errorf("%s: confirmed %d times; the killed run's report said it was confirmed", u.UPN, n)
 		}
