@@ -92,5 +92,6 @@
 //     tenant's 403 skips the step for its users only, once: TestConfirmNoP2; a dry run sends
 //     none: TestConfirmDryRun; a row a resumed run confirmed is not confirmed again:
 //     TestConfirmResumed; rows that waited for a call are flushed before the next:
-//     TestConfirmFlushed.
+//     TestConfirmFlushed; a call without an answer, or a 5xx, is sent again up to MaxAttempts:
+//     TestConfirmFaults.
 package batch

@@ -2,8 +2,10 @@ package batch_test
 
 import (
 	"bytes"
+	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -289,4 +291,71 @@ func TestConfirmFlushed(t *testing.T) {
 			t.Errorf("rows not flushed when each call left: %v, want three calls and none", seen)
 		}
 	})
+}
+
+// TestConfirmFaults: a call that gets no answer, or a 500, is sent again after a backoff (never
+// within the tenant's second); one that keeps failing gives up after MaxAttempts with the
+// error on the rows, whose users are still revoked.
+func TestConfirmFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		faults    int // calls that fail before the tenant answers
+		attempts  int
+		confirmed bool
+	}{
+		{"recovers", 2, 8, true},
+		{"gives up", 100, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				users, rows := generated(50)
+				sim := graphsim.New(graphsim.Config{Token: token, Seed: 7}, users)
+				var calls []time.Time
+				var mu sync.Mutex
+				rt := roundTrip(func(r *http.Request) (*http.Response, error) {
+					if strings.Contains(r.URL.Path, "confirmCompromised") {
+						mu.Lock()
+						calls = append(calls, time.Now())
+						n := len(calls)
+						mu.Unlock()
+						switch {
+						case n > tc.faults:
+						case n%2 == 1:
+							return nil, errors.New("connection reset by peer")
+						default:
+							rec := httptest.NewRecorder()
+							rec.WriteHeader(http.StatusInternalServerError)
+							return rec.Result(), nil
+						}
+					}
+					return sim.Transport().RoundTrip(r)
+				})
+				sink := newCollector(t)
+				cfg := batch.Config{Plan: confirmPlan, MaxAttempts: tc.attempts}
+				if _, err := batch.Run(t.Context(), cfg, batch.Rows(rows), client(t, "http://localhost", rt), sink); err != nil {
+					t.Fatal(err)
+				}
+				for i := 1; i < len(calls); i++ {
+					if d := calls[i].Sub(calls[i-1]); d < time.Second {
+						t.Errorf("calls %d and %d left %v apart", i, i+1, d)
+					}
+				}
+				if !tc.confirmed && len(calls) != tc.attempts {
+					t.Errorf("%d calls, want %d (MaxAttempts)", len(calls), tc.attempts)
+				}
+				for _, row := range rows {
+					r := sink.byLine[row.Line]
+					if r.Status != batch.StatusRevoked || r.RiskConfirmed == nil || *r.RiskConfirmed != tc.confirmed {
+						t.Fatalf("line %d: %s risk_confirmed %v %q", row.Line, r.Status, r.RiskConfirmed, r.RiskError)
+					}
+					if !tc.confirmed && !strings.Contains(r.RiskError, "giving up after 3 failed attempt(s)") {
+						t.Fatalf("line %d: risk_confirmed_error %q", row.Line, r.RiskError)
+					}
+				}
+				if got := len(sim.Confirmed()) == len(users); got != tc.confirmed {
+					t.Errorf("graphsim confirmed %d of %d", len(sim.Confirmed()), len(users))
+				}
+			})
+		})
+	}
 }
