@@ -89,7 +89,8 @@
 //   - confirmCompromised: at most one call a second per tenant, up to 60 ids a call, 429s
 //     without Retry-After waited out with a backoff that grows, the revoke never held back:
 //     TestConfirmCalls; a 400 naming the count halves it: TestConfirmHalving, TestNamesCount; a
-//     tenant's 403 skips the step for its users only, once: TestConfirmNoP2; a dry run sends
+//     tenant's 403 skips the step for its users only, once: TestConfirmNoP2 (in an app pool, once
+//     every app was refused: TestConfirmPoolPermission); a dry run sends
 //     none: TestConfirmDryRun; a row a resumed run confirmed is not confirmed again:
 //     TestConfirmResumed; rows that waited for a call are flushed before the next:
 //     TestConfirmFlushed; a call without an answer, or a 5xx, is sent again up to MaxAttempts:

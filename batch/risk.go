@@ -183,10 +183,11 @@ func (e *engine) withRisk(it *item, r *Result) {
 	}
 }
 
-// riskLane is the first lane of the tenant still in the run that can make the call.
-func (e *engine) riskLane(t *tenant) (*lane, RiskConfirmer) {
+// riskLane is the first lane of the tenant still in the run that can make the call and has not
+// been refused it.
+func (e *engine) riskLane(t *tenant, refused map[*lane]bool) (*lane, RiskConfirmer) {
 	for _, l := range t.lanes {
-		if rc, ok := l.Client.(RiskConfirmer); ok && l.dropped.Load() == nil {
+		if rc, ok := l.Client.(RiskConfirmer); ok && l.dropped.Load() == nil && !refused[l] {
 			return l, rc
 		}
 	}
@@ -198,7 +199,7 @@ func (e *engine) riskLane(t *tenant) (*lane, RiskConfirmer) {
 // backoff of its own (these 429s carry no Retry-After).
 func (e *engine) confirmLoop(q *riskQueue) {
 	clock := e.cfg.Clock
-	st := riskState{size: RiskMaxIDs}
+	st := riskState{size: RiskMaxIDs, refused: map[*lane]bool{}}
 	var next time.Time // no call before this
 	for {
 		if e.runCtx.Err() != nil {
@@ -230,7 +231,7 @@ func (e *engine) confirmLoop(q *riskQueue) {
 			continue
 		}
 		its := q.take(st.size)
-		l, rc := e.riskLane(q.t)
+		l, rc := e.riskLane(q.t, st.refused)
 		if rc == nil {
 			for _, it := range its {
 				e.confirmed(it, false, "not confirmed: no app signed in to this tenant is left to call Identity Protection")
@@ -253,7 +254,7 @@ func (e *engine) confirmLoop(q *riskQueue) {
 		}
 		e.cfg.Logger.Debug("confirmCompromised", "client_request_id", crid, "users", len(ids), "status", a.Status,
 			"app", l.App, "tenant", cmp.Or(l.TenantID, l.Tenant), "throttled", st.throttled, "failures", st.failures)
-		next = now.Add(e.riskAnswered(q, &st, its, a, err, now))
+		next = now.Add(e.riskAnswered(q, l, &st, its, a, err, now))
 		// What Graph did is on disk before the next call leaves, as after every envelope: the
 		// rows that waited for this answer are written now.
 		if err := e.sink.Flush(); err != nil {
@@ -267,11 +268,14 @@ type riskState struct {
 	size      int // ids per call
 	throttled int // 429s in a row
 	failures  int // faults in a row
+	// refused holds the tenant's apps that were answered 403: in an app pool one app may lack
+	// the permission another has.
+	refused map[*lane]bool
 }
 
 // riskAnswered settles a call's users by CheckRetry's verdict on Graph's answer (those to send
 // again go back to the queue) and returns how long the next call must wait.
-func (e *engine) riskAnswered(q *riskQueue, st *riskState, its []*item, a Answer, err error, now time.Time) time.Duration {
+func (e *engine) riskAnswered(q *riskQueue, l *lane, st *riskState, its []*item, a Answer, err error, now time.Time) time.Duration {
 	v := CheckRetry(a)
 	if v == Done {
 		st.throttled, st.failures = 0, 0
@@ -309,6 +313,11 @@ func (e *engine) riskAnswered(q *riskQueue, st *riskState, its []*item, a Answer
 		}
 		settle("not confirmed: giving up after " + strconv.Itoa(st.failures) + " failed attempt(s): " + describe(r))
 		st.failures = 0
+	case a.Status == http.StatusForbidden && e.otherRiskLane(q.t, l, st):
+		// Another app of the tenant has not been asked: the permission is the app's, and only
+		// every app refused says it is the tenant's.
+		e.cfg.Logger.Debug("confirmCompromised refused (HTTP 403): asking another app of the tenant", "app", l.App)
+		q.putBack(its, now)
 	case a.Status == http.StatusForbidden:
 		why := p2Error(describe(r))
 		settle(why)
@@ -328,6 +337,14 @@ func (e *engine) riskAnswered(q *riskQueue, st *riskState, its []*item, a Answer
 		settle("not confirmed: " + describe(r))
 	}
 	return riskInterval
+}
+
+// otherRiskLane records that lane l was refused the call and reports whether another lane of
+// the tenant may still make it.
+func (e *engine) otherRiskLane(t *tenant, l *lane, st *riskState) bool {
+	st.refused[l] = true
+	other, _ := e.riskLane(t, st.refused)
+	return other != nil
 }
 
 // riskFailure is what a failed call says, in a row's terms.

@@ -359,3 +359,38 @@ func TestConfirmFaults(t *testing.T) {
 		})
 	}
 }
+
+// TestConfirmPoolPermission: in an app pool whose first app lacks IdentityRiskyUser.ReadWrite.All,
+// the call refused 403 is asked of the other app before the tenant is judged: every user is
+// confirmed, and nothing is reported denied.
+func TestConfirmPoolPermission(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tenant := "11111111-0000-4000-8000-000000000001"
+		apps := []graphsim.App{
+			{ClientID: "a0000001-0000-4000-8000-000000000001", Tenants: []string{tenant}},
+			{ClientID: "a0000002-0000-4000-8000-000000000002", Tenants: []string{tenant}},
+		}
+		users, rows := generated(90)
+		sim := graphsim.New(graphsim.Config{Seed: 8, TenantID: tenant, Apps: apps, NoRiskPermission: []string{apps[0].ClientID}}, users)
+		lanes := poolLanes(t, sim, tenant, apps, func(int) http.RoundTripper { return sim.Transport() })
+		sink := newCollector(t)
+		st, err := batch.Run(t.Context(), batch.Config{Plan: confirmPlan, Lanes: lanes}, batch.Rows(rows), nil, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkRiskPace(t, sim.RiskCalls())
+		if len(st.RiskDenied) != 0 || len(sim.Confirmed()) != len(users) {
+			t.Errorf("denied %q, confirmed %d of %d", st.RiskDenied, len(sim.Confirmed()), len(users))
+		}
+		for _, c := range sim.RiskCalls() {
+			if c.Status == http.StatusForbidden && c.App != apps[0].ClientID {
+				t.Errorf("the app with the permission was refused: %+v", c)
+			}
+		}
+		for _, row := range rows {
+			if r := sink.byLine[row.Line]; r.RiskConfirmed == nil || !*r.RiskConfirmed {
+				t.Fatalf("line %d: risk_confirmed %v %q", row.Line, r.RiskConfirmed, r.RiskError)
+			}
+		}
+	})
+}

@@ -76,8 +76,10 @@ func (s *Server) serveConfirm(method string, body []byte, who principal, id ids)
 		return answer(errorResult(http.StatusTooManyRequests, "TooManyRequests",
 			"Too many requests. Identity Protection allows 1 request per second per tenant.", now, id))
 	}
-	if who.denied || d.noP2 {
-		// What Graph says without P2 is not documented; a bare 403 has been reported.
+	noPermission := slices.ContainsFunc(s.cfg.NoRiskPermission, func(a string) bool { return strings.EqualFold(a, who.app) })
+	if who.denied || d.noP2 || noPermission {
+		// What Graph says without P2 is not documented; a bare 403 has been reported. An app
+		// without the permission gets the same answer.
 		return answer(errorResult(http.StatusForbidden, "Forbidden", "", now, id))
 	}
 	most := s.cfg.MaxRiskyUserIDs

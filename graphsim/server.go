@@ -103,6 +103,9 @@ type Config struct {
 	// MaxRiskyUserIDs is the most userIds one confirmCompromised call may carry (0 =
 	// DefaultMaxRiskyUserIDs); more answers 400 naming the count.
 	MaxRiskyUserIDs int
+	// NoRiskPermission lists apps (client ids) without IdentityRiskyUser.ReadWrite.All:
+	// confirmCompromised answers them 403, as it answers a tenant without P2.
+	NoRiskPermission []string
 	// ThrottleConfirms answers the first n confirmCompromised calls of each tenant 429 without
 	// Retry-After, as another app spending the tenant's one request a second would.
 	ThrottleConfirms int
