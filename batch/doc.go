@@ -40,7 +40,8 @@
 //   - queue.work: the scheduler owns it and closes it when it returns; workers receive.
 //   - queue.dead: closed once by drop, when the tenant's last lane is dropped; the scheduler
 //     then finalizes what it holds as laneless.
-//   - tenant.slots: MaxPending tokens; produce sends, release receives.
+//   - tenant.slots: MaxPending tokens; produce sends, release receives (or settleUser, for a
+//     user whose own steps are done and whose confirmation is still out).
 //   - riskQueue.wake: a one-slot signal from add to confirmLoop; never closed.
 //   - lane.clear: made by probe, closed by unprobe when the lane's last probe settles.
 //
@@ -94,5 +95,6 @@
 //     none: TestConfirmDryRun; a row a resumed run confirmed is not confirmed again:
 //     TestConfirmResumed; rows that waited for a call are flushed before the next:
 //     TestConfirmFlushed; a call without an answer, or a 5xx, is sent again up to MaxAttempts:
-//     TestConfirmFaults.
+//     TestConfirmFaults; a user waiting only for its confirmation holds no MaxPending place:
+//     TestConfirmFreesSlots.
 package batch

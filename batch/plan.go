@@ -623,7 +623,17 @@ func (e *engine) settleUser(it *item) {
 	e.mu.Lock()
 	it.settled = true
 	wait := it.children > 0
+	// A user whose own steps are done and whose confirmation is still out lets the next user
+	// of its tenant in: Identity Protection's one call a second, throttled, must not hold back
+	// other users' revokes by keeping MaxPending full.
+	free := wait && it.slot && it.riskAsked && it.riskOK == nil
+	if free {
+		it.slot = false
+	}
 	e.mu.Unlock()
+	if free {
+		<-it.t.slots
+	}
 	if !wait {
 		e.finish(it)
 	}

@@ -394,3 +394,36 @@ func TestConfirmPoolPermission(t *testing.T) {
 		}
 	})
 }
+
+// TestConfirmFreesSlots: with few users allowed in progress (MaxPending 20) and the tenant's
+// confirmations throttled, users whose own steps are done wait for their confirmation without
+// holding a place: every revoke lands before the first confirmation does.
+func TestConfirmFreesSlots(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		users, rows := generated(200)
+		sim, sink, _, err := runSim(t, graphsim.Config{Seed: 9, ThrottleConfirms: 3}, users, rows,
+			batch.Config{Plan: confirmPlan, MaxPending: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var lastRevoke, firstConfirm time.Time
+		for _, ev := range sim.Journal() {
+			switch ev.Kind {
+			case graphsim.EventRevoke:
+				lastRevoke = ev.At
+			case graphsim.EventConfirm:
+				if firstConfirm.IsZero() {
+					firstConfirm = ev.At
+				}
+			}
+		}
+		if !lastRevoke.Before(firstConfirm) {
+			t.Errorf("the last revoke landed at %v, the first confirmation at %v: revokes waited for confirmations", lastRevoke, firstConfirm)
+		}
+		for _, row := range rows {
+			if r := sink.byLine[row.Line]; r.Status != batch.StatusRevoked || r.RiskConfirmed == nil || !*r.RiskConfirmed {
+				t.Fatalf("line %d: %s risk_confirmed %v", row.Line, r.Status, r.RiskConfirmed)
+			}
+		}
+	})
+}
