@@ -54,7 +54,7 @@ type riskQueue struct {
 	warned  bool
 }
 
-// p2Error is a row's risk_error when the tenant refused confirmCompromised 403. The call names
+// p2Error is a row's risk_confirmed_error when the tenant refused confirmCompromised 403. The call names
 // the whole tenant's users at once, so the refusal is the tenant's (no Entra ID P2) or the
 // app's (no IdentityRiskyUser.ReadWrite.All), never one user's.
 func p2Error(graph string) string {
