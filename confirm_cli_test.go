@@ -87,11 +87,8 @@ func TestCLIConfirmCompromised(t *testing.T) {
 			t.Errorf("a call carried %d ids", c.IDs)
 		}
 	}
-	for _, want := range []string{"Risk: 130 users confirmed compromised.", "Throttled responses seen: 1"} {
-		if !strings.Contains(res.stderr, want) {
-			t.Errorf("summary lacks %q:\n%s", want, res.stderr)
-		}
-	}
+	containsAll(t, "summary", res.stderr,
+		"Risk: 130 users confirmed compromised.", "Throttled responses seen: 1")
 }
 
 // TestCLIConfirmNoP2: a tenant without Entra ID P2 refuses the call: warned once on stderr, a
@@ -124,15 +121,10 @@ func TestCLIConfirmNoP2(t *testing.T) {
 	if n := strings.Count(res.stderr, "Identity Protection refused to confirm users compromised"); n != 1 {
 		t.Errorf("warned %d times, want once:\n%s", n, res.stderr)
 	}
-	for _, want := range []string{
+	containsAll(t, "summary", res.stderr,
 		"Risk: 0 users confirmed compromised; 70 not confirmed (see risk_confirmed_error).",
 		"refused confirmCompromised (HTTP 403): 70 users not confirmed; the tenant needs Entra ID P2 and the app IdentityRiskyUser.ReadWrite.All.",
-		"not_confirmed 70",
-	} {
-		if !strings.Contains(res.stderr, want) {
-			t.Errorf("summary lacks %q:\n%s", want, res.stderr)
-		}
-	}
+		"not_confirmed 70")
 }
 
 // TestCLIConfirmDryRun: validate --confirm-compromised lists who would be confirmed and sends no
@@ -157,18 +149,12 @@ func TestCLIConfirmDryRun(t *testing.T) {
 	if n := len(sim.RiskCalls()); n != 0 {
 		t.Errorf("a dry run sent %d confirmCompromised calls", n)
 	}
-	for _, want := range []string{"Risk: 8 users would be confirmed compromised in Identity Protection.", "DRY RUN: nobody is confirmed compromised"} {
-		if !strings.Contains(res.stderr, want) {
-			t.Errorf("dry-run output lacks %q:\n%s", want, res.stderr)
-		}
-	}
+	containsAll(t, "dry-run output", res.stderr,
+		"Risk: 8 users would be confirmed compromised in Identity Protection.", "DRY RUN: nobody is confirmed compromised")
 	declined := confirmRevoke(t, url, input, filepath.Join(dir, "declined.csv"), "no\n", "--block-sign-in", "--confirm-compromised")
-	for _, want := range []string{"About to BLOCK SIGN-IN, CONFIRM COMPROMISED and revoke the sessions of 8 users",
-		"CANNOT BE UNDONE by bulkrevoke enable", "Entra ID P2"} {
-		if !strings.Contains(declined.stderr, want) {
-			t.Errorf("prompt lacks %q:\n%s", want, declined.stderr)
-		}
-	}
+	containsAll(t, "prompt", declined.stderr,
+		"About to BLOCK SIGN-IN, CONFIRM COMPROMISED and revoke the sessions of 8 users",
+		"CANNOT BE UNDONE by bulkrevoke enable", "Entra ID P2")
 	if declined.code != exitFailure || len(sim.RiskCalls()) != 0 {
 		t.Errorf("declined: exit %d, %d calls", declined.code, len(sim.RiskCalls()))
 	}

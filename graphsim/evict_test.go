@@ -104,27 +104,21 @@ func TestConfirmCompromised(t *testing.T) {
 	t.Run("pace", func(t *testing.T) {
 		clock := NewManualClock(t0)
 		s, base := start(t, Config{Clock: clock, MaxRiskyUserIDs: 2}, users)
-		if r := call(t, http.MethodPost, base+path, ids(0, 1), hdr); r.status != http.StatusNoContent {
-			t.Fatalf("first call: %d %s", r.status, r.raw)
-		}
+		call(t, http.MethodPost, base+path, ids(0, 1), hdr).expect(t, http.StatusNoContent, "")
 		clock.Advance(999 * time.Millisecond)
 		r := call(t, http.MethodPost, base+path, ids(2), hdr)
 		if r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "" {
 			t.Fatalf("a call within the second: %d Retry-After %q, want 429 without", r.status, r.header.Get("Retry-After"))
 		}
 		clock.Advance(999 * time.Millisecond) // 1.998 s after the first, 0.999 s after the refused one
-		if r := call(t, http.MethodPost, base+path, ids(2), hdr); r.status != http.StatusTooManyRequests {
-			t.Fatalf("a call within a second of a refused one: %d, want 429", r.status)
-		}
+		call(t, http.MethodPost, base+path, ids(2), hdr).expect(t, http.StatusTooManyRequests, "")
 		clock.Advance(time.Second)
 		r = call(t, http.MethodPost, base+path, ids(0, 1, 2), hdr)
 		if r.status != http.StatusBadRequest || !strings.Contains(r.errMessage(), "(3)") {
 			t.Fatalf("three ids where two may go: %d %q, want 400 naming 3", r.status, r.errMessage())
 		}
 		clock.Advance(time.Second)
-		if r := call(t, http.MethodPost, base+path, ids(2), hdr); r.status != http.StatusNoContent {
-			t.Fatalf("a call a second later: %d", r.status)
-		}
+		call(t, http.MethodPost, base+path, ids(2), hdr).expect(t, http.StatusNoContent, "")
 		if got := strings.Join(s.Confirmed(), ","); got != users[0].ID+","+users[1].ID+","+users[2].ID {
 			t.Errorf("confirmed %s, want all three", got)
 		}
@@ -144,9 +138,7 @@ func TestConfirmCompromised(t *testing.T) {
 	})
 	t.Run("no P2", func(t *testing.T) {
 		s, base := start(t, Config{NoP2: true}, users)
-		if r := call(t, http.MethodPost, base+path, ids(0), hdr); r.status != http.StatusForbidden {
-			t.Fatalf("a tenant without P2: %d, want 403", r.status)
-		}
+		call(t, http.MethodPost, base+path, ids(0), hdr).expect(t, http.StatusForbidden, "")
 		if len(s.Confirmed()) != 0 || len(s.Events(users[0].ID)) != 0 {
 			t.Error("a refused call confirmed a user")
 		}
@@ -170,20 +162,23 @@ func TestConfirmCompromised(t *testing.T) {
 		}
 	})
 	t.Run("tenants", func(t *testing.T) {
+		// One app consented in two tenants calls both at the same moment: each tenant's second
+		// is its own. A third tenant's NoP2 is kept in the state.
+		const home, third, app = "c0000000-0000-4000-8000-000000000001", "d0000000-0000-4000-8000-000000000001", "e0000000-0000-4000-8000-000000000001"
 		clock := NewManualClock(t0)
-		s, base := start(t, Config{Clock: clock, Tenants: []Tenant{{ID: other, NoP2: true, Users: []User{{ID: "b0000000-0000-4000-8000-000000000001", UPN: "x@y.com"}}}}}, users)
-		if r := call(t, http.MethodPost, base+path, ids(0), hdr); r.status != http.StatusNoContent {
-			t.Fatalf("default tenant: %d", r.status)
+		s, base := start(t, Config{Clock: clock, TenantID: home, Apps: []App{{ClientID: app, Tenants: []string{home, other}}},
+			Tenants: []Tenant{{ID: other, Users: []User{{ID: "b0000000-0000-4000-8000-000000000001", UPN: "x@y.com"}}}, {ID: third, NoP2: true}}}, users)
+		as := func(tenant string) map[string]string {
+			return map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + s.IssueToken(app, tenant)}
 		}
-		tok := s.IssueToken(s.cfg.AppID, other)
-		r := call(t, http.MethodPost, base+path, []byte(`{"userIds":["b0000000-0000-4000-8000-000000000001"]}`),
-			map[string]string{"Content-Type": "application/json", "Authorization": "Bearer " + tok})
-		if r.status != http.StatusForbidden {
-			t.Fatalf("the other tenant at the same moment: %d, want its own 403 (its second is its own; it has no P2)", r.status)
+		call(t, http.MethodPost, base+path, ids(0), as(home)).expect(t, http.StatusNoContent, "")
+		call(t, http.MethodPost, base+path, []byte(`{"userIds":["b0000000-0000-4000-8000-000000000001"]}`), as(other)).expect(t, http.StatusNoContent, "")
+		if got := s.Tenant(other).Confirmed(); len(got) != 1 {
+			t.Errorf("the other tenant confirmed %v", got)
 		}
 		st := s.State()
-		if !st.Tenants[1].NoP2 || st.Tenants[0].NoP2 {
-			t.Errorf("state: NoP2 %v %v, want false true", st.Tenants[0].NoP2, st.Tenants[1].NoP2)
+		if st.Tenants[0].NoP2 || st.Tenants[1].NoP2 || !st.Tenants[2].NoP2 {
+			t.Errorf("state: NoP2 %v %v %v, want false false true", st.Tenants[0].NoP2, st.Tenants[1].NoP2, st.Tenants[2].NoP2)
 		}
 	})
 }
