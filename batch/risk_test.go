@@ -365,11 +365,7 @@ func TestConfirmFaults(t *testing.T) {
 // confirmed, and nothing is reported denied.
 func TestConfirmPoolPermission(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		tenant := "11111111-0000-4000-8000-000000000001"
-		apps := []graphsim.App{
-			{ClientID: "a0000001-0000-4000-8000-000000000001", Tenants: []string{tenant}},
-			{ClientID: "a0000002-0000-4000-8000-000000000002", Tenants: []string{tenant}},
-		}
+		tenant, apps := twoApps()
 		users, rows := generated(90)
 		sim := graphsim.New(graphsim.Config{Seed: 8, TenantID: tenant, Apps: apps, NoRiskPermission: []string{apps[0].ClientID}}, users)
 		lanes := poolLanes(t, sim, tenant, apps, func(int) http.RoundTripper { return sim.Transport() })
