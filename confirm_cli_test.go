@@ -79,13 +79,22 @@ func TestCLIConfirmCompromised(t *testing.T) {
 	}
 	cfPace(t, sim)
 	calls := sim.RiskCalls()
-	if len(calls) != 4 || calls[0].Status != http.StatusTooManyRequests {
-		t.Errorf("%d calls (%+v), want a 429 then three", len(calls), calls)
-	}
-	for _, c := range calls {
+	// How the users fall into calls depends on how fast their first steps leave (a call waits a
+	// second for more): at most 60 a call, each user in one call that landed.
+	landed := 0
+	for i, c := range calls {
 		if c.IDs > batch.RiskMaxIDs {
 			t.Errorf("a call carried %d ids", c.IDs)
 		}
+		if i == 0 && c.Status != http.StatusTooManyRequests {
+			t.Errorf("the first call answered %d, want the 429 graphsim was told to give", c.Status)
+		}
+		if c.Status == http.StatusNoContent {
+			landed += c.IDs
+		}
+	}
+	if landed != len(users) {
+		t.Errorf("calls that landed carried %d ids, want %d", landed, len(users))
 	}
 	containsAll(t, "summary", res.stderr,
 		"Risk: 130 users confirmed compromised.", "Throttled responses seen: 1")
