@@ -53,23 +53,30 @@ func cfPace(t *testing.T, sim *graphsim.Server) {
 	}
 }
 
-// TestCLIConfirmCompromised: revoke --block-sign-in --confirm-compromised over 130 users, the
-// tenant's first call refused 429 without Retry-After: every user is blocked, revoked and
-// confirmed, in calls of at most 60 a second or more apart; the summary says so and counts the
-// throttling.
+// TestCLIConfirmCompromised: revoke --block-sign-in --confirm-compromised over 130 users, one of
+// them excluded, the tenant's first call refused 429 without Retry-After: every other user is
+// blocked, revoked and confirmed, in calls of at most 60 a second or more apart; the excluded
+// user is not confirmed; the summary says so and counts the throttling.
 func TestCLIConfirmCompromised(t *testing.T) {
 	t.Parallel()
 	users := cfUsers(130)
 	sim, url := startSim(t, graphsim.Config{Seed: 30, ThrottleConfirms: 1}, users)
 	input := cfList(t, users)
 	out := filepath.Join(filepath.Dir(input), "report.csv")
-	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--block-sign-in", "--confirm-compromised")...)
+	exclude := writeFile(t, "breakglass.csv", "userPrincipalName\n"+users[0].UPN+"\n")
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--block-sign-in", "--confirm-compromised", "--exclude", exclude)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
 	rows := readReport(t, out)
 	for i, u := range users {
 		r := rows[i+2]
+		if i == 0 {
+			if r.Status != batch.StatusExcluded || r.RiskConfirmed != nil || cfKinds(sim, u.ID) != "" {
+				t.Errorf("excluded user: %s, risk_confirmed %v, journal %q; want excluded and untouched", r.Status, r.RiskConfirmed, cfKinds(sim, u.ID))
+			}
+			continue
+		}
 		if r.Status != batch.StatusRevoked || r.RiskConfirmed == nil || !*r.RiskConfirmed || r.RiskError != "" {
 			t.Fatalf("%s: %s risk_confirmed %v %q", u.UPN, r.Status, r.RiskConfirmed, r.RiskError)
 		}
@@ -93,11 +100,11 @@ func TestCLIConfirmCompromised(t *testing.T) {
 			landed += c.IDs
 		}
 	}
-	if landed != len(users) {
-		t.Errorf("calls that landed carried %d ids, want %d", landed, len(users))
+	if landed != len(users)-1 {
+		t.Errorf("calls that landed carried %d ids, want %d", landed, len(users)-1)
 	}
 	containsAll(t, "summary", res.stderr,
-		"Risk: 130 users confirmed compromised.", "Throttled responses seen: 1")
+		"Risk: 129 users confirmed compromised.", "Throttled responses seen: 1")
 }
 
 // TestCLIConfirmNoP2: a tenant without Entra ID P2 refuses the call: warned once on stderr, a
