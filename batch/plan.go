@@ -64,6 +64,7 @@ type item struct {
 	riskAsked bool
 	riskID    string
 	riskOK    *bool
+	riskHTTP  int
 	riskErr   string
 	riskNote  string
 

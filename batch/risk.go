@@ -95,6 +95,10 @@ func (e *engine) askConfirm(it *item) {
 func (q *riskQueue) add(e *engine, it *item) {
 	q.mu.Lock()
 	why := cmp.Or(q.denied, q.stopped)
+	status := 0
+	if q.denied != "" {
+		status = http.StatusForbidden
+	}
 	if why == "" {
 		if len(q.pending) == 0 {
 			q.since = e.cfg.Clock.Now()
@@ -103,7 +107,7 @@ func (q *riskQueue) add(e *engine, it *item) {
 	}
 	q.mu.Unlock()
 	if why != "" {
-		e.confirmed(it, false, why)
+		e.confirmed(it, false, status, why)
 		return
 	}
 	select {
@@ -144,17 +148,22 @@ func (q *riskQueue) end(e *engine, why string, denied bool) bool {
 	its := q.pending
 	q.pending = nil
 	q.mu.Unlock()
+	status := 0
+	if denied {
+		status = http.StatusForbidden
+	}
 	for _, it := range its {
-		e.confirmed(it, false, why)
+		e.confirmed(it, false, status, why)
 	}
 	return first
 }
 
-// confirmed records a user's confirmation outcome; the row is written once its own steps are
-// done too.
-func (e *engine) confirmed(it *item, ok bool, why string) {
+// confirmed records a user's confirmation outcome: whether it was made, Graph's status for the
+// call that settled it (0 when none did) and, when not made, why; the row is written once its
+// own steps are done too.
+func (e *engine) confirmed(it *item, ok bool, status int, why string) {
 	e.mu.Lock()
-	it.riskOK, it.riskErr = &ok, why
+	it.riskOK, it.riskHTTP, it.riskErr = &ok, status, why
 	it.children--
 	last := it.children == 0 && it.settled
 	e.mu.Unlock()
@@ -170,11 +179,11 @@ func (e *engine) withRisk(it *item, r *Result) {
 		return
 	}
 	e.mu.Lock()
-	ok, why, note, asked := it.riskOK, it.riskErr, it.riskNote, it.riskAsked
+	ok, status, why, note, asked := it.riskOK, it.riskHTTP, it.riskErr, it.riskNote, it.riskAsked
 	e.mu.Unlock()
 	switch {
 	case ok != nil:
-		r.RiskConfirmed, r.RiskError = ok, why
+		r.RiskConfirmed, r.RiskHTTP, r.RiskError = ok, status, why
 		r.Note = joinNote(r.Note, note)
 	case asked:
 		f := false
@@ -234,7 +243,7 @@ func (e *engine) confirmLoop(q *riskQueue) {
 		l, rc := e.riskLane(q.t, st.refused)
 		if rc == nil {
 			for _, it := range its {
-				e.confirmed(it, false, "not confirmed: no app signed in to this tenant is left to call Identity Protection")
+				e.confirmed(it, false, 0, "not confirmed: no app signed in to this tenant is left to call Identity Protection")
 			}
 			continue
 		}
@@ -280,14 +289,14 @@ func (e *engine) riskAnswered(q *riskQueue, l *lane, st *riskState, its []*item,
 	if v == Done {
 		st.throttled, st.failures = 0, 0
 		for _, it := range its {
-			e.confirmed(it, true, "")
+			e.confirmed(it, true, a.Status, "")
 		}
 		return riskInterval
 	}
 	r := riskFailure(err)
 	settle := func(why string) {
 		for _, it := range its {
-			e.confirmed(it, false, why)
+			e.confirmed(it, false, a.Status, why)
 		}
 	}
 	switch {

@@ -177,7 +177,7 @@ func TestConfirmNoP2(t *testing.T) {
 				t.Fatalf("line %d: %s, want revoked once", row.Line, r.Status)
 			}
 			if row.Tenant == t1 {
-				if r.RiskConfirmed == nil || *r.RiskConfirmed || !strings.Contains(r.RiskError, "Entra ID P2") ||
+				if r.RiskConfirmed == nil || *r.RiskConfirmed || r.RiskHTTP != http.StatusForbidden || !strings.Contains(r.RiskError, "Entra ID P2") ||
 					!strings.Contains(r.RiskError, "IdentityRiskyUser.ReadWrite.All") || !strings.Contains(r.RiskError, "HTTP 403") {
 					t.Fatalf("line %d: risk_confirmed %v %q, want false naming P2, the permission and the 403", row.Line, r.RiskConfirmed, r.RiskError)
 				}

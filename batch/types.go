@@ -136,6 +136,10 @@ type Result struct {
 	RiskConfirmed *bool
 	RiskError     string
 	WouldConfirm  bool
+	// RiskHTTP is Graph's status for the call that settled the confirmation (0 when none did:
+	// never sent, no answer): the next step is chosen from it, RiskError says it in words. Not
+	// kept in the report.
+	RiskHTTP int
 }
 
 // Outcome is the status that decides the exit code: a duplicate counts as the row it repeats.

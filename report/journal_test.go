@@ -329,7 +329,7 @@ func canonical(r batch.Result) batch.Result {
 	r.WouldReset = false // not a column: the dry run's note says it
 	// Not columns: block_error, password_reset_error and the note say them in words.
 	r.Synced, r.BlockHTTP, r.ResetHTTP = false, 0, 0
-	r.WouldConfirm = false
+	r.WouldConfirm, r.RiskHTTP = false, 0 // not columns: the dry run's note and risk_confirmed_error say them
 	for _, tm := range []*time.Time{&r.At, &r.SessionsValidFrom} {
 		if !tm.IsZero() {
 			*tm = tm.UTC().Truncate(time.Millisecond)

@@ -271,14 +271,15 @@ func Fix(a Access, r batch.Result) string {
 	return ""
 }
 
-// RiskFix says what a row not confirmed compromised needs, from its risk_confirmed_error: a
-// tenant that refused the call needs Entra ID P2 and the permission; a failure that may pass is
-// tried again by --resume; a 400 is Graph's word on that user.
+// RiskFix says what a row not confirmed compromised needs, from Graph's status for the call
+// (Result.RiskHTTP, never the message): a tenant that refused the call needs Entra ID P2 and the
+// permission; another refusal is Graph's word on those users; a failure that may pass is tried
+// again by --resume.
 func RiskFix(r batch.Result) string {
 	switch {
-	case strings.Contains(r.RiskError, "HTTP 403"):
+	case r.RiskHTTP == http.StatusForbidden:
 		return "the tenant refused to confirm users compromised: Identity Protection needs Entra ID P2 in the tenant and the application permission IdentityRiskyUser.ReadWrite.All; once both are there, confirm these users in the Entra portal (Identity Protection, Risky users) or run again with --resume"
-	case strings.Contains(r.RiskError, "HTTP 4"):
+	case r.RiskHTTP >= 400 && r.RiskHTTP < 500:
 		return "Identity Protection refused the confirmation (risk_confirmed_error has Graph's message): confirm these users in the Entra portal (Identity Protection, Risky users)"
 	}
 	return "the confirmation failed or was not answered (risk_confirmed_error says why): run the same command again with --resume <this report> --report <a new one> to confirm them"

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -136,7 +137,7 @@ func (s *Summary) Add(r batch.Result) {
 	case isFalse(r.RiskConfirmed) && r.Status.OK():
 		s.notConfirmed++
 	}
-	if isFalse(r.RiskConfirmed) && strings.Contains(r.RiskError, "Entra ID P2") {
+	if isFalse(r.RiskConfirmed) && r.RiskHTTP == http.StatusForbidden {
 		if s.riskDenied == nil {
 			s.riskDenied = map[string]int{}
 		}
