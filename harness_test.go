@@ -78,6 +78,9 @@ type simOpts struct {
 	batches func(s *simServer, env envelope) batchAction
 	// seen sees every request before graphsim does.
 	seen func(r *http.Request)
+	// direct runs on each request that is not a $batch (sign-in, Identity Protection's calls),
+	// as hook does on $batch requests.
+	direct func(s *simServer, w http.ResponseWriter, r *http.Request) bool
 }
 
 // simServer is graphsim served over loopback by serveSim. It has one front (a loopback server)
@@ -182,6 +185,9 @@ func (f *simFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.opts.seen(r)
 	}
 	if !strings.HasSuffix(r.URL.Path, "/$batch") {
+		if s.opts.direct != nil && s.opts.direct(s, w, r) {
+			return
+		}
 		s.sim.ServeHTTP(w, r) // sign-in, or a direct call
 		return
 	}

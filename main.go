@@ -397,6 +397,7 @@ func revokeFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "block-sign-in", Usage: "also block sign-in (accountEnabled false) before revoking; undo with bulkrevoke enable"},
 		&cli.BoolFlag{Name: "reset-password", Usage: "also reset each user's password to a random one nobody keeps (after the block, before the revoke); users recover through self-service reset or the helpdesk; cannot be undone"},
 		&cli.StringFlag{Name: "remove-methods-since", Usage: "also remove the authentication methods each user registered at or after `TIME` (RFC 3339, or a duration such as 72h: that long before the run starts), after the reset and before the revoke; methods of unknown age are kept and listed for review; cannot be undone (<report>.methods.csv records them)"},
+		&cli.BoolFlag{Name: "confirm-compromised", Usage: "also confirm the users compromised in Entra ID Protection (needs Entra ID P2 and IdentityRiskyUser.ReadWrite.All; at most one call a second per tenant, many users a call); cannot be undone, and enable leaves it"},
 		&cli.BoolFlag{Name: "disable-devices", Usage: "also disable the users' owned and registered devices"},
 		&cli.BoolFlag{Name: "offline", Usage: "with --dry-run: check syntax and duplicates only, no Graph call, no credentials"},
 		&cli.BoolFlag{Name: "verify", Usage: "after revoking, read back each user's signInSessionsValidFromDateTime"},

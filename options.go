@@ -35,6 +35,7 @@ type options struct {
 	methodsSince string
 	methodsAt    time.Time
 	methodsAgo   time.Duration
+	confirm      bool // --confirm-compromised
 
 	// Where the results go.
 	report, resume string
@@ -70,6 +71,7 @@ func newOptions(c *cli.Context, cmd string) (*options, error) {
 		dryRun: cmd == "validate" || c.Bool("dry-run"), offline: c.Bool("offline"), verify: c.Bool("verify"),
 		verifySkew: c.Duration("verify-skew"), block: c.Bool("block-sign-in"), reset: c.Bool("reset-password"),
 		methodsSince: c.String("remove-methods-since"),
+		confirm:      c.Bool("confirm-compromised"),
 		devices:      c.Bool("disable-devices") || c.Bool("devices"),
 		report:       c.String("report"), resume: c.String("resume"), force: c.Bool("force"), yes: c.Bool("yes"), summaryJSON: c.String("summary-json"),
 		auth: c.String("auth"), clientID: c.String("client-id"), certificate: c.String("certificate"), appPool: c.String("app-pool"),
@@ -189,13 +191,14 @@ func (o *options) actions() batch.Plan {
 	case o.cmd == "enable":
 		return batch.Plan{Enable: true, DryRun: o.dryRun}
 	case o.dryRun:
-		return batch.Plan{Lookup: true, Block: o.block, Reset: o.reset, Methods: o.removeMethods(), Revoke: true, Devices: o.devices, DryRun: true}
+		return batch.Plan{Lookup: true, Block: o.block, Reset: o.reset, Methods: o.removeMethods(), Confirm: o.confirm, Revoke: true, Devices: o.devices, DryRun: true}
 	}
 	// A reset needs the lookup too: a user synced from AD is not reset in the cloud. So do the
 	// methods: a user's methods are addressed by the object id it resolves to, and two lines
-	// naming one user must not remove its methods twice.
-	return batch.Plan{Lookup: o.block || o.reset || o.removeMethods(), Block: o.block, Reset: o.reset, Methods: o.removeMethods(),
-		Revoke: true, Devices: o.devices}
+	// naming one user must not remove its methods twice. So does a confirmation: Identity
+	// Protection takes object ids only.
+	return batch.Plan{Lookup: o.block || o.reset || o.removeMethods() || o.confirm, Block: o.block, Reset: o.reset, Methods: o.removeMethods(),
+		Confirm: o.confirm, Revoke: true, Devices: o.devices}
 }
 
 // engineConfig is the engine's tuning from the flags.

@@ -206,7 +206,7 @@ func (r *runner) revoke() error {
 	cfg := r.engineConfig(prev)
 	cfg.Skip = skipper(excluded, prev, o.offline, o.devices, s.now)
 	var src batch.Source = reader
-	if prev != nil && (o.block || o.reset || o.removeMethods()) {
+	if prev != nil && (o.block || o.reset || o.removeMethods() || o.confirm) {
 		src = &priorSource{src: reader, prev: prev}
 	}
 	return r.run(cfg, src, sv.rows, listed)
@@ -349,6 +349,9 @@ func (r *runner) run(cfg batch.Config, src batch.Source, rows int, listed *resol
 	}
 	if o.dryRun && o.removeMethods() {
 		fmt.Fprintf(s.stderr, "DRY RUN: no authentication method is removed; %s lists those a real run would remove (would_remove).\n", r.out.methods.Path())
+	}
+	if o.dryRun && o.confirm && o.cmd != "enable" {
+		fmt.Fprintln(s.stderr, "DRY RUN: nobody is confirmed compromised; the note of each row says whether a real run would confirm it.")
 	}
 	var simStart time.Time
 	if o.simulate && r.conn != nil {
@@ -517,7 +520,7 @@ func (r *runner) confirmText(sv survey, listed *resolved) string {
 	since := o.cutoff(r.s.now()).UTC().Format(time.RFC3339)
 	actions := "revoke the sign-in sessions of"
 	switch {
-	case o.reset || o.removeMethods():
+	case o.reset || o.removeMethods() || o.confirm:
 		actions = confirmActions(o, since)
 	case o.block && o.devices:
 		actions = "BLOCK SIGN-IN, revoke the sessions and DISABLE THE DEVICES of"
@@ -567,6 +570,9 @@ func (r *runner) confirmText(sv survey, listed *resolved) string {
 	if o.removeMethods() {
 		b.WriteString("Their authentication methods registered since " + since + " will be removed: this CANNOT BE UNDONE; the methods report records each one so that the user can register it again. Methods Graph gives no creation time for are kept and listed for review.\n")
 	}
+	if o.confirm {
+		b.WriteString("They will be confirmed compromised in Entra ID Protection (user risk High): this CANNOT BE UNDONE by bulkrevoke enable; dismissing their risk later closes all of it. It needs Entra ID P2.\n")
+	}
 	return b.String()
 }
 
@@ -581,6 +587,9 @@ func confirmActions(o *options, since string) string {
 	}
 	if o.removeMethods() {
 		steps = append(steps, "REMOVE THE AUTHENTICATION METHODS REGISTERED SINCE "+since)
+	}
+	if o.confirm {
+		steps = append(steps, "CONFIRM COMPROMISED")
 	}
 	steps = append(steps, "revoke the sessions")
 	if o.devices {
@@ -646,7 +655,7 @@ func (r *runner) sameFlags(columns bool) []string {
 	for _, id := range r.o.tenantIDs {
 		parts = append(parts, "--tenant-id", shellQuote(id))
 	}
-	for _, name := range []string{"simulate", "verify", "block-sign-in", "reset-password", "disable-devices", "devices", "no-exclude", "dry-run", "yes"} {
+	for _, name := range []string{"simulate", "verify", "block-sign-in", "reset-password", "confirm-compromised", "disable-devices", "devices", "no-exclude", "dry-run", "yes"} {
 		if c.IsSet(name) && c.Bool(name) {
 			parts = append(parts, "--"+name)
 		}
@@ -874,6 +883,7 @@ func (p *priorSource) Next() (batch.Row, error) {
 		row.Prior = p.prev.Prior(row.Line)
 		row.ResetDone = p.prev.ResetDone(row.Line)
 		row.MethodsRemoved = len(p.prev.MethodsRemoved(row.Line))
+		row.ConfirmDone = p.prev.ConfirmDone(row.Line)
 	}
 	return row, err
 }

@@ -108,7 +108,7 @@ func BenchmarkAnswer(b *testing.B) {
 	cfg := Config{Clock: fixedClock{time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}}
 	e := &engine{cfg: cfg.withDefaults(), sink: discard{}, ctrl: newController(cfg.Clock), tenants: map[string]*tenant{},
 		byLine: map[int]*item{}, devices: map[string]int{}, resolved: map[string]int{},
-		waitEnd: map[*quota]time.Time{}}
+		waitEnd: map[any]time.Time{}}
 	if err := e.setup([]Lane{{Client: nil}}); err == nil {
 		b.Fatal("setup accepted a lane without a client")
 	}

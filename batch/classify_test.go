@@ -69,3 +69,24 @@ func TestEnvelopeAnswer(t *testing.T) {
 		t.Errorf("network: %+v", a)
 	}
 }
+
+// TestNamesCount: only a 400 about how many ids the call carried halves the call; any other 400
+// is Graph's answer for those users.
+func TestNamesCount(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		n    int
+		want bool
+	}{
+		{"The number of userIds (60) exceeds the maximum allowed (50).", 60, true},
+		{"Too many userIds in the request.", 60, true},
+		{"userIds must hold at most 30 values; got 60", 60, true},
+		{"Invalid user id 'x'.", 60, false},
+		{"Resource 600 not found.", 60, false},
+		{"", 60, false},
+	} {
+		if got := namesCount(tc.msg, tc.n); got != tc.want {
+			t.Errorf("namesCount(%q, %d) = %v, want %v", tc.msg, tc.n, got, tc.want)
+		}
+	}
+}

@@ -25,6 +25,12 @@
 //  7. finalize: the row, and the duplicate rows waiting for it, go to the Sink; release frees
 //     the slot and the item's hold on live.
 //
+// With Plan.Confirm (risk.go), commit also hands each user, once its object is its own, to its
+// tenant's riskQueue: confirmLoop (one per tenant) sends Identity Protection's
+// confirmCompromised outside $batch, many ids a call and a call a second at most, and settles
+// each user through confirmed. Until then the confirmation counts among the user's children,
+// so that the row waits for it as for its devices while the user's other steps go on.
+//
 // Goroutines and channels:
 //   - Run starts the schedulers, the workers and one producer, waits on live (one hold per
 //     item not yet final, and one for the producer), then closes every queue's in and waits.
@@ -34,13 +40,18 @@
 //   - queue.work: the scheduler owns it and closes it when it returns; workers receive.
 //   - queue.dead: closed once by drop, when the tenant's last lane is dropped; the scheduler
 //     then finalizes what it holds as laneless.
-//   - tenant.slots: MaxPending tokens; produce sends, release receives.
+//   - tenant.slots: MaxPending tokens; produce sends, release receives (or settleUser, for a
+//     user whose own steps are done and whose confirmation is still out).
+//   - riskQueue.wake: a one-slot signal from add to confirmLoop; never closed.
 //   - lane.clear: made by probe, closed by unprobe when the lane's last probe settles.
 //
 // Locks, and what each guards:
 //   - engine.mu: outcomes, byLine, devices, resolved, and the items' duplicate fields
 //     (committed, dupOf, sameAs, dups) and device accounting (children, settled, disabled).
 //   - engine.waitsMu: the waits Graph imposed (waitEnd, Stats.Waits and Waited).
+//   - riskQueue.mu: its pending users, denied and stopped; engine.mu also guards the items'
+//     confirmation outcome (riskAsked, riskOK, riskErr, riskNote); engine.riskMu
+//     Stats.RiskDenied.
 //   - engine.fatalMu, engine.sinkMu: fatal errors; the first failed report write.
 //   - lane.mu: auth backoff, refusals in a row, probes.
 //   - controller.mu (pace.go): every quota and pacer; the engine reaches them only through
@@ -76,4 +87,14 @@
 //     TestDeviceListingFailed.
 //   - One classifier decides retry and wait for the engine, the listing and the lookups:
 //     TestCheckRetry, TestRetryWait, TestListThrottled.
+//   - confirmCompromised: at most one call a second per tenant, up to 60 ids a call, 429s
+//     without Retry-After waited out with a backoff that grows, the revoke never held back:
+//     TestConfirmCalls; a 400 naming the count halves it: TestConfirmHalving, TestNamesCount; a
+//     tenant's 403 skips the step for its users only, once: TestConfirmNoP2 (in an app pool, once
+//     every app was refused: TestConfirmPoolPermission); a dry run sends
+//     none: TestConfirmDryRun; a row a resumed run confirmed is not confirmed again:
+//     TestConfirmResumed; rows that waited for a call are flushed before the next:
+//     TestConfirmFlushed; a call without an answer, or a 5xx, is sent again up to MaxAttempts:
+//     TestConfirmFaults; a user waiting only for its confirmation holds no MaxPending place:
+//     TestConfirmFreesSlots.
 package batch

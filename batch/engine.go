@@ -61,6 +61,7 @@ type Plan struct {
 	Block   bool // PATCH accountEnabled false; always answered before the revoke is sent
 	Reset   bool // PATCH passwordProfile with a random password; after the block, before the revoke
 	Methods bool // remove the authentication methods created at or after Config.MethodsSince; before the revoke
+	Confirm bool // confirm the user compromised in Identity Protection, alongside the other steps (risk.go)
 	Revoke  bool
 	Devices bool // find the user's owned and registered devices and disable the enabled ones
 	Verify  bool // read signInSessionsValidFromDateTime
@@ -69,7 +70,7 @@ type Plan struct {
 }
 
 func (p Plan) writes() bool {
-	return !p.DryRun && (p.Block || p.Reset || p.Methods || p.Revoke || p.Enable)
+	return !p.DryRun && (p.Block || p.Reset || p.Methods || p.Confirm || p.Revoke || p.Enable)
 }
 
 // Lane is one app registration signed in to one tenant: the unit Graph's per-app quotas apply
@@ -155,6 +156,10 @@ type Stats struct {
 	Waited time.Duration
 	// Dropped lists lanes taken out of the run (lost consent or credential), with why.
 	Dropped []string
+	// RiskCalls counts confirmCompromised calls sent; RiskDenied lists the tenants that refused
+	// the call (403), with Graph's answer.
+	RiskCalls  int64
+	RiskDenied []string
 }
 
 func (c *Config) withDefaults() Config {
@@ -234,7 +239,8 @@ type engine struct {
 	sendSeq  atomic.Uint64  // envelopes handed to clients, in the order they left
 	produced atomic.Bool    // every input row is read
 	waitsMu  sync.Mutex
-	waitEnd  map[*quota]time.Time
+	waitEnd  map[any]time.Time // by quota, or a tenant's riskQueue
+	riskMu   sync.Mutex
 
 	fatalMu sync.Mutex
 	fatal   []error
@@ -254,6 +260,7 @@ type tenant struct {
 	alive  atomic.Int32
 	slots  chan struct{} // MaxPending tokens
 	okSeq  atomic.Uint64 // the latest send sequence of an envelope with a step that succeeded
+	risk   *riskQueue    // --confirm-compromised
 }
 
 // Run sends every row of src through Graph and writes exactly one Result per row to sink.
@@ -273,7 +280,7 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 		byLine:   map[int]*item{},
 		devices:  map[string]int{},
 		resolved: map[string]int{},
-		waitEnd:  map[*quota]time.Time{},
+		waitEnd:  map[any]time.Time{},
 	}
 	lanes := c.Lanes
 	if len(lanes) == 0 && client != nil {
@@ -311,6 +318,12 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 			wg.Go(func() { e.schedule(q) })
 		}
 	}
+	if c.Plan.Confirm && !c.Plan.DryRun {
+		for _, t := range e.tenants {
+			t.risk = &riskQueue{t: t, wake: make(chan struct{}, 1)}
+			wg.Go(func() { e.confirmLoop(t.risk) })
+		}
+	}
 	for _, l := range e.lanes {
 		for cl := range 2 {
 			for range c.Concurrency {
@@ -341,7 +354,11 @@ func Run(ctx context.Context, cfg Config, src Source, client Client, sink Sink) 
 		Steps:     atomic.LoadInt64(&e.stats.Steps),
 		Throttled: atomic.LoadInt64(&e.stats.Throttled),
 		Retries:   atomic.LoadInt64(&e.stats.Retries),
+		RiskCalls: atomic.LoadInt64(&e.stats.RiskCalls),
 	}
+	e.riskMu.Lock()
+	st.RiskDenied = e.stats.RiskDenied
+	e.riskMu.Unlock()
 	e.waitsMu.Lock()
 	st.Waits, st.Waited = e.stats.Waits, e.stats.Waited
 	e.waitsMu.Unlock()
@@ -791,7 +808,7 @@ func (e *engine) backoff(attempts int) time.Duration {
 }
 
 // noteWait counts a quota's gate closing until `until`, for the summary and the progress line.
-func (e *engine) noteWait(q *quota, now, until time.Time) {
+func (e *engine) noteWait(q any, now, until time.Time) {
 	e.waitsMu.Lock()
 	end := e.waitEnd[q]
 	switch {

@@ -262,6 +262,33 @@ func (c *GraphClient) byURL(s Step) (*abstractions.RequestInformation, error) {
 	return info, nil
 }
 
+// ConfirmCompromised implements RiskConfirmer: one POST outside $batch, whose errors are the
+// kinds Send returns (an *EnvelopeError for Graph's error status, so that the classifier reads
+// it as it reads an envelope's).
+func (c *GraphClient) ConfirmCompromised(ctx context.Context, clientRequestID string, userIDs []string) error {
+	u, err := url.Parse(c.base + riskPath)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(map[string][]string{"userIds": userIDs})
+	if err != nil {
+		return err
+	}
+	info := abstractions.NewRequestInformation()
+	info.Method = abstractions.POST
+	info.SetUri(*u)
+	info.SetStreamContentAndContentType(body, "application/json")
+	meta := &responseMeta{clientRequestID: clientRequestID}
+	if err := c.adapter.SendNoContent(context.WithValue(ctx, metaKey{}, meta), info, nil); err != nil {
+		return classifySendError(err, meta)
+	}
+	if meta.status >= 400 {
+		// The SDK may take a status it has no error mapping for as an answer.
+		return classifySendError(errors.New("graph refused the call"), meta)
+	}
+	return nil
+}
+
 // Base is the versioned root the client sends to.
 func (c *GraphClient) Base() string { return c.base }
 

@@ -365,6 +365,13 @@ func (e *engine) commit(items []*item) []*item {
 	for _, it := range taken {
 		e.finalizeAsDuplicate(it, it.dupOf)
 	}
+	// A user's object is its own from here: its confirmation may leave, alongside its other
+	// steps.
+	for _, it := range keep {
+		if it.parent == nil && it.stage != stLookup {
+			e.askConfirm(it)
+		}
+	}
 	return keep
 }
 

@@ -75,6 +75,14 @@ type item struct {
 	mWould      int // dry run: would be removed
 	mUnknown    int // kept for want of a createdDateTime
 	mDone       bool
+	// --confirm-compromised (risk.go). riskID is set by the worker that asks; the rest is
+	// guarded by engine.mu. The confirmation counts among children while it is out.
+	riskAsked bool
+	riskID    string
+	riskOK    *bool
+	riskHTTP  int
+	riskErr   string
+	riskNote  string
 
 	// The duplicate rule, guarded by engine.mu: an object claimed by this line may still be
 	// claimed by an earlier line naming the same user, until this line commits (a step after
@@ -403,6 +411,10 @@ func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
 		if e.cfg.Plan.Block && e.cfg.Plan.DryRun && it.res.AccountEnabled != nil && *it.res.AccountEnabled && !it.synced {
 			it.res.Status = StatusWouldBlock
 		}
+		if e.cfg.Plan.Confirm && e.cfg.Plan.DryRun {
+			it.res.WouldConfirm = true
+			it.res.Note = joinNote(it.res.Note, "would confirm compromised")
+		}
 		if e.cfg.Plan.Reset && e.cfg.Plan.DryRun {
 			if it.synced {
 				it.res.Note = joinNote(it.res.Note, "password would not be reset: "+syncedResetError)
@@ -413,7 +425,7 @@ func (e *engine) lookedUp(it *item, sr StepResponse, r Result, ok bool) {
 		}
 	} else {
 		it.res.Status = statusFor(sr.Status, StatusWouldRevoke)
-		if (e.cfg.Plan.Block || e.cfg.Plan.Reset || e.cfg.Plan.Methods || e.cfg.Plan.Revoke) && !e.cfg.Plan.DryRun {
+		if (e.cfg.Plan.Block || e.cfg.Plan.Reset || e.cfg.Plan.Methods || e.cfg.Plan.Confirm || e.cfg.Plan.Revoke) && !e.cfg.Plan.DryRun {
 			if sr.Status == http.StatusNotFound {
 				it.done = true
 			} else {
@@ -508,6 +520,7 @@ func (e *engine) finalizeAsDuplicate(it *item, first int) {
 	r.Blocked, r.BlockError, r.Note = nil, "", ""
 	r.Reset, r.ResetError, r.WouldReset = nil, "", false
 	r.BlockHTTP, r.ResetHTTP = 0, 0
+	r.RiskConfirmed, r.RiskError, r.WouldConfirm = nil, "", false
 	r.Status, r.Code = StatusDuplicate, "duplicate_user"
 	r.Message = "same user as line " + strconv.Itoa(first) + " (both resolve to object " + r.UserID + ")"
 	if first > it.row.Line {
@@ -667,7 +680,17 @@ func (e *engine) settleUser(it *item) {
 	e.mu.Lock()
 	it.settled = true
 	wait := it.children > 0
+	// A user whose own steps are done and whose confirmation is still out lets the next user
+	// of its tenant in: Identity Protection's one call a second, throttled, must not hold back
+	// other users' revokes by keeping MaxPending full.
+	free := wait && it.slot && it.riskAsked && it.riskOK == nil
+	if free {
+		it.slot = false
+	}
 	e.mu.Unlock()
+	if free {
+		<-it.t.slots
+	}
 	if !wait {
 		e.finish(it)
 	}
@@ -696,6 +719,7 @@ func (e *engine) finish(it *item) {
 	if r.Status == "" {
 		r.Status = StatusNotAttempted
 	}
+	e.withRisk(it, &r)
 	r.Note = joinNote(notes(r), r.Note)
 	e.finalize(it, r)
 }
@@ -763,6 +787,7 @@ func (e *engine) release(it *item) {
 // abandoned is an item's row when the run stops before its steps are done.
 func (e *engine) abandoned(it *item) Result {
 	r := it.res
+	e.withRisk(it, &r)
 	if it.parent == nil && it.done {
 		return r // only its devices were left
 	}
@@ -839,6 +864,7 @@ func carry(r *Result, keep Result) {
 	r.PriorAccountEnabled, r.Blocked, r.BlockError = keep.PriorAccountEnabled, keep.Blocked, keep.BlockError
 	r.Reset, r.ResetError, r.WouldReset = keep.Reset, keep.ResetError, keep.WouldReset
 	r.Synced, r.BlockHTTP, r.ResetHTTP = keep.Synced, keep.BlockHTTP, keep.ResetHTTP
+	r.WouldConfirm = keep.WouldConfirm
 	r.Note = joinNote(keep.Note, r.Note)
 }
 

@@ -44,6 +44,9 @@ type Row struct {
 	// resumed removed for this row: this run's count adds to it (they are gone from the
 	// listing).
 	MethodsRemoved int
+	// ConfirmDone, in a resumed run, says the run being resumed confirmed this row's user
+	// compromised: it is not confirmed again.
+	ConfirmDone bool
 }
 
 // Restore is what a rollback re-enables for one row.
@@ -140,6 +143,16 @@ type Result struct {
 	// MethodsListHTTP is Graph's status for the listing that failed (0 when none did), for
 	// the next step to take; not kept in the report.
 	MethodsListHTTP int
+	// --confirm-compromised. RiskConfirmed is nil when no confirmation was asked for (or, in a
+	// dry run, made), or the user was never reached; false with RiskError when it was not
+	// made. WouldConfirm marks a dry run's row a real run would confirm.
+	RiskConfirmed *bool
+	RiskError     string
+	WouldConfirm  bool
+	// RiskHTTP is Graph's status for the call that settled the confirmation (0 when none did:
+	// never sent, no answer): the next step is chosen from it, RiskError says it in words. Not
+	// kept in the report.
+	RiskHTTP int
 }
 
 // Outcome is the status that decides the exit code: a duplicate counts as the row it repeats.

@@ -46,6 +46,9 @@ type Scenario struct {
 	Faults graphsim.Faults
 	// Block also blocks sign-in before each revoke (revoke --block-sign-in): two writes a user.
 	Block bool
+	// Confirm also confirms every user compromised (revoke --confirm-compromised): Identity
+	// Protection's one call a second per tenant, up to 60 users a call, beside the writes.
+	Confirm bool
 	// BaselineUsers is how many users the sequential loop is timed on; its time is scaled up to
 	// Users. 0 means all of them.
 	BaselineUsers int
@@ -138,7 +141,23 @@ func (s Scenario) Floor() time.Duration {
 	if s.Block {
 		writes *= 2
 	}
-	return FloorShaped(writes, s.Quota, s.Competing, s.QuotaScale, s.Shape.Pair)
+	return s.withRisk(FloorShaped(writes, s.Quota, s.Competing, s.QuotaScale, s.Shape.Pair))
+}
+
+// withRisk is a write floor, or with Confirm the Identity Protection floor when that is larger.
+func (s Scenario) withRisk(writes time.Duration) time.Duration {
+	if !s.Confirm {
+		return writes
+	}
+	return max(writes, RiskFloor(s.Users))
+}
+
+// RiskFloor is the least time Identity Protection's one request a second per tenant allows for
+// confirming n users compromised, batch.RiskMaxIDs a call: the first call at once, then one a
+// second.
+func RiskFloor(n int) time.Duration {
+	calls := (n + batch.RiskMaxIDs - 1) / batch.RiskMaxIDs
+	return time.Duration(max(0, calls-1)) * time.Second
 }
 
 // Floor is the least emulated time in which Graph's app+tenant write quota admits n writes, less
@@ -266,8 +285,8 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 	stopMem := sampleHeap(s.MemEvery)
 	begin, realBegin := clock.Now(), time.Now()
 	cfg := batch.Config{Clock: clock}
-	if s.Block {
-		cfg.Plan = batch.Plan{Lookup: true, Block: true, Revoke: true}
+	if s.Block || s.Confirm {
+		cfg.Plan = batch.Plan{Lookup: true, Block: s.Block, Confirm: s.Confirm, Revoke: true}
 	}
 	est, err := batch.Run(ctx, cfg, &userSource{users: users}, client, sink)
 	emulated, real := clock.Now().Sub(begin), time.Since(realBegin)
@@ -277,6 +296,10 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 	}
 	st := srv.Stats()
 	lost := 0
+	confirmed := map[string]bool{}
+	for _, id := range srv.Confirmed() {
+		confirmed[id] = true
+	}
 	for i, u := range users {
 		if !sink.ok[i] || len(srv.Revocations(u.ID)) == 0 {
 			lost++
@@ -284,6 +307,9 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 		}
 		if now, _ := srv.User(u.ID); s.Block && u.AccountEnabled && !u.OnPremisesSyncEnabled && now.AccountEnabled {
 			lost++ // to be blocked, and not
+		}
+		if s.Confirm && !confirmed[u.ID] {
+			lost++ // to be confirmed compromised, and not
 		}
 	}
 	floor := s.Floor()
@@ -296,7 +322,7 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 				writes++
 			}
 		}
-		floor = FloorShaped(writes, s.Quota, s.Competing, s.QuotaScale, s.Shape.Pair)
+		floor = s.withRisk(FloorShaped(writes, s.Quota, s.Competing, s.QuotaScale, s.Shape.Pair))
 	}
 	return Result{
 		Scenario: s.Name, Runner: "bulkrevoke", Users: len(users), Measured: len(users),

@@ -238,3 +238,14 @@ func TestWriteTable(t *testing.T) {
 		}
 	}
 }
+
+// TestConfirmCompromised: with --block-sign-in and --confirm-compromised, Identity Protection's
+// call a second goes alongside the writes and the engine keeps within 1.10x of the larger of the
+// write floor and the Identity Protection floor; every user is blocked, revoked and confirmed
+// (RunEngine counts a user not confirmed as lost).
+func TestConfirmCompromised(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		checkRun(t, runEngine(t, Scenario{Name: "confirm", Users: 4000, Quota: graphsim.QuotaTokenBucket, Block: true, Confirm: true,
+			LatencyMin: 50 * time.Millisecond, LatencyMax: 200 * time.Millisecond, Seed: 9, Clock: graphsim.RealClock}), 1.10, 0.02)
+	})
+}

@@ -27,6 +27,8 @@ type Matrix struct {
 	SmallQuota float64
 	// Block adds a --block-sign-in cell per size on the token bucket.
 	Block bool
+	// Confirm adds a --block-sign-in --confirm-compromised cell per size on the token bucket.
+	Confirm bool
 	// ShortWindow is the pair's sliding window, size and length, as a share of the documented
 	// 3,000 per 150 s (0.2: 600 per 30 s at the documented 20/s), untold; one cell per size and
 	// header mode when the sliding window is among Quotas.
@@ -126,6 +128,12 @@ func (m Matrix) Cells() []Cell {
 				sc := base
 				sc.Users, sc.Quota, sc.Block = n, q, true
 				sc.Name = fmt.Sprintf("%s, %d users, %s, --block-sign-in (two writes a user)", QuotaName(q), n, HeaderName(graphsim.HeadersNone))
+				single(sc, false, 1.10, 0.02)
+			}
+			if q == graphsim.QuotaTokenBucket && m.Confirm {
+				sc := base
+				sc.Users, sc.Quota, sc.Block, sc.Confirm = n, q, true, true
+				sc.Name = fmt.Sprintf("%s, %d users, %s, --block-sign-in --confirm-compromised", QuotaName(q), n, HeaderName(graphsim.HeadersNone))
 				single(sc, false, 1.10, 0.02)
 			}
 			if m.SmallQuota > 0 {

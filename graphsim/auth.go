@@ -23,6 +23,8 @@ type Tenant struct {
 	ServicePrincipals []ServicePrincipal `json:"servicePrincipals,omitempty"`
 	// Size picks the resource-unit budget; 0 = number of users.
 	Size int `json:"size,omitempty"`
+	// NoP2 is a tenant without Entra ID P2: confirmCompromised answers 403.
+	NoP2 bool `json:"noP2,omitempty"`
 }
 
 // App is an application registration: a client id with a secret, consented

@@ -109,6 +109,7 @@ type directory struct {
 	domains []string // verified domain names, for sign-in
 	size    int      // picks the resource-unit budget
 	sized   bool     // size was given, not the number of users
+	noP2    bool     // no Entra ID P2: Identity Protection's calls answer 403
 
 	users []*User
 	byKey map[string]*User

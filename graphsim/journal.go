@@ -50,6 +50,9 @@ type Stats struct {
 	// client) that arrived before the Retry-After graphsim had given it.
 	EarlyRetries int
 	Unauthorized int // 401s sent
+	// RiskCalls counts confirmCompromised requests received; RiskThrottled those refused 429
+	// (also in Throttled).
+	RiskCalls, RiskThrottled int
 
 	StepFaults     int // injected step errors (any status)
 	EnvelopeFaults int // injected envelope 429/503s
@@ -98,6 +101,8 @@ const (
 	EventReset
 	// EventMethodRemove is a DELETE of one of a user's authentication methods that landed.
 	EventMethodRemove
+	// EventConfirm is a user confirmed compromised in Identity Protection.
+	EventConfirm
 )
 
 func (k EventKind) String() string {
@@ -116,6 +121,8 @@ func (k EventKind) String() string {
 		return "reset"
 	case EventMethodRemove:
 		return "method-remove"
+	case EventConfirm:
+		return "confirm"
 	}
 	return "unknown"
 }

@@ -103,6 +103,18 @@ type Config struct {
 	// NoMethodsPermission is an app without UserAuthenticationMethod.ReadWrite.All: listing
 	// and deleting methods answer 403 while everything else works.
 	NoMethodsPermission bool
+	// NoP2 is a default tenant without Entra ID P2 (Tenant.NoP2 for the others):
+	// confirmCompromised answers 403.
+	NoP2 bool
+	// MaxRiskyUserIDs is the most userIds one confirmCompromised call may carry (0 =
+	// DefaultMaxRiskyUserIDs); more answers 400 naming the count.
+	MaxRiskyUserIDs int
+	// NoRiskPermission lists apps (client ids) without IdentityRiskyUser.ReadWrite.All:
+	// confirmCompromised answers them 403, as it answers a tenant without P2.
+	NoRiskPermission []string
+	// ThrottleConfirms answers the first n confirmCompromised calls of each tenant 429 without
+	// Retry-After, as another app spending the tenant's one request a second would.
+	ThrottleConfirms int
 }
 
 // ThrottleHeaderMode selects where graphsim puts the throttle headers that
@@ -167,6 +179,11 @@ type Server struct {
 	nEnvelopes int
 	nOps       int
 	passwords  []string // set by resets that landed (Passwords)
+	// confirmCompromised: every call received, and per tenant the last call's arrival and the
+	// calls refused by ThrottleConfirms.
+	riskCalls  []RiskCall
+	riskLast   map[*directory]time.Time
+	riskForced map[*directory]int
 }
 
 // New builds a server over a copy of users, in tenant cfg.TenantID, plus
@@ -185,6 +202,7 @@ func New(cfg Config, users []User) *Server {
 	now := cfg.Clock.Now()
 	def := newDirectory(cfg.TenantID, cfg.TenantSize, users, cfg.Devices, cfg.Groups, cfg.ServicePrincipals)
 	def.domains = slices.Clone(cfg.TenantDomains)
+	def.noP2 = cfg.NoP2
 	dirs := map[string]*directory{strings.ToLower(def.id): def}
 	order := []*directory{def}
 	for _, t := range cfg.Tenants {
@@ -193,6 +211,7 @@ func New(cfg Config, users []User) *Server {
 		}
 		d := newDirectory(t.ID, t.Size, t.Users, t.Devices, t.Groups, t.ServicePrincipals)
 		d.domains = slices.Clone(t.Domains)
+		d.noP2 = t.NoP2
 		dirs[strings.ToLower(t.ID)] = d
 		order = append(order, d)
 	}
@@ -214,22 +233,24 @@ func New(cfg Config, users []User) *Server {
 		compTenant, compSize = d.id, d.size
 	}
 	s := &Server{
-		cfg:       cfg,
-		clock:     cfg.Clock,
-		start:     now,
-		rng:       rng,
-		def:       def,
-		dirs:      dirs,
-		order:     order,
-		domains:   domains,
-		changed:   make(chan struct{}, 1),
-		apps:      newApps(cfg),
-		tokens:    map[string]*claims{},
-		thr:       newThrottle(cfg.Quota, cfg.QuotaScale, cfg.Shape, cfg.SeparateDeviceWriteQuota, comp, compApp, compTenant, compSize, now),
-		token:     cfg.Token,
-		faults:    cfg.Faults,
-		notBefore: map[string]time.Time{},
-		stats:     Stats{Statuses: map[int]int{}, EnvelopeStatuses: map[int]int{}, ThrottledByLevel: map[string]int{}},
+		cfg:        cfg,
+		clock:      cfg.Clock,
+		start:      now,
+		rng:        rng,
+		def:        def,
+		dirs:       dirs,
+		order:      order,
+		domains:    domains,
+		changed:    make(chan struct{}, 1),
+		apps:       newApps(cfg),
+		tokens:     map[string]*claims{},
+		thr:        newThrottle(cfg.Quota, cfg.QuotaScale, cfg.Shape, cfg.SeparateDeviceWriteQuota, comp, compApp, compTenant, compSize, now),
+		token:      cfg.Token,
+		faults:     cfg.Faults,
+		notBefore:  map[string]time.Time{},
+		riskLast:   map[*directory]time.Time{},
+		riskForced: map[*directory]int{},
+		stats:      Stats{Statuses: map[int]int{}, EnvelopeStatuses: map[int]int{}, ThrottledByLevel: map[string]int{}},
 	}
 	// The nonce has a stream of its own, so that request ids, faults and
 	// shuffles draw the same values for a seed as before skip tokens existed.
@@ -408,6 +429,12 @@ func (s *Server) handle(r *http.Request, id ids) result {
 		base:    base,
 	}
 	op.as(who)
+	if isRiskPath(rest) {
+		s.mu.Lock()
+		s.stats.RiskCalls++
+		s.mu.Unlock()
+		return s.serveConfirm(r.Method, body, who, id)
+	}
 	if res, refused := s.clientEarly(who.client, id, []string{keyOf(op)}); refused {
 		s.mu.Lock()
 		s.stats.Statuses[res.status]++

@@ -57,7 +57,7 @@ func (s *Server) State() State {
 	defer s.mu.Unlock()
 	st := State{Version: StateVersion, AppID: s.cfg.AppID}
 	for _, d := range s.order {
-		t := Tenant{ID: d.id, Domains: slices.Clone(d.domains), Users: make([]User, len(d.users))}
+		t := Tenant{ID: d.id, Domains: slices.Clone(d.domains), Users: make([]User, len(d.users)), NoP2: d.noP2}
 		if d.sized {
 			t.Size = d.size
 		}
@@ -119,7 +119,7 @@ func (s *Server) State() State {
 func (st State) Config(base Config) (Config, []User) {
 	cfg := base
 	t := st.Tenants[0]
-	cfg.TenantID, cfg.TenantDomains, cfg.TenantSize = t.ID, slices.Clone(t.Domains), t.Size
+	cfg.TenantID, cfg.TenantDomains, cfg.TenantSize, cfg.NoP2 = t.ID, slices.Clone(t.Domains), t.Size, t.NoP2
 	cfg.Devices, cfg.Groups, cfg.ServicePrincipals = t.Devices, t.Groups, t.ServicePrincipals
 	cfg.Tenants = slices.Clone(st.Tenants[1:])
 	cfg.AppID = st.AppID

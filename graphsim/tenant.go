@@ -27,6 +27,8 @@ type User struct {
 	// Authorization_RequestDenied (only Privileged Authentication Administrator covers every
 	// admin); blocking and revoking them work.
 	Admin bool `json:"admin,omitempty"`
+	// RiskConfirmed is set once Identity Protection's confirmCompromised named the user.
+	RiskConfirmed bool `json:"riskConfirmed,omitempty"`
 	// IgnoreRevoke users answer revoke with success but keep their timestamp,
 	// so a client's verification step has something to catch.
 	IgnoreRevoke            bool      `json:"ignoreRevoke,omitempty"`

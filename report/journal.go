@@ -21,7 +21,7 @@ var Header = []string{
 	"error_message", "attempts", "request_id", "client_request_id", "completed_at",
 	"display_name", "account_enabled", "user_type", "note", "sessions_valid_from", "verified",
 	"prior_account_enabled", "blocked", "block_error", "devices", "devices_disabled", "tenant_id",
-	"password_reset", "password_reset_error", "methods_removed", "methods_error",
+	"password_reset", "password_reset_error", "methods_removed", "methods_error", "risk_confirmed", "risk_confirmed_error",
 }
 
 // legacyColumns is how many columns of Header the first release wrote; its reports must
@@ -116,6 +116,8 @@ func record(r batch.Result) []string {
 		text(r.ResetError),
 		count(r.MethodsRemoved),
 		text(r.MethodsError),
+		boolean(r.RiskConfirmed),
+		text(r.RiskError),
 	}
 }
 

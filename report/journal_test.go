@@ -91,6 +91,9 @@ var containedResults = []batch.Result{
 		MethodsRemoved: ptr(3), MethodsError: "1 authentication method(s) not removed (see the methods report)"},
 	{Line: 26, Input: "nolist@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 2, At: t0, TenantID: tenantA,
 		MethodsError: "=cannot list authentication methods: HTTP 403"},
+	{Line: 27, Input: "risky@contoso.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 1, At: t0, RiskConfirmed: ptr(true), TenantID: tenantA},
+	{Line: 28, Input: "nop2@fabrikam.com", Status: batch.StatusRevoked, HTTP: 200, Attempts: 1, At: t0, RiskConfirmed: ptr(false),
+		RiskError: "not confirmed: the tenant refused confirmCompromised (HTTP 403 Forbidden): it needs Entra ID P2", TenantID: tenantA},
 }
 
 func TestGolden(t *testing.T) {
@@ -279,7 +282,7 @@ func TestFormatRules(t *testing.T) {
 				t.Errorf("message cell = %q, want %q", got, want)
 			}
 		}
-		if rec[0] == "14" && strings.Join(rec[18:], ",") != ",,,,,,,,," {
+		if rec[0] == "14" && strings.Join(rec[18:], ",") != strings.Repeat(",", len(Header)-19) {
 			t.Errorf("line 14: containment cells of a run without containment must be empty, got %q", rec[18:])
 		}
 	}
@@ -314,7 +317,7 @@ func TestHeaderAppendOnly(t *testing.T) {
 		t.Errorf("the first %d columns changed:\ngot  %s\nwant %s", legacyColumns, got, first)
 	}
 	if got, want := strings.Join(Header[legacyColumns:], ","),
-		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error,methods_removed,methods_error"; got != want {
+		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error,methods_removed,methods_error,risk_confirmed,risk_confirmed_error"; got != want {
 		t.Errorf("columns after the first release's = %s, want %s", got, want)
 	}
 }
@@ -323,13 +326,14 @@ func TestHeaderAppendOnly(t *testing.T) {
 // in valid UTF-8 with every CR and LF turned into a space.
 func canonical(r batch.Result) batch.Result {
 	for _, s := range []*string{&r.Input, &r.UserID, &r.UPN, &r.Code, &r.Message, &r.RequestID,
-		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note, &r.BlockError, &r.TenantID, &r.ResetError, &r.MethodsError} {
+		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note, &r.BlockError, &r.TenantID, &r.ResetError, &r.MethodsError, &r.RiskError} {
 		*s = flat(*s)
 	}
 	r.DupStatus = ""     // not a column: a duplicate's note names the status it repeats
 	r.WouldReset = false // not a column: the dry run's note says it
 	// Not columns: block_error, password_reset_error and the note say them in words.
 	r.Synced, r.BlockHTTP, r.ResetHTTP = false, 0, 0
+	r.WouldConfirm, r.RiskHTTP = false, 0 // not columns: the dry run's note and risk_confirmed_error say them
 	for _, tm := range []*time.Time{&r.At, &r.SessionsValidFrom} {
 		if !tm.IsZero() {
 			*tm = tm.UTC().Truncate(time.Millisecond)
@@ -414,6 +418,9 @@ func TestRoundTrip(t *testing.T) {
 		{name: "methods", in: batch.Result{Line: 14, Status: batch.StatusRevoked, MethodsRemoved: ptr(0),
 			MethodsError: "+2 not\nremoved"},
 			want: batch.Result{Line: 14, Status: batch.StatusRevoked, MethodsRemoved: ptr(0), MethodsError: "+2 not removed"}},
+		{name: "risk confirmation", in: batch.Result{Line: 14, Status: batch.StatusRevoked, RiskConfirmed: ptr(false),
+			RiskError: "+not confirmed\r\n(HTTP 403)"},
+			want: batch.Result{Line: 14, Status: batch.StatusRevoked, RiskConfirmed: ptr(false), RiskError: "+not confirmed  (HTTP 403)"}},
 		{name: "duplicate status is not a column", in: batch.Result{Line: 12, Status: batch.StatusDuplicate, DupStatus: batch.StatusRevoked,
 			Note: "revoked at line 2"},
 			want: batch.Result{Line: 12, Status: batch.StatusDuplicate, Note: "revoked at line 2"}},

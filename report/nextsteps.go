@@ -19,7 +19,7 @@ const maxExamples = 5
 type NextStep struct {
 	// Status is a report status (denied, not_found, invalid, failed, not_attempted), or
 	// not_blocked: revoked rows whose block was not made; not_reset: revoked rows whose
-	// password was not reset.
+	// password was not reset; not_confirmed: revoked rows not confirmed compromised.
 	Status string   `json:"status"`
 	Count  int      `json:"count"`
 	Users  []string `json:"users"` // up to five, as the list wrote them, lowest lines first
@@ -74,8 +74,11 @@ const statusNotReset batch.Status = "not_reset"
 // or not listed.
 const statusMethodsLeft batch.Status = "methods_not_removed"
 
+// statusNotConfirmed is the class of revoked rows not confirmed compromised.
+const statusNotConfirmed batch.Status = "not_confirmed"
+
 // needsAction lists the classes a next step is given for, in the order they are printed.
-var needsAction = []batch.Status{batch.StatusDenied, statusNotBlocked, statusNotReset, statusMethodsLeft, batch.StatusNotFound, batch.StatusInvalid,
+var needsAction = []batch.Status{batch.StatusDenied, statusNotBlocked, statusNotReset, statusMethodsLeft, statusNotConfirmed, batch.StatusNotFound, batch.StatusInvalid,
 	batch.StatusFailed, batch.StatusNotAttempted}
 
 // addClass counts r in its class when it needs action; the caller holds s.mu.
@@ -95,6 +98,11 @@ func (s *Summary) addClass(r batch.Result) {
 	if r.Status.OK() && r.MethodsError != "" {
 		s.addToClass(statusMethodsLeft, r)
 	}
+	if r.Status.OK() && isFalse(r.RiskConfirmed) {
+		x := r
+		x.Blocked, x.Reset = nil, nil
+		s.addToClass(statusNotConfirmed, x)
+	}
 }
 
 // addToClass counts r in class st when st needs action; the caller holds s.mu.
@@ -104,10 +112,13 @@ func (s *Summary) addToClass(st batch.Status, r batch.Result) {
 	}
 	key := string(st)
 	fix := ""
-	if st == batch.StatusDenied || st == statusNotBlocked || st == statusNotReset || st == statusMethodsLeft {
+	if st == batch.StatusDenied || st == statusNotBlocked || st == statusNotReset || st == statusMethodsLeft || st == statusNotConfirmed {
 		switch {
 		case st == statusMethodsLeft:
 			fix = MethodsFix(r)
+		case st == statusNotConfirmed:
+			// Whatever else the row needs, this class's line is about the confirmation.
+			fix = RiskFix(r)
 		case s.fix != nil:
 			fix = s.fix(r)
 		case st == statusNotBlocked:
@@ -191,7 +202,7 @@ func (c *class) fixText(info PrintInfo) string {
 		again = "the --resume command below sends them again"
 	}
 	switch c.status {
-	case batch.StatusDenied, statusNotBlocked, statusNotReset, statusMethodsLeft:
+	case batch.StatusDenied, statusNotBlocked, statusNotReset, statusMethodsLeft, statusNotConfirmed:
 		return c.fix
 	case batch.StatusNotFound:
 		tenants := slices.Sorted(maps.Keys(c.tenants))
@@ -263,8 +274,24 @@ func Fix(a Access, r batch.Result) string {
 		return BlockFix(a, r)
 	case r.Status.OK() && isFalse(r.Reset):
 		return ResetFix(a, r)
+	case r.Status.OK() && isFalse(r.RiskConfirmed):
+		return RiskFix(r)
 	}
 	return ""
+}
+
+// RiskFix says what a row not confirmed compromised needs, from Graph's status for the call
+// (Result.RiskHTTP, never the message): a tenant that refused the call needs Entra ID P2 and the
+// permission; another refusal is Graph's word on those users; a failure that may pass is tried
+// again by --resume.
+func RiskFix(r batch.Result) string {
+	switch {
+	case r.RiskHTTP == http.StatusForbidden:
+		return "the tenant refused to confirm users compromised: Identity Protection needs Entra ID P2 in the tenant and the application permission IdentityRiskyUser.ReadWrite.All; once both are there, confirm these users in the Entra portal (Identity Protection, Risky users) or run again with --resume"
+	case r.RiskHTTP >= 400 && r.RiskHTTP < 500:
+		return "Identity Protection refused the confirmation (risk_confirmed_error has Graph's message): confirm these users in the Entra portal (Identity Protection, Risky users)"
+	}
+	return "the confirmation failed or was not answered (risk_confirmed_error says why): run the same command again with --resume <this report> --report <a new one> to confirm them"
 }
 
 // ResetFix says what a row whose password was not reset needs, from why (Result.Synced and

@@ -101,6 +101,12 @@ func TestFix(t *testing.T) {
 			Reset: ptr(false), ResetHTTP: 400, ResetError: "HTTP 400"}, "password policy"},
 		{"reset failed, words of another class", Access{Plan: batch.Plan{Lookup: true, Reset: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
 			Reset: ptr(false), ResetHTTP: 503, ResetError: "on-premises HTTP 403 complexity"}, "--resume"},
+		{"confirmation refused by the tenant", Access{Plan: batch.Plan{Lookup: true, Confirm: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			RiskConfirmed: ptr(false), RiskHTTP: 403, RiskError: "not confirmed"}, "Entra ID P2 in the tenant and the application permission IdentityRiskyUser.ReadWrite.All"},
+		{"confirmation refused for those users", Access{Plan: batch.Plan{Lookup: true, Confirm: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			RiskConfirmed: ptr(false), RiskHTTP: 400, RiskError: "not confirmed"}, "confirm these users in the Entra portal"},
+		{"confirmation failed, words of another class", Access{Plan: batch.Plan{Lookup: true, Confirm: true, Revoke: true}}, batch.Result{Status: batch.StatusRevoked,
+			RiskConfirmed: ptr(false), RiskError: "not confirmed: giving up after 8 failed attempt(s): HTTP 403 Entra ID P2"}, "--resume"},
 	} {
 		if got := Fix(tc.access, tc.row); !strings.Contains(got, tc.want) {
 			t.Errorf("%s: %q, want it to say %q", tc.name, got, tc.want)

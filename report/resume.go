@@ -161,6 +161,9 @@ func (p *Previous) Done(line int, needDevices bool) bool {
 			return false // a removal not made for a reason that may pass: list the methods again
 		}
 	}
+	if isFalse(r.RiskConfirmed) && !riskRefused(r) {
+		return false // the confirmation failed for a reason that may pass, or never left: try it again
+	}
 	if needDevices {
 		if r.Devices == nil {
 			return false // the listing did not finish
@@ -191,6 +194,19 @@ func isFalse(b *bool) bool { return b != nil && !*b }
 func resetRefused(r batch.Result) bool {
 	e := strings.ToLower(r.ResetError)
 	return strings.Contains(e, "http 4") || strings.Contains(e, "on-premises")
+}
+
+// riskRefused reports whether a row's confirmation was refused for good: the tenant answered
+// 403 (no Entra ID P2, or the permission missing) or 400. Sent again, it would be refused again.
+func riskRefused(r batch.Result) bool {
+	return strings.Contains(strings.ToLower(r.RiskError), "http 4")
+}
+
+// ConfirmDone reports whether the previous report's row for line was confirmed compromised: a
+// resumed run that sends the row again must not confirm it again.
+func (p *Previous) ConfirmDone(line int) bool {
+	r, ok := p.rows[line]
+	return ok && isTrue(r.RiskConfirmed)
 }
 
 // ResetDone reports whether the previous report's row for line had its password reset: a
@@ -431,5 +447,7 @@ func parseRecord(cells []string) (batch.Result, error) {
 	p.field(25, parseText(&r.ResetError))
 	p.field(26, parseCount(&r.MethodsRemoved))
 	p.field(27, parseText(&r.MethodsError))
+	p.field(28, parseBool(&r.RiskConfirmed))
+	p.field(29, parseText(&r.RiskError))
 	return r, p.err
 }

@@ -584,3 +584,27 @@ func TestCountReport(t *testing.T) {
 		t.Errorf("a line reported twice: err = %v", err)
 	}
 }
+
+// TestPreviousConfirm: a row confirmed compromised is done and ConfirmDone; one whose
+// confirmation failed on a fault or never left is sent again (not done); one its tenant refused
+// (403) is done, since sending it again would be refused again.
+func TestPreviousConfirm(t *testing.T) {
+	rows := []batch.Result{
+		{Line: 2, Input: "a@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(true)},
+		{Line: 3, Input: "b@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(false),
+			RiskError: "not confirmed: the tenant refused confirmCompromised (HTTP 403 Forbidden): it needs Entra ID P2"},
+		{Line: 4, Input: "c@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(false),
+			RiskError: "not confirmed: the run stopped before Identity Protection answered"},
+		{Line: 5, Input: "d@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(false),
+			RiskError: "not confirmed: giving up after 8 failed attempt(s): HTTP 503 serviceUnavailable"},
+	}
+	prev, err := OpenPrevious(writeRun(t, rows, nil, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line, want := range map[int][2]bool{2: {true, true}, 3: {true, false}, 4: {false, false}, 5: {false, false}} {
+		if done, confirmed := prev.Done(line, false), prev.ConfirmDone(line); done != want[0] || confirmed != want[1] {
+			t.Errorf("line %d: Done %v ConfirmDone %v, want %v %v", line, done, confirmed, want[0], want[1])
+		}
+	}
+}

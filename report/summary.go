@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -45,9 +46,14 @@ type Summary struct {
 	// --reset-password, from the rows: passwords reset, not reset (rows that otherwise
 	// succeeded), and in a dry run the resets a real run would make.
 	reset, notReset, wouldReset int
-	listed                      bool
-	devicesDisabled             int
-	listFailed                  int // users whose devices Graph would not list
+	// --confirm-compromised, from the rows: users confirmed, not confirmed (rows that otherwise
+	// succeeded), in a dry run those a real run would confirm; and the tenants that refused the
+	// call itself (no Entra ID P2, or no permission), with their users.
+	confirmed, notConfirmed, wouldConfirm int
+	riskDenied                            map[string]int
+	listed                                bool
+	devicesDisabled                       int
+	listFailed                            int // users whose devices Graph would not list
 	// From the devices report's rows, when the caller adds them.
 	deviceOutcomes map[batch.DeviceOutcome]int
 	// --remove-methods-since: the methods report's rows by outcome, when the caller adds them,
@@ -128,6 +134,21 @@ func (s *Summary) Add(r batch.Result) {
 	}
 	if r.WouldReset {
 		s.wouldReset++
+	}
+	switch {
+	case isTrue(r.RiskConfirmed):
+		s.confirmed++
+	case isFalse(r.RiskConfirmed) && r.Status.OK():
+		s.notConfirmed++
+	}
+	if isFalse(r.RiskConfirmed) && r.RiskHTTP == http.StatusForbidden {
+		if s.riskDenied == nil {
+			s.riskDenied = map[string]int{}
+		}
+		s.riskDenied[r.TenantID]++
+	}
+	if r.WouldConfirm {
+		s.wouldConfirm++
 	}
 	if r.Devices != nil {
 		// A row counts the devices of its own user; a machine shared by two listed users is
@@ -266,7 +287,7 @@ func (s *Summary) Failed() int {
 func (s *Summary) AllOK() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.failed == 0 && s.unverified == 0 && s.notBlocked == 0 && s.notReset == 0 && s.devicesLeft() == 0 && s.listFailed == 0 &&
+	return s.failed == 0 && s.unverified == 0 && s.notBlocked == 0 && s.notReset == 0 && s.notConfirmed == 0 && s.devicesLeft() == 0 && s.listFailed == 0 &&
 		s.methodsLeft() == 0
 }
 
@@ -352,6 +373,7 @@ func (s *Summary) Print(w io.Writer, info PrintInfo) error {
 	s.printContainment(p, info, rollback)
 	s.printResets(p, info)
 	s.printMethods(p, info)
+	s.printRisk(p, info)
 
 	if !s.end.IsZero() {
 		elapsed := s.end.Sub(s.start)
@@ -456,6 +478,29 @@ func (s *Summary) printTenants(p func(string, ...any), done, notDone string) {
 			n = "(no tenant)"
 		}
 		p("  %-*s %6d %12d %12d\n", width, n, tc.rows, tc.done, tc.failed)
+	}
+}
+
+// printRisk says what --confirm-compromised did, or in a dry run would do, and names once each
+// tenant that refused the call itself.
+func (s *Summary) printRisk(p func(string, ...any), info PrintInfo) {
+	switch {
+	case info.DryRun && s.wouldConfirm > 0:
+		p("Risk: %s would be confirmed compromised in Identity Protection.\n", users(s.wouldConfirm))
+	case !info.DryRun && s.confirmed+s.notConfirmed > 0:
+		p("Risk: %s confirmed compromised", users(s.confirmed))
+		if s.notConfirmed > 0 {
+			p("; %d not confirmed (see risk_confirmed_error)", s.notConfirmed)
+		}
+		p(".\n")
+	}
+	for _, t := range slices.Sorted(maps.Keys(s.riskDenied)) {
+		name := t
+		if name == "" {
+			name = "the run's tenant"
+		}
+		p("Risk: %s refused confirmCompromised (HTTP 403): %s not confirmed; the tenant needs Entra ID P2 and the app IdentityRiskyUser.ReadWrite.All.\n",
+			name, users(s.riskDenied[t]))
 	}
 }
 
