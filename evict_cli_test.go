@@ -21,9 +21,9 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
 )
 
-// evUsers is a list's tenant: n members, of which user 1 is an admin the app may not reset and
+// evictionUsers is a list's tenant: n members, of which user 1 is an admin the app may not reset and
 // user 2 is synced from AD.
-func evUsers(n int) []graphsim.User {
+func evictionUsers(n int) []graphsim.User {
 	users := graphsim.GenerateUsers(n, 20)
 	for i := range users {
 		users[i].AccountEnabled, users[i].OnPremisesSyncEnabled, users[i].Admin = true, false, false
@@ -34,7 +34,7 @@ func evUsers(n int) []graphsim.User {
 	return users
 }
 
-func evList(t *testing.T, dir string, users []graphsim.User) string {
+func userListFile(t *testing.T, dir string, users []graphsim.User) string {
 	t.Helper()
 	var b strings.Builder
 	b.WriteString("userPrincipalName\n")
@@ -48,8 +48,8 @@ func evList(t *testing.T, dir string, users []graphsim.User) string {
 	return p
 }
 
-// evKinds is a user's journal as "block,reset,revoke".
-func evKinds(sim *graphsim.Server, id string) string {
+// journalKinds is a user's journal as "block,reset,revoke".
+func journalKinds(sim *graphsim.Server, id string) string {
 	var kinds []string
 	for _, ev := range sim.Events(id) {
 		kinds = append(kinds, ev.Kind.String())
@@ -57,8 +57,8 @@ func evKinds(sim *graphsim.Server, id string) string {
 	return strings.Join(kinds, ",")
 }
 
-// evNoPasswords fails when any password graphsim received is in outputs or in any file under dir.
-func evNoPasswords(t *testing.T, sim *graphsim.Server, dir string, outputs ...string) {
+// noPasswords fails when any password graphsim received is in outputs or in any file under dir.
+func noPasswords(t *testing.T, sim *graphsim.Server, dir string, outputs ...string) {
 	t.Helper()
 	pw := sim.Passwords()
 	if len(pw) == 0 {
@@ -96,16 +96,16 @@ func evNoPasswords(t *testing.T, sim *graphsim.Server, dir string, outputs ...st
 // their reasons and make exit 2 (next steps not_reset); no password appears anywhere.
 func TestCLIResetPassword(t *testing.T) {
 	t.Parallel()
-	users := evUsers(40)
+	users := evictionUsers(40)
 	sim, url := startSim(t, graphsim.Config{Seed: 20, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 5 * time.Millisecond}}, users)
 	dir := t.TempDir()
-	input := evList(t, dir, users)
+	input := userListFile(t, dir, users)
 	out := filepath.Join(dir, "report.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--block-sign-in", "--reset-password", "-v", "--log-format", "json")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--block-sign-in", "--reset-password", "-v", "--log-format", "json")...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2 (two passwords not reset)\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	for i, u := range users {
 		r := rows[i+2]
 		want := "block,reset,revoke"
@@ -115,7 +115,7 @@ func TestCLIResetPassword(t *testing.T) {
 		case 2:
 			want = "revoke"
 		}
-		if got := evKinds(sim, u.ID); got != want {
+		if got := journalKinds(sim, u.ID); got != want {
 			t.Errorf("%s: journal %s, want %s", u.UPN, got, want)
 		}
 		if r.Status != batch.StatusRevoked {
@@ -152,7 +152,7 @@ func TestCLIResetPassword(t *testing.T) {
 	if n := len(sim.Passwords()); n != 38 {
 		t.Errorf("graphsim received %d passwords, want 38", n)
 	}
-	evNoPasswords(t, sim, dir, res.stdout, res.stderr)
+	noPasswords(t, sim, dir, res.stdout, res.stderr)
 }
 
 // TestCLIResetPasswordDryRun: validate --reset-password sends no write and says, per row and in
@@ -160,16 +160,16 @@ func TestCLIResetPassword(t *testing.T) {
 // cannot be undone.
 func TestCLIResetPasswordDryRun(t *testing.T) {
 	t.Parallel()
-	users := evUsers(6)
+	users := evictionUsers(6)
 	sim, url := startSim(t, graphsim.Config{Seed: 21}, users)
 	dir := t.TempDir()
-	input := evList(t, dir, users)
+	input := userListFile(t, dir, users)
 	out := filepath.Join(dir, "dry.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, out, "--block-sign-in", "--reset-password")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, out, "--block-sign-in", "--reset-password")...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	for i := range users {
 		r := rows[i+2]
 		want := "password would be reset"
@@ -187,7 +187,7 @@ func TestCLIResetPasswordDryRun(t *testing.T) {
 		t.Errorf("dry-run summary:\n%s", res.stderr)
 	}
 
-	declined := e2eConfirm(t, url, input, filepath.Join(dir, "declined.csv"), "no\n", "--block-sign-in", "--reset-password", "--disable-devices")
+	declined := confirmRevoke(t, url, input, filepath.Join(dir, "declined.csv"), "no\n", "--block-sign-in", "--reset-password", "--disable-devices")
 	for _, want := range []string{"About to BLOCK SIGN-IN, RESET THE PASSWORDS, revoke the sessions and DISABLE THE DEVICES of 6 users",
 		"CANNOT BE UNDONE", "self-service password reset or the helpdesk"} {
 		if !strings.Contains(declined.stderr, want) {
@@ -206,17 +206,17 @@ func TestCLIResetPasswordDryRun(t *testing.T) {
 // other user, the revoke after the reset.
 func TestCLIResetPasswordKillResume(t *testing.T) {
 	t.Parallel()
-	users := evUsers(120)
+	users := evictionUsers(120)
 	dir := t.TempDir()
-	input := evList(t, dir, users)
+	input := userListFile(t, dir, users)
 	var (
 		mu      sync.Mutex
-		child   *relChild
+		child   *childProc
 		revokes atomic.Int64
 		fired   atomic.Bool
 	)
-	rs := relStart(t, graphsim.Config{Seed: 22, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, users,
-		func(rs *relServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
+	rs := serveSimHook(t, graphsim.Config{Seed: 22, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, users,
+		func(rs *simServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
 			if fired.Load() {
 				return false
 			}
@@ -240,17 +240,17 @@ func TestCLIResetPasswordKillResume(t *testing.T) {
 	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
 	childURL, closeChild := rs.separate(t)
 	mu.Lock()
-	child = relStartChild(t, dir, relRevokeArgs(childURL, input, first, "--block-sign-in", "--reset-password")...)
+	child = startChild(t, dir, nil, cliArgs("revoke", childURL, input, first, "--block-sign-in", "--reset-password")...)
 	mu.Unlock()
 	if code := child.wait(t); code != -1 || !fired.Load() {
 		t.Fatalf("first run exited %d (kill fired: %v), want killed\n%s", code, fired.Load(), child.stderr.String())
 	}
 	closeChild()
 	rs.drain()
-	firstRows, _ := relReport(t, first)
+	firstRows, _ := readTornReport(t, first)
 	before := map[string]int{} // resets per user by the killed run
 	for _, u := range users {
-		before[u.ID] = strings.Count(evKinds(rs.sim, u.ID), "reset")
+		before[u.ID] = strings.Count(journalKinds(rs.sim, u.ID), "reset")
 	}
 	recorded := 0
 	for i, u := range users {
@@ -265,19 +265,19 @@ func TestCLIResetPasswordKillResume(t *testing.T) {
 		t.Fatalf("the killed run recorded %d resets: the kill did not land mid-run", recorded)
 	}
 
-	res := runCLI(t, e2eEnv(), "", relRevokeArgs(rs.url, input, second, "--block-sign-in", "--reset-password", "--resume", first)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", rs.url, input, second, "--block-sign-in", "--reset-password", "--resume", first)...)
 	if res.code != exitIncomplete { // the admin and the synced user
 		t.Fatalf("resumed run: exit %d, want 2\n%s", res.code, res.stderr)
 	}
 	rs.drain()
-	rows := e2eReadReport(t, second)
+	rows := readReport(t, second)
 	if len(rows) != len(users) {
 		t.Fatalf("the resumed report has %d rows, want %d", len(rows), len(users))
 	}
 	again := 0
 	for i, u := range users {
 		r := rows[i+2]
-		kinds := evKinds(rs.sim, u.ID)
+		kinds := journalKinds(rs.sim, u.ID)
 		n := strings.Count(kinds, "reset")
 		if fr, ok := firstRows[i+2]; ok && fr.Reset != nil && *fr.Reset && n != 1 {
 			t.Errorf("%s: reset %d times; the killed run's report said it was reset", u.UPN, n)

@@ -1117,41 +1117,8 @@ func noFiles(t testing.TB, dir string) {
 	}
 }
 
-// ---- old names, for evict_cli_test.go only ----
-//
-// evict_cli_test.go is being extended on other branches and is left as it is until they merge;
-// these keep it compiling. Nothing else may use them: delete them when it moves to the names
-// above.
-
-type (
-	relServer = simServer
-	relChild  = childProc
-)
-
-func e2eEnv() map[string]string { return tokenEnv() }
-
-func e2eArgs(cmd, url, input, reportPath string, extra ...string) []string {
-	return cliArgs(cmd, url, input, reportPath, extra...)
-}
-
-func relRevokeArgs(url, input, reportPath string, extra ...string) []string {
-	return cliArgs("revoke", url, input, reportPath, extra...)
-}
-
-func e2eReadReport(t testing.TB, path string) map[int]batch.Result { return readReport(t, path) }
-
-func relReport(t testing.TB, path string) (map[int]batch.Result, int) {
-	return readTornReport(t, path)
-}
-
-func relStart(t testing.TB, cfg graphsim.Config, users []graphsim.User, hook func(*simServer, int64, http.ResponseWriter, *http.Request) bool) *simServer {
+// serveSimHook serves graphsim in process with a hook on each $batch (simOpts.hook): the
+// short form of serveSim for the tests that steer or kill a run from inside an answer.
+func serveSimHook(t testing.TB, cfg graphsim.Config, users []graphsim.User, hook func(*simServer, int64, http.ResponseWriter, *http.Request) bool) *simServer {
 	return serveSim(t, tokenSim(cfg, users), simOpts{hook: hook})
-}
-
-func relStartChild(t testing.TB, dir string, args ...string) *childProc {
-	return startChild(t, dir, nil, args...)
-}
-
-func e2eConfirm(t *testing.T, url, input, out, answer string, extra ...string) cliResult {
-	return confirmRevoke(t, url, input, out, answer, extra...)
 }

@@ -28,7 +28,7 @@ import (
 // age, both mobile phones (new). User 1's new FIDO2 key is its default method, which Graph
 // keeps while its old methods remain.
 func mtUsers(n int, now time.Time) []graphsim.User {
-	users := evUsers(n)
+	users := evictionUsers(n)
 	newer, older := now.Add(-71*time.Hour), now.Add(-73*time.Hour)
 	for i := range users {
 		u := &users[i]
@@ -96,10 +96,10 @@ func TestCLIRemoveMethods(t *testing.T) {
 	users := mtUsers(12, time.Now())
 	sim, url := startSim(t, graphsim.Config{Seed: 30, MethodsPageSize: 3, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 4 * time.Millisecond}}, users)
 	dir := t.TempDir()
-	input := evList(t, dir, users)
+	input := userListFile(t, dir, users)
 
 	dry := filepath.Join(dir, "dry.csv")
-	res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, dry, "--remove-methods-since", "72h")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, dry, "--remove-methods-since", "72h")...)
 	if res.code != exitOK {
 		t.Fatalf("validate: exit %d\n%s", res.code, res.stderr)
 	}
@@ -115,7 +115,7 @@ func TestCLIRemoveMethods(t *testing.T) {
 	would := mtWith(mtMethods(t, report.MethodsPath(dry)), batch.MethodWouldRemove)
 
 	out := filepath.Join(dir, "report.csv")
-	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--block-sign-in", "--reset-password", "--remove-methods-since", "72h")...)
+	res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--block-sign-in", "--reset-password", "--remove-methods-since", "72h")...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2 (user 1's default method)\n%s", res.code, res.stderr)
 	}
@@ -131,7 +131,7 @@ func TestCLIRemoveMethods(t *testing.T) {
 	if len(ms) != 8*len(users) {
 		t.Errorf("%d rows in the methods report, want %d (one per method)", len(ms), 8*len(users))
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	for i, u := range users {
 		r := rows[i+2]
 		want := []string{"auth", "mail", "oath", "pw", "whfb"}
@@ -142,7 +142,7 @@ func TestCLIRemoveMethods(t *testing.T) {
 		if got := mtLeft(sim, u, i); !slices.Equal(got, want) {
 			t.Errorf("%s: methods left %v, want %v", u.UPN, got, want)
 		}
-		if got, w := evKinds(sim, u.ID), "block,reset,"+strings.Repeat("method-remove,", removedN)+"revoke"; got != w {
+		if got, w := journalKinds(sim, u.ID), "block,reset,"+strings.Repeat("method-remove,", removedN)+"revoke"; got != w {
 			t.Errorf("%s: journal %s, want %s", u.UPN, got, w)
 		}
 		if r.Status != batch.StatusRevoked || r.MethodsRemoved == nil || *r.MethodsRemoved != removedN {
@@ -174,7 +174,7 @@ func TestCLIRemoveMethods(t *testing.T) {
 		t.Errorf("graphsim answered %d requests 400, want 2 (the default method, and once more after the others)", st.Statuses[http.StatusBadRequest])
 	}
 
-	declined := e2eConfirm(t, url, input, filepath.Join(dir, "declined.csv"), "no\n", "--remove-methods-since", "2026-01-02T03:04:05Z")
+	declined := confirmRevoke(t, url, input, filepath.Join(dir, "declined.csv"), "no\n", "--remove-methods-since", "2026-01-02T03:04:05Z")
 	for _, want := range []string{"About to REMOVE THE AUTHENTICATION METHODS REGISTERED SINCE 2026-01-02T03:04:05Z and revoke the sessions of 12 users",
 		"CANNOT BE UNDONE", "register it again"} {
 		if !strings.Contains(declined.stderr, want) {
@@ -189,7 +189,7 @@ func TestCLIRemoveMethods(t *testing.T) {
 func TestCLIRemoveMethodsSince(t *testing.T) {
 	t.Parallel()
 	cut := time.Now().Add(-10 * 24 * time.Hour).Truncate(time.Second)
-	users := evUsers(3)
+	users := evictionUsers(3)
 	for i := range users {
 		users[i].Admin, users[i].OnPremisesSyncEnabled = false, false
 		users[i].Methods = []graphsim.Method{
@@ -200,14 +200,14 @@ func TestCLIRemoveMethodsSince(t *testing.T) {
 	}
 	sim, url := startSim(t, graphsim.Config{Seed: 31}, users)
 	dir := t.TempDir()
-	input := evList(t, dir, users)
+	input := userListFile(t, dir, users)
 	for _, bad := range []string{"yesterday", "-72h", "0s", "2026-13-01T00:00:00Z"} {
-		res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, filepath.Join(dir, "bad.csv"), "--remove-methods-since", bad)...)
+		res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, filepath.Join(dir, "bad.csv"), "--remove-methods-since", bad)...)
 		if res.code != exitFailure || !strings.Contains(res.stderr, "RFC 3339") || !strings.Contains(res.stderr, "72h") {
 			t.Errorf("--remove-methods-since %s: exit %d\n%s", bad, res.code, res.stderr)
 		}
 	}
-	res := runCLI(t, e2eEnv(), "", e2eArgs("validate", url, input, filepath.Join(dir, "off.csv"), "--offline", "--remove-methods-since", "72h")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, filepath.Join(dir, "off.csv"), "--offline", "--remove-methods-since", "72h")...)
 	if res.code != exitFailure || !strings.Contains(res.stderr, "--offline sends nothing") {
 		t.Errorf("--offline: exit %d\n%s", res.code, res.stderr)
 	}
@@ -219,7 +219,7 @@ func TestCLIRemoveMethodsSince(t *testing.T) {
 	if err := os.WriteFile(exclude, []byte("upn\n"+users[0].UPN+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res = runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--remove-methods-since", cut.Format(time.RFC3339), "--exclude", exclude)...)
+	res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--remove-methods-since", cut.Format(time.RFC3339), "--exclude", exclude)...)
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
@@ -245,15 +245,15 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 	users := mtUsers(60, time.Now())
 	users[1].DefaultMethod = ""
 	dir := t.TempDir()
-	input := evList(t, dir, users)
+	input := userListFile(t, dir, users)
 	var (
 		mu      sync.Mutex
-		child   *relChild
+		child   *childProc
 		deletes atomic.Int64
 		fired   atomic.Bool
 	)
-	rs := relStart(t, graphsim.Config{Seed: 32, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, users,
-		func(rs *relServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
+	rs := serveSimHook(t, graphsim.Config{Seed: 32, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, users,
+		func(rs *simServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
 			if fired.Load() {
 				return false
 			}
@@ -277,7 +277,7 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
 	childURL, closeChild := rs.separate(t)
 	mu.Lock()
-	child = relStartChild(t, dir, relRevokeArgs(childURL, input, first, "--remove-methods-since", "72h")...)
+	child = startChild(t, dir, nil, cliArgs("revoke", childURL, input, first, "--remove-methods-since", "72h")...)
 	mu.Unlock()
 	if code := child.wait(t); code != -1 || !fired.Load() {
 		t.Fatalf("first run exited %d (kill fired: %v), want killed\n%s", code, fired.Load(), child.stderr.String())
@@ -292,7 +292,7 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 	}
 
 	// A duration on resume would move the cut-off; the summary's command gives the time.
-	res := runCLI(t, e2eEnv(), "", relRevokeArgs(rs.url, input, second, "--remove-methods-since", "72h", "--resume", first)...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", rs.url, input, second, "--remove-methods-since", "72h", "--resume", first)...)
 	if res.code != exitOK {
 		t.Fatalf("resumed run: exit %d\n%s", res.code, res.stderr)
 	}
@@ -301,7 +301,7 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 		t.Errorf("graphsim: %d removals answered 404 (sent again), %d methods removed; want 0 and %d",
 			st.Statuses[http.StatusNotFound], st.MethodDeletes, 3*len(users))
 	}
-	rows := e2eReadReport(t, second)
+	rows := readReport(t, second)
 	ms := mtMethods(t, report.MethodsPath(second))
 	removed := mtWith(ms, batch.MethodRemoved)
 	for _, k := range firstRemoved {
@@ -321,7 +321,7 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 		if got := mtLeft(rs.sim, u, i); !slices.Equal(got, []string{"auth", "mail", "oath", "pw", "whfb"}) {
 			t.Errorf("%s: methods left %v", u.UPN, got)
 		}
-		kinds := evKinds(rs.sim, u.ID)
+		kinds := journalKinds(rs.sim, u.ID)
 		if strings.Count(kinds, "method-remove") != 3 || !strings.HasSuffix(kinds, "revoke") || strings.Index(kinds, "revoke") < strings.LastIndex(kinds, "method-remove") {
 			t.Errorf("%s: journal %s, want three removals, then the revoke", u.UPN, kinds)
 		}
@@ -346,10 +346,10 @@ func TestCLIRemoveMethodsRefused(t *testing.T) {
 	users[4].Failing = http.StatusInternalServerError
 	sim, url := startSim(t, graphsim.Config{Seed: 33, NoMethodsPermission: true}, users)
 	dir := t.TempDir()
-	input := evList(t, dir, users)
+	input := userListFile(t, dir, users)
 	out := filepath.Join(dir, "r.csv")
 	before := time.Now()
-	res := runCLI(t, e2eEnv(), "", e2eArgs("revoke", url, input, out, "--remove-methods-since", "72h", "--max-attempts", "1")...)
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--remove-methods-since", "72h", "--max-attempts", "1")...)
 	after := time.Now()
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2\n%s", res.code, res.stderr)
@@ -362,14 +362,14 @@ func TestCLIRemoveMethodsRefused(t *testing.T) {
 	if !found || err != nil || at.Before(before.Add(-72*time.Hour)) || at.After(after.Add(-72*time.Hour)) {
 		t.Errorf("the retry command names --remove-methods-since %q, want the time 72h before the run started\n%s", retry, res.stderr)
 	}
-	rows := e2eReadReport(t, out)
+	rows := readReport(t, out)
 	users = users[:4]
 	for i, u := range users {
 		r := rows[i+2]
 		if r.Status != batch.StatusRevoked || r.MethodsRemoved != nil || !strings.Contains(r.MethodsError, "HTTP 403") {
 			t.Errorf("%s: %s, methods_removed %v, methods_error %q", u.UPN, r.Status, r.MethodsRemoved, r.MethodsError)
 		}
-		if got := evKinds(sim, u.ID); got != "revoke" {
+		if got := journalKinds(sim, u.ID); got != "revoke" {
 			t.Errorf("%s: journal %s, want the revoke only", u.UPN, got)
 		}
 	}
