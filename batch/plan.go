@@ -243,39 +243,28 @@ const syncedNote = "synced from on-premises AD"
 
 // step is what an item asks of Graph now.
 func (e *engine) step(it *item, id string) Step {
-	s := Step{ID: id, Key: it.row.Key, URL: it.next}
+	s := Step{ID: id, Key: it.row.Key, URL: it.next, Op: stageOps[it.stage]}
 	switch it.stage {
-	case stLookup:
-		s.Op = OpLookup
-	case stVerify:
-		s.Op = OpVerify
-	case stBlock:
-		s.Op = OpBlock
-	case stReset:
-		s.Op = OpResetPassword
-	case stEnable:
-		s.Op = OpEnable
-	case stRevoke:
-		s.Op = OpRevoke
 	case stMethods:
-		s.Op = OpListMethods
 		if s.URL == "" {
 			s.URL = UserPath(it.methodsKey()) + "/authentication/methods"
 		}
 	case stMethod:
-		s.Op, s.URL = OpDeleteMethod, it.mQueue[0].path
-	case stOwned:
-		s.Op = OpOwnedDevices
-	case stRegistered:
-		s.Op = OpRegisteredDevices
+		s.URL = it.mQueue[0].path
 	case stDevice:
-		s.Op = OpDisableDevice
 		if e.cfg.Plan.Enable {
 			s.Op = OpEnableDevice
 		}
 		s.Key = it.dev.ID
 	}
 	return s
+}
+
+// stageOps is the operation each stage asks of Graph (a rollback's device step re-enables).
+var stageOps = [stageCount]Op{
+	stLookup: OpLookup, stVerify: OpVerify, stOwned: OpOwnedDevices, stRegistered: OpRegisteredDevices,
+	stDevice: OpDisableDevice, stBlock: OpBlock, stReset: OpResetPassword, stMethods: OpListMethods,
+	stMethod: OpDeleteMethod, stEnable: OpEnable, stRevoke: OpRevoke,
 }
 
 // change is the intent to record before a write step leaves, if it changes the directory.

@@ -102,3 +102,19 @@ func TestDocNamesTests(t *testing.T) {
 		}
 	}
 }
+
+// TestStageOps: every stage names its own operation. OpRevoke is Op's zero value, so a stage
+// added without an entry in stageOps would revoke instead of doing its step.
+func TestStageOps(t *testing.T) {
+	seen := map[Op]stage{}
+	for s := range stageCount {
+		op := stageOps[s]
+		if op == OpRevoke && s != stRevoke {
+			t.Errorf("stage %s has no operation in stageOps: it would send a revoke", s)
+		}
+		if other, ok := seen[op]; ok {
+			t.Errorf("stages %s and %s both send %s", other, s, op)
+		}
+		seen[op] = s
+	}
+}
