@@ -79,7 +79,13 @@
 //     TestSharedInFlight.
 //   - An envelope its lane's quota holds back goes to a lane that can send it sooner:
 //     TestHandBack.
-//   - Per user, block before reset before revoke: TestContain, TestResetOrder.
+//   - Per user, block before reset before method removals before revoke: TestContain,
+//     TestResetOrder, TestMethodsRemoved.
+//   - Methods are decided once a user's listing is whole: removed exactly those created at or
+//     after the cut-off, never the password, unknown ages kept and counted, mobile after
+//     alternateMobile, a 400 sent again once after the user's other removals:
+//     TestMethodsRemoved; a dry run lists exactly what a real run removes:
+//     TestMethodsDryRunMatches.
 //   - Duplicates are decided by the object a row resolves to, within its tenant:
 //     TestLookup, and package main's duplicate and exclusion tests.
 //   - Every Status has a code in the outcome log: TestOutcomeLogKnowsEveryStatus.
