@@ -10,7 +10,8 @@
 //  2. produce: rows that never reach Graph (invalid, excluded, a tenant no lane reaches,
 //     input duplicates) are written at once; the others become items, each holding one of its
 //     tenant's MaxPending slots, and go to the tenant's queue for their first step's class
-//     (reads: lookup, verify, device listings; writes: device, block, reset, enable, revoke).
+//     (reads: lookup, verify, device and method listings; writes: device, block, reset, method
+//     removal, enable, revoke).
 //  3. schedule (one per tenant and class): packs items into envelopes of up to BatchSize,
 //     later steps and retries first.
 //  4. worker (Concurrency per lane and class): waits until its lane could send (no probe
