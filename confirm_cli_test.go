@@ -17,8 +17,8 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
 )
 
-// cfUsers is a tenant of n enabled cloud users.
-func cfUsers(n int) []graphsim.User {
+// cloudUsers is a tenant of n enabled cloud users.
+func cloudUsers(n int) []graphsim.User {
 	users := graphsim.GenerateUsers(n, 30)
 	for i := range users {
 		users[i].AccountEnabled, users[i].OnPremisesSyncEnabled = true, false
@@ -27,23 +27,8 @@ func cfUsers(n int) []graphsim.User {
 	return users
 }
 
-// cfList writes the users' list to a file in a fresh directory and returns its path.
-func cfList(t *testing.T, users []graphsim.User) string {
-	t.Helper()
-	return writeFile(t, "users.csv", upnList(users))
-}
-
-// cfKinds is a user's journal as "block,revoke,confirm".
-func cfKinds(sim *graphsim.Server, id string) string {
-	var kinds []string
-	for _, ev := range sim.Events(id) {
-		kinds = append(kinds, ev.Kind.String())
-	}
-	return strings.Join(kinds, ",")
-}
-
-// cfPace fails when two confirmCompromised calls reached graphsim within a second.
-func cfPace(t *testing.T, sim *graphsim.Server) {
+// confirmPace fails when two confirmCompromised calls reached graphsim within a second.
+func confirmPace(t *testing.T, sim *graphsim.Server) {
 	t.Helper()
 	calls := sim.RiskCalls()
 	for i := 1; i < len(calls); i++ {
@@ -59,9 +44,9 @@ func cfPace(t *testing.T, sim *graphsim.Server) {
 // user is not confirmed; the summary says so and counts the throttling.
 func TestCLIConfirmCompromised(t *testing.T) {
 	t.Parallel()
-	users := cfUsers(130)
+	users := cloudUsers(130)
 	sim, url := startSim(t, graphsim.Config{Seed: 30, ThrottleConfirms: 1}, users)
-	input := cfList(t, users)
+	input := writeFile(t, "users.csv", upnList(users))
 	out := filepath.Join(filepath.Dir(input), "report.csv")
 	exclude := writeFile(t, "breakglass.csv", "userPrincipalName\n"+users[0].UPN+"\n")
 	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--block-sign-in", "--confirm-compromised", "--exclude", exclude)...)
@@ -72,19 +57,19 @@ func TestCLIConfirmCompromised(t *testing.T) {
 	for i, u := range users {
 		r := rows[i+2]
 		if i == 0 {
-			if r.Status != batch.StatusExcluded || r.RiskConfirmed != nil || cfKinds(sim, u.ID) != "" {
-				t.Errorf("excluded user: %s, risk_confirmed %v, journal %q; want excluded and untouched", r.Status, r.RiskConfirmed, cfKinds(sim, u.ID))
+			if r.Status != batch.StatusExcluded || r.RiskConfirmed != nil || journalKinds(sim, u.ID) != "" {
+				t.Errorf("excluded user: %s, risk_confirmed %v, journal %q; want excluded and untouched", r.Status, r.RiskConfirmed, journalKinds(sim, u.ID))
 			}
 			continue
 		}
 		if r.Status != batch.StatusRevoked || r.RiskConfirmed == nil || !*r.RiskConfirmed || r.RiskError != "" {
 			t.Fatalf("%s: %s risk_confirmed %v %q", u.UPN, r.Status, r.RiskConfirmed, r.RiskError)
 		}
-		if kinds := cfKinds(sim, u.ID); !strings.HasPrefix(kinds, "block") || strings.Count(kinds, "confirm") != 1 || !strings.Contains(kinds, "revoke") {
+		if kinds := journalKinds(sim, u.ID); !strings.HasPrefix(kinds, "block") || strings.Count(kinds, "confirm") != 1 || !strings.Contains(kinds, "revoke") {
 			t.Errorf("%s: journal %s, want blocked, revoked and confirmed once", u.UPN, kinds)
 		}
 	}
-	cfPace(t, sim)
+	confirmPace(t, sim)
 	calls := sim.RiskCalls()
 	// How the users fall into calls depends on how fast their first steps leave (a call waits a
 	// second for more): at most 60 a call, each user in one call that landed.
@@ -112,9 +97,9 @@ func TestCLIConfirmCompromised(t *testing.T) {
 // permission, a not_confirmed next step, exit 2.
 func TestCLIConfirmNoP2(t *testing.T) {
 	t.Parallel()
-	users := cfUsers(70)
+	users := cloudUsers(70)
 	sim, url := startSim(t, graphsim.Config{Seed: 31, NoP2: true}, users)
-	input := cfList(t, users)
+	input := writeFile(t, "users.csv", upnList(users))
 	out := filepath.Join(filepath.Dir(input), "report.csv")
 	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--block-sign-in", "--confirm-compromised")...)
 	if res.code != exitIncomplete {
@@ -126,8 +111,8 @@ func TestCLIConfirmNoP2(t *testing.T) {
 	rows := readReport(t, out)
 	for i, u := range users {
 		r := rows[i+2]
-		if r.Status != batch.StatusRevoked || cfKinds(sim, u.ID) != "block,revoke" {
-			t.Fatalf("%s: %s, journal %s; want blocked and revoked", u.UPN, r.Status, cfKinds(sim, u.ID))
+		if r.Status != batch.StatusRevoked || journalKinds(sim, u.ID) != "block,revoke" {
+			t.Fatalf("%s: %s, journal %s; want blocked and revoked", u.UPN, r.Status, journalKinds(sim, u.ID))
 		}
 		if r.RiskConfirmed == nil || *r.RiskConfirmed || !strings.Contains(r.RiskError, "Entra ID P2") ||
 			!strings.Contains(r.RiskError, "IdentityRiskyUser.ReadWrite.All") {
@@ -147,9 +132,9 @@ func TestCLIConfirmNoP2(t *testing.T) {
 // call; a real run's prompt names the action and says it cannot be undone.
 func TestCLIConfirmDryRun(t *testing.T) {
 	t.Parallel()
-	users := cfUsers(8)
+	users := cloudUsers(8)
 	sim, url := startSim(t, graphsim.Config{Seed: 32}, users)
-	input := cfList(t, users)
+	input := writeFile(t, "users.csv", upnList(users))
 	dir := filepath.Dir(input)
 	out := filepath.Join(dir, "dry.csv")
 	res := runCLI(t, tokenEnv(), "", cliArgs("validate", url, input, out, "--confirm-compromised")...)
@@ -182,8 +167,8 @@ func TestCLIConfirmDryRun(t *testing.T) {
 // user is confirmed.
 func TestCLIConfirmKillResume(t *testing.T) {
 	t.Parallel()
-	users := cfUsers(150)
-	input := cfList(t, users)
+	users := cloudUsers(150)
+	input := writeFile(t, "users.csv", upnList(users))
 	dir := filepath.Dir(input)
 	child := new(childProc)
 	var (
@@ -241,7 +226,7 @@ func TestCLIConfirmKillResume(t *testing.T) {
 	again := 0
 	for i, u := range users {
 		r := rows[i+2]
-		n := strings.Count(cfKinds(rs.sim, u.ID), "confirm")
+		n := strings.Count(journalKinds(rs.sim, u.ID), "confirm")
 		if fr, ok := firstRows[i+2]; ok && fr.RiskConfirmed != nil && *fr.RiskConfirmed && n != 1 {
 			t.Errorf("%s: confirmed %d times; the killed run's report said it was confirmed", u.UPN, n)
 		}

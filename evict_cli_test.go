@@ -34,27 +34,14 @@ func evictionUsers(n int) []graphsim.User {
 	return users
 }
 
+// userListFile writes the users' list (their UPNs) to dir/users.csv and returns its path.
 func userListFile(t *testing.T, dir string, users []graphsim.User) string {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("userPrincipalName\n")
-	for _, u := range users {
-		b.WriteString(u.UPN + "\n")
-	}
 	p := filepath.Join(dir, "users.csv")
-	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(upnList(users)), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// journalKinds is a user's journal as "block,reset,revoke".
-func journalKinds(sim *graphsim.Server, id string) string {
-	var kinds []string
-	for _, ev := range sim.Events(id) {
-		kinds = append(kinds, ev.Kind.String())
-	}
-	return strings.Join(kinds, ",")
 }
 
 // noPasswords fails when any password graphsim received is in outputs or in any file under dir.

@@ -1042,6 +1042,15 @@ func upnList(users []graphsim.User) string {
 	return b.String()
 }
 
+// journalKinds is a user's journal as "block,reset,revoke".
+func journalKinds(sim *graphsim.Server, id string) string {
+	var kinds []string
+	for _, ev := range sim.Events(id) {
+		kinds = append(kinds, ev.Kind.String())
+	}
+	return strings.Join(kinds, ",")
+}
+
 // checkRevoked asserts how many revokes landed for each user.
 func checkRevoked(t testing.TB, sim *graphsim.Server, want map[string]int) {
 	t.Helper()

@@ -23,11 +23,11 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/report"
 )
 
-// mtUsers gives n members methods around 72 hours before now: new ones (71 hours old), old
+// methodUsers gives n members methods around 72 hours before now: new ones (71 hours old), old
 // ones (73 hours), the password (new, never removed), an Authenticator and an email of unknown
 // age, both mobile phones (new). User 1's new FIDO2 key is its default method, which Graph
 // keeps while its old methods remain.
-func mtUsers(n int, now time.Time) []graphsim.User {
+func methodUsers(n int, now time.Time) []graphsim.User {
 	users := evictionUsers(n)
 	newer, older := now.Add(-71*time.Hour), now.Add(-73*time.Hour)
 	for i := range users {
@@ -49,8 +49,8 @@ func mtUsers(n int, now time.Time) []graphsim.User {
 	return users
 }
 
-// mtLeft is what is left of a user's methods, by name without the user's number.
-func mtLeft(sim *graphsim.Server, u graphsim.User, i int) []string {
+// methodsLeft is what is left of a user's methods, by name without the user's number.
+func methodsLeft(sim *graphsim.Server, u graphsim.User, i int) []string {
 	now, _ := sim.User(u.ID)
 	var left []string
 	for _, m := range now.Methods {
@@ -60,7 +60,7 @@ func mtLeft(sim *graphsim.Server, u graphsim.User, i int) []string {
 	return left
 }
 
-func mtMethods(t *testing.T, path string) []batch.MethodResult {
+func readMethodsReport(t *testing.T, path string) []batch.MethodResult {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -74,7 +74,7 @@ func mtMethods(t *testing.T, path string) []batch.MethodResult {
 	return ms
 }
 
-func mtWith(ms []batch.MethodResult, o batch.MethodOutcome) []string {
+func methodsWith(ms []batch.MethodResult, o batch.MethodOutcome) []string {
 	var out []string
 	for _, m := range ms {
 		if m.Outcome == o {
@@ -93,7 +93,7 @@ func mtWith(ms []batch.MethodResult, o batch.MethodOutcome) []string {
 // is a failed row with the hint, a next step and exit 2; the summary counts every outcome.
 func TestCLIRemoveMethods(t *testing.T) {
 	t.Parallel()
-	users := mtUsers(12, time.Now())
+	users := methodUsers(12, time.Now())
 	sim, url := startSim(t, graphsim.Config{Seed: 30, MethodsPageSize: 3, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 4 * time.Millisecond}}, users)
 	dir := t.TempDir()
 	input := userListFile(t, dir, users)
@@ -112,16 +112,16 @@ func TestCLIRemoveMethods(t *testing.T) {
 			t.Errorf("dry-run output lacks %q:\n%s", want, res.stderr)
 		}
 	}
-	would := mtWith(mtMethods(t, report.MethodsPath(dry)), batch.MethodWouldRemove)
+	would := methodsWith(readMethodsReport(t, report.MethodsPath(dry)), batch.MethodWouldRemove)
 
 	out := filepath.Join(dir, "report.csv")
 	res = runCLI(t, tokenEnv(), "", cliArgs("revoke", url, input, out, "--block-sign-in", "--reset-password", "--remove-methods-since", "72h")...)
 	if res.code != exitIncomplete {
 		t.Fatalf("exit %d, want 2 (user 1's default method)\n%s", res.code, res.stderr)
 	}
-	ms := mtMethods(t, report.MethodsPath(out))
-	removed := mtWith(ms, batch.MethodRemoved)
-	failed := mtWith(ms, batch.MethodFailed)
+	ms := readMethodsReport(t, report.MethodsPath(out))
+	removed := methodsWith(ms, batch.MethodRemoved)
+	failed := methodsWith(ms, batch.MethodFailed)
 	if got := slices.Sorted(slices.Values(append(slices.Clone(removed), failed...))); !slices.Equal(got, would) {
 		t.Errorf("the dry run would remove\n%v\nthe real run removed or tried\n%v", would, got)
 	}
@@ -139,7 +139,7 @@ func TestCLIRemoveMethods(t *testing.T) {
 		if i == 1 {
 			want, removedN = []string{"auth", "fido", "mail", "oath", "pw", "whfb"}, 2
 		}
-		if got := mtLeft(sim, u, i); !slices.Equal(got, want) {
+		if got := methodsLeft(sim, u, i); !slices.Equal(got, want) {
 			t.Errorf("%s: methods left %v, want %v", u.UPN, got, want)
 		}
 		if got, w := journalKinds(sim, u.ID), "block,reset,"+strings.Repeat("method-remove,", removedN)+"revoke"; got != w {
@@ -223,12 +223,12 @@ func TestCLIRemoveMethodsSince(t *testing.T) {
 	if res.code != exitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	if got := mtLeft(sim, users[0], 0); len(got) != 3 {
+	if got := methodsLeft(sim, users[0], 0); len(got) != 3 {
 		t.Errorf("the excluded user's methods: %v, want all three", got)
 	}
 	for i, u := range users[1:] {
 		i++
-		if got := mtLeft(sim, u, i); !slices.Equal(got, []string{"before"}) {
+		if got := methodsLeft(sim, u, i); !slices.Equal(got, []string{"before"}) {
 			t.Errorf("%s: methods left %v, want only the one created before the cut-off", u.UPN, got)
 		}
 	}
@@ -242,7 +242,7 @@ func TestCLIRemoveMethodsSince(t *testing.T) {
 // dead run (recorded there as removing) included.
 func TestCLIRemoveMethodsKillResume(t *testing.T) {
 	t.Parallel()
-	users := mtUsers(60, time.Now())
+	users := methodUsers(60, time.Now())
 	users[1].DefaultMethod = ""
 	dir := t.TempDir()
 	input := userListFile(t, dir, users)
@@ -284,9 +284,9 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 	}
 	closeChild()
 	rs.drain()
-	firstMs := mtMethods(t, report.MethodsPath(first))
-	firstRemoved := mtWith(firstMs, batch.MethodRemoved)
-	intents := len(mtWith(firstMs, batch.MethodRemoving))
+	firstMs := readMethodsReport(t, report.MethodsPath(first))
+	firstRemoved := methodsWith(firstMs, batch.MethodRemoved)
+	intents := len(methodsWith(firstMs, batch.MethodRemoving))
 	if len(firstRemoved) == 0 || len(firstRemoved) >= 3*len(users) {
 		t.Fatalf("the killed run recorded %d removals: the kill did not land mid-run", len(firstRemoved))
 	}
@@ -302,8 +302,8 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 			st.Statuses[http.StatusNotFound], st.MethodDeletes, 3*len(users))
 	}
 	rows := readReport(t, second)
-	ms := mtMethods(t, report.MethodsPath(second))
-	removed := mtWith(ms, batch.MethodRemoved)
+	ms := readMethodsReport(t, report.MethodsPath(second))
+	removed := methodsWith(ms, batch.MethodRemoved)
 	for _, k := range firstRemoved {
 		if _, found := slices.BinarySearch(removed, k); !found {
 			t.Errorf("the resumed methods report lost %s, which the killed run removed", k)
@@ -318,7 +318,7 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 		seen[k] = true
 	}
 	for i, u := range users {
-		if got := mtLeft(rs.sim, u, i); !slices.Equal(got, []string{"auth", "mail", "oath", "pw", "whfb"}) {
+		if got := methodsLeft(rs.sim, u, i); !slices.Equal(got, []string{"auth", "mail", "oath", "pw", "whfb"}) {
 			t.Errorf("%s: methods left %v", u.UPN, got)
 		}
 		kinds := journalKinds(rs.sim, u.ID)
@@ -329,9 +329,9 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 			t.Errorf("%s: %s, methods_error %q", u.UPN, r.Status, r.MethodsError)
 		}
 	}
-	if len(removed) != 3*len(users) || len(mtWith(ms, batch.MethodRemoving)) != 0 || len(ms) != 8*len(users) {
+	if len(removed) != 3*len(users) || len(methodsWith(ms, batch.MethodRemoving)) != 0 || len(ms) != 8*len(users) {
 		t.Errorf("the resumed methods report has %d rows, %d removed and %d removing; want %d, %d and none",
-			len(ms), len(removed), len(mtWith(ms, batch.MethodRemoving)), 8*len(users), 3*len(users))
+			len(ms), len(removed), len(methodsWith(ms, batch.MethodRemoving)), 8*len(users), 3*len(users))
 	}
 	t.Logf("killed run recorded %d removals and %d intents", len(firstRemoved), intents)
 }
@@ -342,7 +342,7 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 // cut-off the run resolved from 72h, not the duration, which would have moved it.
 func TestCLIRemoveMethodsRefused(t *testing.T) {
 	t.Parallel()
-	users := mtUsers(5, time.Now())
+	users := methodUsers(5, time.Now())
 	users[4].Failing = http.StatusInternalServerError
 	sim, url := startSim(t, graphsim.Config{Seed: 33, NoMethodsPermission: true}, users)
 	dir := t.TempDir()
