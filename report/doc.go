@@ -28,6 +28,8 @@ type Doc struct {
 	Unverified int                  `json:"unverified"`
 	Guests     int                  `json:"guests"`
 	Blocks     BlocksDoc            `json:"blocks"`
+	Passwords  PasswordsDoc         `json:"passwords"`
+	Risk       RiskDoc              `json:"risk"`
 	Devices    DevicesDoc           `json:"devices"`
 	Methods    MethodsDoc           `json:"methods"`
 	Waits      WaitsDoc             `json:"waits"`
@@ -60,6 +62,20 @@ type BlocksDoc struct {
 	Blocked         int `json:"blocked"`
 	AlreadyDisabled int `json:"already_disabled"`
 	NotBlocked      int `json:"not_blocked"`
+}
+
+// PasswordsDoc is what --reset-password did (Would: a dry run's rows a real run would reset).
+type PasswordsDoc struct {
+	Reset    int `json:"reset"`
+	NotReset int `json:"not_reset"`
+	Would    int `json:"would_reset"`
+}
+
+// RiskDoc is what --confirm-compromised did (Would: a dry run's rows a real run would confirm).
+type RiskDoc struct {
+	Confirmed    int `json:"confirmed"`
+	NotConfirmed int `json:"not_confirmed"`
+	Would        int `json:"would_confirm"`
 }
 
 // DevicesDoc is what --disable-devices (or a rollback's --devices) did.
@@ -130,6 +146,8 @@ func (s *Summary) Fill(d *Doc, info PrintInfo) {
 	}
 	d.Unverified, d.Guests = s.unverified, s.guests
 	d.Blocks = BlocksDoc{Blocked: s.blocked, AlreadyDisabled: s.alreadyDisabled, NotBlocked: s.notBlocked}
+	d.Passwords = PasswordsDoc{Reset: s.reset, NotReset: s.notReset, Would: s.wouldReset}
+	d.Risk = RiskDoc{Confirmed: s.confirmed, NotConfirmed: s.notConfirmed, Would: s.wouldConfirm}
 	outcomes := 0
 	for o, n := range s.deviceOutcomes {
 		d.Devices.Outcomes[string(o)] = n
