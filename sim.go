@@ -54,7 +54,8 @@ const simDemoLabel = "simulated demo tenant (testdata/demo-tenant.csv)"
 // demoWorld is the demo set that --simulate and sim --demo serve: contoso
 // (testdata/demo-tenant.csv: contoso.com, contoso.onmicrosoft.com) and fabrikam
 // (testdata/demo-tenant-fabrikam.csv: fabrikam.com, fabrikam.onmicrosoft.com), each with
-// devices per user and a nested group per department, and three apps consented in both.
+// devices and authentication methods per user and a nested group per department, and three
+// apps consented in both.
 func demoWorld() (graphsim.Config, []graphsim.User, error) {
 	contoso, err := graphsim.ReadUsersCSV(bytes.NewReader(demoTenant))
 	if err != nil {
@@ -64,6 +65,11 @@ func demoWorld() (graphsim.Config, []graphsim.User, error) {
 	if err != nil {
 		return graphsim.Config{}, nil, fmt.Errorf("demo tenant fabrikam: %w", err)
 	}
+	// Dated from now: the simulated clock starts at the wall clock's time, so that
+	// --remove-methods-since 72h finds the methods registered in the last two days.
+	now := time.Now()
+	graphsim.GiveMethods(contoso, 1, now)
+	graphsim.GiveMethods(fabrikam, 2, now)
 	cfg := graphsim.Config{
 		TenantID:      simTenantID,
 		TenantDomains: []string{"contoso.com", "contoso.onmicrosoft.com"},

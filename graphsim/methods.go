@@ -3,6 +3,7 @@ package graphsim
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
@@ -162,4 +163,48 @@ func (s *Server) deleteMethod(d *directory, r route, u *User, now time.Time) (in
 	s.stats.MethodDeletes++
 	s.recordUser(d, u, EventMethodRemove, now)
 	return http.StatusNoContent, "", ""
+}
+
+// GiveMethods gives each user the authentication methods a real tenant's users have,
+// deterministically from seed, dated from now: the password (no createdDateTime, as Graph lists
+// it), often a mobile phone and an email (Graph gives them no date either), an Authenticator
+// app undated or registered long ago, sometimes a FIDO2 key or an OATH token months old, and,
+// for about one user in five, a method registered in the last two days: what an attacker who
+// held the password leaves behind, and what --remove-methods-since 72h removes.
+func GiveMethods(users []User, seed int64, now time.Time) {
+	rng := rand.New(rand.NewPCG(uint64(seed), 0x3c6ef372fe94f82b))
+	days := func(lo, hi int) time.Time {
+		return now.Add(-time.Duration(lo+rng.IntN(hi-lo+1)) * 24 * time.Hour).Truncate(time.Second)
+	}
+	for i := range users {
+		u := &users[i]
+		add := func(m Method) {
+			m.ID = randomGUID(rng)
+			u.Methods = append(u.Methods, m)
+		}
+		add(Method{Type: "password"})
+		if rng.IntN(2) == 0 {
+			add(Method{Type: "phone", PhoneType: "mobile", DisplayName: fmt.Sprintf("+1 425 555 %04d", rng.IntN(10000))})
+		}
+		if rng.IntN(3) == 0 {
+			add(Method{Type: "email", DisplayName: strings.Split(u.UPN, "@")[0] + "@outlook.com"})
+		}
+		switch rng.IntN(3) {
+		case 0:
+			add(Method{Type: "microsoftAuthenticator", DisplayName: "Pixel 8"})
+		case 1:
+			add(Method{Type: "microsoftAuthenticator", DisplayName: "iPhone 14", Created: days(90, 400)})
+		}
+		if rng.IntN(4) == 0 {
+			add(Method{Type: "fido2", DisplayName: "YubiKey 5 NFC", Created: days(60, 500)})
+		}
+		if rng.IntN(5) == 0 {
+			add(Method{Type: "softwareOath", Created: days(30, 300)})
+		}
+		if rng.IntN(5) == 0 {
+			// The attacker's: registered hours ago, on a device the user never had.
+			add(Method{Type: "microsoftAuthenticator", DisplayName: "SM-A146P",
+				Created: now.Add(-time.Duration(2+rng.IntN(44)) * time.Hour).Truncate(time.Second)})
+		}
+	}
 }
