@@ -63,6 +63,8 @@ func (s *Server) State() State {
 		}
 		for i, u := range d.users {
 			t.Users[i] = *u
+			// A removal changes the live slice in place; the state is saved outside the lock.
+			t.Users[i].Methods = slices.Clone(u.Methods)
 		}
 		for _, dv := range d.devices {
 			c := *dv
