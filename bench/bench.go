@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/http"
 	"runtime/metrics"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,6 +47,9 @@ type Scenario struct {
 	Faults graphsim.Faults
 	// Block also blocks sign-in before each revoke (revoke --block-sign-in): two writes a user.
 	Block bool
+	// Reset also resets each user's password between the block and the revoke (revoke
+	// --reset-password): one more write a user.
+	Reset bool
 	// Confirm also confirms every user compromised (revoke --confirm-compromised): Identity
 	// Protection's one call a second per tenant, up to 60 users a call, beside the writes.
 	Confirm bool
@@ -139,7 +143,10 @@ func (r Result) Ratio() float64 {
 func (s Scenario) Floor() time.Duration {
 	writes := s.Users
 	if s.Block {
-		writes *= 2
+		writes += s.Users
+	}
+	if s.Reset {
+		writes += s.Users
 	}
 	return s.withRisk(FloorShaped(writes, s.Quota, s.Competing, s.QuotaScale, s.Shape.Pair))
 }
@@ -285,8 +292,8 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 	stopMem := sampleHeap(s.MemEvery)
 	begin, realBegin := clock.Now(), time.Now()
 	cfg := batch.Config{Clock: clock}
-	if s.Block || s.Confirm {
-		cfg.Plan = batch.Plan{Lookup: true, Block: s.Block, Confirm: s.Confirm, Revoke: true}
+	if s.Block || s.Reset || s.Confirm {
+		cfg.Plan = batch.Plan{Lookup: true, Block: s.Block, Reset: s.Reset, Confirm: s.Confirm, Revoke: true}
 	}
 	est, err := batch.Run(ctx, cfg, &userSource{users: users}, client, sink)
 	emulated, real := clock.Now().Sub(begin), time.Since(realBegin)
@@ -311,14 +318,22 @@ func RunEngine(ctx context.Context, s Scenario) (Result, error) {
 		if s.Confirm && !confirmed[u.ID] {
 			lost++ // to be confirmed compromised, and not
 		}
+		if s.Reset && !u.OnPremisesSyncEnabled && !slices.ContainsFunc(srv.Events(u.ID), func(ev graphsim.Event) bool {
+			return ev.Kind == graphsim.EventReset
+		}) {
+			lost++ // a password to be reset, and not
+		}
 	}
 	floor := s.Floor()
-	if s.Block {
-		// Users already disabled, or synced from on-premises AD, are not PATCHed: the floor is
-		// that of the writes the list really needs.
+	if s.Block || s.Reset {
+		// Users already disabled are not blocked, users synced from on-premises AD neither
+		// blocked nor reset: the floor is that of the writes the list really needs.
 		writes := len(users)
 		for _, u := range users {
-			if u.AccountEnabled && !u.OnPremisesSyncEnabled {
+			if s.Block && u.AccountEnabled && !u.OnPremisesSyncEnabled {
+				writes++
+			}
+			if s.Reset && !u.OnPremisesSyncEnabled {
 				writes++
 			}
 		}

@@ -185,6 +185,15 @@ func TestBlockSignIn(t *testing.T) {
 	})
 }
 
+// TestResetPassword: with --block-sign-in --reset-password every user costs three writes (the
+// block, the password, then the revoke), and the engine keeps to the quota's floor for them.
+func TestResetPassword(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		checkRun(t, runEngine(t, Scenario{Name: "block and reset", Users: 4000, Quota: graphsim.QuotaTokenBucket, Block: true, Reset: true,
+			LatencyMin: 50 * time.Millisecond, LatencyMax: 200 * time.Millisecond, Seed: 8, Clock: graphsim.RealClock}), 1.10, 0.02)
+	})
+}
+
 // TestFaultsOnASmallQuota: server errors on top of a quota a fifth of the documented one, which
 // the engine is not told about. 503s come with a Retry-After and are waited out like 429s, so
 // nobody fails for them, and every user is revoked once.

@@ -2,7 +2,13 @@
 
 package bench
 
-import "testing"
+import (
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/bulkrevoke/bulkrevoke/graphsim"
+)
 
 // TestLanesLarge runs the lane cells that only bind past Graph's larger quotas, so they need
 // tens of thousands of users: six apps against the tenant's 18,000 per 5 min, one app against its
@@ -23,4 +29,21 @@ func TestLanesLarge(t *testing.T) {
 		{"twenty tenants, the app-wide quota at half", LaneScenario{Apps: 1, Tenants: 20, UsersPerTenant: 2000, Shape: appHalf}, 1.10, 0.03},
 		{"five tenants, an app-wide bucket of 500 + 40/s", LaneScenario{Apps: 1, Tenants: 5, UsersPerTenant: 2000, Shape: app500}, 1.10, 0.03},
 	})
+}
+
+// TestEvictionLarge runs issue 20's cells at their size, 10,000 users: --block-sign-in
+// --reset-password (three writes a user) within 1.10x of the write floor, and with
+// --confirm-compromised added within 1.10x of the larger of the write floor and Identity
+// Protection's.
+func TestEvictionLarge(t *testing.T) {
+	for _, confirm := range []bool{false, true} {
+		t.Run(map[bool]string{false: "block and reset", true: "block, reset and confirm"}[confirm], func(t *testing.T) {
+			t.Parallel()
+			synctest.Test(t, func(t *testing.T) {
+				checkRun(t, runEngine(t, Scenario{Name: "eviction", Users: 10000, Quota: graphsim.QuotaTokenBucket,
+					Block: true, Reset: true, Confirm: confirm,
+					LatencyMin: 50 * time.Millisecond, LatencyMax: 200 * time.Millisecond, Seed: 9, Clock: graphsim.RealClock}), 1.10, 0.02)
+			})
+		})
+	}
 }
