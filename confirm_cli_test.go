@@ -4,7 +4,6 @@ package main
 // graphsim over loopback HTTP.
 
 import (
-	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,16 +15,6 @@ import (
 	"github.com/bulkrevoke/bulkrevoke/batch"
 	"github.com/bulkrevoke/bulkrevoke/graphsim"
 )
-
-// cloudUsers is a tenant of n enabled cloud users.
-func cloudUsers(n int) []graphsim.User {
-	users := graphsim.GenerateUsers(n, 30)
-	for i := range users {
-		users[i].AccountEnabled, users[i].OnPremisesSyncEnabled = true, false
-		users[i].UPN = fmt.Sprintf("risky%03d@contoso.onmicrosoft.com", i)
-	}
-	return users
-}
 
 // confirmPace fails when two confirmCompromised calls reached graphsim within a second.
 func confirmPace(t *testing.T, sim *graphsim.Server) {
@@ -44,7 +33,7 @@ func confirmPace(t *testing.T, sim *graphsim.Server) {
 // user is not confirmed; the summary says so and counts the throttling.
 func TestCLIConfirmCompromised(t *testing.T) {
 	t.Parallel()
-	users := cloudUsers(130)
+	users := cloudUsers(130, 30, "risky")
 	sim, url := startSim(t, graphsim.Config{Seed: 30, ThrottleConfirms: 1}, users)
 	input := writeFile(t, "users.csv", upnList(users))
 	out := filepath.Join(filepath.Dir(input), "report.csv")
@@ -97,7 +86,7 @@ func TestCLIConfirmCompromised(t *testing.T) {
 // permission, a not_confirmed next step, exit 2.
 func TestCLIConfirmNoP2(t *testing.T) {
 	t.Parallel()
-	users := cloudUsers(70)
+	users := cloudUsers(70, 30, "risky")
 	sim, url := startSim(t, graphsim.Config{Seed: 31, NoP2: true}, users)
 	input := writeFile(t, "users.csv", upnList(users))
 	out := filepath.Join(filepath.Dir(input), "report.csv")
@@ -132,7 +121,7 @@ func TestCLIConfirmNoP2(t *testing.T) {
 // call; a real run's prompt names the action and says it cannot be undone.
 func TestCLIConfirmDryRun(t *testing.T) {
 	t.Parallel()
-	users := cloudUsers(8)
+	users := cloudUsers(8, 30, "risky")
 	sim, url := startSim(t, graphsim.Config{Seed: 32}, users)
 	input := writeFile(t, "users.csv", upnList(users))
 	dir := filepath.Dir(input)
@@ -167,7 +156,7 @@ func TestCLIConfirmDryRun(t *testing.T) {
 // user is confirmed.
 func TestCLIConfirmKillResume(t *testing.T) {
 	t.Parallel()
-	users := cloudUsers(150)
+	users := cloudUsers(150, 30, "risky")
 	input := writeFile(t, "users.csv", upnList(users))
 	dir := filepath.Dir(input)
 	child := new(childProc)

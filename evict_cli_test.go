@@ -5,15 +5,9 @@ package main
 
 import (
 	"bytes"
-	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,10 +18,9 @@ import (
 // evictionUsers is a list's tenant: n members, of which user 1 is an admin the app may not reset and
 // user 2 is synced from AD.
 func evictionUsers(n int) []graphsim.User {
-	users := graphsim.GenerateUsers(n, 20)
+	users := cloudUsers(n, 20, "user")
 	for i := range users {
-		users[i].AccountEnabled, users[i].OnPremisesSyncEnabled, users[i].Admin = true, false, false
-		users[i].UPN = fmt.Sprintf("user%03d@contoso.onmicrosoft.com", i)
+		users[i].Admin = false
 	}
 	users[1].Admin = true
 	users[2].OnPremisesSyncEnabled = true
@@ -196,44 +189,11 @@ func TestCLIResetPasswordKillResume(t *testing.T) {
 	users := evictionUsers(120)
 	dir := t.TempDir()
 	input := userListFile(t, dir, users)
-	var (
-		mu      sync.Mutex
-		child   *childProc
-		revokes atomic.Int64
-		fired   atomic.Bool
-	)
-	rs := serveSimHook(t, graphsim.Config{Seed: 22, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, users,
-		func(rs *simServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
-			if fired.Load() {
-				return false
-			}
-			body, err := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			if err != nil {
-				return false
-			}
-			n := int64(bytes.Count(body, []byte("revokeSignInSessions")))
-			if n == 0 || revokes.Add(n) < 40 || !fired.CompareAndSwap(false, true) {
-				return false
-			}
-			// Graph does the work; the answer dies with the process.
-			rs.sim.ServeHTTP(httptest.NewRecorder(), r)
-			mu.Lock()
-			c := child
-			mu.Unlock()
-			c.signal(os.Kill)
-			return true
-		})
 	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
-	childURL, closeChild := rs.separate(t)
-	mu.Lock()
-	child = startChild(t, dir, nil, cliArgs("revoke", childURL, input, first, "--block-sign-in", "--reset-password")...)
-	mu.Unlock()
-	if code := child.wait(t); code != -1 || !fired.Load() {
-		t.Fatalf("first run exited %d (kill fired: %v), want killed\n%s", code, fired.Load(), child.stderr.String())
-	}
-	closeChild()
-	rs.drain()
+	rs := killAfterCount(t, graphsim.Config{Seed: 22, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, users,
+		dir, "revokeSignInSessions", 40, func(url string) []string {
+			return cliArgs("revoke", url, input, first, "--block-sign-in", "--reset-password")
+		})
 	firstRows, _ := readTornReport(t, first)
 	before := map[string]int{} // resets per user by the killed run
 	for _, u := range users {

@@ -1126,6 +1126,62 @@ func noFiles(t testing.TB, dir string) {
 	}
 }
 
+// cloudUsers is a tenant of n enabled cloud users (none synced from AD) generated from seed,
+// named prefix000@contoso.onmicrosoft.com, prefix001@..., in order.
+func cloudUsers(n int, seed int64, prefix string) []graphsim.User {
+	users := graphsim.GenerateUsers(n, seed)
+	for i := range users {
+		users[i].AccountEnabled, users[i].OnPremisesSyncEnabled = true, false
+		users[i].UPN = fmt.Sprintf("%s%03d@contoso.onmicrosoft.com", prefix, i)
+	}
+	return users
+}
+
+// killAfterCount starts the command (args(url) against graphsim serving users) as a child in
+// dir and kills it (SIGKILL) right after Graph carried out the $batch request that brought
+// the count of marker in the requests' bodies to n: Graph made the changes, and their answer
+// dies with the process. It fails unless the child died so, and returns the server, drained,
+// for the resumed run.
+func killAfterCount(t *testing.T, cfg graphsim.Config, users []graphsim.User, dir, marker string, n int64, args func(url string) []string) *simServer {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		child *childProc
+		seen  atomic.Int64
+		fired atomic.Bool
+	)
+	rs := serveSimHook(t, cfg, users, func(rs *simServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
+		if fired.Load() {
+			return false
+		}
+		body, err := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if err != nil {
+			return false
+		}
+		k := int64(bytes.Count(body, []byte(marker)))
+		if k == 0 || seen.Add(k) < n || !fired.CompareAndSwap(false, true) {
+			return false
+		}
+		rs.sim.ServeHTTP(httptest.NewRecorder(), r)
+		mu.Lock()
+		c := child
+		mu.Unlock()
+		c.signal(os.Kill)
+		return true
+	})
+	childURL, closeChild := rs.separate(t)
+	mu.Lock()
+	child = startChild(t, dir, nil, args(childURL)...)
+	mu.Unlock()
+	if code := child.wait(t); code != -1 || !fired.Load() {
+		t.Fatalf("first run exited %d (kill fired: %v), want killed\n%s", code, fired.Load(), child.stderr.String())
+	}
+	closeChild()
+	rs.drain()
+	return rs
+}
+
 // serveSimHook serves graphsim in process with a hook on each $batch (simOpts.hook): the
 // short form of serveSim for the tests that steer or kill a run from inside an answer.
 func serveSimHook(t testing.TB, cfg graphsim.Config, users []graphsim.User, hook func(*simServer, int64, http.ResponseWriter, *http.Request) bool) *simServer {

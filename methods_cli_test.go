@@ -4,17 +4,12 @@ package main
 // graphsim over loopback HTTP.
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -246,44 +241,11 @@ func TestCLIRemoveMethodsKillResume(t *testing.T) {
 	users[1].DefaultMethod = ""
 	dir := t.TempDir()
 	input := userListFile(t, dir, users)
-	var (
-		mu      sync.Mutex
-		child   *childProc
-		deletes atomic.Int64
-		fired   atomic.Bool
-	)
-	rs := serveSimHook(t, graphsim.Config{Seed: 32, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, users,
-		func(rs *simServer, _ int64, w http.ResponseWriter, r *http.Request) bool {
-			if fired.Load() {
-				return false
-			}
-			body, err := io.ReadAll(r.Body)
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			if err != nil {
-				return false
-			}
-			n := int64(bytes.Count(body, []byte(`"DELETE"`)))
-			if n == 0 || deletes.Add(n) < 40 || !fired.CompareAndSwap(false, true) {
-				return false
-			}
-			// Graph does the work; the answer dies with the process.
-			rs.sim.ServeHTTP(httptest.NewRecorder(), r)
-			mu.Lock()
-			c := child
-			mu.Unlock()
-			c.signal(os.Kill)
-			return true
-		})
 	first, second := filepath.Join(dir, "first.csv"), filepath.Join(dir, "second.csv")
-	childURL, closeChild := rs.separate(t)
-	mu.Lock()
-	child = startChild(t, dir, nil, cliArgs("revoke", childURL, input, first, "--remove-methods-since", "72h")...)
-	mu.Unlock()
-	if code := child.wait(t); code != -1 || !fired.Load() {
-		t.Fatalf("first run exited %d (kill fired: %v), want killed\n%s", code, fired.Load(), child.stderr.String())
-	}
-	closeChild()
-	rs.drain()
+	rs := killAfterCount(t, graphsim.Config{Seed: 32, Latency: graphsim.Uniform{Min: time.Millisecond, Max: 8 * time.Millisecond}}, users,
+		dir, `"DELETE"`, 40, func(url string) []string {
+			return cliArgs("revoke", url, input, first, "--remove-methods-since", "72h")
+		})
 	firstMs := readMethodsReport(t, report.MethodsPath(first))
 	firstRemoved := methodsWith(firstMs, batch.MethodRemoved)
 	intents := len(methodsWith(firstMs, batch.MethodRemoving))
