@@ -184,6 +184,24 @@ func generated(n int) ([]graphsim.User, []batch.Row) {
 
 // runSim runs the engine against graphsim inside a synctest bubble, through graphsim's
 // in-memory transport, so that minutes of quota windows and Retry-After pass in milliseconds.
+// upnRows is a list of the users by userPrincipalName, one row each from line 2.
+func upnRows(users []graphsim.User) []batch.Row {
+	inputs := make([]string, len(users))
+	for i, u := range users {
+		inputs[i] = u.UPN
+	}
+	return rowsOf(inputs...)
+}
+
+// eventKinds is what landed on an object in graphsim, in order: "block,reset,revoke".
+func eventKinds(sim *graphsim.Server, id string) string {
+	var kinds []string
+	for _, ev := range sim.Events(id) {
+		kinds = append(kinds, ev.Kind.String())
+	}
+	return strings.Join(kinds, ",")
+}
+
 func runSim(t *testing.T, cfg graphsim.Config, users []graphsim.User, rows []batch.Row, ecfg batch.Config) (*graphsim.Server, *collector, batch.Stats, error) {
 	t.Helper()
 	cfg.Token = token

@@ -33,17 +33,13 @@ func evictTenant(n int) []graphsim.User {
 func TestResetOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		users := evictTenant(200)
-		inputs := make([]string, len(users))
-		for i, u := range users {
-			inputs[i] = u.UPN
-		}
 		sim := graphsim.New(graphsim.Config{Token: token, Seed: 5, FractionalRetryAfter: true,
 			Latency: graphsim.Uniform{Min: 20 * time.Millisecond, Max: 60 * time.Millisecond}}, users)
 		var logs bytes.Buffer
 		sink := newCollector(t)
 		cfg := batch.Config{Plan: batch.Plan{Lookup: true, Block: true, Reset: true, Revoke: true},
 			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-		if _, err := batch.Run(t.Context(), cfg, batch.Rows(rowsOf(inputs...)), client(t, "http://localhost", sim.Transport()), sink); err != nil {
+		if _, err := batch.Run(t.Context(), cfg, batch.Rows(upnRows(users)), client(t, "http://localhost", sim.Transport()), sink); err != nil {
 			t.Fatal(err)
 		}
 		resets := 0
@@ -52,11 +48,8 @@ func TestResetOrder(t *testing.T) {
 			if r.Status != batch.StatusRevoked {
 				t.Errorf("%s: %s %s, want revoked", u.UPN, r.Status, r.Message)
 			}
-			var kinds []string
-			for _, ev := range sim.Events(u.ID) {
-				kinds = append(kinds, ev.Kind.String())
-			}
-			got := strings.Join(kinds, ",")
+			kinds := eventKinds(sim, u.ID)
+			got := kinds
 			want := "block,reset,revoke"
 			switch i {
 			case 3:
@@ -127,7 +120,7 @@ func TestResetRefused(t *testing.T) {
 				sim := graphsim.New(cfg, users)
 				sink := newCollector(t)
 				plan := batch.Plan{Lookup: true, Reset: true, Revoke: true}
-				if _, err := batch.Run(t.Context(), batch.Config{Plan: plan}, batch.Rows(rowsOf(inputs...)), client(t, "http://localhost", sim.Transport()), sink); err != nil {
+				if _, err := batch.Run(t.Context(), batch.Config{Plan: plan}, batch.Rows(upnRows(users)), client(t, "http://localhost", sim.Transport()), sink); err != nil {
 					t.Fatal(err)
 				}
 				for i, u := range users {
@@ -153,11 +146,7 @@ func TestResetRefused(t *testing.T) {
 func TestResetResumed(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		users := evictTenant(10)
-		var inputs []string
-		for _, u := range users {
-			inputs = append(inputs, u.UPN)
-		}
-		rows := rowsOf(inputs...)
+		rows := upnRows(users)
 		rows[0].ResetDone, rows[1].ResetDone = true, true
 		sim := graphsim.New(graphsim.Config{Token: token}, users)
 		sink := newCollector(t)
@@ -167,11 +156,8 @@ func TestResetResumed(t *testing.T) {
 		}
 		for i, u := range users[:2] {
 			r := sink.byLine[i+2]
-			var kinds []string
-			for _, ev := range sim.Events(u.ID) {
-				kinds = append(kinds, ev.Kind.String())
-			}
-			if strings.Join(kinds, ",") != "block,revoke" || r.Reset == nil || !*r.Reset || !strings.Contains(r.Note, "reset by the run being resumed") {
+			kinds := eventKinds(sim, u.ID)
+			if kinds != "block,revoke" || r.Reset == nil || !*r.Reset || !strings.Contains(r.Note, "reset by the run being resumed") {
 				t.Errorf("%s: journal %v reset=%v note=%q; want block,revoke, reset by the run being resumed", u.UPN, kinds, r.Reset, r.Note)
 			}
 		}
@@ -185,14 +171,10 @@ func TestResetResumed(t *testing.T) {
 func TestResetDryRun(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		users := evictTenant(10)
-		var inputs []string
-		for _, u := range users {
-			inputs = append(inputs, u.UPN)
-		}
 		sim := graphsim.New(graphsim.Config{Token: token}, users)
 		sink := newCollector(t)
 		plan := batch.Plan{Lookup: true, Block: true, Reset: true, Revoke: true, DryRun: true}
-		if _, err := batch.Run(t.Context(), batch.Config{Plan: plan}, batch.Rows(rowsOf(inputs...)), client(t, "http://localhost", sim.Transport()), sink); err != nil {
+		if _, err := batch.Run(t.Context(), batch.Config{Plan: plan}, batch.Rows(upnRows(users)), client(t, "http://localhost", sim.Transport()), sink); err != nil {
 			t.Fatal(err)
 		}
 		would := 0

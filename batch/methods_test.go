@@ -90,15 +90,11 @@ func methodsTenant(n int, cut time.Time) []graphsim.User {
 }
 
 func methodsRun(t *testing.T, users []graphsim.User, cut time.Time, dry bool) (*graphsim.Server, *collector, *methodCollector) {
-	inputs := make([]string, len(users))
-	for i, u := range users {
-		inputs[i] = u.UPN
-	}
 	sim := graphsim.New(graphsim.Config{Token: token, Seed: 9, MethodsPageSize: 3,
 		Latency: graphsim.Uniform{Min: 20 * time.Millisecond, Max: 60 * time.Millisecond}}, users)
 	sink, ms := newCollector(t), newMethodCollector(t)
 	cfg := batch.Config{Plan: batch.Plan{Lookup: true, Methods: true, Revoke: true, DryRun: dry}, MethodsSince: cut, Methods: ms}
-	if _, err := batch.Run(t.Context(), cfg, batch.Rows(rowsOf(inputs...)), client(t, "http://localhost", sim.Transport()), sink); err != nil {
+	if _, err := batch.Run(t.Context(), cfg, batch.Rows(upnRows(users)), client(t, "http://localhost", sim.Transport()), sink); err != nil {
 		t.Fatal(err)
 	}
 	return sim, sink, ms
@@ -152,11 +148,8 @@ func TestMethodsRemoved(t *testing.T) {
 			if failed != (r.MethodsError != "") {
 				t.Errorf("%s (user %d): methods error %q", u.UPN, i, r.MethodsError)
 			}
-			var kinds []string
-			for _, ev := range sim.Events(u.ID) {
-				kinds = append(kinds, ev.Kind.String())
-			}
-			if got, wantJ := strings.Join(kinds, ","), strings.Repeat("method-remove,", removed)+"revoke"; got != wantJ {
+			kinds := eventKinds(sim, u.ID)
+			if got, wantJ := kinds, strings.Repeat("method-remove,", removed)+"revoke"; got != wantJ {
 				t.Errorf("%s (user %d): journal %s, want %s", u.UPN, i, got, wantJ)
 			}
 			if i%7 == 1 {

@@ -78,12 +78,9 @@ func TestConfirmCalls(t *testing.T) {
 			if r.Status != batch.StatusRevoked || r.RiskConfirmed == nil || !*r.RiskConfirmed || r.RiskError != "" {
 				t.Fatalf("%s: %s risk_confirmed %v %q, want revoked and confirmed", u.UPN, r.Status, r.RiskConfirmed, r.RiskError)
 			}
-			var kinds []string
-			for _, ev := range sim.Events(u.ID) {
-				kinds = append(kinds, ev.Kind.String())
-			}
+			kinds := eventKinds(sim, u.ID)
 			// The revokes all land before the first call gets through the 429s.
-			if got := strings.Join(kinds, ","); got != "revoke,confirm" {
+			if got := kinds; got != "revoke,confirm" {
 				t.Fatalf("%s: journal %s, want revoke,confirm (the revoke not held back by a throttled confirmation)", u.UPN, got)
 			}
 		}
