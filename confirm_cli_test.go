@@ -203,15 +203,7 @@ func TestCLIConfirmKillResume(t *testing.T) {
 		t.Errorf("the killed run recorded %d confirmations of the %d Graph had answered a second before: rows that waited for an answer must be on disk before the next call", recorded, answered.Load())
 	}
 
-	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", rs.url, input, second, "--confirm-compromised", "--resume", first)...)
-	if res.code != exitOK {
-		t.Fatalf("resumed run: exit %d\n%s", res.code, res.stderr)
-	}
-	rs.drain()
-	rows := readReport(t, second)
-	if len(rows) != len(users) {
-		t.Fatalf("the resumed report has %d rows, want %d", len(rows), len(users))
-	}
+	rows := resumeRun(t, rs, input, first, second, exitOK, len(users), "--confirm-compromised")
 	again := 0
 	for i, u := range users {
 		r := rows[i+2]

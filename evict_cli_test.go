@@ -212,15 +212,8 @@ func TestCLIResetPasswordKillResume(t *testing.T) {
 		t.Fatalf("the killed run recorded %d resets: the kill did not land mid-run", recorded)
 	}
 
-	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", rs.url, input, second, "--block-sign-in", "--reset-password", "--resume", first)...)
-	if res.code != exitIncomplete { // the admin and the synced user
-		t.Fatalf("resumed run: exit %d, want 2\n%s", res.code, res.stderr)
-	}
-	rs.drain()
-	rows := readReport(t, second)
-	if len(rows) != len(users) {
-		t.Fatalf("the resumed report has %d rows, want %d", len(rows), len(users))
-	}
+	// Exit 2: the admin and the synced user are not reset.
+	rows := resumeRun(t, rs, input, first, second, exitIncomplete, len(users), "--block-sign-in", "--reset-password")
 	again := 0
 	for i, u := range users {
 		r := rows[i+2]

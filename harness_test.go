@@ -1126,6 +1126,22 @@ func noFiles(t testing.TB, dir string) {
 	}
 }
 
+// resumeRun runs the command again with --resume first into second, against the server a
+// killed run used, wants exit code want and a row for each of the n users, and returns the rows.
+func resumeRun(t *testing.T, rs *simServer, input, first, second string, want, n int, flags ...string) map[int]batch.Result {
+	t.Helper()
+	res := runCLI(t, tokenEnv(), "", cliArgs("revoke", rs.url, input, second, append(flags, "--resume", first)...)...)
+	if res.code != want {
+		t.Fatalf("resumed run: exit %d, want %d\n%s", res.code, want, res.stderr)
+	}
+	rs.drain()
+	rows := readReport(t, second)
+	if len(rows) != n {
+		t.Fatalf("the resumed report has %d rows, want %d", len(rows), n)
+	}
+	return rows
+}
+
 // cloudUsers is a tenant of n enabled cloud users (none synced from AD) generated from seed,
 // named prefix000@contoso.onmicrosoft.com, prefix001@..., in order.
 func cloudUsers(n int, seed int64, prefix string) []graphsim.User {

@@ -295,22 +295,21 @@ func RiskFix(r batch.Result) string {
 }
 
 // ResetFix says what a row whose password was not reset needs, from why (Result.Synced and
-// ResetHTTP, never the message): a user synced from AD is reset there; a 403 is the permission or, for an admin, the role; a
-// password the tenant's policy refused is reset by hand; another failure may pass on another try.
+// ResetHTTP, never the message): a user synced from AD is reset there; a 403 is the permission
+// or, for an admin, the role; a password the tenant's policy refused (Graph's 400 for a cloud
+// user: users of AD are never sent) is reset by hand; another failure may pass on another try.
 func ResetFix(a Access, r batch.Result) string {
-	switch {
-	case r.Synced:
-		return "synced from on-premises AD, whose passwords Graph cannot reset: reset them in AD, twice, as Microsoft advises"
-	case r.ResetHTTP == http.StatusForbidden && a.Delegated:
-		return "resetting passwords needs the signed-in admin to hold a role that may (User Administrator covers only some admins); for every admin, Privileged Authentication Administrator"
-	case r.ResetHTTP == http.StatusForbidden:
-		return "resetting passwords needs the application permission User-PasswordProfile.ReadWrite.All; for an admin, the app's service principal also needs the Privileged Authentication Administrator Entra role (User Administrator covers only some admins)"
-	case r.ResetHTTP == http.StatusBadRequest:
-		// Graph's 400 for a cloud user's password is its policy (complexity, banned words):
-		// the users of AD were never sent.
+	if !r.Synced && r.ResetHTTP == http.StatusBadRequest {
 		return "the tenant's password policy refused the generated password (password_reset_error has Graph's message): reset these users through the helpdesk"
 	}
-	return "the reset failed (password_reset_error says why): run the same command again with --resume <this report> --report <a new one> to try it again"
+	return resetFixes.pick(a, r.Synced, r.ResetHTTP)
+}
+
+var resetFixes = stepFixes{
+	synced:    "synced from on-premises AD, whose passwords Graph cannot reset: reset them in AD, twice, as Microsoft advises",
+	delegated: "resetting passwords needs the signed-in admin to hold a role that may (User Administrator covers only some admins); for every admin, Privileged Authentication Administrator",
+	app:       "resetting passwords needs the application permission User-PasswordProfile.ReadWrite.All; for an admin, the app's service principal also needs the Privileged Authentication Administrator Entra role (User Administrator covers only some admins)",
+	other:     "the reset failed (password_reset_error says why): run the same command again with --resume <this report> --report <a new one> to try it again",
 }
 
 // MethodsFix says what a row whose authentication methods were not all removed needs, from
@@ -327,18 +326,33 @@ func MethodsFix(r batch.Result) string {
 }
 
 // BlockFix says what a row whose block was not made needs, from why (Result.Synced and
-// BlockHTTP, never the message): a user synced from on-premises AD is disabled there; a 403 is the permission or, for an admin, the role; any
-// other failure may pass on another try (--resume tries the block again).
-func BlockFix(a Access, r batch.Result) string {
+// BlockHTTP, never the message): a user synced from on-premises AD is disabled there; a 403 is
+// the permission or, for an admin, the role; any other failure may pass on another try
+// (--resume tries the block again).
+func BlockFix(a Access, r batch.Result) string { return blockFixes.pick(a, r.Synced, r.BlockHTTP) }
+
+var blockFixes = stepFixes{
+	synced:    "synced from on-premises AD, which Graph cannot block: disable the accounts in AD",
+	delegated: "blocking needs the signed-in admin to hold User Administrator; for an admin, Privileged Authentication Administrator (or Global Administrator)",
+	app:       "blocking needs the application permission User.EnableDisableAccount.All; for an admin, the app's service principal also needs the Privileged Authentication Administrator (or Global Administrator) Entra role",
+	other:     "the block failed (block_error says why): run the same command again with --resume <this report> --report <a new one> to try it again",
+}
+
+// stepFixes are the fixes for a step before the revoke that was not made (the block, the reset),
+// by why: the user is synced from AD, Graph refused it (403) to a signed-in admin or to an
+// app, or it failed otherwise.
+type stepFixes struct{ synced, delegated, app, other string }
+
+func (f stepFixes) pick(a Access, synced bool, status int) string {
 	switch {
-	case r.Synced:
-		return "synced from on-premises AD, which Graph cannot block: disable the accounts in AD"
-	case r.BlockHTTP == http.StatusForbidden && a.Delegated:
-		return "blocking needs the signed-in admin to hold User Administrator; for an admin, Privileged Authentication Administrator (or Global Administrator)"
-	case r.BlockHTTP == http.StatusForbidden:
-		return "blocking needs the application permission User.EnableDisableAccount.All; for an admin, the app's service principal also needs the Privileged Authentication Administrator (or Global Administrator) Entra role"
+	case synced:
+		return f.synced
+	case status == http.StatusForbidden && a.Delegated:
+		return f.delegated
+	case status == http.StatusForbidden:
+		return f.app
 	}
-	return "the block failed (block_error says why): run the same command again with --resume <this report> --report <a new one> to try it again"
+	return f.other
 }
 
 // DeniedFix says what a denied row needs, from the step Graph refused and Graph's code: the
