@@ -128,8 +128,9 @@ type Result struct {
 	WouldReset bool
 
 	// Why a block or a reset was not made, as values for the decisions that depend on it (the
-	// next step to take): BlockError and ResetError say it in words for people. Not kept in the
-	// report: a row read back from one has them zero.
+	// next step to take, whether --resume sends it again): BlockError and ResetError say it in
+	// words for people. The report keeps them (on_premises_synced, block_http_status,
+	// password_reset_http_status).
 	Synced    bool // the lookup said onPremisesSyncEnabled: blocks and resets belong to AD
 	BlockHTTP int  // Graph's status for the block PATCH; 0 when none was sent
 	ResetHTTP int  // Graph's status for the password PATCH; 0 when none was sent
@@ -150,8 +151,8 @@ type Result struct {
 	RiskError     string
 	WouldConfirm  bool
 	// RiskHTTP is Graph's status for the call that settled the confirmation (0 when none did:
-	// never sent, no answer): the next step is chosen from it, RiskError says it in words. Not
-	// kept in the report.
+	// never sent, no answer): the next step and --resume decide on it, RiskError says it in
+	// words. The report keeps it (risk_http_status).
 	RiskHTTP int
 }
 

@@ -22,6 +22,7 @@ var Header = []string{
 	"display_name", "account_enabled", "user_type", "note", "sessions_valid_from", "verified",
 	"prior_account_enabled", "blocked", "block_error", "devices", "devices_disabled", "tenant_id",
 	"password_reset", "password_reset_error", "methods_removed", "methods_error", "risk_confirmed", "risk_confirmed_error",
+	"on_premises_synced", "block_http_status", "password_reset_http_status", "risk_http_status",
 }
 
 // legacyColumns is how many columns of Header the first release wrote; its reports must
@@ -118,6 +119,10 @@ func record(r batch.Result) []string {
 		text(r.MethodsError),
 		boolean(r.RiskConfirmed),
 		text(r.RiskError),
+		fact(r.Synced),
+		number(r.BlockHTTP),
+		number(r.ResetHTTP),
+		number(r.RiskHTTP),
 	}
 }
 
@@ -157,6 +162,14 @@ func timestamp(t time.Time) string {
 		return ""
 	}
 	return t.UTC().Format(timeLayout)
+}
+
+// fact writes what is true or not known: "true" or empty.
+func fact(b bool) string {
+	if b {
+		return "true"
+	}
+	return ""
 }
 
 func boolean(b *bool) string {

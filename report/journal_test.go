@@ -317,7 +317,8 @@ func TestHeaderAppendOnly(t *testing.T) {
 		t.Errorf("the first %d columns changed:\ngot  %s\nwant %s", legacyColumns, got, first)
 	}
 	if got, want := strings.Join(Header[legacyColumns:], ","),
-		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error,methods_removed,methods_error,risk_confirmed,risk_confirmed_error"; got != want {
+		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error,methods_removed,methods_error,risk_confirmed,risk_confirmed_error," +
+			"on_premises_synced,block_http_status,password_reset_http_status,risk_http_status"; got != want {
 		t.Errorf("columns after the first release's = %s, want %s", got, want)
 	}
 }
@@ -331,9 +332,8 @@ func canonical(r batch.Result) batch.Result {
 	}
 	r.DupStatus = ""     // not a column: a duplicate's note names the status it repeats
 	r.WouldReset = false // not a column: the dry run's note says it
-	// Not columns: block_error, password_reset_error and the note say them in words.
-	r.Synced, r.BlockHTTP, r.ResetHTTP = false, 0, 0
-	r.WouldConfirm, r.RiskHTTP = false, 0 // not columns: the dry run's note and risk_confirmed_error say them
+	r.WouldConfirm = false // not a column: the dry run's note says it
+	r.MethodsListHTTP = 0  // not a column: methods_error says it; a resumed run lists again
 	for _, tm := range []*time.Time{&r.At, &r.SessionsValidFrom} {
 		if !tm.IsZero() {
 			*tm = tm.UTC().Truncate(time.Millisecond)

@@ -284,6 +284,20 @@ func parseTime(t *time.Time) func(string) error {
 	}
 }
 
+// parseFlag reads what fact wrote: "true", or empty for false.
+func parseFlag(b *bool) func(string) error {
+	return func(s string) error {
+		switch s {
+		case "":
+		case "true":
+			*b = true
+		default:
+			return fmt.Errorf("%q is not true or empty", s)
+		}
+		return nil
+	}
+}
+
 func parseBool(b **bool) func(string) error {
 	return func(s string) error {
 		switch s {

@@ -179,27 +179,26 @@ func (p *Previous) Done(line int, needDevices bool) bool {
 
 func isTrue(b *bool) bool { return b != nil && *b }
 
-// blockRefused reports whether a row's block was not made for good: Graph refused it (an admin
-// the app may not touch, a user mastered on-premises, a user gone) or it was not needed. Sent
-// again, it would be refused again; a block that failed on a timeout or a 5xx may have landed or
-// may pass now.
-func blockRefused(r batch.Result) bool {
-	e := strings.ToLower(r.BlockError)
-	return strings.Contains(e, "http 4") || strings.Contains(e, "on-premises") || strings.HasPrefix(e, "already disabled")
-}
+// blockRefused reports whether a row's block was not made for good: Graph refused it (4xx: an
+// admin the app may not touch, a user gone) or the user is mastered on-premises. Sent again, it
+// would be refused again; a block that failed on a timeout or a 5xx may have landed or may pass
+// now. A report of an earlier release has no status columns: its blocks are tried again.
+func blockRefused(r batch.Result) bool { return r.Synced || refused(r.BlockHTTP) }
+
 func isFalse(b *bool) bool { return b != nil && !*b }
 
 // resetRefused reports whether a row's password reset was not made for good (Graph refused it,
 // or the user's password lives in AD): sent again, it would be refused again.
-func resetRefused(r batch.Result) bool {
-	e := strings.ToLower(r.ResetError)
-	return strings.Contains(e, "http 4") || strings.Contains(e, "on-premises")
-}
+func resetRefused(r batch.Result) bool { return r.Synced || refused(r.ResetHTTP) }
 
 // riskRefused reports whether a row's confirmation was refused for good: the tenant answered
 // 403 (no Entra ID P2, or the permission missing) or 400. Sent again, it would be refused again.
-func riskRefused(r batch.Result) bool {
-	return strings.Contains(strings.ToLower(r.RiskError), "http 4")
+func riskRefused(r batch.Result) bool { return refused(r.RiskHTTP) }
+
+// refused reports whether Graph's status for a step is a refusal that asking again will not
+// change (CheckRetry's Final, 429 and 408 aside).
+func refused(status int) bool {
+	return batch.CheckRetry(batch.Answer{Status: status}) == batch.Final
 }
 
 // ConfirmDone reports whether the previous report's row for line was confirmed compromised: a
@@ -449,5 +448,9 @@ func parseRecord(cells []string) (batch.Result, error) {
 	p.field(27, parseText(&r.MethodsError))
 	p.field(28, parseBool(&r.RiskConfirmed))
 	p.field(29, parseText(&r.RiskError))
+	p.field(30, parseFlag(&r.Synced))
+	p.field(31, parseNumber(&r.BlockHTTP))
+	p.field(32, parseNumber(&r.ResetHTTP))
+	p.field(33, parseNumber(&r.RiskHTTP))
 	return r, p.err
 }

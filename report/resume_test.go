@@ -380,9 +380,11 @@ func containmentRun() ([]batch.Result, []batch.DeviceResult, []batch.Change) {
 		return batch.Result{Line: line, Input: fmt.Sprintf("u%d@contoso.com", line), UPN: fmt.Sprintf("u%d@contoso.com", line),
 			Status: batch.StatusRevoked, At: t0, PriorAccountEnabled: prior, Blocked: blocked, BlockError: blockErr, Devices: devices}
 	}
+	refusedBlock := rev(3, ptr(true), ptr(false), "not allowed (HTTP 403)", iptr(0)) // the block Graph refused
+	refusedBlock.BlockHTTP = 403
 	rows := []batch.Result{
-		rev(2, ptr(true), ptr(true), "", iptr(1)),                        // all done
-		rev(3, ptr(true), ptr(false), "not allowed (HTTP 403)", iptr(0)), // the block failed
+		rev(2, ptr(true), ptr(true), "", iptr(1)), // all done
+		refusedBlock,
 		rev(4, ptr(false), ptr(false), "already disabled before this run: not changed", iptr(0)),
 		rev(5, ptr(true), ptr(true), "", nil),     // device listing cut short
 		rev(6, ptr(true), ptr(true), "", iptr(2)), // a device failed
@@ -591,18 +593,21 @@ func TestCountReport(t *testing.T) {
 func TestPreviousConfirm(t *testing.T) {
 	rows := []batch.Result{
 		{Line: 2, Input: "a@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(true)},
-		{Line: 3, Input: "b@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(false),
+		{Line: 3, Input: "b@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(false), RiskHTTP: 403,
 			RiskError: "not confirmed: the tenant refused confirmCompromised (HTTP 403 Forbidden): it needs Entra ID P2"},
 		{Line: 4, Input: "c@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(false),
 			RiskError: "not confirmed: the run stopped before Identity Protection answered"},
-		{Line: 5, Input: "d@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(false),
+		{Line: 5, Input: "d@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(false), RiskHTTP: 503,
 			RiskError: "not confirmed: giving up after 8 failed attempt(s): HTTP 503 serviceUnavailable"},
+		// Decided on the status column, never the words: these say 403 and are a 500.
+		{Line: 6, Input: "e@contoso.com", Status: batch.StatusRevoked, RiskConfirmed: ptr(false), RiskHTTP: 500,
+			RiskError: "not confirmed: HTTP 403 in the words only"},
 	}
 	prev, err := OpenPrevious(writeRun(t, rows, nil, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for line, want := range map[int][2]bool{2: {true, true}, 3: {true, false}, 4: {false, false}, 5: {false, false}} {
+	for line, want := range map[int][2]bool{2: {true, true}, 3: {true, false}, 4: {false, false}, 5: {false, false}, 6: {false, false}} {
 		if done, confirmed := prev.Done(line, false), prev.ConfirmDone(line); done != want[0] || confirmed != want[1] {
 			t.Errorf("line %d: Done %v ConfirmDone %v, want %v %v", line, done, confirmed, want[0], want[1])
 		}
