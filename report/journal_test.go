@@ -317,7 +317,7 @@ func TestHeaderAppendOnly(t *testing.T) {
 		t.Errorf("the first %d columns changed:\ngot  %s\nwant %s", legacyColumns, got, first)
 	}
 	if got, want := strings.Join(Header[legacyColumns:], ","),
-		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error,methods_removed,methods_error,risk_confirmed,risk_confirmed_error," +
+		"prior_account_enabled,blocked,block_error,devices,devices_disabled,tenant_id,password_reset,password_reset_error,methods_removed,methods_error,risk_confirmed,risk_confirmed_error,"+
 			"on_premises_synced,block_http_status,password_reset_http_status,risk_http_status"; got != want {
 		t.Errorf("columns after the first release's = %s, want %s", got, want)
 	}
@@ -330,8 +330,8 @@ func canonical(r batch.Result) batch.Result {
 		&r.ClientRequestID, &r.DisplayName, &r.UserType, &r.Note, &r.BlockError, &r.TenantID, &r.ResetError, &r.MethodsError, &r.RiskError} {
 		*s = flat(*s)
 	}
-	r.DupStatus = ""     // not a column: a duplicate's note names the status it repeats
-	r.WouldReset = false // not a column: the dry run's note says it
+	r.DupStatus = ""       // not a column: a duplicate's note names the status it repeats
+	r.WouldReset = false   // not a column: the dry run's note says it
 	r.WouldConfirm = false // not a column: the dry run's note says it
 	r.MethodsListHTTP = 0  // not a column: methods_error says it; a resumed run lists again
 	for _, tm := range []*time.Time{&r.At, &r.SessionsValidFrom} {
