@@ -45,6 +45,8 @@ type Scenario struct {
 	Shape graphsim.Shape
 	// Faults are injected by graphsim on top of throttling.
 	Faults graphsim.Faults
+	// FreeRefusals runs Graph charging only admitted steps (graphsim.Config.FreeRefusals).
+	FreeRefusals bool
 	// Block also blocks sign-in before each revoke (revoke --block-sign-in): two writes a user.
 	Block bool
 	// Reset also resets each user's password between the block and the revoke (revoke
@@ -252,6 +254,7 @@ func (s Scenario) server(users []graphsim.User, clock graphsim.Clock) *graphsim.
 		QuotaScale:           s.QuotaScale,
 		Shape:                s.Shape,
 		Faults:               s.Faults,
+		FreeRefusals:         s.FreeRefusals,
 	}
 	if s.LatencyMax > 0 {
 		cfg.Latency = graphsim.Uniform{Min: s.LatencyMin, Max: s.LatencyMax}

@@ -91,6 +91,11 @@ type Config struct {
 	// app+tenant quota of their own (the throttling docs list one) instead
 	// of the one revokes and user PATCHes share.
 	SeparateDeviceWriteQuota bool
+	// FreeRefusals charges only the steps a quota admits. Graph's throttling page says the
+	// opposite ("all requests accrue against your usage limits"), which is the default here;
+	// this runs the other reading, so that a client built on the documented one is tried on
+	// both.
+	FreeRefusals bool
 	// NoPasswordPermission is an app without User-PasswordProfile.ReadWrite.All: every
 	// password reset answers 403 Authorization_RequestDenied while other changes land.
 	NoPasswordPermission bool
@@ -251,6 +256,9 @@ func New(cfg Config, users []User) *Server {
 		riskLast:   map[*directory]time.Time{},
 		riskForced: map[*directory]int{},
 		stats:      Stats{Statuses: map[int]int{}, EnvelopeStatuses: map[int]int{}, ThrottledByLevel: map[string]int{}},
+	}
+	if s.thr != nil {
+		s.thr.freeRefusals = cfg.FreeRefusals
 	}
 	// The nonce has a stream of its own, so that request ids, faults and
 	// shuffles draw the same values for a seed as before skip tokens existed.

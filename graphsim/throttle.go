@@ -273,6 +273,7 @@ type throttle struct {
 	scale          float64
 	shape          Shape
 	separateDevice bool
+	freeRefusals   bool // Config.FreeRefusals
 	pairs          map[[2]string]*pairQuotas
 	tenants        map[string]*quota
 	apps           map[string]*appQuotas
@@ -378,7 +379,7 @@ type step struct {
 // admit evaluates and charges a step at every level it draws from. floor
 // is a time before which the step must be refused anyway (an early retry);
 // the returned wait covers both. A refused step is charged everywhere, as
-// Graph keeps charging requests made while throttled.
+// Graph keeps charging requests made while throttled (unless freeRefusals).
 func (t *throttle) admit(now time.Time, st step, floor time.Time) verdict {
 	if t == nil {
 		v := verdict{}
@@ -411,8 +412,10 @@ func (t *throttle) admit(now time.Time, st step, floor time.Time) verdict {
 		}
 	}
 	v := verdict{}
-	for _, n := range needs {
-		n.q.m.charge(now, n.c)
+	if !refused || !t.freeRefusals {
+		for _, n := range needs {
+			n.q.m.charge(now, n.c)
+		}
 	}
 	for _, n := range needs {
 		v.usage = math.Max(v.usage, n.q.m.usage(now))
