@@ -52,6 +52,17 @@ import (
 //     again as fast as its old charges leave, which is the least time a window allows. A later
 //     Retry-After longer than the window so estimated cannot come from it: the quota is a
 //     bucket again, refilling at a rate measured as below.
+//   - Graph dates a charge somewhere between our sending the step and its answer coming back: a
+//     charge leaves the window, by our count, a window after its answer at the earliest, so that
+//     an envelope stalled on its way (a slow network, a starved process) is not replayed while
+//     Graph still counts it. Estimates (the window's length, our share of it) take the middle of
+//     a round trip instead, and date the window by the shortest round trip seen: a window dated
+//     short replays early, into refusals Graph charges.
+//   - Our share of a trailing window is judged at each refusal that teaches: what the window
+//     admitted of ours and what it will still hold when the refused step passes, whichever is
+//     less; an envelope on its way then that Graph admitted raises it, up to the latter. The
+//     farther apart the two readings, the wider the edge (up to nearShare of the share) within
+//     which the lane sends as near the edge: a share misjudged costs an envelope, not several.
 //   - A later refusal of a bucket means something else draws on the quota (another instance of
 //     the app, other apps in the tenant) or the latency jitter landed a step early. The rate
 //     actually admitted since the previous refusal tells them apart: well below our pace, the
@@ -69,9 +80,11 @@ import (
 //     apps' bursts the pairs'. With the header, its scope decides. When another lane is refused
 //     a moment later through a quota the two share, that quota was the one: what the first
 //     lane's own quotas learned from its refusal is taken back (unlearn).
-//   - Near the edge of a quota (its model holds less than two envelopes, or Graph reported 90%
-//     usage) the lane sends only as many envelopes at once as the pace needs, usually one, so
-//     that a wrong guess costs one envelope's steps, not every envelope in flight.
+//   - Near the edge of a quota (its model holds less than two envelopes, the last nearShare of a
+//     documented first burst, or Graph reported 90% usage of a quota that is not a trailing
+//     window, whose replay runs at the edge by design) the lane sends only as many envelopes at
+//     once as the pace needs, usually one, so that a wrong guess costs one envelope's steps, not
+//     every envelope in flight.
 //   - A quota several lanes share (the app's across tenants, a tenant's across an app pool) lets
 //     at most what its pace admits in debtHorizon be on its way across all of them, and every
 //     lane one envelope: its first refusal, which may come far below the documented figure,
@@ -95,6 +108,7 @@ const (
 	hintOn         = 0.9
 	hintTTL        = 5 * time.Second
 	nearEnvelopes  = 2
+	nearShare      = 0.05                   // ... or, in a trailing window, up to this share of it while its last lesson is in doubt
 	debtHorizon    = 750 * time.Millisecond // a shared quota's steps in flight, in seconds of its pace
 )
 
@@ -122,6 +136,7 @@ type send struct {
 	n        float64 // steps charged
 	ok       float64 // steps Graph admitted, once answered
 	answered bool
+	ansAt    time.Time // when the answer came back
 }
 
 // quota is the engine's model of one Graph limit. Its fields are guarded by the controller.
@@ -178,6 +193,12 @@ type model struct {
 	markAt             time.Time
 	probeQuiet         time.Duration
 	bestWindowAdmitted float64 // the most of ours a trailing window admitted, refused steps aside
+	// How far apart the last lesson's two readings of our share of a trailing window were
+	// (what it admitted, what it held): that close to the share, a lane sends as near the edge.
+	doubt float64
+	// When the share was last judged, and what Graph held of ours then.
+	judgedAt   time.Time
+	judgedHeld float64
 
 	anchors   []anchor // moments Graph's bucket held about nothing, oldest first
 	burstOver bool     // the first refusal has been seen
@@ -296,35 +317,90 @@ func maxTime(a, b time.Time) time.Time {
 func (q *quota) margin() time.Duration { return min(time.Second, q.window/50) }
 
 // kept is how long a charge stays in the history: a window, the documented or the one Graph
-// counts, whichever is longer.
+// counts, whichever is longer, counted from its answer (from when it left while on its way).
 func (q *quota) kept() time.Duration {
 	return max(q.window, q.docWindow) + q.margin() + time.Second
 }
 
+// leaves is when Graph's window lets go of charge s by our clock, given when the charge before
+// it leaves (prev), or the zero time while s is on its way: Graph has it then.
+//
+// Graph dates a charge when the step arrives, somewhere between our sending it and its answer
+// coming back. A margin after the send covers a usual latency; a stalled envelope (a slow
+// network, a starved process) may arrive seconds later, and a charge dated by its send alone
+// would then look gone while Graph still counts it: the replay runs early, Graph refuses and
+// charges the refused steps, and a window's worth of them is lost. So a charge leaves no
+// earlier than a window after its answer, and no earlier than the one before it: charges leave
+// in the order they were made, which keeps a single pass over the history enough.
+func (q *quota) leaves(s *send, prev time.Time) time.Time {
+	if !s.answered {
+		return time.Time{}
+	}
+	m := q.margin()
+	return maxTime(maxTime(s.at.Add(q.window+m), s.ansAt.Add(q.window+m/4)), prev)
+}
+
+// each calls f with every charge of the history, oldest first, and when it leaves Graph's
+// window (zero while it is on its way), until f returns false.
+func (q *quota) each(f func(s *send, leaves time.Time) bool) {
+	var prev time.Time
+	for _, s := range q.hist {
+		l := q.leaves(s, prev)
+		if !l.IsZero() {
+			prev = l
+		}
+		if !f(s, l) {
+			return
+		}
+	}
+}
+
 // inWindow sums our charges that Graph may still count at now.
 func (q *quota) inWindow(now time.Time) (charged, admitted float64) {
-	from := now.Add(-q.window - q.margin())
-	for i := len(q.hist) - 1; i >= 0 && q.hist[i].at.After(from); i-- {
-		charged += q.hist[i].n
-		admitted += q.hist[i].ok
-	}
+	q.each(func(s *send, l time.Time) bool {
+		if l.IsZero() || l.After(now) {
+			charged += s.n
+			admitted += s.ok
+		}
+		return true
+	})
 	return charged, admitted
 }
 
 // heldAt is how much of ours Graph's window holds at `at` (a moment after now), refused charges
-// included: Graph charges them. When Graph says a refused step would pass at `at`, its window
-// then holds all it will take, so this is our share of the window.
-//
-// Graph starts a charge's window when the step arrives, a one-way latency after we sent it, and
-// `at` is counted from when the answer came back: rtt, the refused envelope's round trip, is
-// what separates the two clocks.
-func (q *quota) heldAt(at time.Time, rtt time.Duration) float64 {
-	from := at.Add(-q.window - rtt)
+// included: Graph charges them ("all requests accrue against your usage limits"). When Graph
+// says a refused step would pass at `at`, its window then holds all it will take, so this is
+// our share of the window, counted as the model counts it.
+func (q *quota) heldAt(at time.Time) float64 {
 	held := 0.0
-	for i := len(q.hist) - 1; i >= 0 && q.hist[i].at.After(from); i-- {
-		held += q.hist[i].n
+	for _, s := range q.hist {
+		if !s.answered || s.dated().Add(q.window).After(at) {
+			held += s.n
+		}
 	}
 	return held
+}
+
+// share is our part of Graph's full window, judged from a refusal of s with Retry-After ra:
+// at most what the window admitted of ours, and at most what of ours it still holds when it
+// would take the refused step (held, which bounds what envelopes then on their way may add
+// when their answers come back: admittedLate).
+func (q *quota) share(now time.Time, s *send, ra time.Duration, tr trip) (share, held, doubt float64) {
+	_, admitted := q.inWindow(now)
+	// Graph started the Retry-After when it refused, halfway through the envelope's round trip
+	// as far as we can tell (a stall on the way there or back, we cannot tell apart), and
+	// charges are dated the same way: Graph's window at that moment, not a round trip later.
+	held = q.heldAt(now.Add(ra - tr.own/2))
+	return math.Min(admitted, held), held, math.Abs(admitted - held)
+}
+
+// admittedLate counts an envelope that was on its way when the window's share was last judged
+// and that Graph admitted: the window held it then, which the judgement could not know.
+func (q *quota) admittedLate(s *send) {
+	if q.sliding && s.ok > 0 && s.at.Before(q.judgedAt) && q.capacity < q.judgedHeld {
+		q.capacity = math.Min(q.judgedHeld, q.capacity+s.ok)
+		q.bestWindowAdmitted = math.Max(q.bestWindowAdmitted, q.capacity)
+	}
 }
 
 // wait is how long until n steps could be admitted; 0 means now.
@@ -347,17 +423,20 @@ func (q *quota) waitModel(now time.Time, n float64) time.Duration {
 		if excess <= 1e-9 {
 			return 0
 		}
-		from := now.Add(-q.window - q.margin())
-		for _, s := range q.hist {
-			if !s.at.After(from) {
-				continue
+		// Charges on their way leave later than any answered after them: the wait is counted
+		// from the answered ones, and an answer coming back wakes the envelope to count again.
+		wait := q.window
+		q.each(func(s *send, l time.Time) bool {
+			if l.IsZero() || !l.After(now) {
+				return true
 			}
-			excess -= s.n
-			if excess <= 1e-9 {
-				return max(time.Millisecond, s.at.Add(q.window+q.margin()).Sub(now))
+			if excess -= s.n; excess <= 1e-9 {
+				wait = max(time.Millisecond, l.Sub(now))
+				return false
 			}
-		}
-		return q.window
+			return true
+		})
+		return wait
 	}
 	if l := q.level(now); l < n {
 		return max(time.Millisecond, time.Duration((n-l)/q.rate*float64(time.Second)))
@@ -391,7 +470,8 @@ func (q *quota) take(now time.Time, n float64, batch float64) *send {
 	q.hist = append(q.hist, s)
 	// One window of history (and the margin) is all the window model reads.
 	cut := 0
-	for cut < len(q.hist) && q.hist[cut].at.Before(now.Add(-q.kept())) {
+	for cut < len(q.hist) && (q.hist[cut].answered && q.hist[cut].ansAt.Before(now.Add(-q.kept())) ||
+		q.hist[cut].at.Before(now.Add(-q.kept()-time.Minute))) {
 		cut++
 	}
 	if cut > 0 {
@@ -404,20 +484,20 @@ func (q *quota) take(now time.Time, n float64, batch float64) *send {
 // burst is spent and Graph has not yet said how it counts: the envelope that finds out should
 // be the only one in flight.
 func (q *quota) near(now time.Time, batch float64) bool {
-	if q.gate.After(now) || (!q.burstOver && now.Sub(q.start) < q.window && q.cum >= q.limit-nearEnvelopes*batch) {
+	if q.gate.After(now) || (!q.burstOver && now.Sub(q.start) < q.window && q.cum >= q.limit-math.Max(nearEnvelopes*batch, nearShare*q.limit)) {
 		return true
 	}
 	q.refill(now)
 	if q.sliding {
 		charged, _ := q.inWindow(now)
-		return q.capacity-charged < nearEnvelopes*batch
+		return q.capacity-charged < math.Max(nearEnvelopes*batch, math.Min(q.doubt, nearShare*q.capacity))
 	}
 	return q.level(now) < nearEnvelopes*batch
 }
 
 // refused learns from a 429 to a step charged by s, sent while the quota was in episode sent,
 // answered at now with Retry-After ra.
-func (q *quota) refused(now time.Time, s *send, cumAtSend float64, sent uint64, ra, rtt time.Duration, k int) {
+func (q *quota) refused(now time.Time, s *send, cumAtSend float64, sent uint64, ra time.Duration, tr trip, k int) {
 	q.refill(now)
 	q.refusals++
 	if until := now.Add(ra); until.After(q.gate) {
@@ -437,7 +517,7 @@ func (q *quota) refused(now time.Time, s *send, cumAtSend float64, sent uint64, 
 		before := q.model
 		before.anchors = slices.Clone(before.anchors) // refused and learn change them in place
 		q.undo = &learned{at: now, model: before}
-		q.learn(now, s, cumAtSend, k, ra, rtt, windowLike)
+		q.learn(now, s, cumAtSend, k, ra, tr, windowLike)
 	}
 	if !q.sliding {
 		// Hold a little less than nothing when the gate opens.
@@ -469,7 +549,9 @@ func (q *quota) overdraw(s *send, k int) float64 {
 			continue
 		}
 		if !h.answered {
-			over += h.n
+			if !h.at.Before(s.at) {
+				over += h.n
+			}
 		} else {
 			over += h.n - h.ok
 		}
@@ -486,31 +568,45 @@ func (q *quota) windowLike(s *send, k int, ra time.Duration) bool {
 }
 
 // dateWindow estimates the length of Graph's window from a Retry-After: the refused step
-// passes at now+ra, once as many of our oldest charges since the last gate opened have left the
-// window as we overdrew. Graph dated that charge a one-way latency after we sent it, and its
-// Retry-After started a one-way latency before the answer reached us: a round trip in all.
-func (q *quota) dateWindow(now time.Time, s *send, k int, ra, rtt time.Duration) time.Duration {
+// passes once as many of our oldest charges since the last gate opened have left the window as
+// we overdrew, so the window runs from when Graph dated that charge (halfway through its round
+// trip, our best guess) to when the Retry-After ends. Graph started the Retry-After a one-way
+// latency before its answer reached us: counted as half the shortest round trip, since a stall
+// on the way there adds nothing to that wait, and a window dated too short replays early.
+func (q *quota) dateWindow(now time.Time, s *send, k int, ra time.Duration, tr trip) time.Duration {
 	over := q.overdraw(s, k)
-	var leaves time.Time
+	var leaves *send
 	for _, h := range q.hist {
 		if h.at.Before(q.epAt) {
 			continue
 		}
-		leaves = h.at
+		leaves = h
 		if over -= h.n; over <= 0 {
 			break
 		}
 	}
-	if leaves.IsZero() {
+	if leaves == nil {
 		return q.window
 	}
-	return max(time.Second, now.Add(ra).Sub(leaves)-rtt)
+	return max(time.Second, now.Add(ra-tr.least/2).Sub(leaves.dated()))
 }
 
-func (q *quota) learn(now time.Time, s *send, cumAtSend float64, k int, ra, rtt time.Duration, windowLike bool) {
+// trip is a refused envelope's round trip, and the shortest the lane has seen: the latency
+// without queues or stalls.
+type trip struct{ own, least time.Duration }
+
+// dated is when Graph most likely charged s: halfway through its round trip.
+func (s *send) dated() time.Time {
+	if !s.answered || s.ansAt.Before(s.at) {
+		return s.at
+	}
+	return s.at.Add(s.ansAt.Sub(s.at) / 2)
+}
+
+func (q *quota) learn(now time.Time, s *send, cumAtSend float64, k int, ra time.Duration, tr trip, windowLike bool) {
 	first := !q.burstOver
 	q.burstOver = true
-	if q.sliding && ra > q.window*5/4+rtt {
+	if q.sliding && ra > q.window*5/4+tr.own {
 		// No window of the length we dated makes anyone wait this long: a bucket after all,
 		// of the size Graph admitted; its rate is measured below from the refusals.
 		q.sliding = false
@@ -520,7 +616,7 @@ func (q *quota) learn(now time.Time, s *send, cumAtSend float64, k int, ra, rtt 
 		q.lower(now, 0)
 		q.window = q.docWindow
 	} else if !q.sliding && windowLike {
-		q.window = q.dateWindow(now, s, k, ra, rtt)
+		q.window = q.dateWindow(now, s, k, ra, tr)
 		q.sliding = true
 		q.capacity = q.limit * q.window.Seconds() / q.docWindow.Seconds()
 	}
@@ -528,10 +624,10 @@ func (q *quota) learn(now time.Time, s *send, cumAtSend float64, k int, ra, rtt 
 		// Graph's window is full: it holds for us what it admitted of ours, and what of ours
 		// it still holds when it would take the refused step again. That may be more than we
 		// believed (a larger quota than documented) or less (a competitor, a smaller one).
-		_, admitted := q.inWindow(now)
-		held := q.heldAt(now.Add(ra), rtt)
-		q.capacity = math.Max(minCapacity, math.Min(admitted, held))
-		q.bestWindowAdmitted = math.Max(q.bestWindowAdmitted, math.Min(admitted, held))
+		share, held, doubt := q.share(now, s, ra, tr)
+		q.capacity, q.doubt = math.Max(minCapacity, share), doubt
+		q.judgedAt, q.judgedHeld = now, held
+		q.bestWindowAdmitted = math.Max(q.bestWindowAdmitted, share)
 		return
 	}
 	if q.rate > q.doc+1e-9 && q.rate > q.good+1e-9 {
@@ -589,8 +685,8 @@ type anchor struct {
 }
 
 // answer records what Graph admitted of a charge.
-func (s *send) answer(ok float64) {
-	s.ok, s.answered = ok, true
+func (s *send) answer(at time.Time, ok float64) {
+	s.ok, s.answered, s.ansAt = ok, true, at
 }
 
 // hint lowers the model to what Graph reported using (x-ms-throttle-limit-percentage, 1.0 =
@@ -665,6 +761,7 @@ type pacer struct {
 
 	inFlight [2]int
 	rtt      time.Duration // smoothed round trip, for how many envelopes the pace needs
+	minRTT   time.Duration // the shortest round trip seen: the latency without queues or stalls
 	hintedAt time.Time     // when Graph last reported 90% usage
 	changed  signal        // an envelope of this lane came back or left the line
 	reads    int           // how often its envelopes read the model, for tests
@@ -711,7 +808,9 @@ func (p *pacer) delay(cl class, n float64, limit int, take bool, no uint64) (tim
 		return time.Hour, own, nil
 	}
 	var wait time.Duration
-	near := now.Sub(p.hintedAt) < hintTTL
+	// Graph's report of 90% usage says the edge is near, unless the lane's own quota counts a
+	// trailing window: its replay runs at the edge by design, and knows where the edge is.
+	near := now.Sub(p.hintedAt) < hintTTL && !p.paths[cl][0].sliding
 	for _, q := range p.paths[cl] {
 		q.join(p)
 		wait = max(wait, q.wait(now, n))
@@ -891,6 +990,9 @@ func (p *pacer) settle(t *ticket, o outcome) []gateMove {
 	p.inFlight[t.class]--
 	p.changed.fire()
 	if o.rtt > 0 {
+		if p.minRTT == 0 || o.rtt < p.minRTT {
+			p.minRTT = o.rtt
+		}
 		if p.rtt == 0 {
 			p.rtt = o.rtt
 		} else {
@@ -899,7 +1001,8 @@ func (p *pacer) settle(t *ticket, o outcome) []gateMove {
 	}
 	path := p.paths[t.class]
 	for i, q := range path {
-		t.sends[i].answer(float64(o.ok))
+		t.sends[i].answer(now, float64(o.ok))
+		q.admittedLate(t.sends[i])
 		q.flying -= t.n
 		q.landed.fire()
 	}
@@ -914,7 +1017,11 @@ func (p *pacer) settle(t *ticket, o outcome) []gateMove {
 		for _, q := range path {
 			q.refusedBy, q.refusedAt = p, now
 		}
-		path[i].refused(now, t.sends[i], t.cums[i], t.episodes[i], o.retryAfter, o.rtt, o.refused)
+		tr := trip{own: o.rtt, least: p.minRTT}
+		if tr.least <= 0 || tr.least > tr.own {
+			tr.least = tr.own
+		}
+		path[i].refused(now, t.sends[i], t.cums[i], t.episodes[i], o.retryAfter, tr, o.refused)
 	} else if o.envelope && o.retryAfter > 0 {
 		// A whole envelope refused says nothing about which quota, only when to come back.
 		if until := now.Add(o.retryAfter); until.After(path[0].gate) {

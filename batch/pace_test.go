@@ -146,9 +146,9 @@ func TestQuotaScenarios(t *testing.T) {
 					last = q.take(now, ev.take, 20)
 				}
 				ok := ev.take - float64(ev.refused)
-				last.answer(ok)
+				last.answer(now, ok)
 				if ev.refused > 0 {
-					q.refused(now, last, lastCum, lastEp, ev.ra, 100*time.Millisecond, ev.refused)
+					q.refused(now, last, lastCum, lastEp, ev.ra, trip{}, ev.refused)
 				}
 				if ev.usage > 0 {
 					q.hint(now, ev.usage)
@@ -181,8 +181,8 @@ func TestQuotaDrainAndReplay(t *testing.T) {
 		q.take(paceT0.Add(time.Duration(i)*10*time.Millisecond), 20, 20)
 	}
 	s := q.take(paceT0.Add(2*time.Second), 20, 20)
-	s.answer(0)
-	q.refused(paceT0.Add(2100*time.Millisecond), s, 3000, 0, 500*time.Millisecond, 100*time.Millisecond, 20)
+	s.answer(paceT0.Add(2100*time.Millisecond), 0)
+	q.refused(paceT0.Add(2100*time.Millisecond), s, 3000, 0, 500*time.Millisecond, trip{100 * time.Millisecond, 100 * time.Millisecond}, 20)
 	open := paceT0.Add(2600 * time.Millisecond)
 	if w := q.wait(open.Add(-time.Millisecond), 1); w <= 0 {
 		t.Errorf("before the gate opens: wait %v, want the rest of the gate", w)
@@ -194,11 +194,11 @@ func TestQuotaDrainAndReplay(t *testing.T) {
 	w := newQuota("pair/window", PriorPairWrite, 0, 0, paceT0)
 	for i := range 150 {
 		at := paceT0.Add(time.Duration(i) * 10 * time.Millisecond)
-		w.take(at, 20, 20).answer(20)
+		w.take(at, 20, 20).answer(at.Add(100*time.Millisecond), 20)
 	}
 	s = w.take(paceT0.Add(2*time.Second), 20, 20)
-	s.answer(0)
-	w.refused(paceT0.Add(2100*time.Millisecond), s, 3000, 0, 148*time.Second, 100*time.Millisecond, 20)
+	s.answer(paceT0.Add(2100*time.Millisecond), 0)
+	w.refused(paceT0.Add(2100*time.Millisecond), s, 3000, 0, 148*time.Second, trip{100 * time.Millisecond, 100 * time.Millisecond}, 20)
 	if !w.sliding {
 		t.Fatal("not in the window model")
 	}
@@ -348,12 +348,12 @@ func probe(q *quota, g *graphBucket, d time.Duration) (admitted, refused int) {
 		ok, ra := g.send(now.Add(rtt/2), 20)
 		at := now.Add(rtt)
 		if ok {
-			s.answer(20)
+			s.answer(at, 20)
 			admitted += 20
 			continue
 		}
-		s.answer(0)
-		q.refused(at, s, cum, ep, ra+rtt/2, rtt, 20)
+		s.answer(at, 0)
+		q.refused(at, s, cum, ep, ra+rtt/2, trip{rtt, rtt}, 20)
 		refused += 20
 	}
 	return admitted, refused
