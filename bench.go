@@ -20,7 +20,7 @@ func benchFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "latency-max", Value: 200 * time.Millisecond, Usage: "most latency graphsim adds per request (emulated time)"},
 		&cli.Float64Flag{Name: "compete", Value: 10, Usage: "writes per second of a same-app competitor in the competitor cells (0: no such cells)"},
 		&cli.Float64Flag{Name: "small-quota", Value: 0.5, Usage: "scale of the quota the engine is not told about in the small-quota cells (0: no such cells)"},
-		&cli.Float64Flag{Name: "scale", Value: 100, Usage: "emulated seconds per real second"},
+		&cli.Float64Flag{Name: "scale", Value: 50, Usage: "emulated seconds per real second (each millisecond of CPU the run spends counts as this many milliseconds of Graph's time)"},
 		&cli.IntFlag{Name: "baseline-users", Value: 1000, Usage: "users the sequential loop is timed on, scaled up to each size (0: all; -1: no sequential loop)"},
 		&cli.Float64Flag{Name: "baseline-scale", Value: 20, Usage: "clock factor for the sequential loop, whose per-request CPU a fast clock would count as latency"},
 		&cli.Int64Flag{Name: "seed", Value: 1, Usage: "seed for users and latency draws"},

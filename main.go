@@ -335,7 +335,7 @@ func newApp(s *sys) *cli.App {
 			{
 				Name:            "bench",
 				Usage:           "measure the engine against the emulator's quota floor and a one-at-a-time loop",
-				UsageText:       "bulkrevoke bench [--users 10000,50000] [--quota token-bucket,sliding-window] [--scale 100]",
+				UsageText:       "bulkrevoke bench [--users 10000,50000] [--quota token-bucket,sliding-window] [--scale 50]",
 				Flags:           benchFlags(),
 				HideHelpCommand: true,
 				HideHelp:        true,
