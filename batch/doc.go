@@ -80,6 +80,14 @@
 //     TestSharedInFlight.
 //   - An envelope its lane's quota holds back goes to a lane that can send it sooner:
 //     TestHandBack.
+//   - A trailing window's charge leaves our count a window after its answer at the earliest:
+//     TestWindowLeavesAfterAnswer. The window is dated from the shortest round trip seen and from
+//     charges sent after the refused one: TestDateWindowStalledTrip, TestOverdrawInFlight. An
+//     envelope on its way at a lesson that Graph admitted raises the share, up to what the
+//     window held: TestAdmittedLate. A lane sends one envelope at a time within a lesson's doubt
+//     and at the end of a first burst, and a 90% report does not slow a window's replay:
+//     TestNearInDoubt, TestHintSlidingReplay. Both readings of whether Graph charges what it
+//     refuses hold the sliding-window cells: TestFreeRefusals (package bench).
 //   - Per user, block before reset before method removals before revoke: TestContain,
 //     TestResetOrder, TestMethodsRemoved.
 //   - Methods are decided once a user's listing is whole: removed exactly those created at or

@@ -176,6 +176,31 @@ func TestShortWindow(t *testing.T) {
 	}
 }
 
+// TestFreeRefusals: Graph's page says refused requests accrue against the limits, which graphsim
+// does by default and the engine's window model counts on; the sliding-window cells hold on the
+// other reading too (graphsim.Config.FreeRefusals), where our refused charges are no part of
+// Graph's window.
+func TestFreeRefusals(t *testing.T) {
+	comp := graphsim.Competing{WritesPerSecond: 10, Scope: graphsim.CompetingSameApp, Steady: true}
+	for _, c := range []cell{
+		{"no header", Scenario{Users: 6100}, 1.05},
+		{"competitor", Scenario{Users: 6100, Competing: comp}, 1.15},
+		{"half quota", Scenario{Users: 6100, QuotaScale: 0.5}, 1.10},
+		{"short window", Scenario{Users: 3100, Shape: graphsim.Shape{Pair: graphsim.Level{Size: 0.2, Window: 0.2}}}, 1.10},
+	} {
+		inBubble(t, c.name, func(t *testing.T) {
+			sc := c.sc
+			sc.Name, sc.Quota, sc.FreeRefusals = c.name, graphsim.QuotaSlidingWindow, true
+			sc.LatencyMin, sc.LatencyMax, sc.Seed, sc.Clock = 50*time.Millisecond, 200*time.Millisecond, 7, graphsim.RealClock
+			limit := 0.02
+			if c.name == "short window" {
+				limit = 0.03
+			}
+			checkRun(t, runEngine(t, sc), c.maxRatio, limit)
+		})
+	}
+}
+
 // TestBlockSignIn: with --block-sign-in every user costs two writes (the block, then the revoke,
 // in order) and the engine still keeps to the quota's floor for twice the writes.
 func TestBlockSignIn(t *testing.T) {

@@ -193,6 +193,44 @@ func TestEarlyRetryAndChargingWhileThrottled(t *testing.T) {
 	}
 }
 
+// TestFreeRefusals: whether Graph charges the steps it refuses ("all requests accrue against your
+// usage limits", its page says) is a switch, and both sides hold: others hammering a full quota
+// push back the moment a refused user would pass only when refusals are charged.
+func TestFreeRefusals(t *testing.T) {
+	for _, free := range []bool{false, true} {
+		t.Run(fmt.Sprintf("free=%v", free), func(t *testing.T) {
+			clock := NewManualClock(t0)
+			users := GenerateUsers(100, 1)
+			s, base := start(t, Config{Clock: clock, FractionalRetryAfter: true, FreeRefusals: free}, users)
+			burst(t, base, users, 3000)
+			_, got := batch(t, base, []testStep{revokeStep("a", users[1].ID)})
+			ra, err := strconv.ParseFloat(got["a"].Headers["Retry-After"], 64)
+			if got["a"].Status != 429 || err != nil {
+				t.Fatalf("status %d Retry-After %q, want 429 with a number", got["a"].Status, got["a"].Headers["Retry-After"])
+			}
+			for i := range 10 {
+				batch(t, base, []testStep{revokeStep("h", users[10+i].ID)})
+			}
+			clock.Advance(time.Duration(ra * float64(time.Second)))
+			_, got = batch(t, base, []testStep{revokeStep("a2", users[1].ID)})
+			want := 429
+			if free {
+				want = 200
+			}
+			if got["a2"].Status != want {
+				t.Errorf("after others hammered and the Retry-After passed: status %d, want %d", got["a2"].Status, want)
+			}
+			throttled := 11 // a and the ten others
+			if !free {
+				throttled++ // and a again
+			}
+			if st := s.Stats(); st.EarlyRetries != 0 || st.Throttled != throttled {
+				t.Errorf("EarlyRetries=%d Throttled=%d, want 0 and %d", st.EarlyRetries, st.Throttled, throttled)
+			}
+		})
+	}
+}
+
 func TestResourceUnitQuotaByTenantSize(t *testing.T) {
 	tests := []struct {
 		tenantSize int
