@@ -55,9 +55,9 @@ import (
 //   - Graph dates a charge somewhere between our sending the step and its answer coming back: a
 //     charge leaves the window, by our count, a window after its answer at the earliest, so that
 //     an envelope stalled on its way (a slow network, a starved process) is not replayed while
-//     Graph still counts it. Estimates (the window's length, our share of it) take the middle of
-//     a round trip instead, and date the window by the shortest round trip seen: a window dated
-//     short replays early, into refusals Graph charges.
+//     Graph still counts it. Estimates (the window's length, our share of it) count charges from
+//     their sends and latency as the shortest round trip seen: a window dated short replays
+//     early, into refusals Graph charges.
 //   - Our share of a trailing window is judged at each refusal that teaches: what the window
 //     admitted of ours and what it will still hold when the refused step passes, whichever is
 //     less; an envelope on its way then that Graph admitted raises it, up to the latter. The
@@ -367,14 +367,15 @@ func (q *quota) inWindow(now time.Time) (charged, admitted float64) {
 	return charged, admitted
 }
 
-// heldAt is how much of ours Graph's window holds at `at` (a moment after now), refused charges
-// included: Graph charges them ("all requests accrue against your usage limits"). When Graph
-// says a refused step would pass at `at`, its window then holds all it will take, so this is
-// our share of the window, counted as the model counts it.
+// heldAt is how much of ours Graph's window holds at `at` (a moment after now, less the shortest
+// round trip: charges are counted from their sends, as dateWindow dates the window), refused
+// charges included: Graph charges them ("all requests accrue against your usage limits"). When
+// Graph says a refused step would pass at `at`, its window then holds all it will take, so this
+// is our share of the window.
 func (q *quota) heldAt(at time.Time) float64 {
 	held := 0.0
 	for _, s := range q.hist {
-		if !s.answered || s.dated().Add(q.window).After(at) {
+		if !s.answered || s.at.Add(q.window).After(at) {
 			held += s.n
 		}
 	}
@@ -387,10 +388,9 @@ func (q *quota) heldAt(at time.Time) float64 {
 // when their answers come back: admittedLate).
 func (q *quota) share(now time.Time, s *send, ra time.Duration, tr trip) (share, held, doubt float64) {
 	_, admitted := q.inWindow(now)
-	// Graph started the Retry-After when it refused, halfway through the envelope's round trip
-	// as far as we can tell (a stall on the way there or back, we cannot tell apart), and
-	// charges are dated the same way: Graph's window at that moment, not a round trip later.
-	held = q.heldAt(now.Add(ra - tr.own/2))
+	// On the same footing as the window's date: what one envelope's queue or stall would shift
+	// counts the steps of a dense stretch (a burst) in or out by the hundred.
+	held = q.heldAt(now.Add(ra - tr.least))
 	return math.Min(admitted, held), held, math.Abs(admitted - held)
 }
 
@@ -569,10 +569,12 @@ func (q *quota) windowLike(s *send, k int, ra time.Duration) bool {
 
 // dateWindow estimates the length of Graph's window from a Retry-After: the refused step
 // passes once as many of our oldest charges since the last gate opened have left the window as
-// we overdrew, so the window runs from when Graph dated that charge (halfway through its round
-// trip, our best guess) to when the Retry-After ends. Graph started the Retry-After a one-way
-// latency before its answer reached us: counted as half the shortest round trip, since a stall
-// on the way there adds nothing to that wait, and a window dated too short replays early.
+// we overdrew, so the window runs from when Graph dated that charge to when the Retry-After
+// ends. Graph dated the charge a one-way latency after we sent it, and started the Retry-After
+// one before its answer reached us: both are counted as half the shortest round trip the lane
+// has seen, never as the envelopes' own. Their own include queues and stalls (a first burst's
+// envelopes wait seconds for an answer), which would date the window short, and a window dated
+// short replays early into refusals Graph charges; long, it only replays a little late.
 func (q *quota) dateWindow(now time.Time, s *send, k int, ra time.Duration, tr trip) time.Duration {
 	over := q.overdraw(s, k)
 	var leaves *send
@@ -588,20 +590,12 @@ func (q *quota) dateWindow(now time.Time, s *send, k int, ra time.Duration, tr t
 	if leaves == nil {
 		return q.window
 	}
-	return max(time.Second, now.Add(ra-tr.least/2).Sub(leaves.dated()))
+	return max(time.Second, now.Add(ra-tr.least).Sub(leaves.at))
 }
 
 // trip is a refused envelope's round trip, and the shortest the lane has seen: the latency
 // without queues or stalls.
 type trip struct{ own, least time.Duration }
-
-// dated is when Graph most likely charged s: halfway through its round trip.
-func (s *send) dated() time.Time {
-	if !s.answered || s.ansAt.Before(s.at) {
-		return s.at
-	}
-	return s.at.Add(s.ansAt.Sub(s.at) / 2)
-}
 
 func (q *quota) learn(now time.Time, s *send, cumAtSend float64, k int, ra time.Duration, tr trip, windowLike bool) {
 	first := !q.burstOver

@@ -56,7 +56,7 @@ func TestDateWindowStalledTrip(t *testing.T) {
 		charge(q, time.Duration(i)*10*time.Millisecond, 100*time.Millisecond)
 	}
 	// Sent at 1 s, stalled 2 s on its way there: Graph refused it at 3 s and said the step passes
-	// when our first charge (dated at 50 ms) leaves a 30 s window: at 30.05 s.
+	// when our first charge (sent at 0, there 50 ms later) leaves a 30 s window: at 30.05 s.
 	s := q.take(paceT0.Add(time.Second), 20, 20)
 	now := paceT0.Add(3050 * time.Millisecond)
 	s.answer(now, 0)
@@ -85,7 +85,7 @@ func TestOverdrawInFlight(t *testing.T) {
 	if got := q.overdraw(s, 20); got != 40 {
 		t.Errorf("overdraw %.0f, want 40: the refused envelope and the one sent after it", got)
 	}
-	// Graph passes the step when two of our charges have left, the second dated at 1.05 s: at
+	// Graph passes the step when two of our charges have left, the second there at 1.05 s: at
 	// 31.05 s, which it said 50 ms before the answer reached us.
 	tr := trip{own: 100 * time.Millisecond, least: 100 * time.Millisecond}
 	if w := q.dateWindow(now, s, 20, paceT0.Add(31100*time.Millisecond).Sub(now), tr); (w - 30*time.Second).Abs() > 100*time.Millisecond {
